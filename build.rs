@@ -1,0 +1,19 @@
+//! Build script: declares the crate's custom cfgs and refuses non-Linux targets.
+//!
+//! It never probes the kernel: the machine that builds ringloop is not the machine
+//! that runs it, so io_uring support is discovered at run time (see `driver/`).
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    // `ringloop_fuzzing` is set by the fuzz crate (RUSTFLAGS="--cfg ringloop_fuzzing")
+    // to expose the internal hooks its targets drive.
+    println!("cargo::rustc-check-cfg=cfg(ringloop_fuzzing)");
+
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os != "linux" {
+        println!(
+            "cargo::error=ringloop runs on Linux only (it is built on io_uring and epoll); \
+             the target OS here is `{os}`"
+        );
+    }
+}

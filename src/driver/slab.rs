@@ -1,0 +1,299 @@
+//! The op slab: every operation the kernel may still touch lives here until its
+//! completion arrives.
+//!
+//! An operation is a slot with a lifecycle. Its token (slot + generation, see
+//! `token.rs`) rides in the SQE; the completion finds the slot only if the generation
+//! still matches. A future dropped while its operation is in flight hands the slab
+//! whatever the kernel may write into (buffers, addresses) as `Abandoned`; the slot and
+//! that memory are freed only when the completion arrives.
+
+use std::any::Any;
+use std::fmt;
+use std::task::{Context, Poll, Waker};
+
+use super::token::{self, MAX_SLOTS};
+
+/// A completion as the kernel reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+/// Where an operation stands.
+pub(crate) enum Lifecycle {
+    /// Submitted; nobody has polled for it yet.
+    Submitted,
+    /// Submitted; this waker wants the completion.
+    Waiting(Waker),
+    /// The completion arrived and waits to be collected.
+    Completed(Completion),
+    /// Its future was dropped; this memory waits for the completion before it is freed.
+    Abandoned(Option<Box<dyn Any>>),
+}
+
+impl fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lifecycle::Submitted => f.write_str("Submitted"),
+            Lifecycle::Waiting(_) => f.write_str("Waiting"),
+            Lifecycle::Completed(c) => f.debug_tuple("Completed").field(c).finish(),
+            Lifecycle::Abandoned(_) => f.write_str("Abandoned"),
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    life: Option<Lifecycle>,
+}
+
+/// What the driver should do with a completion it handed to [`OpSlab::complete`].
+#[derive(Debug)]
+pub(crate) enum Delivered {
+    /// Wake this waker (the op's future waits).
+    Wake(Waker),
+    /// Stored for a future that has not polled yet; or an abandoned op was freed.
+    Quiet,
+    /// Unknown, stale or duplicated: count it and ignore it.
+    Stray,
+}
+
+/// The slab of in-flight operations.
+#[derive(Default)]
+pub(crate) struct OpSlab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    in_flight: usize,
+    abandoned: usize,
+}
+
+impl OpSlab {
+    pub(crate) fn new() -> OpSlab {
+        OpSlab::default()
+    }
+
+    /// Operations the kernel has not completed yet (including abandoned ones).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Abandoned operations whose memory is held for the kernel.
+    pub(crate) fn abandoned(&self) -> usize {
+        self.abandoned
+    }
+
+    /// Reserves a slot for a new operation; returns its `user_data`.
+    pub(crate) fn insert(&mut self) -> u64 {
+        self.in_flight += 1;
+        if let Some(slot) = self.free.pop() {
+            let entry = &mut self.slots[slot as usize];
+            entry.life = Some(Lifecycle::Submitted);
+            return token::encode(slot, entry.generation);
+        }
+        let slot = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&s| s < MAX_SLOTS)
+            .expect("op slab full: more than 4 billion operations in flight");
+        self.slots.push(Slot {
+            generation: 0,
+            life: Some(Lifecycle::Submitted),
+        });
+        token::encode(slot, 0)
+    }
+
+    fn entry(&mut self, user_data: u64) -> Option<&mut Slot> {
+        match token::decode(user_data) {
+            token::Token::Op { slot, generation } => self
+                .slots
+                .get_mut(slot as usize)
+                .filter(|s| s.generation == generation && s.life.is_some()),
+            _ => None,
+        }
+    }
+
+    fn free_slot(&mut self, user_data: u64) {
+        if let token::Token::Op { slot, .. } = token::decode(user_data) {
+            let entry = &mut self.slots[slot as usize];
+            entry.life = None;
+            entry.generation = entry.generation.wrapping_add(1);
+            self.free.push(slot);
+        }
+    }
+
+    /// Records a completion from the kernel.
+    pub(crate) fn complete(&mut self, user_data: u64, completion: Completion) -> Delivered {
+        let Some(entry) = self.entry(user_data) else {
+            return Delivered::Stray;
+        };
+        let life = entry.life.take();
+        match life {
+            Some(Lifecycle::Submitted) => {
+                entry.life = Some(Lifecycle::Completed(completion));
+                self.in_flight -= 1;
+                Delivered::Quiet
+            }
+            Some(Lifecycle::Waiting(waker)) => {
+                entry.life = Some(Lifecycle::Completed(completion));
+                self.in_flight -= 1;
+                Delivered::Wake(waker)
+            }
+            Some(Lifecycle::Abandoned(held)) => {
+                self.in_flight -= 1;
+                self.abandoned -= 1;
+                self.free_slot(user_data);
+                // The kernel is done with it: now the memory may go.
+                drop(held);
+                Delivered::Quiet
+            }
+            Some(done @ Lifecycle::Completed(_)) => {
+                // A second completion for a single-shot op: keep the first, flag this one.
+                entry.life = Some(done);
+                Delivered::Stray
+            }
+            None => Delivered::Stray,
+        }
+    }
+
+    /// Polls an operation's completion, registering the waker until it arrives. A
+    /// collected completion frees the slot.
+    pub(crate) fn poll(&mut self, user_data: u64, cx: &mut Context<'_>) -> Poll<Completion> {
+        let entry = self
+            .entry(user_data)
+            .unwrap_or_else(|| panic!("polled op token {user_data:#x} that the slab does not hold"));
+        match entry.life.take() {
+            Some(Lifecycle::Completed(completion)) => {
+                self.free_slot(user_data);
+                Poll::Ready(completion)
+            }
+            Some(Lifecycle::Waiting(waker)) if waker.will_wake(cx.waker()) => {
+                entry.life = Some(Lifecycle::Waiting(waker));
+                Poll::Pending
+            }
+            Some(Lifecycle::Submitted | Lifecycle::Waiting(_)) => {
+                entry.life = Some(Lifecycle::Waiting(cx.waker().clone()));
+                Poll::Pending
+            }
+            other => panic!("unexpected lifecycle for op {user_data:#x}: {other:?}"),
+        }
+    }
+
+    /// The op's future is gone. If the kernel still owns the op, `held` (its buffers)
+    /// stays here until the completion, and the caller should submit a cancel: returns
+    /// `true`. If it had completed, the slot is freed now: returns `false`.
+    #[cfg_attr(not(test), expect(dead_code, reason = "socket operations abandon in-flight ops"))]
+    pub(crate) fn abandon(&mut self, user_data: u64, held: Option<Box<dyn Any>>) -> bool {
+        let Some(entry) = self.entry(user_data) else {
+            return false;
+        };
+        match entry.life.take() {
+            Some(Lifecycle::Completed(_)) => {
+                self.free_slot(user_data);
+                drop(held);
+                false
+            }
+            Some(Lifecycle::Submitted | Lifecycle::Waiting(_)) => {
+                entry.life = Some(Lifecycle::Abandoned(held));
+                self.abandoned += 1;
+                true
+            }
+            other => panic!("unexpected lifecycle for abandoned op {user_data:#x}: {other:?}"),
+        }
+    }
+
+    /// Tokens of every operation the kernel still owns (to cancel them at close).
+    pub(crate) fn pending_tokens(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().enumerate().filter_map(|(slot, s)| match s.life {
+            Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(_)) => {
+                Some(token::encode(slot as u32, s.generation))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl fmt::Debug for OpSlab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpSlab")
+            .field("in_flight", &self.in_flight)
+            .field("abandoned", &self.abandoned)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Counter(AtomicUsize);
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    const C: Completion = Completion { result: 7, flags: 0 };
+
+    #[test]
+    fn completion_wakes_the_waiting_future_once() {
+        let mut slab = OpSlab::new();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let t = slab.insert();
+        assert!(slab.poll(t, &mut cx).is_pending());
+        match slab.complete(t, C) {
+            Delivered::Wake(w) => w.wake(),
+            other => panic!("expected a wake, got {other:?}"),
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(slab.poll(t, &mut cx), Poll::Ready(C));
+        assert_eq!(slab.in_flight(), 0);
+    }
+
+    #[test]
+    fn stale_completion_after_slot_reuse_never_reaches_the_new_owner() {
+        let mut slab = OpSlab::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        let old = slab.insert();
+        assert!(matches!(slab.complete(old, C), Delivered::Quiet));
+        assert!(slab.poll(old, &mut cx).is_ready());
+        let new = slab.insert();
+        assert_ne!(old, new, "a reused slot gets a new generation");
+        assert!(matches!(slab.complete(old, C), Delivered::Stray));
+        assert!(slab.poll(new, &mut cx).is_pending());
+    }
+
+    #[test]
+    fn duplicate_and_unknown_completions_are_stray() {
+        let mut slab = OpSlab::new();
+        let t = slab.insert();
+        assert!(matches!(slab.complete(t, C), Delivered::Quiet));
+        assert!(matches!(slab.complete(t, C), Delivered::Stray));
+        assert!(matches!(slab.complete(0xdead_0000_0042, C), Delivered::Stray));
+        assert!(matches!(slab.complete(token::WAKE, C), Delivered::Stray));
+    }
+
+    #[test]
+    fn abandoned_memory_is_held_until_the_completion() {
+        struct Flag(Arc<AtomicUsize>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut slab = OpSlab::new();
+        let t = slab.insert();
+        assert!(slab.abandon(t, Some(Box::new(Flag(dropped.clone())))));
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "freed before the kernel finished");
+        assert_eq!(slab.abandoned(), 1);
+        assert_eq!(slab.pending_tokens().collect::<Vec<_>>(), vec![t]);
+        assert!(matches!(slab.complete(t, C), Delivered::Quiet));
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!((slab.in_flight(), slab.abandoned()), (0, 0));
+    }
+}

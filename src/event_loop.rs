@@ -1,0 +1,689 @@
+//! `EventLoop`, its `Builder`, and one iteration of the loop.
+//!
+//! # The iteration
+//!
+//! 1. Compute the wait: zero if anything is ready (or a stop or remote message is
+//!    pending), else until the next timer, else forever.
+//! 2. Turn the driver: submit every queued SQE and wait, in one `io_uring_enter`. When
+//!    work is ready and the ring has nothing to submit or reap, skip the syscall.
+//! 3. Wake what completed, drain messages from other threads, move expired timers to
+//!    the ready queue.
+//! 4. Run exactly the nodes that were ready at this point (asyncio's snapshot rule), at
+//!    most [`ITERATION_BUDGET`] of them, so I/O is reaped even while tasks stay ready.
+//!    Whatever they schedule waits for the next iteration.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::driver::{self, Backend, Driver, DriverConfig, Wait};
+use crate::task::callback::{self, CallbackRef};
+use crate::task::remote::{RemoteMsg, Shared};
+use crate::task::scheduler::{Popped, Scheduler};
+use crate::task::{ExceptionContext, Task};
+use crate::time::queue::{TimerKey, TimerQueue};
+use crate::time::{TimerTarget, duration_to_ns};
+
+/// The most ready nodes (tasks and callbacks) one iteration runs before the loop checks
+/// the driver and timers again. Like tokio's event interval: large enough that the
+/// per-iteration work is noise, small enough that I/O completions are never starved.
+pub const ITERATION_BUDGET: usize = 128;
+
+/// The loop's state, shared (through `Rc`) with sleeps and callback handles.
+pub(crate) struct Core {
+    sched: Scheduler,
+    timers: RefCell<TimerQueue<TimerTarget>>,
+    driver: RefCell<Option<Box<dyn Driver>>>,
+    backend: Backend,
+    /// Scratch space reused every iteration (no allocation in steady state).
+    woken: RefCell<Vec<Waker>>,
+    expired: RefCell<Vec<TimerTarget>>,
+    base: Instant,
+    running: Cell<bool>,
+    stopping: Cell<bool>,
+    closed: Cell<bool>,
+    iterations: Cell<u64>,
+    handler: RefCell<Option<Box<dyn FnMut(ExceptionContext)>>>,
+}
+
+impl Core {
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.sched
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.sched.shared()
+    }
+
+    /// Nanoseconds since the loop was built, on the monotonic clock.
+    fn now_ns(&self) -> u64 {
+        duration_to_ns(self.base.elapsed())
+    }
+
+    pub(crate) fn deadline_after(&self, d: Duration) -> u64 {
+        self.now_ns().saturating_add(duration_to_ns(d))
+    }
+
+    pub(crate) fn deadline_at(&self, t: Instant) -> u64 {
+        duration_to_ns(t.saturating_duration_since(self.base))
+    }
+
+    pub(crate) fn insert_timer(&self, deadline: u64, target: TimerTarget) -> TimerKey {
+        if self.closed.get() {
+            panic!("a timer was started on an event loop that has closed");
+        }
+        self.timers.borrow_mut().insert(deadline, target)
+    }
+
+    /// Refreshes a pending timer's waker; returns false when the timer already fired.
+    pub(crate) fn update_timer_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        let mut timers = self.timers.borrow_mut();
+        match timers.get_mut(key) {
+            Some(TimerTarget::Wake(w)) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                true
+            }
+            Some(TimerTarget::Call(_)) => true,
+            None => false,
+        }
+    }
+
+    pub(crate) fn remove_timer(&self, key: TimerKey) {
+        let removed = self.timers.borrow_mut().remove(key);
+        // Dropped after the borrow ends: a waker's drop may free a task, whose drop may
+        // touch timers again.
+        drop(removed);
+    }
+
+    fn report(&self, report: ExceptionContext) {
+        let handler = self.handler.borrow_mut().take();
+        match handler {
+            Some(mut handler) => {
+                if let Err(payload) = crate::task::raw::catch(|| handler(report)) {
+                    eprintln!(
+                        "ringloop: the exception handler panicked: {}",
+                        crate::task::error::panic_message(&*payload)
+                    );
+                }
+                let mut slot = self.handler.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(handler);
+                }
+            }
+            None => default_exception_handler(report),
+        }
+    }
+
+    fn drain_remote(&self) {
+        if !self.shared().take_notified() {
+            return;
+        }
+        while let Some(msg) = self.shared().pop() {
+            match self.sched.apply_remote(msg) {
+                None => {}
+                Some(RemoteMsg::Call(f)) => self.sched.schedule(callback::allocate(f, 1)),
+                Some(RemoteMsg::Stop) => self.stopping.set(true),
+                Some(RemoteMsg::Report(report)) => self.report(report),
+                Some(RemoteMsg::Wake(_)) => unreachable!("wakes are applied by the scheduler"),
+            }
+        }
+    }
+
+    /// One iteration. `main` polls `run_until_complete`'s future when its node comes up.
+    fn run_once(&self, main: &mut dyn FnMut(&mut Context<'_>)) {
+        self.iterations.set(self.iterations.get() + 1);
+
+        // 1. How long may we block?
+        let shared = self.shared();
+        let wait = if self.sched.has_ready() || self.stopping.get() || shared.is_notified() {
+            Wait::Poll
+        } else {
+            let next = self.timers.borrow().next_deadline();
+            match next {
+                None => Wait::Forever,
+                Some(deadline) => {
+                    let now = self.now_ns();
+                    if deadline <= now {
+                        Wait::Poll
+                    } else {
+                        Wait::Timeout(Duration::from_nanos(deadline - now))
+                    }
+                }
+            }
+        };
+
+        // 2. Turn the driver (skipping the syscall when there is nothing to do in it).
+        {
+            let mut woken = self.woken.borrow_mut();
+            let mut driver = self.driver.borrow_mut();
+            let driver = driver
+                .as_mut()
+                .expect("the loop's driver is gone: the loop was used after close");
+            if wait != Wait::Poll || driver.wants_poll() {
+                if let Err(e) = driver.turn(wait, &mut woken) {
+                    panic!("ringloop: the {:?} driver failed: {e}", driver.backend());
+                }
+            }
+        }
+        // 3. Wake what completed (borrows released first), then remote messages, timers.
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        for waker in woken.drain(..) {
+            waker.wake();
+        }
+        *self.woken.borrow_mut() = woken;
+        self.drain_remote();
+        self.fire_timers();
+
+        // 4. Run the snapshot.
+        let budget = self.sched.ready_len().min(ITERATION_BUDGET);
+        for _ in 0..budget {
+            match self.sched.pop() {
+                Some(Popped::Main) => {
+                    let waker = self.sched.main_waker();
+                    main(&mut Context::from_waker(&waker));
+                }
+                Some(Popped::Node(node)) => {
+                    if let Some(report) = node.run(&self.sched) {
+                        self.report(report);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn fire_timers(&self) {
+        let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
+        {
+            let mut timers = self.timers.borrow_mut();
+            if timers.is_empty() {
+                drop(timers);
+                *self.expired.borrow_mut() = expired;
+                return;
+            }
+            let now = self.now_ns();
+            while let Some(target) = timers.pop_expired(now) {
+                expired.push(target);
+            }
+        }
+        for target in expired.drain(..) {
+            match target {
+                TimerTarget::Wake(waker) => waker.wake(),
+                TimerTarget::Call(node) => self.sched.schedule(node),
+            }
+        }
+        *self.expired.borrow_mut() = expired;
+    }
+
+    /// Closes the loop: every task's future is dropped, every queued callback and timer
+    /// is released, in-flight operations are cancelled and drained, the ring is closed.
+    fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.shared().close();
+        let mut reports = Vec::new();
+        self.sched.shutdown_all(&mut reports);
+        // Remote messages that arrived before the close: wakes and calls are dropped.
+        while let Some(msg) = self.shared().pop() {
+            match self.sched.apply_remote(msg) {
+                Some(RemoteMsg::Report(report)) => reports.push(report),
+                other => drop(other),
+            }
+        }
+        self.sched.discard_ready();
+        let mut targets = Vec::new();
+        self.timers.borrow_mut().drain(|t| targets.push(t));
+        drop(targets);
+        // Dropping timer wakers or callbacks may have queued more: release those too.
+        self.sched.discard_ready();
+        let driver = self.driver.borrow_mut().take();
+        drop(driver);
+        for report in reports {
+            self.report(report);
+        }
+        self.handler.borrow_mut().take();
+    }
+}
+
+/// The default exception handler: one line on stderr.
+pub(crate) fn default_exception_handler(report: ExceptionContext) {
+    eprintln!("ringloop: {report}");
+}
+
+/// Counters describing what a loop has done. See [`EventLoop::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Loop iterations run.
+    pub iterations: u64,
+    /// Tasks spawned.
+    pub tasks_spawned: u64,
+    /// Task polls (a task's future polled once counts one).
+    pub tasks_polled: u64,
+    /// Tasks whose future is still alive.
+    pub tasks_live: usize,
+    /// Timers pending (sleeps, timeouts, `call_later`).
+    pub timers_pending: usize,
+    /// `io_uring_enter` calls made.
+    pub io_uring_enters: u64,
+    /// SQEs the kernel accepted, over all enters.
+    pub sqes_submitted: u64,
+    /// I/O operations submitted and not yet completed.
+    pub ops_in_flight: usize,
+    /// Operations whose future is gone but whose memory is held until the kernel is done.
+    pub buffers_held: usize,
+    /// Completions whose token was unknown, stale or duplicated (counted and ignored).
+    pub stray_completions: u64,
+}
+
+/// Builds an [`EventLoop`] with non-default settings.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    backend: Backend,
+    ring_entries: u32,
+    force_timeout_sqe: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            backend: Backend::Auto,
+            ring_entries: 256,
+            force_timeout_sqe: false,
+        }
+    }
+}
+
+impl Builder {
+    /// Which I/O backend to use (default [`Backend::Auto`]).
+    pub fn backend(&mut self, backend: Backend) -> &mut Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Submission queue entries of the io_uring ring (default 256; the kernel rounds up
+    /// to a power of two). A full queue is submitted and refilled, never an error.
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
+        self.ring_entries = entries;
+        self
+    }
+
+    /// Bounds waits with a timeout SQE instead of `IORING_ENTER_EXT_ARG`, as on kernels
+    /// older than 5.11. For tests of that path.
+    #[doc(hidden)]
+    pub fn force_timeout_sqe(&mut self, on: bool) -> &mut Self {
+        self.force_timeout_sqe = on;
+        self
+    }
+
+    /// Builds the loop.
+    ///
+    /// # Errors
+    ///
+    /// When the backend cannot be set up here (io_uring disabled, out of memory, a bad
+    /// `RINGLOOP_BACKEND` value), as an [`io::Error`].
+    pub fn build(&self) -> io::Result<EventLoop> {
+        let shared = Arc::new(Shared::new()?);
+        let config = DriverConfig {
+            ring_entries: self.ring_entries,
+            force_timeout_sqe: self.force_timeout_sqe,
+        };
+        let driver = driver::build(self.backend, config, shared.wake_fd())?;
+        let core = Core {
+            sched: Scheduler::new(shared),
+            timers: RefCell::new(TimerQueue::new()),
+            backend: driver.backend(),
+            driver: RefCell::new(Some(driver)),
+            woken: RefCell::new(Vec::new()),
+            expired: RefCell::new(Vec::new()),
+            base: Instant::now(),
+            running: Cell::new(false),
+            stopping: Cell::new(false),
+            closed: Cell::new(false),
+            iterations: Cell::new(0),
+            handler: RefCell::new(None),
+        };
+        Ok(EventLoop { core: Rc::new(core) })
+    }
+}
+
+/// An event loop: tasks, callbacks, timers and I/O on one thread.
+///
+/// Dropping it closes it: every task's future is dropped, queued callbacks and timers
+/// are released, in-flight operations are cancelled and drained, and the ring is closed.
+pub struct EventLoop {
+    core: Rc<Core>,
+}
+
+/// Resets `running` (and the thread's current loop) even if a task's panic unwinds
+/// through `run_until_complete`.
+struct Running<'a> {
+    core: &'a Core,
+    _enter: crate::context::Enter,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.core.running.set(false);
+        self.core.stopping.set(false);
+    }
+}
+
+impl EventLoop {
+    /// A loop on [`Backend::Auto`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`].
+    pub fn new() -> io::Result<EventLoop> {
+        Builder::default().build()
+    }
+
+    /// A builder for a loop with non-default settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn enter(&self) -> Running<'_> {
+        let enter = crate::context::enter(&self.core);
+        self.core.running.set(true);
+        Running {
+            core: &self.core,
+            _enter: enter,
+        }
+    }
+
+    /// Runs the loop until `future` completes and returns its output; other tasks stay
+    /// where they are (pending tasks are not cancelled).
+    ///
+    /// The future is polled in the loop's first iteration, in FIFO order with whatever
+    /// was already scheduled. When it completes, the current iteration finishes and the
+    /// call returns.
+    ///
+    /// # Panics
+    ///
+    /// If the loop is already running (await the future instead), if another loop runs
+    /// on this thread, if [`stop`](Self::stop) is called before the future completes, or
+    /// if the future itself panics (the panic propagates).
+    pub fn run_until_complete<F: Future>(&self, future: F) -> F::Output {
+        let running = self.enter();
+        let mut future = pin!(future);
+        let output = Cell::new(None);
+        let done = Cell::new(false);
+        self.core.sched.schedule_main();
+        let mut poll_main = |cx: &mut Context<'_>| {
+            if !done.get()
+                && let Poll::Ready(value) = future.as_mut().poll(cx)
+            {
+                output.set(Some(value));
+                done.set(true);
+            }
+        };
+        loop {
+            self.core.run_once(&mut poll_main);
+            if let Some(value) = output.take() {
+                drop(running);
+                return value;
+            }
+            if self.core.stopping.get() {
+                panic!(
+                    "the event loop was stopped before the future given to \
+                     run_until_complete completed; use run_forever() with stop(), or let \
+                     the future finish"
+                );
+            }
+        }
+    }
+
+    /// Runs the loop until [`stop`](Self::stop) is called (from a task, a callback, or a
+    /// [`Remote`] on another thread). If `stop` was called before, runs exactly one
+    /// iteration.
+    ///
+    /// # Panics
+    ///
+    /// If the loop is already running, or another loop runs on this thread.
+    pub fn run_forever(&self) {
+        let _running = self.enter();
+        loop {
+            self.core.run_once(&mut |_| {});
+            if self.core.stopping.get() {
+                return;
+            }
+        }
+    }
+
+    /// Asks `run_forever` to return: the current iteration finishes first.
+    pub fn stop(&self) {
+        self.core.stopping.set(true);
+    }
+
+    /// Whether the loop is running (inside `run_until_complete` or `run_forever`).
+    pub fn is_running(&self) -> bool {
+        self.core.running.get()
+    }
+
+    /// Spawns `future` as a task (asyncio's `create_task`). It first runs in the next
+    /// iteration, after everything already scheduled.
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.sched.spawn(future)
+    }
+
+    /// Schedules `f` to run in the next iteration, after everything already scheduled.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
+        call_soon_on(&self.core, f)
+    }
+
+    /// Schedules `f` to run once `delay` has passed.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let deadline = self.core.deadline_after(delay);
+        call_at_ns(&self.core, deadline, f)
+    }
+
+    /// Schedules `f` to run at `when` (on the loop's clock, [`time`](Self::time)).
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let deadline = self.core.deadline_at(when);
+        call_at_ns(&self.core, deadline, f)
+    }
+
+    /// The loop's clock: monotonic, the one timers use.
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// A handle for other threads.
+    pub fn remote(&self) -> Remote {
+        Remote {
+            shared: self.core.shared().clone(),
+        }
+    }
+
+    /// The backend this loop runs on.
+    pub fn backend(&self) -> Backend {
+        self.core.backend
+    }
+
+    /// A line describing the backend and the kernel features it uses.
+    pub fn backend_description(&self) -> String {
+        match self.core.driver.borrow().as_ref() {
+            Some(driver) => driver.describe(),
+            None => "closed".to_string(),
+        }
+    }
+
+    /// Sets the function that hears about failures nobody else sees: panics in callbacks,
+    /// and task panics whose result was never retrieved. Each is reported once. The
+    /// default prints one line to stderr.
+    pub fn set_exception_handler(&self, handler: impl FnMut(ExceptionContext) + 'static) {
+        *self.core.handler.borrow_mut() = Some(Box::new(handler));
+    }
+
+    /// What the loop has done so far.
+    pub fn stats(&self) -> Stats {
+        let driver = self
+            .core
+            .driver
+            .borrow()
+            .as_ref()
+            .map(|d| d.stats())
+            .unwrap_or_default();
+        Stats {
+            iterations: self.core.iterations.get(),
+            tasks_spawned: self.core.sched.spawned.get(),
+            tasks_polled: self.core.sched.polled.get(),
+            tasks_live: self.core.sched.live_tasks(),
+            timers_pending: self.core.timers.borrow().len(),
+            io_uring_enters: driver.enters,
+            sqes_submitted: driver.sqes_submitted,
+            ops_in_flight: driver.ops_in_flight,
+            buffers_held: driver.buffers_held,
+            stray_completions: driver.stray_completions,
+        }
+    }
+
+    /// Cancels every live task and runs the loop until they are gone (what `run` does
+    /// before it closes the loop). Tasks spawned while cancelling are cancelled too.
+    pub(crate) fn cancel_all_tasks(&self) {
+        let _running = self.enter();
+        // Bounded, in case task destructors keep spawning forever.
+        for _ in 0..1000 {
+            if self.core.sched.live_tasks() == 0 {
+                break;
+            }
+            self.core.sched.cancel_all();
+            self.core.run_once(&mut |_| {});
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("backend", &self.core.backend)
+            .field("running", &self.core.running.get())
+            .field("scheduler", &self.core.sched)
+            .finish()
+    }
+}
+
+pub(crate) fn call_soon_on(core: &Rc<Core>, f: impl FnOnce() + 'static) -> CallbackHandle {
+    let node = callback::allocate(f, 1);
+    let handle = CallbackRef::new(node.clone());
+    core.sched.schedule(node);
+    CallbackHandle {
+        callback: handle,
+        timer: None,
+    }
+}
+
+fn call_at_ns(core: &Rc<Core>, deadline: u64, f: impl FnOnce() + 'static) -> CallbackHandle {
+    let node = callback::allocate(f, 1);
+    let handle = CallbackRef::new(node.clone());
+    let key = core.insert_timer(deadline, TimerTarget::Call(node));
+    CallbackHandle {
+        callback: handle,
+        timer: Some((core.clone(), key)),
+    }
+}
+
+/// A scheduled callback; [`cancel`](CallbackHandle::cancel) stops it from running.
+///
+/// Dropping the handle does not cancel the callback.
+pub struct CallbackHandle {
+    callback: CallbackRef,
+    timer: Option<(Rc<Core>, TimerKey)>,
+}
+
+impl CallbackHandle {
+    /// Cancels the callback if it has not run yet: its closure is dropped now, and a
+    /// timer's entry leaves the timer queue at once. Returns whether this call cancelled
+    /// it.
+    pub fn cancel(&self) -> bool {
+        let cancelled = self.callback.cancel();
+        if let Some((core, key)) = &self.timer {
+            core.remove_timer(*key);
+        }
+        cancelled
+    }
+
+    /// Whether the callback was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.callback.is_cancelled()
+    }
+}
+
+impl fmt::Debug for CallbackHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackHandle")
+            .field("callback", &self.callback)
+            .field("timer", &self.timer.as_ref().map(|(_, key)| key))
+            .finish()
+    }
+}
+
+/// The loop has closed; the call was not scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event loop has closed")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// A handle to a loop for other threads: `Send + Sync + Clone`.
+#[derive(Clone)]
+pub struct Remote {
+    shared: Arc<Shared>,
+}
+
+impl Remote {
+    /// Schedules `f` to run on the loop's thread, waking the loop if it is blocked in the
+    /// kernel. Callbacks from one thread run in the order they were sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] once the loop has closed (the closure is dropped).
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Closed> {
+        self.shared
+            .push(RemoteMsg::Call(Box::new(f)))
+            .map_err(|_| Closed)
+    }
+
+    /// Stops the loop's `run_forever` after its current iteration, waking it if it is
+    /// blocked in the kernel. Does nothing once the loop has closed.
+    pub fn stop(&self) {
+        let _ = self.shared.push(RemoteMsg::Stop);
+    }
+
+    /// Whether the loop has closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote").field("shared", &self.shared).finish()
+    }
+}

@@ -1,0 +1,211 @@
+//! The asyncio-style free functions: `run`, `spawn`, `yield_now`, `gather`, `wait`,
+//! `shield`, `call_soon`.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::event_loop::{CallbackHandle, EventLoop, call_soon_on};
+use crate::task::{Task, TaskError};
+
+/// Runs `future` on a new event loop and returns its output (asyncio's `run`).
+///
+/// When the future completes, tasks still alive are cancelled (their futures dropped at
+/// their await points, in the loop, so done callbacks run), in-flight operations are
+/// drained and the loop is closed before `run` returns.
+///
+/// # Panics
+///
+/// If an event loop cannot be created here (the message says why), if called from inside
+/// a running loop, or if `future` panics.
+pub fn run<F: Future>(future: F) -> F::Output {
+    let lp = match EventLoop::new() {
+        Ok(lp) => lp,
+        Err(e) => panic!("ringloop::run could not create an event loop: {e}"),
+    };
+    let output = lp.run_until_complete(future);
+    lp.cancel_all_tasks();
+    drop(lp);
+    output
+}
+
+/// Spawns `future` on the running loop (asyncio's `create_task`).
+///
+/// # Panics
+///
+/// When no loop runs on this thread; use [`EventLoop::spawn`] to spawn before running.
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let core = crate::context::current_core("ringloop::spawn()");
+    core.scheduler().spawn(future)
+}
+
+/// Schedules `f` on the running loop for its next iteration (asyncio's `call_soon`).
+///
+/// # Panics
+///
+/// When no loop runs on this thread; use [`EventLoop::call_soon`] before running.
+pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
+    let core = crate::context::current_core("ringloop::call_soon()");
+    call_soon_on(&core, f)
+}
+
+/// Lets every other ready task run once before this one continues (asyncio's
+/// `sleep(0)`): two tasks yielding in turn interleave a1 b1 a2 b2.
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+#[must_use = "yield_now does nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Runs every future concurrently in the current task and returns their outputs in
+/// argument order (asyncio's `gather`).
+///
+/// A panic in any of them propagates to the awaiting task; dropping the returned future
+/// drops (cancels) the ones still running. Each poll polls the futures that have not
+/// finished, so it suits tens to thousands of futures; for more, spawn tasks and await
+/// their handles.
+pub async fn gather<I>(futures: I) -> Vec<<I::Item as Future>::Output>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let mut slots: Vec<Slot<I::Item>> = futures
+        .into_iter()
+        .map(|f| Slot::Running(Box::pin(f)))
+        .collect();
+    poll_fn(move |cx| {
+        let mut all_done = true;
+        for slot in slots.iter_mut() {
+            if let Slot::Running(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *slot = Slot::Done(Some(value)),
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if !all_done {
+            return Poll::Pending;
+        }
+        Poll::Ready(
+            slots
+                .iter_mut()
+                .map(|slot| match slot {
+                    Slot::Done(value) => value.take().expect("gather output taken once"),
+                    Slot::Running(_) => unreachable!("all_done means no slot is running"),
+                })
+                .collect(),
+        )
+    })
+    .await
+}
+
+enum Slot<F: Future> {
+    Running(Pin<Box<F>>),
+    Done(Option<F::Output>),
+}
+
+/// When [`wait`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any task finishes (or is cancelled).
+    FirstCompleted,
+    /// As soon as any task finishes by panicking; when none does, once all finish.
+    FirstException,
+    /// Once every task has finished.
+    AllCompleted,
+}
+
+/// Waits for tasks as `when` says and returns `(done, pending)` (asyncio's `wait`).
+///
+/// Nothing is cancelled: the pending tasks keep running. Results stay in the tasks;
+/// await a done task to take its result at once. An empty list returns at once.
+pub async fn wait<T: 'static>(
+    tasks: Vec<Task<T>>,
+    when: ReturnWhen,
+) -> (Vec<Task<T>>, Vec<Task<T>>) {
+    let mut tasks = Some(tasks);
+    poll_fn(move |cx| {
+        let list = tasks.as_ref().expect("wait polled after it returned");
+        let mut done = 0;
+        let mut failed = false;
+        for task in list {
+            if task.poll_done(cx).is_ready() {
+                done += 1;
+                failed |= task.is_panicked();
+            }
+        }
+        let ready = match when {
+            ReturnWhen::FirstCompleted => done > 0 || list.is_empty(),
+            ReturnWhen::FirstException => failed || done == list.len(),
+            ReturnWhen::AllCompleted => done == list.len(),
+        };
+        if !ready {
+            return Poll::Pending;
+        }
+        let (done, pending) = tasks
+            .take()
+            .expect("checked above")
+            .into_iter()
+            .partition(|t| t.is_done());
+        Poll::Ready((done, pending))
+    })
+    .await
+}
+
+/// Protects `future` from cancellation of whoever awaits it (asyncio's `shield`).
+///
+/// The future runs as its own task; the returned task awaits it. Cancelling (or
+/// dropping) the returned task leaves the inner work running to completion. A panic in
+/// the inner work resolves the returned task as panicked.
+///
+/// # Panics
+///
+/// When no loop runs on this thread.
+pub fn shield<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let inner = spawn(future);
+    spawn(async move {
+        match inner.await {
+            Ok(value) => value,
+            Err(TaskError::Panicked(payload)) => std::panic::resume_unwind(payload),
+            Err(TaskError::Cancelled) => {
+                panic!("a shielded task was cancelled: its loop is closing")
+            }
+        }
+    })
+}
+
+impl<F: Future> fmt::Debug for Slot<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Slot::Running(_) => f.write_str("Running"),
+            Slot::Done(_) => f.write_str("Done"),
+        }
+    }
+}

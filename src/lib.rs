@@ -1,0 +1,70 @@
+//! ringloop: an asyncio-style event loop for Rust on Linux io_uring.
+//!
+//! One loop per thread runs tasks, callbacks, timers and I/O. Its vocabulary is
+//! asyncio's — [`run`], [`EventLoop::run_until_complete`], [`EventLoop::run_forever`],
+//! [`EventLoop::stop`], [`EventLoop::call_soon`], [`EventLoop::call_later`], [`spawn`]
+//! (`create_task`), [`gather`], [`wait`], [`timeout`] (`wait_for`), [`shield`] and
+//! [`sync::Queue`] — with asyncio's semantics made exact:
+//!
+//! - an iteration runs only what was ready when it began; `call_soon` is FIFO, and tasks
+//!   and callbacks share one FIFO;
+//! - equal deadlines fire in scheduling order, and no timer fires early;
+//! - done callbacks are scheduled, never run inline;
+//! - cancelling a task that never ran means its body never runs; cancelling a suspended
+//!   task drops its future at the await point;
+//! - a panic in a task or callback never stops the loop; an unobserved failure reaches
+//!   the exception handler once.
+//!
+//! # Architecture
+//!
+//! The loop owns a ready queue (an intrusive FIFO of task and callback headers: no
+//! allocation to schedule), a timer queue keyed by (deadline, sequence), a remote queue
+//! for other threads (lock-free queue + one eventfd write) and a driver. Each iteration
+//! computes the wait, lets the driver submit and wait in one `io_uring_enter`, wakes what
+//! completed, moves expired timers to the ready queue, and runs the snapshot of what is
+//! ready, up to [`ITERATION_BUDGET`] nodes.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = ringloop::run(async {
+//!     let tasks: Vec<_> = (1..=3u64)
+//!         .map(|i| ringloop::spawn(async move {
+//!             ringloop::sleep(Duration::from_millis(i)).await;
+//!             i * 10
+//!         }))
+//!         .collect();
+//!     let mut total = 0;
+//!     for task in tasks {
+//!         total += task.await.expect("task finished");
+//!     }
+//!     total
+//! });
+//! assert_eq!(total, 60);
+//! ```
+
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod context;
+mod driver;
+mod event_loop;
+mod facade;
+mod queue;
+mod sys;
+mod task;
+mod time;
+
+pub mod sync;
+
+pub use driver::Backend;
+pub use event_loop::{
+    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats,
+};
+pub use facade::{ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, wait, yield_now};
+pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
+pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};

@@ -1,0 +1,75 @@
+//! Every libc call ringloop makes, behind one [`syscall!`] helper.
+//!
+//! The rest of the crate never touches `libc` directly: it calls the small safe
+//! wrappers here, which turn `-1` + `errno` into [`io::Error`] in exactly one place.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Calls a libc function and maps a `-1` return to the thread's `errno` as an
+/// [`io::Error`].
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: each call site passes arguments that satisfy the documented contract
+        // of the libc function named here; see the wrapper around it.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+
+/// Creates a nonblocking, close-on-exec eventfd with a zero counter.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+    // SAFETY: `eventfd` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter, waking whoever waits on it.
+///
+/// A full counter (`EAGAIN`) already means "a wake-up is pending", so it is success.
+pub(crate) fn eventfd_signal(fd: &OwnedFd) -> io::Result<()> {
+    let one: u64 = 1;
+    let ptr = (&one as *const u64).cast::<libc::c_void>();
+    loop {
+        match syscall!(write(fd.as_raw_fd(), ptr, 8)) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Resets an eventfd's counter to zero. Returns whether it was signalled.
+#[cfg(test)]
+pub(crate) fn eventfd_drain(fd: &OwnedFd) -> io::Result<bool> {
+    let mut value: u64 = 0;
+    let ptr = (&mut value as *mut u64).cast::<libc::c_void>();
+    loop {
+        match syscall!(read(fd.as_raw_fd(), ptr, 8)) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eventfd_signal_then_drain_reports_once() {
+        let fd = eventfd().unwrap();
+        assert!(!eventfd_drain(&fd).unwrap());
+        eventfd_signal(&fd).unwrap();
+        eventfd_signal(&fd).unwrap();
+        assert!(eventfd_drain(&fd).unwrap());
+        assert!(!eventfd_drain(&fd).unwrap());
+    }
+}

@@ -1,0 +1,129 @@
+//! Errors a task resolves to, and what the loop's exception handler receives.
+
+use std::any::Any;
+use std::fmt;
+
+/// Why a [`Task`](crate::Task) did not produce its value.
+pub enum TaskError {
+    /// The task was cancelled (by [`Task::cancel`](crate::Task::cancel) or because its
+    /// loop closed) before it finished.
+    Cancelled,
+    /// The task's future panicked; the payload is what `panic!` was given.
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+impl TaskError {
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked(_))
+    }
+
+    /// The panic payload, to re-raise it with [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// When the task was cancelled rather than panicking; check [`is_panic`](Self::is_panic).
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self {
+            TaskError::Panicked(payload) => payload,
+            TaskError::Cancelled => {
+                panic!("TaskError::into_panic on a cancelled task; check is_panic() first")
+            }
+        }
+    }
+}
+
+/// The message a panic payload carries, when it is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled => f.write_str("Cancelled"),
+            TaskError::Panicked(p) => f.debug_tuple("Panicked").field(&panic_message(&**p)).finish(),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled => f.write_str("task was cancelled"),
+            TaskError::Panicked(p) => write!(f, "task panicked: {}", panic_message(&**p)),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// What kind of failure reached the exception handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExceptionKind {
+    /// A callback (`call_soon`, `call_later`, a done callback, a remote call) panicked.
+    CallbackPanicked,
+    /// A task panicked and nobody retrieved its result: its handle was dropped (or was
+    /// already gone) without awaiting it. asyncio's "Task exception was never retrieved".
+    TaskNeverRetrieved,
+}
+
+/// A failure nobody else will see, handed to the loop's exception handler once.
+///
+/// See [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).
+pub struct ExceptionContext {
+    kind: ExceptionKind,
+    payload: Box<dyn Any + Send + 'static>,
+}
+
+impl ExceptionContext {
+    pub(crate) fn new(kind: ExceptionKind, payload: Box<dyn Any + Send + 'static>) -> Self {
+        ExceptionContext { kind, payload }
+    }
+
+    /// What failed.
+    pub fn kind(&self) -> ExceptionKind {
+        self.kind
+    }
+
+    /// The panic's message, when its payload is a string.
+    pub fn message(&self) -> &str {
+        panic_message(&*self.payload)
+    }
+
+    /// The panic payload itself.
+    pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
+        self.payload
+    }
+}
+
+impl fmt::Debug for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExceptionContext")
+            .field("kind", &self.kind)
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ExceptionKind::CallbackPanicked => "a callback panicked",
+            ExceptionKind::TaskNeverRetrieved => "task failure was never retrieved",
+        };
+        write!(f, "{what}: {}", self.message())
+    }
+}

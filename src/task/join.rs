@@ -1,0 +1,193 @@
+//! `Task<T>`: the handle `spawn` returns.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+use super::error::TaskError;
+use super::header::{Header, NodeRef, release};
+use super::raw::{DoneCallback, TaskPrefix, schedule_done_callback, settle_unclaimed};
+use super::remote::RemoteMsg;
+use super::state::State;
+
+/// A spawned task: asyncio's `create_task` result.
+///
+/// Awaiting it yields the task's value, or [`TaskError::Cancelled`] /
+/// [`TaskError::Panicked`]. Dropping it *detaches*: the task keeps running, and if it
+/// later panics the loop's exception handler hears of it ("never retrieved"). Call
+/// [`cancel`](Task::cancel) to stop it.
+///
+/// A `Task` belongs to its loop's thread (it is neither `Send` nor `Sync`).
+pub struct Task<T> {
+    ptr: NonNull<Header>,
+    _marker: PhantomData<(*const (), T)>,
+}
+
+// `Task<T>` holds no self-references; moving the handle moves only a pointer.
+impl<T> Unpin for Task<T> {}
+
+impl<T: 'static> Task<T> {
+    /// # Safety
+    ///
+    /// `ptr` is a live task with result type `T`, and the caller hands over the handle's
+    /// reference (the node has `HANDLE` set).
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Task<T> {
+        Task {
+            ptr,
+            _marker: PhantomData,
+        }
+    }
+
+    fn prefix(&self) -> &TaskPrefix<T> {
+        // SAFETY: the handle owns a reference to a live task with result type `T`.
+        unsafe { self.ptr.cast::<TaskPrefix<T>>().as_ref() }
+    }
+
+    fn header(&self) -> &Header {
+        &self.prefix().task.header
+    }
+
+    /// Requests cancellation, like asyncio's `Task.cancel()`.
+    ///
+    /// The task resolves to [`TaskError::Cancelled`] when the loop next gets to it: a task
+    /// that never ran never runs its body; a suspended task has its future dropped at the
+    /// await point, so its destructors run. Returns `false` if the task had already
+    /// finished (nothing to cancel), `true` otherwise.
+    pub fn cancel(&self) -> bool {
+        let header = self.header();
+        let state = header.state();
+        if state.has(State::COMPLETE) {
+            return false;
+        }
+        if !state.has(State::CANCEL_REQUESTED) {
+            header.set(State::CANCEL_REQUESTED);
+            header.inc_ref();
+            // SAFETY: we just took the reference the wake consumes.
+            super::waker::schedule(unsafe { NodeRef::from_raw(self.ptr) });
+        }
+        true
+    }
+
+    /// Whether the task has finished (with a value, a panic, or cancelled).
+    pub fn is_done(&self) -> bool {
+        self.header().state().has(State::COMPLETE)
+    }
+
+    /// Whether the task finished by being cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        // Set only when the task completes as cancelled.
+        self.header().state().has(State::CANCELLED)
+    }
+
+    /// Ready once the result can be taken; otherwise registers `cx`'s waker like a poll
+    /// of the handle does. Never takes the result.
+    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let task = &self.prefix().task;
+        if task.header.state().has(State::COMPLETE) && task.callbacks_pending.get() == 0 {
+            return Poll::Ready(());
+        }
+        register_awaiter(task, cx);
+        Poll::Pending
+    }
+
+    /// Whether the task finished by panicking (its result not yet taken).
+    pub(crate) fn is_panicked(&self) -> bool {
+        // SAFETY: loop thread (a `Task` never leaves it); no borrow of the slot is live.
+        matches!(unsafe { &*self.prefix().out.result.get() }, Some(Err(TaskError::Panicked(_))))
+    }
+
+    /// Adds a callback that receives the task's result once it is done.
+    ///
+    /// The callback is always *scheduled* (as by `call_soon`), never run inline, even on a
+    /// task that has already finished. A callback that sees a failure counts as having
+    /// retrieved it: the exception handler is not told about it.
+    ///
+    /// # Panics
+    ///
+    /// If the result was already taken by awaiting this handle: keep the handle unawaited
+    /// (or use the value you awaited) instead.
+    pub fn add_done_callback(&self, f: impl FnOnce(&Result<T, TaskError>) + 'static) {
+        let prefix = self.prefix();
+        let callback: DoneCallback<T> = Box::new(f);
+        if !prefix.task.header.state().has(State::COMPLETE) {
+            // SAFETY: loop thread; the list is not borrowed elsewhere.
+            unsafe { (*prefix.out.done.get()).push(callback) };
+            return;
+        }
+        // SAFETY: as above.
+        if unsafe { (*prefix.out.result.get()).is_none() } {
+            panic!(
+                "Task::add_done_callback: the task's result was already taken by awaiting \
+                 the handle; add done callbacks before awaiting it"
+            );
+        }
+        crate::context::with_scheduler(|sched| match sched {
+            Some(sched) if sched.owns(&prefix.task) => {
+                // SAFETY: a live, COMPLETE task with result type `T`, loop thread.
+                unsafe { schedule_done_callback(self.ptr, sched, callback) }
+            }
+            _ => panic!(
+                "Task::add_done_callback on a finished task needs its loop to be running \
+                 (call it from inside the loop, e.g. in a task or callback)"
+            ),
+        });
+    }
+}
+
+impl<T: 'static> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let prefix = self.prefix();
+        let task = &prefix.task;
+        if task.header.state().has(State::COMPLETE) && task.callbacks_pending.get() == 0 {
+            // SAFETY: loop thread; no borrow of the slot is live.
+            if let Some(result) = unsafe { (*prefix.out.result.get()).take() } {
+                task.header.set(State::RETRIEVED);
+                return Poll::Ready(result);
+            }
+            // COMPLETE but no result: either it was taken already, or the future's
+            // destructor is running right now and the result is not stored yet.
+            if task.header.state().has(State::RETRIEVED) {
+                panic!("Task polled again after it returned its result");
+            }
+        }
+        register_awaiter(task, cx);
+        Poll::Pending
+    }
+}
+
+fn register_awaiter(task: &super::raw::TaskHeader, cx: &Context<'_>) {
+    match task.awaiter.take() {
+        Some(waker) if waker.will_wake(cx.waker()) => task.awaiter.set(Some(waker)),
+        _ => task.awaiter.set(Some(cx.waker().clone())),
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        // SAFETY: the handle owns a reference to a live task with result type `T`.
+        let prefix = unsafe { self.ptr.cast::<TaskPrefix<T>>().as_ref() };
+        prefix.task.header.clear(State::HANDLE);
+        // SAFETY: a live task with result type `T`, on its loop thread.
+        if let Some(report) = unsafe { settle_unclaimed::<T>(self.ptr) }
+            && let Err(RemoteMsg::Report(report)) = prefix.task.shared.push(RemoteMsg::Report(report))
+        {
+            // The loop is gone; nobody else can hear about it.
+            crate::event_loop::default_exception_handler(report);
+        }
+        // SAFETY: releasing the handle's reference.
+        unsafe { release(self.ptr, 1) };
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: the handle keeps the node alive.
+        let header = unsafe { self.ptr.as_ref() };
+        f.debug_struct("Task").field("state", &header.state()).finish()
+    }
+}

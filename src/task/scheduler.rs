@@ -1,0 +1,282 @@
+//! The scheduler: the ready queue, the list of live tasks, and the loop's main node.
+//!
+//! # Ground rules
+//!
+//! A `Scheduler` lives inside its loop and is only used on the loop's thread. It owns:
+//! one reference to every live task (from spawn until its future is gone), kept in an
+//! intrusive list so the loop can cancel them all when it closes; the ready queue's
+//! references; one reference to the main node, through which `run_until_complete`'s
+//! future is woken like any task.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Waker;
+
+use super::error::ExceptionContext;
+use super::header::{Header, NodeRef, Vtable, keep_payload, not_a_task, release};
+use super::join::Task;
+use super::raw::{self, TaskHeader};
+use super::remote::{RemoteMsg, Shared};
+use super::state::State;
+use crate::queue::ReadyQueue;
+
+/// What the loop does with a node it popped.
+#[derive(Debug)]
+pub(crate) enum Popped {
+    /// The main future's turn: poll it.
+    Main,
+    /// A task or callback to run.
+    Node(NodeRef),
+}
+
+/// The loop's ready queue, task list and main node.
+pub(crate) struct Scheduler {
+    ready: ReadyQueue,
+    shared: Arc<Shared>,
+    main: NonNull<Header>,
+    tasks_head: Cell<Option<NonNull<TaskHeader>>>,
+    live: Cell<usize>,
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) polled: Cell<u64>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(shared: Arc<Shared>) -> Scheduler {
+        let main = Box::new(TaskHeader::new(MAIN_VTABLE, 1, 0, shared.clone()));
+        Scheduler {
+            ready: ReadyQueue::new(),
+            shared,
+            main: NonNull::from(Box::leak(main)).cast::<Header>(),
+            tasks_head: Cell::new(None),
+            live: Cell::new(0),
+            spawned: Cell::new(0),
+            polled: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Whether `task` belongs to this scheduler's loop.
+    pub(crate) fn owns(&self, task: &TaskHeader) -> bool {
+        Arc::ptr_eq(&task.shared, &self.shared)
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Tasks whose future is still alive.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.live.get()
+    }
+
+    /// Spawns `future` as a task, scheduled to run in FIFO order.
+    pub(crate) fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let ptr = raw::allocate(future, self.shared.clone());
+        // SAFETY: a fresh task cell starts with a TaskHeader.
+        let task = unsafe { TaskHeader::from_header(ptr) };
+        self.link(task);
+        self.spawned.set(self.spawned.get() + 1);
+        // SAFETY: `allocate` made three references (loop, queue, handle) and set
+        // SCHEDULED | HANDLE: the loop's stays with the task list, the queue takes one
+        // here, the handle takes the last.
+        unsafe {
+            self.ready.push_back(NodeRef::from_raw(ptr));
+            Task::from_raw(ptr)
+        }
+    }
+
+    /// Pushes a node that is not yet `SCHEDULED` (the caller checked) onto the queue.
+    pub(crate) fn schedule(&self, node: NodeRef) {
+        node.header().set(State::SCHEDULED);
+        self.ready.push_back(node);
+    }
+
+    /// Schedules a task from a remote wake, if it still needs it.
+    fn wake_local(&self, task: NodeRef) {
+        if !task.header().state().has(State::SCHEDULED | State::COMPLETE) {
+            self.schedule(task);
+        }
+    }
+
+    /// Schedules the main node (the start of `run_until_complete`).
+    pub(crate) fn schedule_main(&self) {
+        // SAFETY: the scheduler owns a reference to the main node.
+        let header = unsafe { self.main.as_ref() };
+        if !header.state().has(State::SCHEDULED) {
+            header.inc_ref();
+            // SAFETY: we just took the queue's reference.
+            self.schedule(unsafe { NodeRef::from_raw(self.main) });
+        }
+    }
+
+    /// A waker for the main node, borrowed from the scheduler's own reference.
+    pub(crate) fn main_waker(&self) -> ManuallyDrop<Waker> {
+        // SAFETY: the main node is a TaskHeader and lives as long as the scheduler; the
+        // `ManuallyDrop` keeps the borrowed waker from releasing a reference it never had.
+        ManuallyDrop::new(unsafe { super::waker::waker_ref(self.main) })
+    }
+
+    /// Pops the next node.
+    pub(crate) fn pop(&self) -> Option<Popped> {
+        let node = self.ready.pop_front()?;
+        if node.as_ptr() == self.main {
+            node.header().clear(State::SCHEDULED);
+            return Some(Popped::Main);
+        }
+        Some(Popped::Node(node))
+    }
+
+    /// Applies one message from another thread. Returns the message when it is not a
+    /// wake (the loop handles calls, stops and reports).
+    pub(crate) fn apply_remote(&self, msg: RemoteMsg) -> Option<RemoteMsg> {
+        match msg {
+            RemoteMsg::Wake(task) => {
+                // SAFETY: only task nodes are sent as wakes.
+                let header = unsafe { TaskHeader::from_header(task.as_ptr()) };
+                header.remote_queued.store(false, Ordering::Release);
+                self.wake_local(task);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn link(&self, task: &TaskHeader) {
+        let ptr = NonNull::from(task);
+        task.list_prev.set(None);
+        task.list_next.set(self.tasks_head.get());
+        if let Some(head) = self.tasks_head.get() {
+            // SAFETY: tasks in the list are alive (the list owns a reference to each).
+            unsafe { head.as_ref() }.list_prev.set(Some(ptr));
+        }
+        self.tasks_head.set(Some(ptr));
+        self.live.set(self.live.get() + 1);
+    }
+
+    /// Removes a completing task from the live list.
+    ///
+    /// # Safety
+    ///
+    /// `task` is in this scheduler's list.
+    pub(crate) unsafe fn unlink(&self, task: NonNull<TaskHeader>) {
+        // SAFETY: the caller guarantees membership; members are alive.
+        let t = unsafe { task.as_ref() };
+        let (prev, next) = (t.list_prev.take(), t.list_next.take());
+        match prev {
+            // SAFETY: list members are alive.
+            Some(prev) => unsafe { prev.as_ref() }.list_next.set(next),
+            None => self.tasks_head.set(next),
+        }
+        if let Some(next) = next {
+            // SAFETY: list members are alive.
+            unsafe { next.as_ref() }.list_prev.set(prev);
+        }
+        self.live.set(self.live.get() - 1);
+    }
+
+    /// Requests cancellation of every live task (asyncio.run's leftover cleanup).
+    pub(crate) fn cancel_all(&self) {
+        let mut cursor = self.tasks_head.get();
+        while let Some(ptr) = cursor {
+            // SAFETY: list members are alive; requesting a cancel does not unlink.
+            let task = unsafe { ptr.as_ref() };
+            cursor = task.list_next.get();
+            let header = &task.header;
+            if !header.state().has(State::CANCEL_REQUESTED | State::COMPLETE) {
+                header.set(State::CANCEL_REQUESTED);
+                if !header.state().has(State::SCHEDULED) {
+                    header.inc_ref();
+                    // SAFETY: we just took the queue's reference.
+                    self.schedule(unsafe { NodeRef::from_raw(ptr.cast()) });
+                }
+            }
+        }
+    }
+
+    /// Drops every live task's future now, resolving them as cancelled (loop close).
+    /// Returns the failures nobody will otherwise hear about.
+    pub(crate) fn shutdown_all(&self, reports: &mut Vec<ExceptionContext>) {
+        while let Some(ptr) = self.tasks_head.get() {
+            // SAFETY: list members are alive and are tasks; `shutdown` unlinks the task
+            // and consumes the list's reference.
+            let header = unsafe { ptr.cast::<Header>().as_ref() };
+            let report = unsafe { (header.vtable.shutdown)(ptr.cast(), self) };
+            reports.extend(report);
+        }
+    }
+
+    /// Drops every queued node without running it (loop close).
+    pub(crate) fn discard_ready(&self) {
+        while let Some(popped) = self.pop() {
+            if let Popped::Node(node) = popped {
+                node.discard();
+            }
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let mut reports = Vec::new();
+        self.shutdown_all(&mut reports);
+        self.discard_ready();
+        for report in reports {
+            crate::event_loop::default_exception_handler(report);
+        }
+        // SAFETY: the scheduler's own reference to the main node.
+        unsafe { release(self.main, 1) };
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("ready", &self.ready.len())
+            .field("live_tasks", &self.live.get())
+            .finish()
+    }
+}
+
+const MAIN_VTABLE: &Vtable = &Vtable {
+    run: main_run,
+    discard: main_discard,
+    dealloc: main_dealloc,
+    shutdown: not_a_task,
+    drop_payload: keep_payload,
+};
+
+unsafe fn main_run(ptr: NonNull<Header>, _: &Scheduler) -> Option<ExceptionContext> {
+    // The loop polls the main future itself when `pop` returns `Popped::Main`; the main
+    // node of *another* loop never reaches this queue (its wakes go to its own loop).
+    // SAFETY: releasing the queue's reference.
+    unsafe { release(ptr, 1) };
+    None
+}
+
+unsafe fn main_discard(ptr: NonNull<Header>) {
+    // SAFETY: we own the queue's reference.
+    unsafe { ptr.as_ref() }.clear(State::SCHEDULED);
+    // SAFETY: releasing the queue's reference.
+    unsafe { release(ptr, 1) };
+}
+
+unsafe fn main_dealloc(ptr: NonNull<Header>) {
+    // SAFETY: last reference: we own the `Box<TaskHeader>` made in `Scheduler::new`.
+    drop(unsafe { Box::from_raw(ptr.cast::<TaskHeader>().as_ptr()) });
+}

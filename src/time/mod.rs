@@ -1,0 +1,42 @@
+//! Time: the timer queue, `sleep`, `sleep_until` and `timeout`.
+//!
+//! Durations count from the first poll, as an asyncio coroutine's body starts when the
+//! loop first runs it: `sleep(d)` resolves no earlier than `d` after it was first polled.
+//! A timer never fires before its deadline; equal deadlines fire in the order they were
+//! scheduled.
+
+pub(crate) mod queue;
+mod sleep;
+mod timeout;
+
+use std::task::Waker;
+
+use crate::task::header::NodeRef;
+
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Elapsed, timeout};
+
+/// What a timer does when it fires.
+pub(crate) enum TimerTarget {
+    /// Wake a sleeping future.
+    Wake(Waker),
+    /// Schedule a `call_later` / `call_at` callback node.
+    Call(NodeRef),
+}
+
+/// Converts a duration to whole nanoseconds, saturating at `u64::MAX` ("never").
+pub(crate) fn duration_to_ns(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_to_ns;
+    use std::time::Duration;
+
+    #[test]
+    fn duration_max_saturates_instead_of_overflowing() {
+        assert_eq!(duration_to_ns(Duration::MAX), u64::MAX);
+        assert_eq!(duration_to_ns(Duration::from_millis(3)), 3_000_000);
+    }
+}
