@@ -88,3 +88,60 @@ impl fmt::Debug for ReadyQueue {
         f.debug_struct("ReadyQueue").field("len", &self.len()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReadyQueue;
+    use crate::task::callback;
+    use crate::task::header::NodeRef;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    fn nodes(n: usize) -> Vec<NodeRef> {
+        (0..n).map(|_| callback::allocate(|| {}, 1)).collect()
+    }
+
+    #[test]
+    fn pops_in_push_order_and_releases_on_drop() {
+        let all = nodes(3);
+        let q = ReadyQueue::new();
+        for node in &all {
+            q.push_back(node.clone());
+        }
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.pop_front().map(|n| n.as_ptr()), Some(all[0].as_ptr()));
+        drop(q);
+        for node in &all {
+            assert_eq!(node.header().refs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        }
+    }
+
+    proptest! {
+        /// The intrusive queue behaves as a `VecDeque` of node ids.
+        #[test]
+        fn ready_queue_matches_vecdeque_model(ops in proptest::collection::vec(any::<Option<u8>>(), 0..300)) {
+            let all = nodes(16);
+            let q = ReadyQueue::new();
+            let mut model: VecDeque<usize> = VecDeque::new();
+            for op in ops {
+                match op {
+                    // Push node i unless it is queued already (a node is in one queue once).
+                    Some(i) => {
+                        let i = i as usize % all.len();
+                        if !model.contains(&i) {
+                            q.push_back(all[i].clone());
+                            model.push_back(i);
+                        }
+                    }
+                    None => {
+                        let got = q.pop_front().map(|n| n.as_ptr());
+                        let want = model.pop_front().map(|i| all[i].as_ptr());
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.is_empty(), model.is_empty());
+            }
+        }
+    }
+}
