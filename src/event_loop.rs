@@ -35,6 +35,9 @@ use crate::time::{TimerTarget, duration_to_ns};
 /// per-iteration work is noise, small enough that I/O completions are never starved.
 pub const ITERATION_BUDGET: usize = 128;
 
+/// The user's exception handler.
+type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
+
 /// The loop's state, shared (through `Rc`) with sleeps and callback handles.
 pub(crate) struct Core {
     sched: Scheduler,
@@ -49,7 +52,7 @@ pub(crate) struct Core {
     stopping: Cell<bool>,
     closed: Cell<bool>,
     iterations: Cell<u64>,
-    handler: RefCell<Option<Box<dyn FnMut(ExceptionContext)>>>,
+    handler: RefCell<Option<ExceptionHandler>>,
 }
 
 impl Core {

@@ -213,9 +213,9 @@ impl Scheduler {
     /// Returns the failures nobody will otherwise hear about.
     pub(crate) fn shutdown_all(&self, reports: &mut Vec<ExceptionContext>) {
         while let Some(ptr) = self.tasks_head.get() {
-            // SAFETY: list members are alive and are tasks; `shutdown` unlinks the task
-            // and consumes the list's reference.
+            // SAFETY: list members are alive and are tasks.
             let header = unsafe { ptr.cast::<Header>().as_ref() };
+            // SAFETY: `shutdown` unlinks the task and consumes the list's reference.
             let report = unsafe { (header.vtable.shutdown)(ptr.cast(), self) };
             reports.extend(report);
         }
