@@ -355,7 +355,9 @@ impl Builder {
             iterations: Cell::new(0),
             handler: RefCell::new(None),
         };
-        Ok(EventLoop { core: Rc::new(core) })
+        Ok(EventLoop {
+            core: Rc::new(core),
+        })
     }
 }
 
@@ -687,6 +689,8 @@ impl Remote {
 
 impl fmt::Debug for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Remote").field("shared", &self.shared).finish()
+        f.debug_struct("Remote")
+            .field("shared", &self.shared)
+            .finish()
     }
 }

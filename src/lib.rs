@@ -62,9 +62,7 @@ mod time;
 pub mod sync;
 
 pub use driver::Backend;
-pub use event_loop::{
-    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats,
-};
+pub use event_loop::{Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats};
 pub use facade::{ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, wait, yield_now};
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};

@@ -85,7 +85,9 @@ impl Drop for ReadyQueue {
 
 impl fmt::Debug for ReadyQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadyQueue").field("len", &self.len()).finish()
+        f.debug_struct("ReadyQueue")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -112,7 +114,10 @@ mod tests {
         assert_eq!(q.pop_front().map(|n| n.as_ptr()), Some(all[0].as_ptr()));
         drop(q);
         for node in &all {
-            assert_eq!(node.header().refs.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert_eq!(
+                node.header().refs.load(std::sync::atomic::Ordering::SeqCst),
+                1
+            );
         }
     }
 

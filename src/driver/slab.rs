@@ -158,9 +158,9 @@ impl OpSlab {
     /// Polls an operation's completion, registering the waker until it arrives. A
     /// collected completion frees the slot.
     pub(crate) fn poll(&mut self, user_data: u64, cx: &mut Context<'_>) -> Poll<Completion> {
-        let entry = self
-            .entry(user_data)
-            .unwrap_or_else(|| panic!("polled op token {user_data:#x} that the slab does not hold"));
+        let entry = self.entry(user_data).unwrap_or_else(|| {
+            panic!("polled op token {user_data:#x} that the slab does not hold")
+        });
         match entry.life.take() {
             Some(Lifecycle::Completed(completion)) => {
                 self.free_slot(user_data);
@@ -181,7 +181,10 @@ impl OpSlab {
     /// The op's future is gone. If the kernel still owns the op, `held` (its buffers)
     /// stays here until the completion, and the caller should submit a cancel: returns
     /// `true`. If it had completed, the slot is freed now: returns `false`.
-    #[cfg_attr(not(test), expect(dead_code, reason = "socket operations abandon in-flight ops"))]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "socket operations abandon in-flight ops")
+    )]
     pub(crate) fn abandon(&mut self, user_data: u64, held: Option<Box<dyn Any>>) -> bool {
         let Some(entry) = self.entry(user_data) else {
             return false;
@@ -203,12 +206,15 @@ impl OpSlab {
 
     /// Tokens of every operation the kernel still owns (to cancel them at close).
     pub(crate) fn pending_tokens(&self) -> impl Iterator<Item = u64> + '_ {
-        self.slots.iter().enumerate().filter_map(|(slot, s)| match s.life {
-            Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(_)) => {
-                Some(token::encode(slot as u32, s.generation))
-            }
-            _ => None,
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| match s.life {
+                Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(_)) => {
+                    Some(token::encode(slot as u32, s.generation))
+                }
+                _ => None,
+            })
     }
 }
 
@@ -235,7 +241,10 @@ mod tests {
         }
     }
 
-    const C: Completion = Completion { result: 7, flags: 0 };
+    const C: Completion = Completion {
+        result: 7,
+        flags: 0,
+    };
 
     #[test]
     fn completion_wakes_the_waiting_future_once() {
@@ -273,7 +282,10 @@ mod tests {
         let t = slab.insert();
         assert!(matches!(slab.complete(t, C), Delivered::Quiet));
         assert!(matches!(slab.complete(t, C), Delivered::Stray));
-        assert!(matches!(slab.complete(0xdead_0000_0042, C), Delivered::Stray));
+        assert!(matches!(
+            slab.complete(0xdead_0000_0042, C),
+            Delivered::Stray
+        ));
         assert!(matches!(slab.complete(token::WAKE, C), Delivered::Stray));
     }
 
@@ -289,7 +301,11 @@ mod tests {
         let mut slab = OpSlab::new();
         let t = slab.insert();
         assert!(slab.abandon(t, Some(Box::new(Flag(dropped.clone())))));
-        assert_eq!(dropped.load(Ordering::SeqCst), 0, "freed before the kernel finished");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            0,
+            "freed before the kernel finished"
+        );
         assert_eq!(slab.abandoned(), 1);
         assert_eq!(slab.pending_tokens().collect::<Vec<_>>(), vec![t]);
         assert!(matches!(slab.complete(t, C), Delivered::Quiet));

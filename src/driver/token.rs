@@ -19,7 +19,10 @@ pub(crate) const CANCEL: u64 = u64::MAX - 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Token {
     /// An operation in the slab.
-    Op { slot: u32, generation: u32 },
+    Op {
+        slot: u32,
+        generation: u32,
+    },
     /// A driver-internal sentinel.
     Wake,
     Timeout,

@@ -43,10 +43,26 @@ struct SetupFlags {
 impl SetupFlags {
     /// From most to least wanted: each step drops one flag the kernel may not know.
     const LADDER: [SetupFlags; 4] = [
-        SetupFlags { single_issuer: true, defer_taskrun: true, coop_taskrun: true },
-        SetupFlags { single_issuer: true, defer_taskrun: false, coop_taskrun: true },
-        SetupFlags { single_issuer: false, defer_taskrun: false, coop_taskrun: true },
-        SetupFlags { single_issuer: false, defer_taskrun: false, coop_taskrun: false },
+        SetupFlags {
+            single_issuer: true,
+            defer_taskrun: true,
+            coop_taskrun: true,
+        },
+        SetupFlags {
+            single_issuer: true,
+            defer_taskrun: false,
+            coop_taskrun: true,
+        },
+        SetupFlags {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: true,
+        },
+        SetupFlags {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: false,
+        },
     ];
 
     fn build(self, entries: u32) -> io::Result<IoUring> {
@@ -135,7 +151,10 @@ impl Uring {
                 };
             }
         }
-        Err(io::Error::new(io::ErrorKind::TimedOut, "io_uring NOP never completed"))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "io_uring NOP never completed",
+        ))
     }
 
     /// The only place SQEs enter the submission queue. A full queue is submitted first.
@@ -196,10 +215,11 @@ impl Uring {
             }
             // A timed wait that timed out, a signal, or a full completion queue: none is
             // a failure; the loop reaps what is there and goes on.
-            Err(e) if matches!(
-                e.raw_os_error(),
-                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-            ) =>
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
             {
                 Ok(())
             }
@@ -209,7 +229,10 @@ impl Uring {
 
     fn reap(&mut self, wakers: &mut Vec<Waker>) {
         for cqe in self.ring.completion() {
-            let completion = Completion { result: cqe.result(), flags: cqe.flags() };
+            let completion = Completion {
+                result: cqe.result(),
+                flags: cqe.flags(),
+            };
             match token::decode(cqe.user_data()) {
                 Token::Wake => self.wake_armed = false,
                 Token::Timeout => self.timeout_armed = false,
@@ -230,7 +253,9 @@ impl Uring {
 }
 
 fn timespec(d: Duration) -> types::Timespec {
-    types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos())
+    types::Timespec::new()
+        .sec(d.as_secs())
+        .nsec(d.subsec_nanos())
 }
 
 impl Driver for Uring {
@@ -285,7 +310,11 @@ impl Driver for Uring {
         }
         format!(
             "io_uring (setup {}; features {}; {} SQ entries)",
-            if flags.is_empty() { "none".to_string() } else { flags.join("|") },
+            if flags.is_empty() {
+                "none".to_string()
+            } else {
+                flags.join("|")
+            },
             feats.join(" "),
             params.sq_entries()
         )
@@ -304,7 +333,9 @@ impl Drop for Uring {
             targets.push(token::TIMEOUT);
         }
         for target in targets {
-            let cancel = opcode::AsyncCancel::new(target).build().user_data(token::CANCEL);
+            let cancel = opcode::AsyncCancel::new(target)
+                .build()
+                .user_data(token::CANCEL);
             if self.push(&cancel).is_err() {
                 break;
             }

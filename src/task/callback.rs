@@ -22,7 +22,7 @@ struct CallbackCell<F> {
 
 /// Allocates an unscheduled callback node with `refs` references, all owned by the
 /// caller: one as the returned `NodeRef`, the rest to wrap with `NodeRef::from_raw`.
-pub(crate) fn allocate<F: FnOnce() + 'static>(f: F, refs: usize) -> NodeRef {
+pub(crate) fn allocate<F: FnOnce() + 'static>(f: F, refs: u32) -> NodeRef {
     let cell = Box::new(CallbackCell {
         header: Header::new(CallbackCell::<F>::VTABLE, refs, 0),
         f: UnsafeCell::new(Some(f)),
@@ -68,7 +68,10 @@ impl<F: FnOnce() + 'static> CallbackCell<F> {
             if let Some(f) = unsafe { Self::take(ptr) }
                 && let Err(payload) = catch(f)
             {
-                report = Some(ExceptionContext::new(ExceptionKind::CallbackPanicked, payload));
+                report = Some(ExceptionContext::new(
+                    ExceptionKind::CallbackPanicked,
+                    payload,
+                ));
             }
         }
         // SAFETY: releasing the queue's reference.
@@ -125,6 +128,8 @@ impl CallbackRef {
 
 impl fmt::Debug for CallbackRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CallbackRef").field(&self.0.header().state()).finish()
+        f.debug_tuple("CallbackRef")
+            .field(&self.0.header().state())
+            .finish()
     }
 }

@@ -14,7 +14,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::error::ExceptionContext;
 use super::scheduler::Scheduler;
@@ -48,7 +48,7 @@ pub(crate) unsafe fn not_a_task(ptr: NonNull<Header>, _: &Scheduler) -> Option<E
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) state: Cell<u32>,
-    pub(crate) refs: AtomicUsize,
+    pub(crate) refs: AtomicU32,
     pub(crate) vtable: &'static Vtable,
     /// The next node in the ready queue; only `queue.rs` reads or writes it.
     pub(crate) queue_next: Cell<Option<NonNull<Header>>>,
@@ -60,10 +60,10 @@ pub(crate) struct Header {
 unsafe impl Sync for Header {}
 
 impl Header {
-    pub(crate) fn new(vtable: &'static Vtable, refs: usize, state: u32) -> Header {
+    pub(crate) fn new(vtable: &'static Vtable, refs: u32, state: u32) -> Header {
         Header {
             state: Cell::new(state),
-            refs: AtomicUsize::new(refs),
+            refs: AtomicU32::new(refs),
             vtable,
             queue_next: Cell::new(None),
         }
@@ -84,7 +84,9 @@ impl Header {
     pub(crate) fn inc_ref(&self) {
         // Relaxed is enough to take a new reference from an existing one (as `Arc` does).
         let old = self.refs.fetch_add(1, Ordering::Relaxed);
-        if old > isize::MAX as usize {
+        // Two billion live wakers of one task is a leak, not a workload: stop before the
+        // count could wrap (as `Arc` does).
+        if old > u32::MAX / 2 {
             std::process::abort();
         }
     }
@@ -95,7 +97,7 @@ impl Header {
 /// # Safety
 ///
 /// The caller owns `n` references to a live node.
-pub(crate) unsafe fn release(ptr: NonNull<Header>, n: usize) {
+pub(crate) unsafe fn release(ptr: NonNull<Header>, n: u32) {
     // SAFETY: the caller owns `n` references, so the node is alive here.
     let header = unsafe { ptr.as_ref() };
     if header.refs.fetch_sub(n, Ordering::Release) == n {

@@ -96,7 +96,10 @@ impl<T: 'static> Task<T> {
     /// Whether the task finished by panicking (its result not yet taken).
     pub(crate) fn is_panicked(&self) -> bool {
         // SAFETY: loop thread (a `Task` never leaves it); no borrow of the slot is live.
-        matches!(unsafe { &*self.prefix().out.result.get() }, Some(Err(TaskError::Panicked(_))))
+        matches!(
+            unsafe { &*self.prefix().out.result.get() },
+            Some(Err(TaskError::Panicked(_)))
+        )
     }
 
     /// Adds a callback that receives the task's result once it is done.
@@ -114,7 +117,11 @@ impl<T: 'static> Task<T> {
         let callback: DoneCallback<T> = Box::new(f);
         if !prefix.task.header.state().has(State::COMPLETE) {
             // SAFETY: loop thread; the list is not borrowed elsewhere.
-            unsafe { (*prefix.out.done.get()).push(callback) };
+            unsafe {
+                (*prefix.out.done.get())
+                    .get_or_insert_default()
+                    .push(callback)
+            };
             return;
         }
         // SAFETY: as above.
@@ -174,7 +181,8 @@ impl<T> Drop for Task<T> {
         prefix.task.header.clear(State::HANDLE);
         // SAFETY: a live task with result type `T`, on its loop thread.
         if let Some(report) = unsafe { settle_unclaimed::<T>(self.ptr) }
-            && let Err(RemoteMsg::Report(report)) = prefix.task.shared.push(RemoteMsg::Report(report))
+            && let Err(RemoteMsg::Report(report)) =
+                prefix.task.shared.push(RemoteMsg::Report(report))
         {
             // The loop is gone; nobody else can hear about it.
             crate::event_loop::default_exception_handler(report);
@@ -188,6 +196,8 @@ impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // SAFETY: the handle keeps the node alive.
         let header = unsafe { self.ptr.as_ref() };
-        f.debug_struct("Task").field("state", &header.state()).finish()
+        f.debug_struct("Task")
+            .field("state", &header.state())
+            .finish()
     }
 }

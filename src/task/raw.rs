@@ -43,24 +43,24 @@ pub(crate) struct TaskHeader {
     pub(crate) header: Header,
     /// The loop this task belongs to; wakes from elsewhere go through it.
     pub(crate) shared: Arc<Shared>,
-    /// A `RemoteMsg::Wake` for this task is queued and not yet drained.
-    pub(crate) remote_queued: AtomicBool,
     /// The waker of whoever awaits the `Task<T>` handle.
     pub(crate) awaiter: Cell<Option<Waker>>,
     /// Done callbacks scheduled but not yet run; the handle waits for them.
     pub(crate) callbacks_pending: Cell<u32>,
+    /// A `RemoteMsg::Wake` for this task is queued and not yet drained.
+    pub(crate) remote_queued: AtomicBool,
     pub(crate) list_prev: Cell<Option<NonNull<TaskHeader>>>,
     pub(crate) list_next: Cell<Option<NonNull<TaskHeader>>>,
 }
 
 impl TaskHeader {
-    pub(crate) fn new(vtable: &'static Vtable, refs: usize, state: u32, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(vtable: &'static Vtable, refs: u32, state: u32, shared: Arc<Shared>) -> Self {
         TaskHeader {
             header: Header::new(vtable, refs, state),
             shared,
-            remote_queued: AtomicBool::new(false),
             awaiter: Cell::new(None),
             callbacks_pending: Cell::new(0),
+            remote_queued: AtomicBool::new(false),
             list_prev: Cell::new(None),
             list_next: Cell::new(None),
         }
@@ -93,7 +93,8 @@ pub(crate) type DoneCallback<T> = Box<dyn FnOnce(&Result<T, TaskError>) + 'stati
 #[repr(C)]
 pub(crate) struct OutputSlot<T> {
     pub(crate) result: UnsafeCell<Option<Result<T, TaskError>>>,
-    pub(crate) done: UnsafeCell<Vec<DoneCallback<T>>>,
+    /// Allocated on the first `add_done_callback`: most tasks have none.
+    pub(crate) done: UnsafeCell<Option<Box<Vec<DoneCallback<T>>>>>,
 }
 
 /// The prefix of a `TaskCell<T, F>` that does not depend on `F`: what a `Task<T>` sees.
@@ -127,7 +128,7 @@ where
             ),
             out: OutputSlot::<F::Output> {
                 result: UnsafeCell::new(None),
-                done: UnsafeCell::new(Vec::new()),
+                done: UnsafeCell::new(None),
             },
         },
         future: UnsafeCell::new(Some(future)),
@@ -242,9 +243,9 @@ where
         // SAFETY: loop thread; nothing else holds a borrow of the slot.
         unsafe { *cell.prefix.out.result.get() = Some(outcome) };
         // SAFETY: as above.
-        let callbacks = std::mem::take(unsafe { &mut *cell.prefix.out.done.get() });
-        if !callbacks.is_empty() {
-            for callback in callbacks {
+        let callbacks = unsafe { (*cell.prefix.out.done.get()).take() };
+        if let Some(callbacks) = callbacks {
+            for callback in *callbacks {
                 // SAFETY: `ptr` is a live `TaskPrefix<T>`.
                 unsafe { schedule_done_callback::<T>(ptr, sched, callback) };
             }
@@ -303,7 +304,10 @@ pub(crate) unsafe fn settle_unclaimed<T>(ptr: NonNull<Header>) -> Option<Excepti
         ),
         Some(other) => match catch(move || drop(other)) {
             Ok(()) => None,
-            Err(payload) => Some(ExceptionContext::new(ExceptionKind::TaskNeverRetrieved, payload)),
+            Err(payload) => Some(ExceptionContext::new(
+                ExceptionKind::TaskNeverRetrieved,
+                payload,
+            )),
         },
         None => None,
     }
@@ -322,7 +326,10 @@ pub(crate) unsafe fn schedule_done_callback<T: 'static>(
     // SAFETY: the caller guarantees a live task.
     let prefix = unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() };
     prefix.task.header.set(State::RETRIEVED);
-    prefix.task.callbacks_pending.set(prefix.task.callbacks_pending.get() + 1);
+    prefix
+        .task
+        .callbacks_pending
+        .set(prefix.task.callbacks_pending.get() + 1);
     prefix.task.header.inc_ref();
     // SAFETY: we just took a reference for the runner.
     let task = unsafe { NodeRef::from_raw(ptr) };
@@ -372,8 +379,28 @@ impl<T: 'static> Drop for DoneRunner<T> {
             // Every callback saw the result, so there is nothing unobserved to report;
             // a panic in the result's destructor is the only possibility left.
             if let Some(report) = report {
-                let _ = self.prefix().task.shared.push(super::remote::RemoteMsg::Report(report));
+                let _ = self
+                    .prefix()
+                    .task
+                    .shared
+                    .push(super::remote::RemoteMsg::Report(report));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_header_stays_within_nine_words() {
+        // Every task pays for these bytes; spawn-heavy loads feel each cache line.
+        assert!(
+            std::mem::size_of::<TaskHeader>() <= 72,
+            "{}",
+            std::mem::size_of::<TaskHeader>()
+        );
+        assert_eq!(std::mem::size_of::<Header>(), 24);
     }
 }

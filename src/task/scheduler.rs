@@ -109,7 +109,11 @@ impl Scheduler {
 
     /// Schedules a task from a remote wake, if it still needs it.
     fn wake_local(&self, task: NodeRef) {
-        if !task.header().state().has(State::SCHEDULED | State::COMPLETE) {
+        if !task
+            .header()
+            .state()
+            .has(State::SCHEDULED | State::COMPLETE)
+        {
             self.schedule(task);
         }
     }
@@ -198,7 +202,10 @@ impl Scheduler {
             let task = unsafe { ptr.as_ref() };
             cursor = task.list_next.get();
             let header = &task.header;
-            if !header.state().has(State::CANCEL_REQUESTED | State::COMPLETE) {
+            if !header
+                .state()
+                .has(State::CANCEL_REQUESTED | State::COMPLETE)
+            {
                 header.set(State::CANCEL_REQUESTED);
                 if !header.state().has(State::SCHEDULED) {
                     header.inc_ref();

@@ -26,7 +26,12 @@ static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_r
 /// `ptr` is a live task node (a `TaskHeader` first) that outlives the returned waker.
 pub(crate) unsafe fn waker_ref(ptr: NonNull<Header>) -> Waker {
     // SAFETY: the vtable's functions uphold the `RawWaker` contract for task nodes.
-    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
+    unsafe {
+        Waker::from_raw(RawWaker::new(
+            ptr.as_ptr().cast_const().cast(),
+            &WAKER_VTABLE,
+        ))
+    }
 }
 
 fn node(data: *const ()) -> NonNull<Header> {

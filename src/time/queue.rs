@@ -258,7 +258,11 @@ mod tests {
         let a = q.insert(1, 'a');
         assert_eq!(q.remove(a), Some('a'));
         let b = q.insert(1, 'b');
-        assert_eq!(q.remove(a), None, "a stale key must not remove the slot's new owner");
+        assert_eq!(
+            q.remove(a),
+            None,
+            "a stale key must not remove the slot's new owner"
+        );
         assert!(q.contains(b));
     }
 
