@@ -5,6 +5,8 @@
 //! and a waker can tell a same-thread wake (fast path) from any other. A thread runs at
 //! most one loop at a time.
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -12,6 +12,8 @@
 //!    most [`ITERATION_BUDGET`] of them, so I/O is reaped even while tasks stay ready.
 //!    Whatever they schedule waits for the next iteration.
 
+#![forbid(unsafe_code)]
+
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;

@@ -1,6 +1,8 @@
 //! The asyncio-style free functions: `run`, `spawn`, `yield_now`, `gather`, `wait`,
 //! `shield`, `call_soon`.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;

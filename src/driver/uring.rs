@@ -160,10 +160,9 @@ impl Uring {
     /// The only place SQEs enter the submission queue. A full queue is submitted first.
     fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: every SQE built in this driver points only at memory the driver
-            // owns until the SQE's completion arrives (see the module docs): the eventfd
-            // buffer and timespec live until `Drop` has drained them, op memory lives in
-            // the op slab until its completion.
+            // SAFETY: every SQE built here points only at memory the driver owns until
+            // its completion arrives (module docs): eventfd buffer and timespec until
+            // `Drop` drained them, op memory in the op slab until its completion.
             let pushed = unsafe { self.ring.submission().push(sqe) };
             if pushed.is_ok() {
                 return Ok(());

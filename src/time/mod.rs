@@ -5,6 +5,8 @@
 //! A timer never fires before its deadline; equal deadlines fire in the order they were
 //! scheduled.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod queue;
 mod sleep;
 mod timeout;
