@@ -565,8 +565,10 @@ impl EventLoop {
     pub(crate) fn cancel_all_tasks(&self) {
         let _running = self.enter();
         // Bounded, in case task destructors keep spawning forever.
+        // Keep going while callbacks are ready too: the done callbacks of the cancelled
+        // tasks are scheduled as callbacks and must run before the loop closes.
         for _ in 0..1000 {
-            if self.core.sched.live_tasks() == 0 {
+            if self.core.sched.live_tasks() == 0 && !self.core.sched.has_ready() {
                 break;
             }
             self.core.sched.cancel_all();

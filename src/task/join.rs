@@ -96,10 +96,8 @@ impl<T: 'static> Task<T> {
     /// Whether the task finished by panicking (its result not yet taken).
     pub(crate) fn is_panicked(&self) -> bool {
         // SAFETY: loop thread (a `Task` never leaves it); no borrow of the slot is live.
-        matches!(
-            unsafe { &*self.prefix().out.result.get() },
-            Some(Err(TaskError::Panicked(_)))
-        )
+        let result = unsafe { &*self.prefix().out.result.get() };
+        matches!(result, Some(Err(TaskError::Panicked(_))))
     }
 
     /// Adds a callback that receives the task's result once it is done.

@@ -1,0 +1,96 @@
+//! Runs every ported asyncio tutorial program, one after another.
+//!
+//! `cargo run --release --example tour [seed]`: one seed drives all the random choices,
+//! so passing the seed a run printed replays that run's choices.
+
+#[path = "seeds/mod.rs"]
+mod seeds;
+
+use seeds::{
+    Narrator, counters, gather_sleeps, producer_consumer, run_forever_thread, unlikely_to_return,
+};
+
+fn heading(title: &str) {
+    println!();
+    println!("=== {title}");
+}
+
+fn main() {
+    let seed = seeds::pick_seed(std::env::args().nth(1));
+    println!("ringloop tour of the asyncio tutorial programs (seed {seed})");
+    let say = Narrator::new(|line| println!("  {line}"));
+
+    heading("1. tasks that are unlikely to return");
+    let outcome = unlikely_to_return::run(seed, &say);
+    let callbacks = outcome
+        .events
+        .iter()
+        .filter(|event| matches!(event, unlikely_to_return::Event::Callback { .. }))
+        .count();
+    println!(
+        "results awaited in spawn order {:?}; finished in the order {:?}; {callbacks} done \
+         callbacks ran",
+        outcome
+            .awaited
+            .iter()
+            .map(|(tag, _)| tag)
+            .collect::<Vec<_>>(),
+        outcome.finished,
+    );
+
+    heading("2. a producer and a consumer with an end marker");
+    let outcome = producer_consumer::run(seed, &say);
+    // The consumer is the slower side, so items are usually still waiting for it when
+    // the producer sends the end marker.
+    let backlog = outcome
+        .steps
+        .iter()
+        .skip_while(|step| **step != producer_consumer::Step::ProducerDone)
+        .filter(|step| matches!(step, producer_consumer::Step::Consumed(_)))
+        .count();
+    println!(
+        "{} items produced, {} consumed in the same order: {}; {backlog} were still queued \
+         when the producer finished; {} left over",
+        outcome.produced.len(),
+        outcome.consumed.len(),
+        outcome.produced == outcome.consumed,
+        outcome.left_over,
+    );
+
+    heading("3. four counters taking turns");
+    let outcome = counters::run(3, &say);
+    let order: Vec<String> = outcome
+        .ticks
+        .iter()
+        .map(|(name, number)| format!("{name}{number}"))
+        .collect();
+    println!("turn order: {}", order.join(" "));
+
+    heading("4. ten sleepers gathered");
+    let outcome = gather_sleeps::run(seed, &say);
+    println!(
+        "gather returned ids {:?}; they finished in the order {:?}",
+        outcome
+            .gathered
+            .iter()
+            .map(|report| report.id)
+            .collect::<Vec<_>>(),
+        outcome.finished,
+    );
+
+    heading("5. run_forever on another thread");
+    let outcome = run_forever_thread::run(&say);
+    let on_loop_thread = outcome
+        .calls
+        .iter()
+        .filter(|&&(_, thread)| thread == outcome.loop_thread)
+        .count();
+    println!(
+        "{on_loop_thread} of {} closures ran on the loop thread; {} heartbeats before it \
+         stopped; closed afterwards: {}; a late call got {:?}",
+        outcome.calls.len(),
+        outcome.beats,
+        outcome.closed_afterwards,
+        outcome.late_call,
+    );
+}

@@ -1,0 +1,226 @@
+//! Synchronization between the tasks of one loop: [`Queue`], [`Event`], [`Lock`] and
+//! [`Semaphore`], with asyncio's semantics made exact.
+//!
+//! These primitives are for tasks on the same loop thread. They are cheap (`Rc` +
+//! `RefCell`, no atomics), neither `Send` nor `Sync`, and need nothing from the loop but
+//! a [`Waker`](std::task::Waker), so they also work under any single-threaded executor.
+//! Cloning one gives another handle to the same primitive.
+//!
+//! # Ground rules
+//!
+//! - **First come, first served.** Every waiter list is FIFO. A released lock, a
+//!   returned permit or a new queue item is handed directly to the oldest waiter, so a
+//!   task arriving later cannot overtake one that is already waiting.
+//! - **Cancellation-safe.** Dropping a waiting future (a cancelled task, a lost
+//!   `timeout`) removes it from the line. If something had already been handed to
+//!   it (an item, the lock, a permit, a free queue slot), that passes on to the next
+//!   waiter: nothing is lost, and nothing leaks however many waiters are cancelled.
+//! - **Errors give values back.** [`Queue::try_put`] returns the item inside
+//!   [`TryPutError`] when it cannot take it.
+//!
+//! # Example
+//!
+//! A producer and two workers, with bounded backpressure and `join`:
+//!
+//! ```
+//! use ringloop::sync::Queue;
+//!
+//! ringloop::run(async {
+//!     let jobs = Queue::new(4);
+//!     let mut workers = Vec::new();
+//!     for _ in 0..2 {
+//!         let jobs = jobs.clone();
+//!         workers.push(ringloop::spawn(async move {
+//!             let mut sum = 0;
+//!             while let Ok(n) = jobs.get().await {
+//!                 sum += n;
+//!                 jobs.task_done();
+//!             }
+//!             sum
+//!         }));
+//!     }
+//!     for n in 1..=10 {
+//!         jobs.put(n).await.unwrap();
+//!     }
+//!     jobs.join().await; // all ten processed
+//!     jobs.close(); // workers see QueueClosed and return
+//!     let mut total = 0;
+//!     for w in workers {
+//!         total += w.await.unwrap();
+//!     }
+//!     assert_eq!(total, 55);
+//! });
+//! ```
+//!
+//! The types hold `Rc`s, so they cannot leave their thread:
+//!
+//! ```compile_fail,E0277
+//! fn assert_send<T: Send>() {}
+//! assert_send::<ringloop::sync::Queue<u8>>();
+//! ```
+//!
+//! ```compile_fail,E0277
+//! fn assert_sync<T: Sync>() {}
+//! assert_sync::<ringloop::sync::Lock>();
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod event;
+mod lock;
+mod queue;
+mod semaphore;
+mod waiters;
+
+use std::fmt;
+
+pub use event::{Event, EventWait};
+pub use lock::{Lock, LockAcquire, LockGuard};
+pub use queue::{Queue, QueueGet, QueueJoin, QueuePut};
+pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
+
+/// The queue is closed (and, for a get, empty).
+///
+/// Returned by [`Queue::get`] once a closed queue has been drained, and by
+/// [`Queue::put`] on a closed queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueueClosed;
+
+impl fmt::Display for QueueClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue is closed")
+    }
+}
+
+impl std::error::Error for QueueClosed {}
+
+/// The queue has no item to take right now (asyncio's `QueueEmpty`).
+///
+/// Converts into [`TryGetError::Empty`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueueEmpty;
+
+impl fmt::Display for QueueEmpty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue is empty")
+    }
+}
+
+impl std::error::Error for QueueEmpty {}
+
+/// The queue has no free slot right now (asyncio's `QueueFull`).
+///
+/// [`TryPutError::Full`] carries the rejected item as well;
+/// [`TryPutError::into_parts`] splits it into the item and this error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueueFull;
+
+impl fmt::Display for QueueFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue is full")
+    }
+}
+
+impl std::error::Error for QueueFull {}
+
+/// Why [`Queue::try_get`] returned no item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TryGetError {
+    /// No item is available right now ([`QueueEmpty`]).
+    Empty,
+    /// The queue is closed and drained ([`QueueClosed`]).
+    Closed,
+}
+
+impl TryGetError {
+    /// True for [`TryGetError::Empty`].
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryGetError::Empty)
+    }
+
+    /// True for [`TryGetError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TryGetError::Closed)
+    }
+}
+
+impl fmt::Display for TryGetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryGetError::Empty => fmt::Display::fmt(&QueueEmpty, f),
+            TryGetError::Closed => fmt::Display::fmt(&QueueClosed, f),
+        }
+    }
+}
+
+impl std::error::Error for TryGetError {}
+
+impl From<QueueEmpty> for TryGetError {
+    fn from(_: QueueEmpty) -> Self {
+        TryGetError::Empty
+    }
+}
+
+impl From<QueueClosed> for TryGetError {
+    fn from(_: QueueClosed) -> Self {
+        TryGetError::Closed
+    }
+}
+
+/// Why [`Queue::try_put`] did not take the item; the item comes back inside.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TryPutError<T> {
+    /// The queue has no free slot right now ([`QueueFull`]).
+    Full(T),
+    /// The queue is closed ([`QueueClosed`]).
+    Closed(T),
+}
+
+impl<T> TryPutError<T> {
+    /// Returns the item that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            TryPutError::Full(item) | TryPutError::Closed(item) => item,
+        }
+    }
+
+    /// Splits into the item and the reason: `Ok(QueueFull)` when the queue was full,
+    /// `Err(QueueClosed)` when it was closed (so `?` can forward a close).
+    pub fn into_parts(self) -> (T, Result<QueueFull, QueueClosed>) {
+        match self {
+            TryPutError::Full(item) => (item, Ok(QueueFull)),
+            TryPutError::Closed(item) => (item, Err(QueueClosed)),
+        }
+    }
+
+    /// True for [`TryPutError::Full`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, TryPutError::Full(_))
+    }
+
+    /// True for [`TryPutError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TryPutError::Closed(_))
+    }
+}
+
+impl<T> fmt::Debug for TryPutError<T> {
+    /// Prints the variant without the item, so `T` need not be `Debug`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryPutError::Full(_) => f.write_str("Full(..)"),
+            TryPutError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TryPutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryPutError::Full(_) => fmt::Display::fmt(&QueueFull, f),
+            TryPutError::Closed(_) => fmt::Display::fmt(&QueueClosed, f),
+        }
+    }
+}
+
+impl<T> std::error::Error for TryPutError<T> {}

@@ -1,0 +1,1013 @@
+//! [`Queue`]: a FIFO queue between tasks with backpressure, `join` and `close`
+//! (asyncio's `Queue`, with `shutdown` spelled `close`).
+//!
+//! # How items and slots move
+//!
+//! - A `put` that finds a getter waiting hands the item straight to the oldest getter
+//!   (the entry's notice holds it). So the getter that waited first receives the first
+//!   item, whatever order the woken tasks then run in. Until that getter runs, the item
+//!   still counts in [`Queue::len`].
+//! - A `get` that frees a slot in a full bounded queue *reserves* the slot for the
+//!   oldest waiting putter and wakes it; the putter's item enters the queue when it
+//!   runs. Newcomers see the reserved slot as taken, so putters are admitted in order.
+//! - A future dropped after it was notified passes what it got on: an item goes to the
+//!   next waiting getter (or back to the front of the queue), a reserved slot to the
+//!   next waiting putter. Nothing is lost, and the dropped future's entry is freed.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::event::{Event, EventWait};
+use super::waiters::{WaiterId, WaiterList, WakeSet};
+use super::{QueueClosed, TryGetError, TryPutError};
+
+/// A first-in, first-out queue shared by the tasks of one loop.
+///
+/// - [`put`](Queue::put) waits while a bounded queue is full; [`get`](Queue::get)
+///   waits while the queue is empty. Both serve their waiters in arrival order.
+/// - [`task_done`](Queue::task_done) and [`join`](Queue::join) track whether every
+///   item put has been processed, as in asyncio.
+/// - [`close`](Queue::close) stops new items: every waiting getter and putter wakes
+///   with [`QueueClosed`], while items already queued can still be taken.
+///
+/// Clones share the same queue (like an `Rc`). A `Queue` belongs to the loop thread
+/// that uses it: it is neither `Send` nor `Sync`.
+///
+/// ```
+/// use ringloop::sync::{Queue, QueueClosed};
+///
+/// ringloop::run(async {
+///     let q = Queue::new(2);
+///     let consumer = ringloop::spawn({
+///         let q = q.clone();
+///         async move {
+///             let mut got = Vec::new();
+///             while let Ok(n) = q.get().await {
+///                 got.push(n);
+///                 q.task_done();
+///             }
+///             got
+///         }
+///     });
+///     for n in 0..5 {
+///         q.put(n).await.unwrap(); // waits while two items are queued
+///     }
+///     q.join().await; // every item has been task_done
+///     q.close();
+///     assert_eq!(q.put(9).await, Err(QueueClosed));
+///     assert_eq!(consumer.await.unwrap(), vec![0, 1, 2, 3, 4]);
+/// });
+/// ```
+pub struct Queue<T> {
+    shared: Rc<Shared<T>>,
+}
+
+struct Shared<T> {
+    state: RefCell<State<T>>,
+    /// Set exactly when `unfinished == 0`; `join` waits on it.
+    finished: Event,
+}
+
+/// What a waiting getter is woken with.
+enum GetNotice<T> {
+    /// The item is this getter's; it counts in `State::handed` until taken.
+    Item(T),
+    Closed,
+}
+
+/// What a waiting putter is woken with.
+enum PutNotice {
+    /// A slot is reserved for this putter; it counts in `State::reserved` until used.
+    Slot,
+    Closed,
+}
+
+struct State<T> {
+    /// Queued items nobody has claimed yet.
+    ///
+    /// # Invariant
+    /// Non-empty implies no getter is queued: a put with a getter waiting hands the
+    /// item over instead of pushing it here.
+    items: VecDeque<T>,
+    /// The bound; `usize::MAX` when unbounded.
+    maxsize: usize,
+    /// Items handed to getters that have not run yet.
+    handed: usize,
+    /// Slots reserved for putters that have not run yet.
+    ///
+    /// # Invariant
+    /// While the queue is open, a queued putter implies `len() + reserved >= maxsize`:
+    /// whenever a slot frees, the oldest putter is given it.
+    reserved: usize,
+    getters: WaiterList<GetNotice<T>>,
+    putters: WaiterList<PutNotice>,
+    /// Items put and not yet `task_done`.
+    unfinished: usize,
+    closed: bool,
+}
+
+impl<T> State<T> {
+    fn len(&self) -> usize {
+        self.items.len() + self.handed
+    }
+
+    /// True when a put now would succeed without waiting.
+    fn has_room(&self) -> bool {
+        !self.closed && self.len().saturating_add(self.reserved) < self.maxsize
+    }
+
+    /// Adds a new item: hands it to the oldest getter or queues it. Returns true if
+    /// this made `unfinished` leave zero (so `finished` must be cleared).
+    #[must_use]
+    fn enqueue(&mut self, item: T, wakers: &mut WakeSet) -> bool {
+        self.unfinished += 1;
+        self.deliver(item, wakers, false);
+        self.unfinished == 1
+    }
+
+    /// Gives an item to the oldest queued getter, else stores it (at the back for a
+    /// new item, at the front for one a dropped getter gave back).
+    fn deliver(&mut self, item: T, wakers: &mut WakeSet, front: bool) {
+        match self.getters.notify_first(GetNotice::Item(item)) {
+            Ok(waker) => {
+                self.handed += 1;
+                wakers.push(waker);
+            }
+            Err(GetNotice::Item(item)) if front => self.items.push_front(item),
+            Err(GetNotice::Item(item)) => self.items.push_back(item),
+            Err(GetNotice::Closed) => unreachable!("deliver only sends items"),
+        }
+    }
+
+    /// Reserves every free slot for the oldest waiting putters.
+    fn admit_putters(&mut self, wakers: &mut WakeSet) {
+        while self.has_room() {
+            match self.putters.notify_first(PutNotice::Slot) {
+                Ok(waker) => {
+                    self.reserved += 1;
+                    wakers.push(waker);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Takes the front item if there is one, letting a putter into the freed slot.
+    fn pop(&mut self, wakers: &mut WakeSet) -> Option<T> {
+        let item = self.items.pop_front()?;
+        self.admit_putters(wakers);
+        Some(item)
+    }
+}
+
+impl<T> Queue<T> {
+    /// Creates a queue holding at most `maxsize` items; `put` waits while it is full.
+    ///
+    /// # Panics
+    /// If `maxsize` is 0. (asyncio reads 0 as "no limit"; here that is spelled
+    /// [`Queue::unbounded`].)
+    pub fn new(maxsize: usize) -> Queue<T> {
+        assert!(
+            maxsize > 0,
+            "Queue::new(0): a bounded queue needs room for at least one item; \
+             use Queue::unbounded() for a queue without a size limit"
+        );
+        Queue::with_maxsize(maxsize)
+    }
+
+    /// Creates a queue without a size limit; `put` never waits.
+    pub fn unbounded() -> Queue<T> {
+        Queue::with_maxsize(usize::MAX)
+    }
+
+    fn with_maxsize(maxsize: usize) -> Queue<T> {
+        let finished = Event::new();
+        finished.set();
+        Queue {
+            shared: Rc::new(Shared {
+                state: RefCell::new(State {
+                    items: VecDeque::new(),
+                    maxsize,
+                    handed: 0,
+                    reserved: 0,
+                    getters: WaiterList::new(),
+                    putters: WaiterList::new(),
+                    unfinished: 0,
+                    closed: false,
+                }),
+                finished,
+            }),
+        }
+    }
+
+    /// Puts an item at the back of the queue, waiting while a bounded queue is full.
+    ///
+    /// Putters blocked on a full queue are admitted in the order they started waiting.
+    /// Fails with [`QueueClosed`] if the queue is closed before the item goes in; the
+    /// item is then dropped (use [`try_put`](Queue::try_put) to get it back).
+    /// Dropping the future before it completes means the item was not put.
+    pub fn put(&self, item: T) -> QueuePut<T> {
+        QueuePut {
+            shared: Rc::clone(&self.shared),
+            item: Some(item),
+            id: None,
+        }
+    }
+
+    /// Removes and returns the item at the front, waiting while the queue is empty.
+    ///
+    /// Getters are served in the order they started waiting: the one that waited
+    /// first receives the first item. After [`close`](Queue::close) the remaining items
+    /// are still returned, then [`QueueClosed`]. Dropping the future before it
+    /// completes loses nothing: an item already handed to it goes to the next getter.
+    pub fn get(&self) -> QueueGet<T> {
+        QueueGet {
+            shared: Rc::clone(&self.shared),
+            id: None,
+            done: false,
+        }
+    }
+
+    /// Puts an item if there is room right now.
+    ///
+    /// On failure the item comes back inside the error: [`TryPutError::Full`] if the
+    /// queue has no free slot (a slot freed for a waiting putter is not free),
+    /// [`TryPutError::Closed`] if it is closed.
+    pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        let mut wakers = WakeSet::new();
+        let left_zero = {
+            let mut state = self.shared.state.borrow_mut();
+            if state.closed {
+                return Err(TryPutError::Closed(item));
+            }
+            if !state.has_room() {
+                return Err(TryPutError::Full(item));
+            }
+            state.enqueue(item, &mut wakers)
+        };
+        if left_zero {
+            self.shared.finished.clear();
+        }
+        wakers.wake_all();
+        Ok(())
+    }
+
+    /// Removes and returns the front item if one is available right now.
+    ///
+    /// Fails with [`TryGetError::Empty`] if there is none (an item already handed to a
+    /// waiting getter is not available), or [`TryGetError::Closed`] if the queue is
+    /// closed and drained.
+    pub fn try_get(&self) -> Result<T, TryGetError> {
+        let mut wakers = WakeSet::new();
+        let result = {
+            let mut state = self.shared.state.borrow_mut();
+            match state.pop(&mut wakers) {
+                Some(item) => Ok(item),
+                None if state.closed => Err(TryGetError::Closed),
+                None => Err(TryGetError::Empty),
+            }
+        };
+        wakers.wake_all();
+        result
+    }
+
+    /// Number of items in the queue, including items already handed to a waiting
+    /// getter that has not run yet.
+    pub fn len(&self) -> usize {
+        self.shared.state.borrow().len()
+    }
+
+    /// True when [`len`](Queue::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when a put now would have to wait: every slot is taken or reserved for a
+    /// waiting putter. Always false for an unbounded queue.
+    pub fn is_full(&self) -> bool {
+        let state = self.shared.state.borrow();
+        state.len().saturating_add(state.reserved) >= state.maxsize
+    }
+
+    /// The bound given to [`Queue::new`], or `usize::MAX` for an unbounded queue.
+    pub fn maxsize(&self) -> usize {
+        self.shared.state.borrow().maxsize
+    }
+
+    /// Marks one item taken from the queue as processed.
+    ///
+    /// Every [`put`](Queue::put) adds one unfinished item and every `task_done`
+    /// removes one; [`join`](Queue::join) returns when none is left.
+    ///
+    /// # Panics
+    /// If called more times than items were put.
+    pub fn task_done(&self) {
+        let now_zero = {
+            let mut state = self.shared.state.borrow_mut();
+            match state.unfinished.checked_sub(1) {
+                Some(left) => {
+                    state.unfinished = left;
+                    Some(left == 0)
+                }
+                None => None,
+            }
+        };
+        match now_zero {
+            Some(true) => self.shared.finished.set(),
+            Some(false) => {}
+            None => panic!("task_done() called more times than there were items"),
+        }
+    }
+
+    /// Waits until every item put so far has been marked with
+    /// [`task_done`](Queue::task_done). Completes at once if none is unfinished.
+    ///
+    /// Closing the queue does not end a `join`: items still queued can be taken and
+    /// finished after `close`.
+    pub fn join(&self) -> QueueJoin {
+        QueueJoin {
+            wait: self.shared.finished.wait(),
+        }
+    }
+
+    /// Closes the queue: later puts fail, and every waiting getter and putter wakes
+    /// with [`QueueClosed`]. Items already queued stay and can still be taken; getters
+    /// see `QueueClosed` only once the queue is empty. Closing twice does nothing.
+    pub fn close(&self) {
+        let mut wakers = WakeSet::new();
+        {
+            let mut state = self.shared.state.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state.getters.notify_all(&mut wakers, || GetNotice::Closed);
+            state.putters.notify_all(&mut wakers, || PutNotice::Closed);
+        }
+        wakers.wake_all();
+    }
+
+    /// True once [`close`](Queue::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.borrow().closed
+    }
+}
+
+impl<T> Clone for Queue<T> {
+    /// Returns another handle to the same queue.
+    fn clone(&self) -> Self {
+        Queue {
+            shared: Rc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> Default for Queue<T> {
+    /// An unbounded queue.
+    fn default() -> Self {
+        Queue::unbounded()
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.borrow();
+        let mut d = f.debug_struct("Queue");
+        d.field("len", &state.len());
+        if state.maxsize != usize::MAX {
+            d.field("maxsize", &state.maxsize);
+        }
+        d.field("unfinished", &state.unfinished)
+            .field("closed", &state.closed)
+            .field("waiting_getters", &state.getters.queued())
+            .field("waiting_putters", &state.putters.queued())
+            .finish()
+    }
+}
+
+/// Future returned by [`Queue::put`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct QueuePut<T> {
+    shared: Rc<Shared<T>>,
+    /// The item until it goes in (or the put fails).
+    item: Option<T>,
+    /// Our putter entry, once we had to wait.
+    id: Option<WaiterId>,
+}
+
+// The item is only ever moved, never pinned, so the future may move freely.
+impl<T> Unpin for QueuePut<T> {}
+
+impl<T> Future for QueuePut<T> {
+    type Output = Result<(), QueueClosed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut wakers = WakeSet::new();
+        let item = this.item.take().expect("QueuePut polled after completion");
+        let (result, left_zero) = {
+            let mut state = this.shared.state.borrow_mut();
+            let admitted = match &this.id {
+                None if state.closed => false,
+                None if state.has_room() => true,
+                None => {
+                    this.id = Some(state.putters.push(cx.waker().clone()));
+                    this.item = Some(item);
+                    return Poll::Pending;
+                }
+                Some(id) => match state.putters.take_notice(id) {
+                    None => {
+                        state.putters.update_waker(id, cx.waker());
+                        this.item = Some(item);
+                        return Poll::Pending;
+                    }
+                    Some(PutNotice::Slot) => {
+                        this.id = None;
+                        state.reserved -= 1;
+                        // Closed after our slot was reserved: the put still fails.
+                        !state.closed
+                    }
+                    Some(PutNotice::Closed) => {
+                        this.id = None;
+                        false
+                    }
+                },
+            };
+            if admitted {
+                (Ok(()), state.enqueue(item, &mut wakers))
+            } else {
+                // Drop the item only after the borrow is released (see below).
+                this.item = Some(item);
+                (Err(QueueClosed), false)
+            }
+        };
+        drop(this.item.take());
+        if left_zero {
+            this.shared.finished.clear();
+        }
+        wakers.wake_all();
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for QueuePut<T> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let mut wakers = WakeSet::new();
+        {
+            let mut state = self.shared.state.borrow_mut();
+            if let Some(PutNotice::Slot) = state.putters.remove(id) {
+                // A slot was reserved for us: give it to the next putter.
+                state.reserved -= 1;
+                state.admit_putters(&mut wakers);
+            }
+        }
+        wakers.wake_all();
+        // `self.item` drops after this, with no borrow held.
+    }
+}
+
+impl<T> fmt::Debug for QueuePut<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueuePut")
+            .field("waiting", &self.id.is_some())
+            .field("done", &self.item.is_none())
+            .finish()
+    }
+}
+
+/// Future returned by [`Queue::get`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct QueueGet<T> {
+    shared: Rc<Shared<T>>,
+    /// Our getter entry, once we had to wait.
+    id: Option<WaiterId>,
+    done: bool,
+}
+
+impl<T> Future for QueueGet<T> {
+    type Output = Result<T, QueueClosed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        assert!(!this.done, "QueueGet polled after completion");
+        let mut wakers = WakeSet::new();
+        let result = {
+            let mut state = this.shared.state.borrow_mut();
+            match &this.id {
+                None => match state.pop(&mut wakers) {
+                    Some(item) => Ok(item),
+                    None if state.closed => Err(QueueClosed),
+                    None => {
+                        this.id = Some(state.getters.push(cx.waker().clone()));
+                        return Poll::Pending;
+                    }
+                },
+                Some(id) => match state.getters.take_notice(id) {
+                    None => {
+                        state.getters.update_waker(id, cx.waker());
+                        return Poll::Pending;
+                    }
+                    Some(GetNotice::Item(item)) => {
+                        this.id = None;
+                        state.handed -= 1;
+                        state.admit_putters(&mut wakers);
+                        Ok(item)
+                    }
+                    Some(GetNotice::Closed) => {
+                        this.id = None;
+                        // A dropped getter may have given an item back since.
+                        state.pop(&mut wakers).ok_or(QueueClosed)
+                    }
+                },
+            }
+        };
+        this.done = true;
+        wakers.wake_all();
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for QueueGet<T> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let mut wakers = WakeSet::new();
+        {
+            let mut state = self.shared.state.borrow_mut();
+            if let Some(GetNotice::Item(item)) = state.getters.remove(id) {
+                // We were handed an item but never ran: the next getter gets it, or
+                // it goes back to the front of the queue.
+                state.handed -= 1;
+                state.deliver(item, &mut wakers, true);
+            }
+        }
+        wakers.wake_all();
+    }
+}
+
+impl<T> fmt::Debug for QueueGet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueGet")
+            .field("waiting", &self.id.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// Future returned by [`Queue::join`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct QueueJoin {
+    wait: EventWait,
+}
+
+impl Future for QueueJoin {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.wait).poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::TryPutError;
+    use super::super::waiters::test_util::counting_waker;
+    use super::*;
+    use std::task::Waker;
+
+    fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+        Pin::new(fut).poll(&mut Context::from_waker(waker))
+    }
+
+    fn noop<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+        poll(fut, Waker::noop())
+    }
+
+    fn entries<T>(q: &Queue<T>) -> (usize, usize) {
+        let state = q.shared.state.borrow();
+        (state.getters.occupied(), state.putters.occupied())
+    }
+
+    #[test]
+    #[should_panic(expected = "use Queue::unbounded()")]
+    fn queue_new_zero_panics() {
+        let _ = Queue::<u8>::new(0);
+    }
+
+    #[test]
+    fn queue_try_put_full_returns_item() {
+        let q = Queue::new(1);
+        assert_eq!(q.try_put(1), Ok(()));
+        assert!(q.is_full());
+        assert_eq!(q.try_put(2), Err(TryPutError::Full(2)));
+        q.close();
+        assert_eq!(q.try_put(3), Err(TryPutError::Closed(3)));
+        assert_eq!(q.try_get(), Ok(1));
+        assert_eq!(q.try_get(), Err(TryGetError::Closed));
+    }
+
+    #[test]
+    fn queue_getters_handed_items_in_wait_order() {
+        let q = Queue::unbounded();
+        let mut a = q.get();
+        let mut b = q.get();
+        assert!(noop(&mut a).is_pending());
+        assert!(noop(&mut b).is_pending());
+        q.try_put('x').unwrap();
+        q.try_put('y').unwrap();
+        assert_eq!(q.len(), 2);
+        // `b` runs first, but `a` waited first: `a` owns 'x'.
+        assert_eq!(noop(&mut b), Poll::Ready(Ok('y')));
+        assert_eq!(noop(&mut a), Poll::Ready(Ok('x')));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn queue_item_handed_to_getter_not_available_to_try_get() {
+        let q = Queue::unbounded();
+        let mut a = q.get();
+        assert!(noop(&mut a).is_pending());
+        q.try_put(1).unwrap();
+        assert_eq!(q.try_get(), Err(TryGetError::Empty));
+        assert_eq!(noop(&mut a), Poll::Ready(Ok(1)));
+    }
+
+    #[test]
+    fn queue_dropped_getter_passes_item_to_next_getter() {
+        let q = Queue::unbounded();
+        let (waker_b, woken_b) = counting_waker();
+        let mut a = q.get();
+        let mut b = q.get();
+        assert!(noop(&mut a).is_pending());
+        assert!(poll(&mut b, &waker_b).is_pending());
+        q.try_put(5).unwrap();
+        assert_eq!(woken_b(), 0);
+        drop(a);
+        assert_eq!(woken_b(), 1);
+        assert_eq!(noop(&mut b), Poll::Ready(Ok(5)));
+        assert_eq!(entries(&q), (0, 0));
+    }
+
+    #[test]
+    fn queue_dropped_getter_puts_item_back_in_front() {
+        let q = Queue::unbounded();
+        let mut a = q.get();
+        assert!(noop(&mut a).is_pending());
+        q.try_put(1).unwrap();
+        q.try_put(2).unwrap();
+        drop(a);
+        assert_eq!(q.try_get(), Ok(1));
+        assert_eq!(q.try_get(), Ok(2));
+    }
+
+    #[test]
+    fn queue_dropped_getter_keeps_bound() {
+        let q = Queue::new(1);
+        let mut a = q.get();
+        assert!(noop(&mut a).is_pending());
+        q.try_put(1).unwrap();
+        // The handed item still occupies the only slot.
+        assert_eq!(q.try_put(2), Err(TryPutError::Full(2)));
+        drop(a);
+        assert_eq!(q.len(), 1);
+        assert!(q.is_full());
+    }
+
+    #[test]
+    fn queue_putters_admitted_in_wait_order() {
+        let q = Queue::new(1);
+        q.try_put(0).unwrap();
+        let mut a = q.put(1);
+        let mut b = q.put(2);
+        assert!(noop(&mut a).is_pending());
+        assert!(noop(&mut b).is_pending());
+        assert_eq!(q.try_get(), Ok(0));
+        // The freed slot is reserved for `a`: `b` and newcomers still wait.
+        assert!(q.is_full());
+        assert_eq!(q.try_put(9), Err(TryPutError::Full(9)));
+        assert!(noop(&mut b).is_pending());
+        assert_eq!(noop(&mut a), Poll::Ready(Ok(())));
+        assert_eq!(q.try_get(), Ok(1));
+        assert_eq!(noop(&mut b), Poll::Ready(Ok(())));
+        assert_eq!(q.try_get(), Ok(2));
+    }
+
+    #[test]
+    fn queue_dropped_putter_passes_slot_on() {
+        let q = Queue::new(1);
+        q.try_put(0).unwrap();
+        let (waker_b, woken_b) = counting_waker();
+        let mut a = q.put(1);
+        let mut b = q.put(2);
+        assert!(noop(&mut a).is_pending());
+        assert!(poll(&mut b, &waker_b).is_pending());
+        assert_eq!(q.try_get(), Ok(0));
+        drop(a); // its slot goes to b; its item is not put
+        assert_eq!(woken_b(), 1);
+        assert_eq!(noop(&mut b), Poll::Ready(Ok(())));
+        assert_eq!(q.try_get(), Ok(2));
+        assert_eq!(q.try_get(), Err(TryGetError::Empty));
+        assert_eq!(entries(&q), (0, 0));
+    }
+
+    #[test]
+    fn queue_close_wakes_getters_and_putters() {
+        let full = Queue::new(1);
+        full.try_put(0).unwrap();
+        let empty = Queue::<u8>::unbounded();
+        let (waker, woken) = counting_waker();
+        let mut p = full.put(1);
+        let mut g = empty.get();
+        assert!(poll(&mut p, &waker).is_pending());
+        assert!(poll(&mut g, &waker).is_pending());
+        full.close();
+        empty.close();
+        assert_eq!(woken(), 2);
+        assert_eq!(noop(&mut p), Poll::Ready(Err(QueueClosed)));
+        assert_eq!(noop(&mut g), Poll::Ready(Err(QueueClosed)));
+        // The item queued before close can still be drained.
+        assert_eq!(noop(&mut full.get()), Poll::Ready(Ok(0)));
+        assert_eq!(noop(&mut full.get()), Poll::Ready(Err(QueueClosed)));
+    }
+
+    #[test]
+    fn queue_putter_with_reserved_slot_fails_after_close() {
+        let q = Queue::new(1);
+        q.try_put(0).unwrap();
+        let mut p = q.put(1);
+        assert!(noop(&mut p).is_pending());
+        assert_eq!(q.try_get(), Ok(0)); // slot reserved for p
+        q.close();
+        assert_eq!(noop(&mut p), Poll::Ready(Err(QueueClosed)));
+        assert!(q.is_empty());
+        assert_eq!(q.shared.state.borrow().reserved, 0);
+    }
+
+    #[test]
+    fn queue_closed_getter_takes_item_given_back() {
+        let q = Queue::unbounded();
+        let mut a = q.get();
+        let mut b = q.get();
+        assert!(noop(&mut a).is_pending());
+        assert!(noop(&mut b).is_pending());
+        q.try_put(7).unwrap(); // handed to a
+        q.close(); // b notified closed
+        drop(a); // 7 goes back to the queue
+        assert_eq!(noop(&mut b), Poll::Ready(Ok(7)));
+    }
+
+    #[test]
+    fn queue_join_tracks_task_done() {
+        let q = Queue::unbounded();
+        assert_eq!(noop(&mut q.join()), Poll::Ready(()));
+        q.try_put(1).unwrap();
+        q.try_put(2).unwrap();
+        let (waker, woken) = counting_waker();
+        let mut j = q.join();
+        assert!(poll(&mut j, &waker).is_pending());
+        q.try_get().unwrap();
+        q.task_done();
+        assert_eq!(woken(), 0);
+        q.try_get().unwrap();
+        q.task_done();
+        assert_eq!(woken(), 1);
+        assert_eq!(noop(&mut j), Poll::Ready(()));
+    }
+
+    #[test]
+    #[should_panic(expected = "task_done() called more times than there were items")]
+    fn queue_task_done_too_often_panics() {
+        let q = Queue::unbounded();
+        q.try_put(()).unwrap();
+        q.task_done();
+        q.task_done();
+    }
+
+    #[test]
+    fn queue_many_cancelled_gets_leave_no_entries() {
+        let q = Queue::<u64>::unbounded();
+        let mut keep = q.get();
+        assert!(noop(&mut keep).is_pending());
+        for _ in 0..100_000 {
+            let mut g = q.get();
+            assert!(noop(&mut g).is_pending());
+        }
+        assert_eq!(entries(&q), (1, 0));
+        assert!(q.shared.state.borrow().getters.queued() == 1);
+        q.try_put(1).unwrap();
+        assert_eq!(noop(&mut keep), Poll::Ready(Ok(1)));
+    }
+
+    #[test]
+    fn queue_put_future_dropped_unpolled_puts_nothing() {
+        let q = Queue::unbounded();
+        drop(q.put(1));
+        assert!(q.is_empty());
+        assert_eq!(noop(&mut q.join()), Poll::Ready(()));
+    }
+
+    #[test]
+    fn queue_put_waker_updated_on_repoll() {
+        let q = Queue::new(1);
+        q.try_put(0).unwrap();
+        let (old, old_woken) = counting_waker();
+        let (new, new_woken) = counting_waker();
+        let mut p = q.put(1);
+        assert!(poll(&mut p, &old).is_pending());
+        assert!(poll(&mut p, &new).is_pending());
+        q.try_get().unwrap();
+        assert_eq!((old_woken(), new_woken()), (0, 1));
+        assert_eq!(noop(&mut p), Poll::Ready(Ok(())));
+    }
+}
+
+#[cfg(test)]
+mod model {
+    //! The queue under random puts, gets, cancellations and close, hand-polled with
+    //! counting wakers. Checked after every step: the state invariants, no lost
+    //! wake-up (a future not woken since its last poll is still pending), and at the
+    //! end that every item put came out exactly once.
+
+    use super::super::waiters::test_util::counting_waker;
+    use super::*;
+    use proptest::prelude::*;
+    use std::task::Waker;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        TryPut,
+        TryGet,
+        StartPut,
+        StartGet,
+        /// Poll the `n % len`-th pending put / get.
+        PollPut(usize),
+        PollGet(usize),
+        /// Drop the `n % len`-th pending put / get.
+        DropPut(usize),
+        DropGet(usize),
+        Close,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => Just(Op::TryPut),
+            2 => Just(Op::TryGet),
+            3 => Just(Op::StartPut),
+            3 => Just(Op::StartGet),
+            3 => any::<usize>().prop_map(Op::PollPut),
+            3 => any::<usize>().prop_map(Op::PollGet),
+            1 => any::<usize>().prop_map(Op::DropPut),
+            1 => any::<usize>().prop_map(Op::DropGet),
+            1 => Just(Op::Close),
+        ]
+    }
+
+    /// A pending future with its waker and the wake count at its last poll.
+    struct Pending<F> {
+        fut: F,
+        waker: Waker,
+        count: Box<dyn Fn() -> usize>,
+        seen: usize,
+    }
+
+    fn pending<F>(fut: F) -> Pending<F> {
+        let (waker, count) = counting_waker();
+        Pending {
+            fut,
+            waker,
+            count: Box::new(count),
+            seen: 0,
+        }
+    }
+
+    impl<F: Future + Unpin> Pending<F> {
+        fn poll(&mut self) -> Poll<F::Output> {
+            self.seen = (self.count)();
+            Pin::new(&mut self.fut).poll(&mut Context::from_waker(&self.waker))
+        }
+    }
+
+    fn check_invariants<T>(q: &Queue<T>) -> Result<(), TestCaseError> {
+        let s = q.shared.state.borrow();
+        prop_assert!(s.len() + s.reserved <= s.maxsize, "over the bound");
+        if !s.items.is_empty() {
+            prop_assert_eq!(s.getters.queued(), 0, "getter waits while items are queued");
+        }
+        if !s.closed && s.putters.queued() > 0 {
+            prop_assert!(
+                s.len() + s.reserved >= s.maxsize,
+                "putter waits with a free slot"
+            );
+        }
+        if s.closed {
+            prop_assert_eq!(s.getters.queued() + s.putters.queued(), 0);
+        }
+        // Notified getters hold an item or a close notice; before close, always an item.
+        let notified_getters = s.getters.occupied() - s.getters.queued();
+        prop_assert!(s.handed <= notified_getters);
+        if !s.closed {
+            prop_assert_eq!(s.handed, notified_getters);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn queue_model_conserves_items_and_wakes(
+            maxsize in 1usize..4,
+            ops in proptest::collection::vec(op(), 1..150),
+        ) {
+            let q = Queue::<u32>::new(maxsize);
+            let mut next = 0u32;
+            let mut put_ok: Vec<u32> = Vec::new();
+            let mut got: Vec<u32> = Vec::new();
+            let mut puts: Vec<(u32, Pending<QueuePut<u32>>)> = Vec::new();
+            let mut gets: Vec<Pending<QueueGet<u32>>> = Vec::new();
+
+            for op in ops {
+                match op {
+                    Op::TryPut => {
+                        if q.try_put(next).is_ok() {
+                            put_ok.push(next);
+                        }
+                        next += 1;
+                    }
+                    Op::TryGet => got.extend(q.try_get().ok()),
+                    Op::StartPut => {
+                        let mut p = pending(q.put(next));
+                        match p.poll() {
+                            Poll::Ready(Ok(())) => put_ok.push(next),
+                            Poll::Ready(Err(QueueClosed)) => {}
+                            Poll::Pending => puts.push((next, p)),
+                        }
+                        next += 1;
+                    }
+                    Op::StartGet => {
+                        let mut g = pending(q.get());
+                        match g.poll() {
+                            Poll::Ready(r) => got.extend(r.ok()),
+                            Poll::Pending => gets.push(g),
+                        }
+                    }
+                    Op::PollPut(n) if !puts.is_empty() => {
+                        let i = n % puts.len();
+                        if let Poll::Ready(r) = puts[i].1.poll() {
+                            let (value, _) = puts.remove(i);
+                            if r.is_ok() {
+                                put_ok.push(value);
+                            }
+                        }
+                    }
+                    Op::PollGet(n) if !gets.is_empty() => {
+                        let i = n % gets.len();
+                        if let Poll::Ready(r) = gets[i].poll() {
+                            gets.remove(i);
+                            got.extend(r.ok());
+                        }
+                    }
+                    Op::DropPut(n) if !puts.is_empty() => {
+                        puts.remove(n % puts.len());
+                    }
+                    Op::DropGet(n) if !gets.is_empty() => {
+                        gets.remove(n % gets.len());
+                    }
+                    Op::Close => q.close(),
+                    Op::PollPut(_) | Op::PollGet(_) | Op::DropPut(_) | Op::DropGet(_) => {}
+                }
+                check_invariants(&q)?;
+                // No lost wake-up: a future not woken since its last poll is pending.
+                for (_, p) in &mut puts {
+                    if (p.count)() == p.seen {
+                        prop_assert!(p.poll().is_pending(), "put ready without a wake");
+                    }
+                }
+                for g in &mut gets {
+                    if (g.count)() == g.seen {
+                        prop_assert!(g.poll().is_pending(), "get ready without a wake");
+                    }
+                }
+            }
+
+            // Drop what is still pending, then drain: every item put comes out once.
+            drop(puts);
+            drop(gets);
+            check_invariants(&q)?;
+            while let Ok(item) = q.try_get() {
+                got.push(item);
+            }
+            let s = q.shared.state.borrow();
+            prop_assert_eq!((s.handed, s.reserved), (0, 0));
+            prop_assert_eq!((s.getters.occupied(), s.putters.occupied()), (0, 0));
+            drop(s);
+            got.sort_unstable();
+            put_ok.sort_unstable();
+            prop_assert_eq!(got, put_ok);
+        }
+    }
+}
