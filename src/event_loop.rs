@@ -234,21 +234,48 @@ impl Core {
         if self.closed.replace(true) {
             return;
         }
-        self.shared().close();
         let mut reports = Vec::new();
-        self.sched.shutdown_all(&mut reports);
-        // Remote messages that arrived before the close: wakes and calls are dropped.
-        while let Some(msg) = self.shared().pop() {
-            match self.sched.apply_remote(msg) {
-                Some(RemoteMsg::Report(report)) => reports.push(report),
-                other => drop(other),
+        // Dropping futures, callbacks and wakers can spawn, schedule, arm timers or drop
+        // task handles (whose unobserved failures arrive as remote reports), so release
+        // everything in rounds until a round finds nothing left. Bounded, in case
+        // destructors keep producing work forever.
+        for _ in 0..1000 {
+            self.sched.shutdown_all(&mut reports);
+            let mut targets = Vec::new();
+            self.timers.borrow_mut().drain(|t| targets.push(t));
+            let mut released = !targets.is_empty();
+            for target in targets {
+                match target {
+                    // The closure goes now, even while a `CallbackHandle` keeps the node.
+                    TimerTarget::Call(node) => node.discard(),
+                    TimerTarget::Wake(waker) => drop(waker),
+                }
+            }
+            while let Some(msg) = self.shared().pop() {
+                released = true;
+                match self.sched.apply_remote(msg) {
+                    Some(RemoteMsg::Report(report)) => reports.push(report),
+                    // Calls and stops from other threads are dropped unrun.
+                    other => drop(other),
+                }
+            }
+            while let Some(popped) = self.sched.pop() {
+                released = true;
+                if let Popped::Node(node) = popped {
+                    node.discard();
+                }
+            }
+            if !released && self.sched.live_tasks() == 0 {
+                break;
             }
         }
-        self.sched.discard_ready();
-        let mut targets = Vec::new();
-        self.timers.borrow_mut().drain(|t| targets.push(t));
-        drop(targets);
-        // Dropping timer wakers or callbacks may have queued more: release those too.
+        // From here on, wakes and calls from other threads are refused (`Closed`).
+        self.shared().close();
+        while let Some(msg) = self.shared().pop() {
+            if let Some(RemoteMsg::Report(report)) = self.sched.apply_remote(msg) {
+                reports.push(report);
+            }
+        }
         self.sched.discard_ready();
         let driver = self.driver.borrow_mut().take();
         drop(driver);

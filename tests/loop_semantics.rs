@@ -551,3 +551,43 @@ fn stats_count_spawned_and_polled_tasks() {
     assert_eq!(after.tasks_polled - before.tasks_polled, 3);
     assert_eq!(after.tasks_live, 0);
 }
+
+#[test]
+fn closing_the_loop_drops_pending_callbacks_even_while_their_handle_is_held() {
+    let lp = new_loop();
+    let later_dropped = Rc::new(Cell::new(false));
+    let soon_dropped = Rc::new(Cell::new(false));
+    let guard = DropFlag(later_dropped.clone());
+    let later = lp.call_later(Duration::from_secs(3600), move || drop(guard));
+    let guard = DropFlag(soon_dropped.clone());
+    let soon = lp.call_soon(move || drop(guard));
+    drop(lp);
+    assert!(
+        later_dropped.get(),
+        "a call_later closure outlived its loop"
+    );
+    assert!(soon_dropped.get(), "a call_soon closure outlived its loop");
+    // The handles stay usable: cancelling after the close is a harmless no-op.
+    assert!(!later.cancel());
+    assert!(!soon.cancel());
+}
+
+#[test]
+fn a_failure_released_by_the_close_reaches_the_installed_handler() {
+    // A task holds the handle of a task that panicked; nobody looked at the failure
+    // before the loop closed. Dropping the holder at close drops that handle, and the
+    // failure goes to the loop's own handler, not past it.
+    let lp = new_loop();
+    let heard = log();
+    let h = heard.clone();
+    lp.set_exception_handler(move |ctx| h.borrow_mut().push(ctx.kind()));
+    let failing = lp.spawn(async { panic!("nobody looks at this") });
+    lp.spawn(async move {
+        let _held = failing;
+        ringloop::sleep(Duration::MAX).await;
+    });
+    lp.run_until_complete(ringloop::yield_now());
+    assert!(heard.borrow().is_empty());
+    drop(lp);
+    assert_eq!(*heard.borrow(), [ExceptionKind::TaskNeverRetrieved]);
+}

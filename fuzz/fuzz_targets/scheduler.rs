@@ -32,7 +32,7 @@
 //!   task whose handle was dropped without its result being retrieved, and about
 //!   nothing else.
 //!
-//! Two stricter close-time checks are off by default and enabled with
+//! A stricter close-time check is off by default and enabled with
 //! `RINGLOOP_FUZZ_STRICT_CLOSE=1` (see `strict_close`).
 //!
 //! Run: `cargo +nightly fuzz run scheduler fuzz/seeds/scheduler -- -max_total_time=30`.
@@ -99,8 +99,8 @@ fn install_panic_hook() {
 /// `RINGLOOP_FUZZ_STRICT_CLOSE=1` also demands, at loop close, that (a) a panicked task
 /// whose result nobody saw is reported to the exception handler even when its handle
 /// is dropped *by* the close (inside another task) or its done callbacks are discarded
-/// by the close, and (b) every callback closure is dropped by the close even while the
-/// user still holds its `CallbackHandle`.
+/// by the close. (That every callback closure is dropped by the close, even while the
+/// user still holds its `CallbackHandle`, is always checked.)
 fn strict_close() -> bool {
     static STRICT: OnceLock<bool> = OnceLock::new();
     *STRICT.get_or_init(|| {
@@ -1273,16 +1273,14 @@ fn check_final(w: &World, retrieved_after_close: bool) {
             assert!(r.end.get().is_none(), "task {}: body ended after cancel", r.id);
         }
     }
-    // Closures of callbacks whose handle we still hold.
-    if strict_close() {
-        for c in w.cbs.borrow().iter() {
-            assert_eq!(
-                c.rec.drops.get(),
-                1,
-                "callback {}: closure still alive after close (handle held)",
-                c.rec.id
-            );
-        }
+    // Closures of callbacks whose handle we still hold: the close dropped them.
+    for c in w.cbs.borrow().iter() {
+        assert_eq!(
+            c.rec.drops.get(),
+            1,
+            "callback {}: closure still alive after close (handle held)",
+            c.rec.id
+        );
     }
     // Release the handles; now every closure must be gone.
     for c in w.cbs.borrow_mut().iter_mut() {
