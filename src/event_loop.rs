@@ -55,11 +55,24 @@ pub(crate) struct Core {
     closed: Cell<bool>,
     iterations: Cell<u64>,
     handler: RefCell<Option<ExceptionHandler>>,
+    /// False if the close could not get every operation back from the kernel.
+    io_drained: Cell<bool>,
 }
 
 impl Core {
     pub(crate) fn scheduler(&self) -> &Scheduler {
         &self.sched
+    }
+
+    /// Runs `f` on the driver; `None` once the loop has closed.
+    pub(crate) fn with_driver<R>(&self, f: impl FnOnce(&mut dyn Driver) -> R) -> Option<R> {
+        let mut driver = self.driver.borrow_mut();
+        driver.as_mut().map(|d| f(&mut **d))
+    }
+
+    /// Whether the close got every operation back from the kernel (true while open).
+    pub(crate) fn io_drained(&self) -> bool {
+        self.io_drained.get()
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -278,7 +291,9 @@ impl Core {
         }
         self.sched.discard_ready();
         let driver = self.driver.borrow_mut().take();
-        drop(driver);
+        if let Some(mut driver) = driver {
+            self.io_drained.set(driver.shutdown());
+        }
         for report in reports {
             self.report(report);
         }
@@ -381,6 +396,7 @@ impl Builder {
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
+            io_drained: Cell::new(true),
             iterations: Cell::new(0),
             handler: RefCell::new(None),
         };

@@ -59,6 +59,7 @@ mod sys;
 mod task;
 mod time;
 
+pub mod net;
 pub mod sync;
 
 pub use driver::Backend;

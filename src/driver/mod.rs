@@ -13,12 +13,31 @@
 //! - Memory handed to the kernel stays owned by the driver until its completion arrives,
 //!   including across the driver's own drop, which cancels and drains what is in flight.
 
+// The operation types are public (so an `Op<'_, Recv<Vec<u8>>>` can be named), but the
+// `Operation` trait they implement is sealed: its methods speak the driver's private
+// types, which is what this allows.
+#![allow(private_interfaces)]
+
+pub(crate) mod accept;
+pub(crate) mod buf;
+mod cancel;
+pub(crate) mod close;
+pub(crate) mod connect;
+pub(crate) mod msg;
+pub(crate) mod op;
+pub(crate) mod recv;
+pub(crate) mod send;
+pub(crate) mod shutdown;
 pub(crate) mod slab;
 pub(crate) mod token;
 pub(crate) mod uring;
 
+use std::any::Any;
 use std::io;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
+
+use op::{Late, OpCode, OpId};
+use slab::Completion;
 use std::time::Duration;
 
 /// Which I/O backend a loop runs on.
@@ -71,6 +90,33 @@ pub(crate) trait Driver {
 
     /// Current counters.
     fn stats(&self) -> DriverStats;
+
+    /// Queues an operation; it reaches the kernel with the next turn (or sooner, when
+    /// the submission queue is full).
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `op` stays valid, and is not otherwise accessed, until the
+    /// operation's completion has been collected with `poll_op`, or until the driver
+    /// frees what was handed to `abandon_op`.
+    unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId>;
+
+    /// The operation's completion, once it arrived; registers the waker until then.
+    fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion>;
+
+    /// Asks the kernel to cancel the operation. Its completion still arrives (with
+    /// `ECANCELED`, or with what it did before the cancel took effect).
+    fn cancel_op(&mut self, id: OpId);
+
+    /// The operation's future is gone: keep `held` (the memory the kernel may touch)
+    /// until the completion arrives, cancelling the operation meanwhile; `late` says what
+    /// to do with its result.
+    fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late);
+
+    /// Cancels and drains everything in flight before the loop closes. Returns `false`
+    /// when the kernel did not give everything back (what it held is then leaked, never
+    /// freed).
+    fn shutdown(&mut self) -> bool;
 
     /// One line on what the backend uses (kernel features, setup flags).
     fn describe(&self) -> String;

@@ -11,6 +11,7 @@ use std::any::Any;
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 
+use super::op::Late;
 use super::token::{self, MAX_SLOTS};
 
 /// A completion as the kernel reported it.
@@ -29,7 +30,7 @@ pub(crate) enum Lifecycle {
     /// The completion arrived and waits to be collected.
     Completed(Completion),
     /// Its future was dropped; this memory waits for the completion before it is freed.
-    Abandoned(Option<Box<dyn Any>>),
+    Abandoned(Option<Box<dyn Any>>, Late),
 }
 
 impl fmt::Debug for Lifecycle {
@@ -38,7 +39,7 @@ impl fmt::Debug for Lifecycle {
             Lifecycle::Submitted => f.write_str("Submitted"),
             Lifecycle::Waiting(_) => f.write_str("Waiting"),
             Lifecycle::Completed(c) => f.debug_tuple("Completed").field(c).finish(),
-            Lifecycle::Abandoned(_) => f.write_str("Abandoned"),
+            Lifecycle::Abandoned(..) => f.write_str("Abandoned"),
         }
     }
 }
@@ -57,6 +58,19 @@ pub(crate) enum Delivered {
     Quiet,
     /// Unknown, stale or duplicated: count it and ignore it.
     Stray,
+    /// An abandoned operation produced a descriptor nobody owns: close it.
+    CloseFd(i32),
+}
+
+/// What became of an operation handed to [`OpSlab::abandon`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Abandoned {
+    /// The kernel still owns it: submit a cancel.
+    InFlight,
+    /// It had completed; everything is freed.
+    Done,
+    /// It had completed with a descriptor nobody owns: close it.
+    CloseFd(i32),
 }
 
 /// The slab of in-flight operations.
@@ -138,13 +152,19 @@ impl OpSlab {
                 self.in_flight -= 1;
                 Delivered::Wake(waker)
             }
-            Some(Lifecycle::Abandoned(held)) => {
+            Some(Lifecycle::Abandoned(held, late)) => {
                 self.in_flight -= 1;
-                self.abandoned -= 1;
+                if held.is_some() {
+                    self.abandoned -= 1;
+                }
                 self.free_slot(user_data);
                 // The kernel is done with it: now the memory may go.
                 drop(held);
-                Delivered::Quiet
+                if late == Late::CloseFd && completion.result >= 0 {
+                    Delivered::CloseFd(completion.result)
+                } else {
+                    Delivered::Quiet
+                }
             }
             Some(done @ Lifecycle::Completed(_)) => {
                 // A second completion for a single-shot op: keep the first, flag this one.
@@ -181,27 +201,53 @@ impl OpSlab {
     /// The op's future is gone. If the kernel still owns the op, `held` (its buffers)
     /// stays here until the completion, and the caller should submit a cancel: returns
     /// `true`. If it had completed, the slot is freed now: returns `false`.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "socket operations abandon in-flight ops")
-    )]
-    pub(crate) fn abandon(&mut self, user_data: u64, held: Option<Box<dyn Any>>) -> bool {
+    pub(crate) fn abandon(
+        &mut self,
+        user_data: u64,
+        held: Option<Box<dyn Any>>,
+        late: Late,
+    ) -> Abandoned {
         let Some(entry) = self.entry(user_data) else {
-            return false;
+            return Abandoned::Done;
         };
         match entry.life.take() {
-            Some(Lifecycle::Completed(_)) => {
+            Some(Lifecycle::Completed(completion)) => {
                 self.free_slot(user_data);
                 drop(held);
-                false
+                if late == Late::CloseFd && completion.result >= 0 {
+                    Abandoned::CloseFd(completion.result)
+                } else {
+                    Abandoned::Done
+                }
             }
             Some(Lifecycle::Submitted | Lifecycle::Waiting(_)) => {
-                entry.life = Some(Lifecycle::Abandoned(held));
-                self.abandoned += 1;
-                true
+                let holds = held.is_some();
+                entry.life = Some(Lifecycle::Abandoned(held, late));
+                if holds {
+                    self.abandoned += 1;
+                }
+                Abandoned::InFlight
             }
             other => panic!("unexpected lifecycle for abandoned op {user_data:#x}: {other:?}"),
         }
+    }
+
+    /// Gives up on operations the kernel never completed (a ring torn down without its
+    /// completions): their memory is leaked, since the kernel may still write to it.
+    pub(crate) fn leak_held(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(Lifecycle::Abandoned(held, _)) = slot.life.take() {
+                std::mem::forget(held);
+            }
+        }
+    }
+
+    /// Whether the kernel still owns this operation (its completion has not arrived).
+    pub(crate) fn is_pending(&mut self, user_data: u64) -> bool {
+        matches!(
+            self.entry(user_data).and_then(|e| e.life.as_ref()),
+            Some(Lifecycle::Submitted | Lifecycle::Waiting(_))
+        )
     }
 
     /// Tokens of every operation the kernel still owns (to cancel them at close).
@@ -210,7 +256,7 @@ impl OpSlab {
             .iter()
             .enumerate()
             .filter_map(|(slot, s)| match s.life {
-                Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(_)) => {
+                Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(..)) => {
                     Some(token::encode(slot as u32, s.generation))
                 }
                 _ => None,
@@ -300,7 +346,10 @@ mod tests {
         let dropped = Arc::new(AtomicUsize::new(0));
         let mut slab = OpSlab::new();
         let t = slab.insert();
-        assert!(slab.abandon(t, Some(Box::new(Flag(dropped.clone())))));
+        assert_eq!(
+            slab.abandon(t, Some(Box::new(Flag(dropped.clone()))), Late::Ignore),
+            Abandoned::InFlight
+        );
         assert_eq!(
             dropped.load(Ordering::SeqCst),
             0,
@@ -311,5 +360,31 @@ mod tests {
         assert!(matches!(slab.complete(t, C), Delivered::Quiet));
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         assert_eq!((slab.in_flight(), slab.abandoned()), (0, 0));
+    }
+
+    #[test]
+    fn a_descriptor_accepted_after_abandonment_is_handed_back_to_close() {
+        let mut slab = OpSlab::new();
+        let t = slab.insert();
+        assert_eq!(slab.abandon(t, None, Late::CloseFd), Abandoned::InFlight);
+        assert_eq!(slab.abandoned(), 0, "no memory held, only a slot");
+        let fd = Completion {
+            result: 42,
+            flags: 0,
+        };
+        assert!(matches!(slab.complete(t, fd), Delivered::CloseFd(42)));
+        // Completed before the abandon: closed at once.
+        let t = slab.insert();
+        assert!(matches!(slab.complete(t, fd), Delivered::Quiet));
+        assert_eq!(slab.abandon(t, None, Late::CloseFd), Abandoned::CloseFd(42));
+        // A failed accept leaves nothing to close.
+        let t = slab.insert();
+        slab.abandon(t, None, Late::CloseFd);
+        let failed = Completion {
+            result: -libc::ECANCELED,
+            flags: 0,
+        };
+        assert!(matches!(slab.complete(t, failed), Delivered::Quiet));
+        assert_eq!(slab.in_flight(), 0);
     }
 }

@@ -20,6 +20,7 @@
 //! points into memory the driver owns (the eventfd buffer, the timeout timespec) or,
 //! for operations, into the op slab, and stays valid until that SQE's completion.
 
+use std::any::Any;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
@@ -28,9 +29,12 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::slab::{Completion, Delivered, OpSlab};
+use super::cancel;
+use super::op::{Late, OpCode, OpId};
+use super::slab::{Abandoned, Completion, Delivered, OpSlab};
 use super::token::{self, Token};
 use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
+use crate::sys::net::own;
 
 /// Which setup flags the ring was built with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +100,8 @@ pub(crate) struct Uring {
     force_timeout_sqe: bool,
     ops: OpSlab,
     stats: DriverStats,
+    /// Set once `shutdown` ran.
+    shut_down: bool,
 }
 
 impl Uring {
@@ -129,6 +135,7 @@ impl Uring {
             force_timeout_sqe: config.force_timeout_sqe,
             ops: OpSlab::new(),
             stats: DriverStats::default(),
+            shut_down: false,
         };
         driver.probe_nop()?;
         Ok(driver)
@@ -137,7 +144,7 @@ impl Uring {
     /// Round-trips one NOP through the op slab, proving the ring works here.
     fn probe_nop(&mut self) -> io::Result<()> {
         let user_data = self.ops.insert();
-        self.push(&opcode::Nop::new().build().user_data(user_data))?;
+        self.push(&build_sqe(OpCode::Nop).user_data(user_data))?;
         let mut wakers = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..100 {
@@ -240,6 +247,8 @@ impl Uring {
                     Delivered::Wake(waker) => wakers.push(waker),
                     Delivered::Quiet => {}
                     Delivered::Stray => self.stats.stray_completions += 1,
+                    // SAFETY: an abandoned accept's new descriptor: nothing else owns it.
+                    Delivered::CloseFd(fd) => drop(unsafe { own(fd) }),
                 },
                 Token::Unknown(_) => self.stats.stray_completions += 1,
             }
@@ -248,6 +257,28 @@ impl Uring {
 
     fn in_flight(&self) -> usize {
         usize::from(self.wake_armed) + usize::from(self.timeout_armed) + self.ops.in_flight()
+    }
+}
+
+/// The SQE for an operation. Pointers are copied as they are: the caller of
+/// `Driver::submit` keeps them valid until the completion.
+fn build_sqe(op: OpCode) -> squeue::Entry {
+    match op {
+        OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd), addr, len)
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build(),
+        OpCode::Connect { fd, addr, len } => opcode::Connect::new(types::Fd(fd), addr, len).build(),
+        OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd), buf, len).build(),
+        OpCode::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd), buf, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build(),
+        OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd), msg).build(),
+        OpCode::SendMsg { fd, msg } => opcode::SendMsg::new(types::Fd(fd), msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build(),
+        OpCode::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+        OpCode::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
+        OpCode::Nop => opcode::Nop::new().build(),
     }
 }
 
@@ -274,6 +305,84 @@ impl Driver for Uring {
         let kernel_side = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
         drop(sq);
         kernel_side || !self.ring.completion().is_empty()
+    }
+
+    unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
+        let user_data = self.ops.insert();
+        let sqe = build_sqe(op).user_data(user_data);
+        if let Err(e) = self.push(&sqe) {
+            // Never reached the kernel: release the slot.
+            self.ops.abandon(user_data, None, Late::Ignore);
+            self.ops.complete(
+                user_data,
+                Completion {
+                    result: -libc::ECANCELED,
+                    flags: 0,
+                },
+            );
+            return Err(e);
+        }
+        Ok(OpId(user_data))
+    }
+
+    fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
+        self.ops.poll(id.0, cx)
+    }
+
+    fn cancel_op(&mut self, id: OpId) {
+        if self.ops.is_pending(id.0) {
+            // A full queue that cannot even be submitted leaves the op to finish on its
+            // own; the cancel is a request, not a guarantee.
+            let _ = self.push(&cancel::sqe(id.0));
+        }
+    }
+
+    fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late) {
+        match self.ops.abandon(id.0, held, late) {
+            Abandoned::InFlight => {
+                let _ = self.push(&cancel::sqe(id.0));
+            }
+            Abandoned::Done => {}
+            // SAFETY: a completed accept's new descriptor: nothing else owns it.
+            Abandoned::CloseFd(fd) => drop(unsafe { own(fd) }),
+        }
+    }
+
+    fn shutdown(&mut self) -> bool {
+        if self.shut_down {
+            return self.ops.in_flight() == 0;
+        }
+        self.shut_down = true;
+        // Cancel everything the kernel still owns, then wait for every completion before
+        // the memory it points at is freed.
+        let mut targets: Vec<u64> = self.ops.pending_tokens().collect();
+        if self.wake_armed {
+            targets.push(token::WAKE);
+        }
+        if self.timeout_armed {
+            targets.push(token::TIMEOUT);
+        }
+        for target in targets {
+            if self.push(&cancel::sqe(target)).is_err() {
+                break;
+            }
+        }
+        let mut wakers = Vec::new();
+        for _ in 0..200 {
+            if self.in_flight() == 0 {
+                break;
+            }
+            if self.enter(Wait::Timeout(Duration::from_millis(5))).is_err() {
+                break;
+            }
+            self.reap(&mut wakers);
+        }
+        drop(wakers);
+        if self.ops.in_flight() != 0 {
+            self.ops.leak_held();
+            return false;
+        }
+        true
     }
 
     fn stats(&self) -> DriverStats {
@@ -322,34 +431,7 @@ impl Driver for Uring {
 
 impl Drop for Uring {
     fn drop(&mut self) {
-        // Cancel everything the kernel still owns, then wait for every completion before
-        // the memory it points at is freed.
-        let mut targets: Vec<u64> = self.ops.pending_tokens().collect();
-        if self.wake_armed {
-            targets.push(token::WAKE);
-        }
-        if self.timeout_armed {
-            targets.push(token::TIMEOUT);
-        }
-        for target in targets {
-            let cancel = opcode::AsyncCancel::new(target)
-                .build()
-                .user_data(token::CANCEL);
-            if self.push(&cancel).is_err() {
-                break;
-            }
-        }
-        let mut wakers = Vec::new();
-        for _ in 0..200 {
-            if self.in_flight() == 0 {
-                break;
-            }
-            if self.enter(Wait::Timeout(Duration::from_millis(5))).is_err() {
-                break;
-            }
-            self.reap(&mut wakers);
-        }
-        drop(wakers);
+        self.shutdown();
         if self.wake_armed {
             // The kernel may still write into the buffer: leaking 8 bytes is the safe
             // choice. (Not seen in practice: a pending eventfd read cancels at once.)

@@ -21,6 +21,8 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod net;
+
 /// Creates a nonblocking, close-on-exec eventfd with a zero counter.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;

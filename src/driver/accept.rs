@@ -1,0 +1,58 @@
+//! accept(2): a new connection on a listening socket.
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use super::op::{Late, OpCode, Operation, result};
+use super::slab::Completion;
+use crate::sys::net::{SockAddr, own};
+
+/// An accept(2) in flight: yields the new connection and its peer address.
+pub struct Accept {
+    fd: RawFd,
+    addr: Box<SockAddr>,
+}
+
+impl Accept {
+    pub(crate) fn new(fd: RawFd) -> Accept {
+        Accept {
+            fd,
+            addr: Box::new(SockAddr::empty()),
+        }
+    }
+}
+
+// SAFETY: the address and its length live in `self.addr`'s heap allocation.
+unsafe impl Operation for Accept {
+    type Output = io::Result<(OwnedFd, SockAddr)>;
+
+    /// A connection accepted after the future was dropped is closed, never leaked.
+    const LATE: Late = Late::CloseFd;
+
+    fn code(&mut self) -> OpCode {
+        OpCode::Accept {
+            fd: self.fd,
+            addr: self.addr.as_mut_ptr(),
+            len: &mut self.addr.len,
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        let fd = result(completion)?;
+        // SAFETY: a successful accept returns a new descriptor that nothing owns yet.
+        let fd = unsafe { own(fd as RawFd) };
+        Ok((fd, *self.addr))
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        Err(error)
+    }
+}
+
+impl std::fmt::Debug for Accept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accept")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,148 @@
+//! sendmsg(2) / recvmsg(2): datagrams with a peer address (UDP `send_to`, `recv_from`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+use super::buf::{IoBuf, IoBufMut};
+use super::op::{OpCode, Operation};
+use super::recv::checked_len;
+use super::slab::Completion;
+use crate::sys::net::SockAddr;
+
+/// A message header with its one iovec and its address, in one heap allocation the
+/// kernel reads (and for recvmsg writes) while the operation is in flight.
+struct MsgHdr {
+    msg: libc::msghdr,
+    iov: libc::iovec,
+    addr: SockAddr,
+}
+
+impl MsgHdr {
+    fn new(addr: SockAddr) -> Box<MsgHdr> {
+        Box::new(MsgHdr {
+            // SAFETY: `msghdr` is plain old data; all zeroes is a valid value.
+            msg: unsafe { std::mem::zeroed() },
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            addr,
+        })
+    }
+
+    /// Points the header at its own iovec and address, and the iovec at `buf`.
+    fn link(&mut self, buf: *mut u8, len: usize, addr_len: libc::socklen_t) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: buf.cast(),
+            iov_len: len,
+        };
+        self.msg.msg_name = self.addr.as_mut_ptr().cast();
+        self.msg.msg_namelen = addr_len;
+        self.msg.msg_iov = &mut self.iov;
+        self.msg.msg_iovlen = 1;
+        &mut self.msg
+    }
+}
+
+/// A recvmsg(2) in flight: yields the byte count, the sender and the buffer.
+pub struct RecvMsg<B> {
+    fd: RawFd,
+    buf: B,
+    hdr: Box<MsgHdr>,
+}
+
+impl<B: IoBufMut> RecvMsg<B> {
+    pub(crate) fn new(fd: RawFd, buf: B) -> RecvMsg<B> {
+        RecvMsg {
+            fd,
+            buf,
+            hdr: MsgHdr::new(SockAddr::empty()),
+        }
+    }
+}
+
+// SAFETY: the header, iovec and address live in `self.hdr`'s heap allocation; the data
+// buffer's memory is stable across moves (`IoBufMut`'s contract).
+unsafe impl<B: IoBufMut + Unpin> Operation for RecvMsg<B> {
+    type Output = (io::Result<(usize, SocketAddr)>, B);
+
+    fn code(&mut self) -> OpCode {
+        let len = self.buf.bytes_total();
+        let room = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let msg = self.hdr.link(self.buf.stable_mut_ptr(), len, room);
+        OpCode::RecvMsg { fd: self.fd, msg }
+    }
+
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        let n = match checked_len(completion, self.buf.bytes_total()) {
+            Ok(n) => n,
+            Err(e) => return (Err(e), self.buf),
+        };
+        // SAFETY: the kernel wrote `n` bytes, no more than the buffer holds (checked).
+        unsafe { self.buf.set_init(n) };
+        self.hdr.addr.len = self.hdr.msg.msg_namelen;
+        let from = self.hdr.addr.as_inet();
+        (from.map(|addr| (n, addr)), self.buf)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+/// A sendmsg(2) in flight: yields the byte count and the buffer.
+pub struct SendMsg<B> {
+    fd: RawFd,
+    buf: B,
+    hdr: Box<MsgHdr>,
+}
+
+impl<B: IoBuf> SendMsg<B> {
+    pub(crate) fn new(fd: RawFd, buf: B, to: SocketAddr) -> SendMsg<B> {
+        SendMsg {
+            fd,
+            buf,
+            hdr: MsgHdr::new(SockAddr::from_inet(to)),
+        }
+    }
+}
+
+// SAFETY: as for `RecvMsg`; the kernel only reads the data buffer here.
+unsafe impl<B: IoBuf + Unpin> Operation for SendMsg<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn code(&mut self) -> OpCode {
+        let len = self.buf.bytes_init();
+        let addr_len = self.hdr.addr.len;
+        // The kernel never writes through the iovec of a sendmsg.
+        let msg = self
+            .hdr
+            .link(self.buf.stable_ptr().cast_mut(), len, addr_len);
+        OpCode::SendMsg { fd: self.fd, msg }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (checked_len(completion, self.buf.bytes_init()), self.buf)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+impl<B> std::fmt::Debug for RecvMsg<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvMsg")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> std::fmt::Debug for SendMsg<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendMsg")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}

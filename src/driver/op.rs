@@ -1,0 +1,250 @@
+//! Operations: what a socket call asks of the driver, and the future that awaits it.
+//!
+//! An [`Operation`] owns everything the kernel may touch (buffers, addresses, message
+//! headers), all of it in heap memory that does not move when the operation value moves.
+//! [`Op`] submits it on first poll, and gives the resources back with the result. If the
+//! `Op` is dropped while the kernel still owns the operation, the resources are moved
+//! into the driver's op slab (their heap memory stays where it is), an async cancel is
+//! submitted, and they are freed only when the completion arrives.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::slab::Completion;
+use crate::event_loop::Core;
+
+/// Handle of a submitted operation (its token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OpId(pub(crate) u64);
+
+/// What the driver does with the result of an operation whose future is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Late {
+    /// Nothing: drop the resources.
+    Ignore,
+    /// The result is a new descriptor nobody will own: close it.
+    CloseFd,
+}
+
+/// A request for the kernel, in raw form. Every pointer points into heap memory owned by
+/// the operation that built it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OpCode {
+    Accept {
+        fd: RawFd,
+        addr: *mut libc::sockaddr,
+        len: *mut libc::socklen_t,
+    },
+    Connect {
+        fd: RawFd,
+        addr: *const libc::sockaddr,
+        len: libc::socklen_t,
+    },
+    Recv {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+    },
+    Send {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+    },
+    RecvMsg {
+        fd: RawFd,
+        msg: *mut libc::msghdr,
+    },
+    SendMsg {
+        fd: RawFd,
+        msg: *const libc::msghdr,
+    },
+    Shutdown {
+        fd: RawFd,
+        how: libc::c_int,
+    },
+    Close {
+        fd: RawFd,
+    },
+    Nop,
+}
+
+/// An operation's resources and how to read its completion. Sealed: implemented only
+/// by ringloop's own operations.
+///
+/// # Safety
+///
+/// Every pointer in the `OpCode` returned by `code` points into memory owned by `self`
+/// that stays valid, at the same address, when `self` is moved, until `self` is dropped.
+pub unsafe trait Operation: Unpin + 'static {
+    /// What the caller gets back.
+    type Output;
+
+    /// What to do with a completion that arrives after the future was dropped.
+    const LATE: Late = Late::Ignore;
+
+    /// The request to submit.
+    fn code(&mut self) -> OpCode;
+
+    /// Turns the completion into the caller's result (giving the resources back).
+    fn complete(self, completion: Completion) -> Self::Output;
+
+    /// The result when the operation could not be submitted at all.
+    fn fail(self, error: io::Error) -> Self::Output;
+}
+
+enum State<T> {
+    /// Not submitted yet: nothing happens until the first poll, like an asyncio
+    /// coroutine that has not been awaited.
+    Idle(T),
+    InFlight {
+        id: OpId,
+        op: T,
+    },
+    Done,
+}
+
+/// A socket operation in flight: a future yielding the operation's result and, where it
+/// took buffers, the buffers back.
+///
+/// Dropping it early is safe: the kernel's operation is cancelled and its buffers are
+/// kept until the kernel lets go of them, then freed. What the cancelled operation did
+/// before the cancel took effect (bytes read or written) is lost with them; to keep the
+/// real result and the buffer, call [`cancel`](Op::cancel) and await the `Op`.
+///
+/// The `'a` lifetime borrows the socket: it stays open while an `Op` on it exists.
+#[must_use = "an operation does nothing until awaited"]
+pub struct Op<'a, T: Operation> {
+    core: Rc<Core>,
+    state: State<T>,
+    cancel_requested: bool,
+    _socket: PhantomData<&'a ()>,
+}
+
+impl<T: Operation> Op<'_, T> {
+    pub(crate) fn new(core: Rc<Core>, op: T) -> Self {
+        Op {
+            core,
+            state: State::Idle(op),
+            cancel_requested: false,
+            _socket: PhantomData,
+        }
+    }
+
+    /// Asks the kernel to cancel the operation, and keeps waiting for its real outcome:
+    /// awaiting the `Op` afterwards gives what the operation did (it may have completed
+    /// before the cancel took effect) or an `Interrupted`-like error
+    /// (`ECANCELED`), together with the buffers. Cancelling an `Op` that was never polled
+    /// makes it complete with `ECANCELED` without reaching the kernel.
+    pub fn cancel(&mut self) {
+        self.cancel_requested = true;
+        if let State::InFlight { id, .. } = self.state {
+            self.core.with_driver(|d| d.cancel_op(id));
+        }
+    }
+}
+
+impl<T: Operation> Future for Op<'_, T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.state, State::Done) {
+                State::Idle(mut op) => {
+                    if this.cancel_requested {
+                        return Poll::Ready(op.fail(io::Error::from_raw_os_error(libc::ECANCELED)));
+                    }
+                    let code = op.code();
+                    // SAFETY: `Operation`'s contract: the pointers in `code` stay valid
+                    // while `op` lives, wherever it moves; it lives in `this.state` until
+                    // the completion is collected, or in the driver after `abandon_op`.
+                    let submitted = this.core.with_driver(|d| unsafe { d.submit(code) });
+                    match submitted {
+                        Some(Ok(id)) => this.state = State::InFlight { id, op },
+                        Some(Err(e)) => return Poll::Ready(op.fail(e)),
+                        None => return Poll::Ready(op.fail(loop_closed())),
+                    }
+                }
+                State::InFlight { id, op } => {
+                    let polled = this.core.with_driver(|d| d.poll_op(id, cx));
+                    match polled {
+                        Some(Poll::Pending) => {
+                            this.state = State::InFlight { id, op };
+                            return Poll::Pending;
+                        }
+                        Some(Poll::Ready(c)) if retryable(c.result) && !this.cancel_requested => {
+                            // EINTR / EAGAIN never reach the caller: submit again.
+                            this.state = State::Idle(op);
+                        }
+                        Some(Poll::Ready(c)) => return Poll::Ready(op.complete(c)),
+                        None => {
+                            // The loop closed under us and drained the kernel's work;
+                            // if it could not, the memory must not be freed.
+                            if !this.core.io_drained() {
+                                std::mem::forget(op);
+                                panic!(
+                                    "ringloop: the event loop closed with this operation still owned by the kernel"
+                                );
+                            }
+                            return Poll::Ready(op.fail(loop_closed()));
+                        }
+                    }
+                }
+                State::Done => panic!("an ringloop Op was polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<T: Operation> Drop for Op<'_, T> {
+    fn drop(&mut self) {
+        if let State::InFlight { id, op } = std::mem::replace(&mut self.state, State::Done) {
+            let held: Box<dyn Any> = Box::new(op);
+            let mut held = Some(held);
+            self.core
+                .with_driver(|d| d.abandon_op(id, held.take(), T::LATE));
+            if let Some(held) = held {
+                // No driver: the loop closed. Its close drained the kernel's work unless
+                // it says otherwise, in which case the memory is leaked, never freed.
+                if !self.core.io_drained() {
+                    std::mem::forget(held);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Operation> fmt::Debug for Op<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Idle(_) => "idle",
+            State::InFlight { .. } => "in flight",
+            State::Done => "done",
+        };
+        f.debug_struct("Op").field("state", &state).finish()
+    }
+}
+
+fn retryable(result: i32) -> bool {
+    result == -libc::EINTR || result == -libc::EAGAIN
+}
+
+pub(crate) fn loop_closed() -> io::Error {
+    io::Error::other("the ringloop event loop has closed")
+}
+
+/// The completion's result as a byte count or an error.
+pub(crate) fn result(c: Completion) -> io::Result<u32> {
+    if c.result < 0 {
+        Err(io::Error::from_raw_os_error(-c.result))
+    } else {
+        Ok(c.result as u32)
+    }
+}

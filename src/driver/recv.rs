@@ -1,0 +1,73 @@
+//! recv(2): read from a connected socket into an owned buffer.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::buf::IoBufMut;
+use super::op::{OpCode, Operation, result};
+use super::slab::Completion;
+
+/// A recv(2) in flight: yields the byte count and the buffer.
+pub struct Recv<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    pub(crate) fn new(fd: RawFd, buf: B) -> Recv<B> {
+        Recv { fd, buf }
+    }
+}
+
+// SAFETY: the buffer's memory is stable across moves (`IoBufMut`'s contract) and owned by
+// `self.buf`.
+unsafe impl<B: IoBufMut + Unpin> Operation for Recv<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn code(&mut self) -> OpCode {
+        OpCode::Recv {
+            fd: self.fd,
+            buf: self.buf.stable_mut_ptr(),
+            len: clamp_len(self.buf.bytes_total()),
+        }
+    }
+
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        let n = match checked_len(completion, self.buf.bytes_total()) {
+            Ok(n) => n,
+            Err(e) => return (Err(e), self.buf),
+        };
+        // SAFETY: the kernel wrote `n` bytes, no more than the buffer holds (checked).
+        unsafe { self.buf.set_init(n) };
+        (Ok(n), self.buf)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+/// The kernel takes a 32-bit length; larger buffers are used up to that.
+pub(crate) fn clamp_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// A byte count from the kernel, refused if it exceeds what the buffer holds.
+pub(crate) fn checked_len(completion: Completion, capacity: usize) -> io::Result<usize> {
+    let n = result(completion)? as usize;
+    if n > capacity {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the kernel reported {n} bytes for a buffer of {capacity}"),
+        ));
+    }
+    Ok(n)
+}
+
+impl<B> std::fmt::Debug for Recv<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recv")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,51 @@
+//! send(2): write an owned buffer to a connected socket, never raising SIGPIPE.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::buf::IoBuf;
+use super::op::{OpCode, Operation};
+use super::recv::{checked_len, clamp_len};
+use super::slab::Completion;
+
+/// A send(2) in flight: yields the byte count and the buffer.
+pub struct Send<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBuf> Send<B> {
+    pub(crate) fn new(fd: RawFd, buf: B) -> Send<B> {
+        Send { fd, buf }
+    }
+}
+
+// SAFETY: the buffer's memory is stable across moves (`IoBuf`'s contract) and owned by
+// `self.buf`.
+unsafe impl<B: IoBuf + Unpin> Operation for Send<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn code(&mut self) -> OpCode {
+        OpCode::Send {
+            fd: self.fd,
+            buf: self.buf.stable_ptr(),
+            len: clamp_len(self.buf.bytes_init()),
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (checked_len(completion, self.buf.bytes_init()), self.buf)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+impl<B> std::fmt::Debug for Send<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Send")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,52 @@
+//! shutdown(2): half-close a connection.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::op::{OpCode, Operation, result};
+use super::slab::Completion;
+
+/// A shutdown(2) in flight.
+pub struct Shutdown {
+    fd: RawFd,
+    how: libc::c_int,
+}
+
+impl Shutdown {
+    pub(crate) fn new(fd: RawFd, how: std::net::Shutdown) -> Shutdown {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        Shutdown { fd, how }
+    }
+}
+
+// SAFETY: the request holds no pointers.
+unsafe impl Operation for Shutdown {
+    type Output = io::Result<()>;
+
+    fn code(&mut self) -> OpCode {
+        OpCode::Shutdown {
+            fd: self.fd,
+            how: self.how,
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        result(completion).map(drop)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        Err(error)
+    }
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,158 @@
+//! What TCP and Unix streams share: a connected stream socket and its operations.
+
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::close::close_soon;
+use crate::driver::op::Op;
+use crate::driver::recv::Recv;
+use crate::driver::send::Send;
+
+/// A connected stream socket (`S` is the std type, for its synchronous accessors).
+pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
+    io: Option<S>,
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
+    pub(crate) fn new(io: S) -> Socket<S> {
+        Socket { io: Some(io) }
+    }
+
+    pub(crate) fn get(&self) -> &S {
+        self.io.as_ref().expect("socket used after close")
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.get().as_raw_fd()
+    }
+
+    pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+        let core = crate::context::current_core("reading from a socket");
+        Op::new(core, Recv::new(self.fd(), buf))
+    }
+
+    pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+        let core = crate::context::current_core("writing to a socket");
+        Op::new(core, Send::new(self.fd(), buf))
+    }
+
+    pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        while filled < total {
+            let (res, slice) = self.read(buf.slice(filled..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let eof = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the peer closed after {filled} of {total} bytes"),
+                    );
+                    return (Err(eof), buf);
+                }
+                Ok(n) => filled += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn write_all<B: IoBuf>(&self, mut buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut sent = 0;
+        while sent < total {
+            let (res, slice) = self.write(buf.slice(sent..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "the socket took no bytes");
+                    return (Err(e), buf);
+                }
+                Ok(n) => sent += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let core = crate::context::current_core("shutting down a socket");
+        Op::new(core, crate::driver::shutdown::Shutdown::new(self.fd(), how)).await
+    }
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> Drop for Socket<S> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            close_soon(io.into());
+        }
+    }
+}
+
+/// The reading half of a stream, from [`TcpStream::into_split`](super::TcpStream::into_split)
+/// or [`UnixStream::into_split`](super::UnixStream::into_split): usable from one task
+/// while another writes.
+pub struct ReadHalf<S: AsRawFd + Into<OwnedFd> = std::net::TcpStream> {
+    pub(crate) sock: Rc<Socket<S>>,
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> ReadHalf<S> {
+    /// Reads into `buf`; see [`TcpStream::read`](super::TcpStream::read).
+    pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+        self.sock.read(buf)
+    }
+
+    /// Fills `buf`'s whole capacity; see [`TcpStream::read_exact`](super::TcpStream::read_exact).
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.sock.read_exact(buf).await
+    }
+}
+
+/// The writing half of a stream. Dropping it shuts the write direction down, so the
+/// peer sees end-of-file even while the read half lives on.
+pub struct WriteHalf<S: AsRawFd + Into<OwnedFd> = std::net::TcpStream> {
+    pub(crate) sock: Rc<Socket<S>>,
+    pub(crate) shutdown: fn(&S),
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> WriteHalf<S> {
+    /// Writes from `buf`; see [`TcpStream::write`](super::TcpStream::write).
+    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+        self.sock.write(buf)
+    }
+
+    /// Writes all of `buf`; see [`TcpStream::write_all`](super::TcpStream::write_all).
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.sock.write_all(buf).await
+    }
+
+    /// Shuts down the write direction now (the peer sees end-of-file).
+    pub async fn shutdown(&self) -> io::Result<()> {
+        self.sock.shutdown(Shutdown::Write).await
+    }
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> Drop for WriteHalf<S> {
+    fn drop(&mut self) {
+        (self.shutdown)(self.sock.get());
+    }
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> std::fmt::Debug for ReadHalf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadHalf")
+            .field("fd", &self.sock.fd())
+            .finish()
+    }
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> std::fmt::Debug for WriteHalf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHalf")
+            .field("fd", &self.sock.fd())
+            .finish()
+    }
+}

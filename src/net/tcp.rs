@@ -1,0 +1,279 @@
+//! TCP: listeners and streams.
+
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::socket::{ReadHalf, Socket, WriteHalf};
+use crate::driver::accept::Accept;
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::close::close_soon;
+use crate::driver::connect::Connect;
+use crate::driver::op::Op;
+use crate::driver::recv::Recv;
+use crate::driver::send::Send;
+use crate::sys::net::{self as sys, SockAddr};
+
+/// How a [`TcpListener`] is set up. `SO_REUSEADDR` is always on.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    backlog: i32,
+    reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_port: false,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The defaults: a backlog of 1024, no `SO_REUSEPORT`.
+    pub fn new() -> ListenOptions {
+        ListenOptions::default()
+    }
+
+    /// The kernel's queue of connections not yet accepted (capped by `somaxconn`).
+    pub fn backlog(mut self, backlog: u32) -> ListenOptions {
+        self.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        self
+    }
+
+    /// `SO_REUSEPORT`: several listeners (one loop per core) bound to one port, the
+    /// kernel spreading connections among them.
+    pub fn reuse_port(mut self, on: bool) -> ListenOptions {
+        self.reuse_port = on;
+        self
+    }
+}
+
+/// A TCP socket listening for connections.
+pub struct TcpListener {
+    io: Option<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (the first of its addresses that binds) with the default
+    /// [`ListenOptions`].
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::default())
+    }
+
+    /// Binds to `addr` with `options`.
+    pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;
+            sys::set_int_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+            if options.reuse_port {
+                sys::set_int_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+            }
+            sys::bind(&fd, &SockAddr::from_inet(addr))?;
+            sys::listen(&fd, options.backlog)?;
+            Ok(TcpListener {
+                io: Some(std::net::TcpListener::from(fd)),
+            })
+        })
+    }
+
+    /// Wraps a std listener (made nonblocking).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener { io: Some(listener) })
+    }
+
+    fn get(&self) -> &std::net::TcpListener {
+        self.io.as_ref().expect("listener used after close")
+    }
+
+    /// Accepts a connection.
+    ///
+    /// When the process or system runs out of descriptors (`EMFILE`, `ENFILE`) or
+    /// memory, accepting backs off (1 ms, doubling to 100 ms) and tries again instead of
+    /// returning the error: the loop keeps running other tasks and timers meanwhile, and
+    /// accepting resumes once descriptors free up. A connection reset before it was
+    /// accepted is skipped.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let core = crate::context::current_core("TcpListener::accept");
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            let accepted =
+                Op::<Accept>::new(core.clone(), Accept::new(self.get().as_raw_fd())).await;
+            match accepted {
+                Ok((fd, addr)) => {
+                    let peer = addr.as_inet()?;
+                    return Ok((TcpStream::from_fd(fd), peer));
+                }
+                Err(e) if is_resource_exhaustion(&e) => {
+                    crate::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.get().local_addr()
+    }
+}
+
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            close_soon(io.into());
+        }
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A TCP connection.
+pub struct TcpStream {
+    sock: Rc<Socket<std::net::TcpStream>>,
+}
+
+impl TcpStream {
+    fn from_fd(fd: OwnedFd) -> TcpStream {
+        TcpStream {
+            sock: Rc::new(Socket::new(std::net::TcpStream::from(fd))),
+        }
+    }
+
+    /// Connects to `addr` (each of its addresses in turn, until one connects).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let core = crate::context::current_core("TcpStream::connect");
+        let mut last = None;
+        for addr in addr.to_socket_addrs()? {
+            let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;
+            let connected = Op::<Connect>::new(
+                core.clone(),
+                Connect::new(fd.as_raw_fd(), SockAddr::from_inet(addr)),
+            )
+            .await;
+            match connected {
+                Ok(()) => return Ok(TcpStream::from_fd(fd)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to")
+        }))
+    }
+
+    /// Wraps a connected std stream (made nonblocking).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream::from_fd(stream.into()))
+    }
+
+    /// Reads what is available, up to `buf`'s capacity, into `buf`; `Ok(0)` is
+    /// end-of-file. The returned [`Op`] can be awaited, dropped, or
+    /// [cancelled](Op::cancel) and then awaited.
+    pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+        self.sock.read(buf)
+    }
+
+    /// Reads until `buf`'s whole capacity is filled; `UnexpectedEof` if the peer
+    /// closes first.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.sock.read_exact(buf).await
+    }
+
+    /// Writes some of `buf`'s initialized bytes; returns how many. A peer that closed
+    /// gives an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE`.
+    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+        self.sock.write(buf)
+    }
+
+    /// Writes all of `buf`'s initialized bytes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.sock.write_all(buf).await
+    }
+
+    /// Shuts down the read, write or both directions (`Write` is a half-close: the
+    /// peer sees end-of-file and can still send).
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how).await
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.sock.get().set_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.get().nodelay()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.get().peer_addr()
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.get().local_addr()
+    }
+
+    /// Splits the stream into a read half and a write half, usable from two tasks.
+    /// The connection closes when both are dropped; dropping the write half shuts the
+    /// write direction down.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        let read = ReadHalf {
+            sock: self.sock.clone(),
+        };
+        let write = WriteHalf {
+            sock: self.sock,
+            shutdown: |s| {
+                let _ = s.shutdown(Shutdown::Write);
+            },
+        };
+        (read, write)
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+/// Tries `f` on each address of `addr`, returning the first success or the last error.
+pub(crate) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(addr) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address given")))
+}

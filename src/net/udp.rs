@@ -1,0 +1,90 @@
+//! UDP sockets.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+
+use super::tcp::each_addr;
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::close::close_soon;
+use crate::driver::msg::{RecvMsg, SendMsg};
+use crate::driver::op::Op;
+use crate::driver::recv::Recv;
+use crate::driver::send::Send;
+
+/// A UDP socket.
+pub struct UdpSocket {
+    io: Option<std::net::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (the first of its addresses that binds).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        each_addr(addr, |addr| {
+            let io = std::net::UdpSocket::bind(addr)?;
+            io.set_nonblocking(true)?;
+            Ok(UdpSocket { io: Some(io) })
+        })
+    }
+
+    fn get(&self) -> &std::net::UdpSocket {
+        self.io.as_ref().expect("socket used after close")
+    }
+
+    /// Sets the default peer: `send` goes there and `recv` takes only its datagrams.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.get().connect(addr)
+    }
+
+    /// Sends `buf`'s initialized bytes as one datagram to `addr`.
+    pub fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> Op<'_, SendMsg<B>> {
+        let core = crate::context::current_core("UdpSocket::send_to");
+        Op::new(core, SendMsg::new(self.get().as_raw_fd(), buf, addr))
+    }
+
+    /// Receives one datagram into `buf`, with its sender's address. A datagram longer
+    /// than the buffer's capacity is truncated.
+    pub fn recv_from<B: IoBufMut>(&self, buf: B) -> Op<'_, RecvMsg<B>> {
+        let core = crate::context::current_core("UdpSocket::recv_from");
+        Op::new(core, RecvMsg::new(self.get().as_raw_fd(), buf))
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub fn send<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+        let core = crate::context::current_core("UdpSocket::send");
+        Op::new(core, Send::new(self.get().as_raw_fd(), buf))
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+        let core = crate::context::current_core("UdpSocket::recv");
+        Op::new(core, Recv::new(self.get().as_raw_fd(), buf))
+    }
+
+    /// This socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.get().local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.get().peer_addr()
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            close_soon(io.into());
+        }
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}

@@ -1,0 +1,177 @@
+//! Unix-domain stream sockets.
+
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::socket::{ReadHalf, Socket, WriteHalf};
+use super::tcp::is_resource_exhaustion;
+use crate::driver::accept::Accept;
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::close::close_soon;
+use crate::driver::connect::Connect;
+use crate::driver::op::Op;
+use crate::driver::recv::Recv;
+use crate::driver::send::Send;
+use crate::sys::net::{self as sys, SockAddr};
+
+/// A Unix-domain socket listening for connections.
+pub struct UnixListener {
+    io: Option<std::os::unix::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to the filesystem path `path` (which must not exist yet).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let io = std::os::unix::net::UnixListener::bind(path)?;
+        io.set_nonblocking(true)?;
+        Ok(UnixListener { io: Some(io) })
+    }
+
+    fn get(&self) -> &std::os::unix::net::UnixListener {
+        self.io.as_ref().expect("listener used after close")
+    }
+
+    /// Accepts a connection; backs off and retries on descriptor exhaustion, as
+    /// [`TcpListener::accept`](super::TcpListener::accept) does.
+    pub async fn accept(&self) -> io::Result<UnixStream> {
+        let core = crate::context::current_core("UnixListener::accept");
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            let accepted =
+                Op::<Accept>::new(core.clone(), Accept::new(self.get().as_raw_fd())).await;
+            match accepted {
+                Ok((fd, _)) => return Ok(UnixStream::from_fd(fd)),
+                Err(e) if is_resource_exhaustion(&e) => {
+                    crate::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.get().local_addr()
+    }
+}
+
+impl Drop for UnixListener {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            close_soon(io.into());
+        }
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A Unix-domain stream connection.
+pub struct UnixStream {
+    sock: Rc<Socket<std::os::unix::net::UnixStream>>,
+}
+
+impl UnixStream {
+    fn from_fd(fd: OwnedFd) -> UnixStream {
+        UnixStream {
+            sock: Rc::new(Socket::new(std::os::unix::net::UnixStream::from(fd))),
+        }
+    }
+
+    /// Connects to the socket bound at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let core = crate::context::current_core("UnixStream::connect");
+        let addr = SockAddr::from_path(path.as_ref())?;
+        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+        Op::<Connect>::new(core, Connect::new(fd.as_raw_fd(), addr)).await?;
+        Ok(UnixStream::from_fd(fd))
+    }
+
+    /// A connected pair of streams.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Wraps a connected std stream (made nonblocking).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream::from_fd(stream.into()))
+    }
+
+    /// Reads into `buf`; see [`TcpStream::read`](super::TcpStream::read).
+    pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+        self.sock.read(buf)
+    }
+
+    /// Fills `buf`'s whole capacity.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.sock.read_exact(buf).await
+    }
+
+    /// Writes some of `buf`; see [`TcpStream::write`](super::TcpStream::write).
+    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+        self.sock.write(buf)
+    }
+
+    /// Writes all of `buf`'s initialized bytes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.sock.write_all(buf).await
+    }
+
+    /// Shuts down the read, write or both directions.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how).await
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.get().peer_addr()
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.get().local_addr()
+    }
+
+    /// Splits the stream into halves usable from two tasks; see
+    /// [`TcpStream::into_split`](super::TcpStream::into_split).
+    pub fn into_split(
+        self,
+    ) -> (
+        ReadHalf<std::os::unix::net::UnixStream>,
+        WriteHalf<std::os::unix::net::UnixStream>,
+    ) {
+        let read = ReadHalf {
+            sock: self.sock.clone(),
+        };
+        let write = WriteHalf {
+            sock: self.sock,
+            shutdown: |s| {
+                let _ = s.shutdown(Shutdown::Write);
+            },
+        };
+        (read, write)
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}

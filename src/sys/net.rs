@@ -1,0 +1,193 @@
+//! Socket syscalls and socket-address conversions.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// A socket address in the kernel's layout, big enough for any family ringloop uses.
+/// Lives on the heap (in an operation's resources) while the kernel may read or write it.
+#[derive(Clone, Copy)]
+pub struct SockAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+impl SockAddr {
+    /// Room for the kernel to write any address into (accept, recvmsg).
+    pub(crate) fn empty() -> SockAddr {
+        SockAddr {
+            // SAFETY: `sockaddr_storage` is plain old data; all zeroes is a valid value.
+            storage: unsafe { mem::zeroed() },
+            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
+        (&self.storage as *const libc::sockaddr_storage).cast()
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
+        (&mut self.storage as *mut libc::sockaddr_storage).cast()
+    }
+
+    pub(crate) fn family(&self) -> libc::c_int {
+        libc::c_int::from(self.storage.ss_family)
+    }
+
+    /// The kernel layout of an IP socket address.
+    pub(crate) fn from_inet(addr: SocketAddr) -> SockAddr {
+        let mut out = SockAddr::empty();
+        match addr {
+            SocketAddr::V4(v4) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: v4.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: `sockaddr_storage` is larger than and aligned for `sockaddr_in`.
+                unsafe { out.as_mut_ptr().cast::<libc::sockaddr_in>().write(sin) };
+                out.len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            }
+            SocketAddr::V6(v6) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: v6.port().to_be(),
+                    sin6_flowinfo: v6.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: v6.ip().octets(),
+                    },
+                    sin6_scope_id: v6.scope_id(),
+                };
+                // SAFETY: `sockaddr_storage` is larger than and aligned for `sockaddr_in6`.
+                unsafe { out.as_mut_ptr().cast::<libc::sockaddr_in6>().write(sin6) };
+                out.len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            }
+        }
+        out
+    }
+
+    /// The kernel layout of a Unix socket path.
+    pub(crate) fn from_path(path: &Path) -> io::Result<SockAddr> {
+        let bytes = path.as_os_str().as_bytes();
+        let mut out = SockAddr::empty();
+        // SAFETY: `sockaddr_storage` is larger than and aligned for `sockaddr_un`.
+        let sun = unsafe { &mut *out.as_mut_ptr().cast::<libc::sockaddr_un>() };
+        if bytes.len() >= sun.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Unix socket path must be shorter than 108 bytes",
+            ));
+        }
+        if bytes.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Unix socket path may not contain a NUL byte",
+            ));
+        }
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (dst, &src) in sun.sun_path.iter_mut().zip(bytes) {
+            *dst = src as libc::c_char;
+        }
+        let base = mem::offset_of!(libc::sockaddr_un, sun_path);
+        out.len = (base + bytes.len() + 1) as libc::socklen_t;
+        Ok(out)
+    }
+
+    /// The IP address the kernel wrote.
+    pub(crate) fn as_inet(&self) -> io::Result<SocketAddr> {
+        match self.family() {
+            libc::AF_INET => {
+                // SAFETY: the family says the storage holds a `sockaddr_in`.
+                let sin = unsafe { &*self.as_ptr().cast::<libc::sockaddr_in>() };
+                let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Ok(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the storage holds a `sockaddr_in6`.
+                let sin6 = unsafe { &*self.as_ptr().cast::<libc::sockaddr_in6>() };
+                Ok(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the kernel returned an address of family {other}, not IPv4 or IPv6"),
+            )),
+        }
+    }
+}
+
+/// A new nonblocking, close-on-exec socket.
+pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = syscall!(socket(
+        domain,
+        ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        0
+    ))?;
+    // SAFETY: `socket` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The address family of an IP address.
+pub(crate) fn inet_domain(addr: &SocketAddr) -> libc::c_int {
+    match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
+
+/// Sets an integer socket option.
+pub(crate) fn set_int_option(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    let ptr = (&value as *const libc::c_int).cast::<libc::c_void>();
+    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    syscall!(setsockopt(fd.as_raw_fd(), level, name, ptr, len))?;
+    Ok(())
+}
+
+/// Binds `fd` to `addr`.
+pub(crate) fn bind(fd: &OwnedFd, addr: &SockAddr) -> io::Result<()> {
+    syscall!(bind(fd.as_raw_fd(), addr.as_ptr(), addr.len))?;
+    Ok(())
+}
+
+/// Marks `fd` as listening.
+pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
+    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    Ok(())
+}
+
+/// Takes ownership of a descriptor the kernel just created for us (an accept result).
+///
+/// # Safety
+///
+/// `fd` is open and owned by nothing else.
+pub(crate) unsafe fn own(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+impl std::fmt::Debug for SockAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SockAddr")
+            .field("family", &self.family())
+            .field("len", &self.len)
+            .finish()
+    }
+}
