@@ -7,7 +7,8 @@
 mod seeds;
 
 use seeds::{
-    Narrator, counters, gather_sleeps, producer_consumer, run_forever_thread, unlikely_to_return,
+    Narrator, counters, fetch_monitor, gather_sleeps, producer_consumer, run_forever_thread,
+    unlikely_to_return,
 };
 
 fn heading(title: &str) {
@@ -92,5 +93,20 @@ fn main() {
         outcome.beats,
         outcome.closed_afterwards,
         outcome.late_call,
+    );
+
+    heading("6. fetching from a socket while a monitor ticks");
+    let outcome = fetch_monitor::run(seed, 20, &say);
+    let whole = outcome
+        .seen_lengths
+        .iter()
+        .all(|len| len % fetch_monitor::BATCH == 0);
+    println!(
+        "{} numbers sent, {} fetched in the same order: {}; the monitor looked {} times and \
+         always saw whole batches: {whole}",
+        outcome.sent.len(),
+        outcome.fetched.len(),
+        outcome.sent == outcome.fetched,
+        outcome.seen_lengths.len(),
     );
 }

@@ -430,3 +430,32 @@ fn seeds_replay_and_stay_in_range() {
         assert!(pause >= Duration::from_millis(2) && pause <= Duration::from_millis(4));
     }
 }
+
+#[test]
+fn fetch_monitor_sees_only_whole_batches_and_gets_everything_in_order() {
+    for seed in SEEDS {
+        let outcome = finishes("fetch_monitor", move || {
+            seeds::fetch_monitor::run(seed, 30, &quiet())
+        });
+        assert_eq!(outcome.sent.len(), 30 * seeds::fetch_monitor::BATCH);
+        assert_eq!(
+            outcome.fetched, outcome.sent,
+            "seed {seed}: lost or reordered"
+        );
+        assert!(
+            !outcome.seen_lengths.is_empty(),
+            "seed {seed}: the monitor never ran"
+        );
+        for len in &outcome.seen_lengths {
+            assert_eq!(
+                len % seeds::fetch_monitor::BATCH,
+                0,
+                "seed {seed}: the monitor ran in the middle of a batch"
+            );
+        }
+        assert!(
+            outcome.seen_lengths.windows(2).all(|w| w[0] <= w[1]),
+            "seed {seed}: the list shrank"
+        );
+    }
+}

@@ -12,6 +12,7 @@
 //! where a program describes what it is doing as it goes.
 
 pub mod counters;
+pub mod fetch_monitor;
 pub mod gather_sleeps;
 pub mod producer_consumer;
 pub mod run_forever_thread;
