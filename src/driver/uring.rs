@@ -102,6 +102,8 @@ pub(crate) struct Uring {
     stats: DriverStats,
     /// Set once `shutdown` ran.
     shut_down: bool,
+    /// Wakers of completions reaped while pushing onto a full queue, for the next turn.
+    deferred: Vec<Waker>,
 }
 
 impl Uring {
@@ -136,6 +138,7 @@ impl Uring {
             ops: OpSlab::new(),
             stats: DriverStats::default(),
             shut_down: false,
+            deferred: Vec::new(),
         };
         driver.probe_nop()?;
         Ok(driver)
@@ -174,7 +177,13 @@ impl Uring {
             if pushed.is_ok() {
                 return Ok(());
             }
+            // Full: submit what is queued. If the kernel refuses because the completion
+            // queue is full (EBUSY), reaping makes room; the wakers wait for the next
+            // turn, since no user code may run from here.
             self.enter(Wait::Poll)?;
+            let mut deferred = std::mem::take(&mut self.deferred);
+            self.reap(&mut deferred);
+            self.deferred = deferred;
         }
     }
 
@@ -295,12 +304,21 @@ impl Driver for Uring {
 
     fn turn(&mut self, wait: Wait, wakers: &mut Vec<Waker>) -> io::Result<()> {
         self.arm_wake()?;
+        let wait = if self.deferred.is_empty() {
+            wait
+        } else {
+            wakers.append(&mut self.deferred);
+            Wait::Poll
+        };
         self.enter(wait)?;
         self.reap(wakers);
         Ok(())
     }
 
     fn wants_poll(&mut self) -> bool {
+        if !self.deferred.is_empty() {
+            return true;
+        }
         let sq = self.ring.submission();
         let kernel_side = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
         drop(sq);
