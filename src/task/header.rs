@@ -100,6 +100,15 @@ impl Header {
 pub(crate) unsafe fn release(ptr: NonNull<Header>, n: u32) {
     // SAFETY: the caller owns `n` references, so the node is alive here.
     let header = unsafe { ptr.as_ref() };
+    // Fast path: when the count is exactly what we own, nobody else holds a reference,
+    // so nobody can add or drop one concurrently and no read-modify-write is needed
+    // (`Arc::get_mut`'s reasoning). Acquire pairs with the Release decrements of
+    // references dropped earlier on other threads.
+    if header.refs.load(Ordering::Acquire) == n {
+        // SAFETY: we hold every reference; nothing else can reach the node.
+        unsafe { (header.vtable.dealloc)(ptr) };
+        return;
+    }
     if header.refs.fetch_sub(n, Ordering::Release) == n {
         std::sync::atomic::fence(Ordering::Acquire);
         // SAFETY: that was the last reference; nothing else can reach the node.

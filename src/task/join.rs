@@ -199,3 +199,64 @@ impl<T> fmt::Debug for Task<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::poll_fn;
+    use std::rc::Rc;
+    use std::sync::atomic::Ordering;
+    use std::task::{Poll, Waker};
+
+    use crate::EventLoop;
+
+    fn refs<T>(task: &super::Task<T>) -> u32 {
+        // SAFETY: the handle keeps the node alive.
+        unsafe { task.ptr.as_ref() }.refs.load(Ordering::SeqCst)
+    }
+
+    /// Waker clones made during a poll (which may take over the queue's reference) and
+    /// self-wakes leave the count exact: handle + stored wakers once the task is done.
+    #[test]
+    fn waker_clones_during_poll_keep_the_refcount_exact() {
+        let lp = EventLoop::new().unwrap();
+        let stash: Rc<RefCell<Vec<Waker>>> = Rc::default();
+        let s = stash.clone();
+        let mut polls = 0;
+        let task = lp.spawn(poll_fn(move |cx| {
+            polls += 1;
+            match polls {
+                1 => {
+                    s.borrow_mut().push(cx.waker().clone());
+                    s.borrow_mut().push(cx.waker().clone());
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                2 => {
+                    cx.waker().wake_by_ref();
+                    s.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                }
+                3 => {
+                    drop(cx.waker().clone());
+                    s.borrow_mut().push(cx.waker().clone());
+                    Poll::Ready(7)
+                }
+                _ => unreachable!("polled after completion"),
+            }
+        }));
+        let t = &task;
+        lp.run_until_complete(poll_fn(|cx| {
+            if t.is_done() {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }));
+        assert_eq!(refs(&task), 1 + 4);
+        stash.borrow_mut().clear();
+        assert_eq!(refs(&task), 1);
+        assert_eq!(lp.run_until_complete(task).unwrap(), 7);
+    }
+}

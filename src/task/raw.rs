@@ -176,12 +176,16 @@ where
             unsafe { release(ptr, 1) };
             return None;
         }
+        // Whether we still own the queue's reference (a waker clone made during the
+        // poll may have taken it over; see `waker.rs`).
+        let mut queue_ref = true;
         let outcome = if state.has(State::CANCEL_REQUESTED) {
             Err(TaskError::Cancelled)
         } else {
             sched.polled.set(sched.polled.get() + 1);
             header.set(State::RUNNING);
-            // The waker borrows the queue's reference: it is never dropped, only cloned.
+            // The waker borrows the queue's reference: it is never dropped, only cloned
+            // (and the first clone may take that reference over).
             // SAFETY: `ptr` is a live task node, as `WAKER_VTABLE` requires.
             let waker = ManuallyDrop::new(unsafe { super::waker::waker_ref(ptr) });
             let mut cx = Context::from_waker(&waker);
@@ -194,12 +198,16 @@ where
             // SAFETY: the future lives in a heap cell that never moves, and it is dropped
             // in place, so it stays pinned.
             let future = unsafe { Pin::new_unchecked(future) };
+            let prev = super::waker::begin_poll(ptr);
             let polled = catch(|| future.poll(&mut cx));
+            queue_ref = super::waker::end_poll(ptr, prev);
             header.clear(State::RUNNING);
             match polled {
                 Ok(Poll::Pending) => {
-                    // SAFETY: we release the queue's reference we own.
-                    unsafe { release(ptr, 1) };
+                    if queue_ref {
+                        // SAFETY: we release the queue's reference we still own.
+                        unsafe { release(ptr, 1) };
+                    }
                     return None;
                 }
                 Ok(Poll::Ready(value)) => Ok(value),
@@ -208,8 +216,10 @@ where
         };
         // SAFETY: the cell is alive (queue + loop references) and not completed yet.
         let report = unsafe { Self::complete(ptr, sched, outcome) };
-        // SAFETY: we release the queue's reference and the loop's ownership reference.
-        unsafe { release(ptr, 2) };
+        // SAFETY: we release the loop's ownership reference, and the queue's if it was
+        // not lent. The loop's reference kept the cell alive until here even if the
+        // queue's was lent.
+        unsafe { release(ptr, 1 + u32::from(queue_ref)) };
         report
     }
 

@@ -7,7 +7,18 @@
 //! at most one eventfd write. A task woken twice before it runs is queued once: locally
 //! the `SCHEDULED` bit guards the ready queue; remotely `remote_queued` guards the
 //! shared queue.
+//!
+//! # Lending the queue's reference
+//!
+//! While a task is polled, the run holds the ready queue's reference to it. The first
+//! waker clone (or self-wake) made during that poll, on the polling thread, takes that
+//! reference over instead of adding one, and the run then does not release it: a task
+//! that registers its waker and returns `Pending` (or yields) costs no atomic
+//! read-modify-write at all. The thread-local [`LENDABLE`] names the task whose queue
+//! reference is still available; only the polling thread can see it (another thread's
+//! slot never holds this task), and it is taken at most once per poll.
 
+use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -18,6 +29,53 @@ use super::remote::RemoteMsg;
 use super::state::State;
 
 static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+thread_local! {
+    /// The task this thread is polling whose queue reference has not been lent yet
+    /// (null when none). See "Lending the queue's reference" above.
+    static LENDABLE: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Marks the queue's reference to `ptr` as lendable for the poll about to start.
+/// Returns the previous mark, for [`end_poll`].
+pub(crate) fn begin_poll(ptr: NonNull<Header>) -> *const Header {
+    LENDABLE.with(|l| l.replace(ptr.as_ptr()))
+}
+
+/// Ends the poll of `ptr`: restores `prev` and returns whether the queue's reference is
+/// still the run's own (true) or was lent to a waker clone or a self-wake (false).
+#[must_use]
+pub(crate) fn end_poll(ptr: NonNull<Header>, prev: *const Header) -> bool {
+    LENDABLE.with(|l| l.replace(prev)) == ptr.as_ptr().cast_const()
+}
+
+/// Takes the lendable queue reference of `ptr` if this thread is polling it and it is
+/// still available. The caller then owns that reference.
+fn take_lent(ptr: NonNull<Header>) -> bool {
+    LENDABLE
+        .try_with(|l| {
+            if l.get() == ptr.as_ptr().cast_const() {
+                l.set(std::ptr::null());
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// Takes a new reference to `ptr` for a waker or the queue: the lent queue reference
+/// when available, else a fresh count.
+///
+/// # Safety
+///
+/// `ptr` is a live node, kept alive by a reference the caller holds (a waker).
+unsafe fn acquire_ref(ptr: NonNull<Header>) {
+    if !take_lent(ptr) {
+        // SAFETY: the caller's reference keeps the node alive.
+        unsafe { ptr.as_ref() }.inc_ref();
+    }
+}
 
 /// A waker for `ptr` that does not own a reference. Wrap it in `ManuallyDrop`.
 ///
@@ -41,7 +99,7 @@ fn node(data: *const ()) -> NonNull<Header> {
 
 unsafe fn clone(data: *const ()) -> RawWaker {
     // SAFETY: the waker being cloned keeps the node alive.
-    unsafe { node(data).as_ref() }.inc_ref();
+    unsafe { acquire_ref(node(data)) };
     RawWaker::new(data, &WAKER_VTABLE)
 }
 
@@ -58,7 +116,8 @@ unsafe fn wake_by_ref(data: *const ()) {
     let local = crate::context::with_scheduler(|sched| match sched {
         Some(sched) if sched.owns(task) => {
             if needs_queueing(&task.header) {
-                task.header.inc_ref();
+                // SAFETY: the waker keeps the node alive.
+                unsafe { acquire_ref(ptr) };
                 // SAFETY: we just took the reference the queue will own.
                 sched.schedule(unsafe { NodeRef::from_raw(ptr) });
             }
@@ -67,7 +126,8 @@ unsafe fn wake_by_ref(data: *const ()) {
         _ => false,
     });
     if !local {
-        task.header.inc_ref();
+        // SAFETY: the waker keeps the node alive.
+        unsafe { acquire_ref(ptr) };
         // SAFETY: we just took a reference for the message.
         schedule_remote(task, unsafe { NodeRef::from_raw(ptr) });
     }
