@@ -1,8 +1,37 @@
-//! The timer queue: a binary min-heap keyed by (deadline, sequence), with removal.
+//! The timer queue: exact (deadline, sequence) order, with `O(1)` insert and cancel for
+//! the common case.
 //!
-//! Entries live in a slab; the heap holds `(deadline, seq, slot)` and every slab entry
-//! knows its heap position, so cancelling is `O(log n)` and frees the entry at once (a
-//! million timeouts created and cancelled leave the queue as small as it started).
+//! # Shape
+//!
+//! Time is cut into ticks of 2^20 ns (about 1 ms). A timer lives in one of three places:
+//!
+//! - the **near heap**: a binary min-heap keyed by `(deadline, seq)` holding every timer
+//!   whose tick is at or before the *current tick* `cur`. Its minimum is the minimum of
+//!   the whole queue;
+//! - a **bucket**: one intrusive list per tick in `(cur, cur + BUCKETS)`, linked through
+//!   the slab, with a bitmap of non-empty buckets. Insert and cancel are `O(1)`;
+//! - the **far heap**: a binary min-heap for ticks at or beyond the horizon (when they
+//!   were inserted), and for "never" (`u64::MAX`).
+//!
+//! When the near heap is empty and a pop asks about time `now`, `cur` advances to the
+//! earliest tick present (the next non-empty bucket, or the far heap's first tick) if
+//! that tick has begun by `now`, and that tick's timers move into the near heap, which
+//! orders them exactly. So timers still pop in exact `(deadline, seq)` order and never
+//! before their deadline, while the heap that does the ordering only holds about one
+//! tick's worth of timers instead of all of them. `cur` never passes the tick of the
+//! latest `now` seen unless a timer was there, so new timers land in buckets.
+//!
+//! # Invariants
+//!
+//! - near-heap ticks `<= cur` < bucket ticks and far-heap ticks;
+//! - a bucket holds only timers of the single tick `t` in `(cur, cur + BUCKETS)` with
+//!   `t % BUCKETS` equal to its index;
+//! - when the near heap is not empty its minimum is the queue's minimum; when it is
+//!   empty, `next_deadline` is a lower bound: the start of the earliest tick present
+//!   (the loop may wake up to one tick early once, then knows the exact deadline).
+//!
+//! Entries live in a slab and know where they are, so cancelling frees the entry at once
+//! (a million timeouts created and cancelled leave the queue as small as it started).
 //! The sequence number makes equal deadlines fire in the order they were scheduled.
 //!
 //! Deadlines are nanoseconds on the loop's clock (`u64`, saturating): `u64::MAX` is
@@ -18,13 +47,35 @@ pub(crate) struct TimerKey {
     generation: u32,
 }
 
-const NOT_IN_HEAP: u32 = u32::MAX;
+const NONE: u32 = u32::MAX;
+/// log2 of a tick in nanoseconds.
+const TICK_SHIFT: u32 = 20;
+/// Buckets (ticks) covered past the current tick; a power of two.
+const BUCKETS: usize = 4096;
+
+fn tick_of(deadline: u64) -> u64 {
+    deadline >> TICK_SHIFT
+}
+
+/// Where a slab entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    Free,
+    Near,
+    Far,
+    Bucket,
+}
 
 struct Slot<T> {
     generation: u32,
-    heap_pos: u32,
+    place: Place,
+    /// Heap position (near/far), or the previous entry in the bucket list.
+    pos: u32,
+    /// The next entry in the bucket list, or in the free list.
+    next: u32,
+    deadline: u64,
+    seq: u64,
     target: Option<T>,
-    next_free: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -40,11 +91,98 @@ impl HeapItem {
     }
 }
 
-/// A min-heap of timers carrying a `T` each (a waker or a callback in the loop).
+/// An indexed binary min-heap whose entries record their position in the slab.
+struct Heap {
+    items: Vec<HeapItem>,
+}
+
+impl Heap {
+    fn new() -> Heap {
+        Heap { items: Vec::new() }
+    }
+
+    fn first(&self) -> Option<&HeapItem> {
+        self.items.first()
+    }
+
+    fn push<T>(&mut self, item: HeapItem, slots: &mut [Slot<T>]) {
+        let pos = self.items.len();
+        self.items.push(item);
+        self.sift_up(pos, slots);
+    }
+
+    /// Removes the item at `pos`, fixing the heap and the slab positions.
+    fn remove_at<T>(&mut self, pos: usize, slots: &mut [Slot<T>]) -> HeapItem {
+        let item = self.items.swap_remove(pos);
+        if pos < self.items.len() {
+            // The element moved into `pos` may belong above or below it.
+            let pos = self.sift_up(pos, slots);
+            self.sift_down(pos, slots);
+        }
+        item
+    }
+
+    /// Moves the item at `pos` up to its place (a hole is carried, the item written
+    /// once); returns where it ended.
+    fn sift_up<T>(&mut self, mut pos: usize, slots: &mut [Slot<T>]) -> usize {
+        let item = self.items[pos];
+        let key = item.key();
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            let p = self.items[parent];
+            if key >= p.key() {
+                break;
+            }
+            self.items[pos] = p;
+            slots[p.slot as usize].pos = pos as u32;
+            pos = parent;
+        }
+        self.items[pos] = item;
+        slots[item.slot as usize].pos = pos as u32;
+        pos
+    }
+
+    fn sift_down<T>(&mut self, mut pos: usize, slots: &mut [Slot<T>]) {
+        let len = self.items.len();
+        let item = self.items[pos];
+        let key = item.key();
+        loop {
+            let left = 2 * pos + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && self.items[right].key() < self.items[left].key() {
+                right
+            } else {
+                left
+            };
+            let c = self.items[child];
+            if key <= c.key() {
+                break;
+            }
+            self.items[pos] = c;
+            slots[c.slot as usize].pos = pos as u32;
+            pos = child;
+        }
+        self.items[pos] = item;
+        slots[item.slot as usize].pos = pos as u32;
+    }
+}
+
+/// The timers of a loop, each carrying a `T` (a waker or a callback in the loop).
 pub(crate) struct TimerQueue<T> {
     slots: Vec<Slot<T>>,
     free_head: u32,
-    heap: Vec<HeapItem>,
+    near: Heap,
+    far: Heap,
+    /// Head of each bucket's list (`NONE` when empty), indexed by `tick % BUCKETS`.
+    heads: Vec<u32>,
+    /// Bit `i` set when bucket `i` is non-empty.
+    occupied: Vec<u64>,
+    in_buckets: usize,
+    cur: u64,
+    len: usize,
     next_seq: u64,
 }
 
@@ -52,19 +190,25 @@ impl<T> TimerQueue<T> {
     pub(crate) fn new() -> Self {
         TimerQueue {
             slots: Vec::new(),
-            free_head: NOT_IN_HEAP,
-            heap: Vec::new(),
+            free_head: NONE,
+            near: Heap::new(),
+            far: Heap::new(),
+            heads: vec![NONE; BUCKETS],
+            occupied: vec![0; BUCKETS / 64],
+            in_buckets: 0,
+            cur: 0,
+            len: 0,
             next_seq: 0,
         }
     }
 
     /// Timers pending.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
     /// Slab capacity in entries (for memory checks).
@@ -77,36 +221,143 @@ impl<T> TimerQueue<T> {
     pub(crate) fn insert(&mut self, deadline: u64, target: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = if self.free_head != NOT_IN_HEAP {
+        let slot = if self.free_head != NONE {
             let slot = self.free_head;
             let entry = &mut self.slots[slot as usize];
-            self.free_head = entry.next_free;
+            self.free_head = entry.next;
+            entry.deadline = deadline;
+            entry.seq = seq;
             entry.target = Some(target);
             slot
         } else {
             let slot = u32::try_from(self.slots.len())
                 .ok()
-                .filter(|&s| s != NOT_IN_HEAP)
+                .filter(|&s| s != NONE)
                 .expect("more than 4 billion timers pending at once");
             self.slots.push(Slot {
                 generation: 0,
-                heap_pos: NOT_IN_HEAP,
+                place: Place::Free,
+                pos: NONE,
+                next: NONE,
+                deadline,
+                seq,
                 target: Some(target),
-                next_free: NOT_IN_HEAP,
             });
             slot
         };
-        let pos = self.heap.len();
-        self.heap.push(HeapItem {
-            deadline,
-            seq,
-            slot,
-        });
-        self.slots[slot as usize].heap_pos = pos as u32;
-        self.sift_up(pos);
+        self.len += 1;
+        self.place(slot);
         TimerKey {
             slot,
             generation: self.slots[slot as usize].generation,
+        }
+    }
+
+    /// Files entry `slot` (deadline and seq set) into the near heap, a bucket or the
+    /// far heap, by its tick.
+    fn place(&mut self, slot: u32) {
+        let entry = &self.slots[slot as usize];
+        let (deadline, seq) = (entry.deadline, entry.seq);
+        let tick = tick_of(deadline);
+        let item = HeapItem {
+            deadline,
+            seq,
+            slot,
+        };
+        if tick <= self.cur {
+            self.slots[slot as usize].place = Place::Near;
+            self.near.push(item, &mut self.slots);
+        } else if tick - self.cur < BUCKETS as u64 {
+            let b = (tick as usize) & (BUCKETS - 1);
+            let head = self.heads[b];
+            let entry = &mut self.slots[slot as usize];
+            entry.place = Place::Bucket;
+            entry.pos = NONE;
+            entry.next = head;
+            if head != NONE {
+                self.slots[head as usize].pos = slot;
+            }
+            self.heads[b] = slot;
+            self.occupied[b / 64] |= 1 << (b % 64);
+            self.in_buckets += 1;
+        } else {
+            self.slots[slot as usize].place = Place::Far;
+            self.far.push(item, &mut self.slots);
+        }
+    }
+
+    /// The tick of the first non-empty bucket after `cur`, if any.
+    fn next_bucket_tick(&self) -> Option<u64> {
+        if self.in_buckets == 0 {
+            return None;
+        }
+        let start = (self.cur as usize + 1) & (BUCKETS - 1);
+        // Scan the bitmap circularly from `start`, word by word.
+        let words = BUCKETS / 64;
+        let mut word = start / 64;
+        let mut mask = !0u64 << (start % 64);
+        for _ in 0..=words {
+            let bits = self.occupied[word] & mask;
+            if bits != 0 {
+                let b = word * 64 + bits.trailing_zeros() as usize;
+                let dist = (b + BUCKETS - start) % BUCKETS;
+                return Some(self.cur + 1 + dist as u64);
+            }
+            word = (word + 1) % words;
+            mask = !0;
+        }
+        unreachable!("in_buckets > 0 but no bucket bit is set")
+    }
+
+    /// The earliest tick with a timer outside the near heap.
+    fn next_tick(&self) -> Option<u64> {
+        let far = self.far.first().map(|item| tick_of(item.deadline));
+        match (self.next_bucket_tick(), far) {
+            (Some(b), Some(f)) => Some(b.min(f)),
+            (b, f) => b.or(f),
+        }
+    }
+
+    /// While the near heap is empty, advances `cur` to the earliest tick present if it
+    /// is `<= upto`, moving that tick's timers into the near heap. With nothing left
+    /// at or before `upto`, `cur` moves up to `upto` (new timers then land in buckets).
+    fn refill(&mut self, upto: u64) {
+        while self.near.first().is_none() {
+            let next = match self.next_tick() {
+                Some(next) if next <= upto => next,
+                _ => {
+                    // No timer at or before `upto`: every bucket tick and far tick is
+                    // past it, so the window may start there.
+                    self.cur = self.cur.max(upto);
+                    return;
+                }
+            };
+            self.cur = next;
+            let b = (next as usize) & (BUCKETS - 1);
+            let mut cursor = std::mem::replace(&mut self.heads[b], NONE);
+            self.occupied[b / 64] &= !(1 << (b % 64));
+            while cursor != NONE {
+                let entry = &mut self.slots[cursor as usize];
+                let item = HeapItem {
+                    deadline: entry.deadline,
+                    seq: entry.seq,
+                    slot: cursor,
+                };
+                let following = entry.next;
+                entry.place = Place::Near;
+                entry.next = NONE;
+                self.in_buckets -= 1;
+                self.near.push(item, &mut self.slots);
+                cursor = following;
+            }
+            while let Some(item) = self.far.first().copied() {
+                if tick_of(item.deadline) > next {
+                    break;
+                }
+                self.far.remove_at(0, &mut self.slots);
+                self.slots[item.slot as usize].place = Place::Near;
+                self.near.push(item, &mut self.slots);
+            }
         }
     }
 
@@ -114,7 +365,7 @@ impl<T> TimerQueue<T> {
     pub(crate) fn contains(&self, key: TimerKey) -> bool {
         self.slots
             .get(key.slot as usize)
-            .is_some_and(|s| s.generation == key.generation && s.heap_pos != NOT_IN_HEAP)
+            .is_some_and(|s| s.generation == key.generation && s.place != Place::Free)
     }
 
     /// The target of a pending timer, to update it (a newer waker).
@@ -131,98 +382,98 @@ impl<T> TimerQueue<T> {
         if !self.contains(key) {
             return None;
         }
-        let pos = self.slots[key.slot as usize].heap_pos as usize;
-        Some(self.remove_at(pos))
+        Some(self.unfile(key.slot))
     }
 
-    /// The earliest deadline.
+    /// Takes entry `slot` out of wherever it is and frees it (without refilling).
+    fn unfile(&mut self, slot: u32) -> T {
+        let entry = &self.slots[slot as usize];
+        match entry.place {
+            Place::Near => {
+                let pos = entry.pos as usize;
+                self.near.remove_at(pos, &mut self.slots);
+            }
+            Place::Far => {
+                let pos = entry.pos as usize;
+                self.far.remove_at(pos, &mut self.slots);
+            }
+            Place::Bucket => {
+                let (prev, next) = (entry.pos, entry.next);
+                let b = (tick_of(entry.deadline) as usize) & (BUCKETS - 1);
+                if prev == NONE {
+                    self.heads[b] = next;
+                    if next == NONE {
+                        self.occupied[b / 64] &= !(1 << (b % 64));
+                    }
+                } else {
+                    self.slots[prev as usize].next = next;
+                }
+                if next != NONE {
+                    self.slots[next as usize].pos = prev;
+                }
+                self.in_buckets -= 1;
+            }
+            Place::Free => panic!("timer slot {slot} unfiled while free"),
+        }
+        self.len -= 1;
+        let entry = &mut self.slots[slot as usize];
+        entry.place = Place::Free;
+        entry.pos = NONE;
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.next = self.free_head;
+        self.free_head = slot;
+        entry
+            .target
+            .take()
+            .unwrap_or_else(|| panic!("pending timer slot {slot} has no target"))
+    }
+
+    /// The earliest deadline, or a lower bound of it no more than one tick early (see
+    /// the module docs): waiting until then never oversleeps a timer.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        self.heap.first().map(|item| item.deadline)
+        if let Some(item) = self.near.first() {
+            return Some(item.deadline);
+        }
+        let far = self.far.first().map(|item| item.deadline);
+        let bucket = self.next_bucket_tick().map(|t| t << TICK_SHIFT);
+        match (bucket, far) {
+            (Some(b), Some(f)) => Some(b.min(f)),
+            (b, f) => b.or(f),
+        }
     }
 
     /// Removes and returns the earliest timer if its deadline is `<= now`.
     pub(crate) fn pop_expired(&mut self, now: u64) -> Option<T> {
-        match self.heap.first() {
-            Some(item) if item.deadline <= now => Some(self.remove_at(0)),
+        if self.near.first().is_none() {
+            self.refill(tick_of(now));
+        }
+        match self.near.first() {
+            Some(item) if item.deadline <= now => {
+                let slot = item.slot;
+                Some(self.unfile(slot))
+            }
             _ => None,
         }
     }
 
     /// Removes every timer (the loop is closing), calling `f` on each target.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(T)) {
-        while !self.heap.is_empty() {
-            let target = self.remove_at(self.heap.len() - 1);
-            f(target);
-        }
-    }
-
-    fn remove_at(&mut self, pos: usize) -> T {
-        let item = self.heap.swap_remove(pos);
-        if pos < self.heap.len() {
-            let moved = self.heap[pos].slot;
-            self.slots[moved as usize].heap_pos = pos as u32;
-            // The element moved into `pos` may belong above or below it.
-            let pos = self.sift_up(pos);
-            self.sift_down(pos);
-        }
-        let entry = &mut self.slots[item.slot as usize];
-        entry.heap_pos = NOT_IN_HEAP;
-        entry.generation = entry.generation.wrapping_add(1);
-        entry.next_free = self.free_head;
-        self.free_head = item.slot;
-        entry
-            .target
-            .take()
-            .unwrap_or_else(|| panic!("timer slot {} in the heap has no target", item.slot))
-    }
-
-    fn set_pos(&mut self, pos: usize) {
-        let slot = self.heap[pos].slot;
-        self.slots[slot as usize].heap_pos = pos as u32;
-    }
-
-    fn sift_up(&mut self, mut pos: usize) -> usize {
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if self.heap[pos].key() >= self.heap[parent].key() {
-                break;
-            }
-            self.heap.swap(pos, parent);
-            self.set_pos(pos);
-            self.set_pos(parent);
-            pos = parent;
-        }
-        pos
-    }
-
-    fn sift_down(&mut self, mut pos: usize) {
-        let len = self.heap.len();
         loop {
-            let left = 2 * pos + 1;
-            if left >= len {
-                break;
+            if self.near.first().is_none() {
+                self.refill(tick_of(u64::MAX));
             }
-            let right = left + 1;
-            let child = if right < len && self.heap[right].key() < self.heap[left].key() {
-                right
-            } else {
-                left
-            };
-            if self.heap[pos].key() <= self.heap[child].key() {
-                break;
-            }
-            self.heap.swap(pos, child);
-            self.set_pos(pos);
-            self.set_pos(child);
-            pos = child;
+            let Some(item) = self.near.first() else { break };
+            let slot = item.slot;
+            f(self.unfile(slot));
         }
+        debug_assert_eq!(self.len, 0);
     }
 }
 
 impl<T> fmt::Debug for TimerQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerQueue")
-            .field("pending", &self.heap.len())
+            .field("pending", &self.len)
             .field("next_deadline", &self.next_deadline())
             .finish()
     }
@@ -323,6 +574,60 @@ mod tests {
                 prop_assert_eq!(q.len(), model.len());
                 prop_assert_eq!(q.next_deadline(), model.keys().next().map(|k| k.0));
             }
+        }
+
+        /// Deadlines spread over many ticks, past the bucket horizon and at "never":
+        /// pops still match the model exactly, and `next_deadline` is the minimum or the
+        /// start of the minimum's tick (never later than the minimum).
+        #[test]
+        fn timer_queue_spread_deadlines_match_btreemap_model(
+            ops in proptest::collection::vec(op(), 0..400),
+            shifts in proptest::collection::vec(0u32..40, 400),
+        ) {
+            let spread = |v: u8, i: usize| -> u64 {
+                match shifts[i % shifts.len()] {
+                    39 => u64::MAX,
+                    s => (v as u64) << s,
+                }
+            };
+            let mut q = TimerQueue::new();
+            let mut model: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+            let mut keys: Vec<(TimerKey, (u64, u64))> = Vec::new();
+            let mut seq = 0u64;
+            let mut drained = Vec::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Insert(d) => {
+                        let d = spread(d, i);
+                        let key = q.insert(d, seq);
+                        model.insert((d, seq), seq);
+                        keys.push((key, (d, seq)));
+                        seq += 1;
+                    }
+                    Op::Remove(j) if !keys.is_empty() => {
+                        let (key, mk) = keys[j % keys.len()];
+                        prop_assert_eq!(q.remove(key), model.remove(&mk));
+                    }
+                    Op::Remove(_) => {}
+                    Op::Pop(now) => {
+                        let now = spread(now, i + 1);
+                        let expect = model.keys().next().copied().filter(|k| k.0 <= now);
+                        let got = q.pop_expired(now);
+                        prop_assert_eq!(got, expect.map(|k| model.remove(&k).unwrap()));
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                let min = model.keys().next().map(|k| k.0);
+                let next = q.next_deadline();
+                prop_assert_eq!(next.is_some(), min.is_some());
+                if let (Some(next), Some(min)) = (next, min) {
+                    prop_assert!(next <= min, "next_deadline {} after the minimum {}", next, min);
+                    prop_assert_eq!(tick_of(next), tick_of(min));
+                }
+            }
+            q.drain(|t| drained.push(t));
+            let want: Vec<u64> = model.into_values().collect();
+            prop_assert_eq!(drained, want);
         }
     }
 }
