@@ -8,8 +8,9 @@
 //! - the **near heap**: a binary min-heap keyed by `(deadline, seq)` holding every timer
 //!   whose tick is at or before the *current tick* `cur`. Its minimum is the minimum of
 //!   the whole queue;
-//! - a **bucket**: one intrusive list per tick in `(cur, cur + BUCKETS)`, linked through
-//!   the slab, with a bitmap of non-empty buckets. Insert and cancel are `O(1)`;
+//! - a **bucket**: one vector of `(deadline, seq, slot)` per tick in
+//!   `(cur, cur + BUCKETS)`, with a bitmap of non-empty buckets. Insert and cancel
+//!   (swap-remove) are `O(1)`, and serving a tick reads the bucket contiguously;
 //! - the **far heap**: a binary min-heap for ticks at or beyond the horizon (when they
 //!   were inserted), and for "never" (`u64::MAX`).
 //!
@@ -69,12 +70,9 @@ enum Place {
 struct Slot<T> {
     generation: u32,
     place: Place,
-    /// Heap position (near/far), or the previous entry in the bucket list.
+    /// Position in the near heap, the far heap or the bucket.
     pos: u32,
-    /// The next entry in the bucket list, or in the free list.
-    next: u32,
     deadline: u64,
-    seq: u64,
     target: Option<T>,
 }
 
@@ -103,6 +101,17 @@ impl Heap {
 
     fn first(&self) -> Option<&HeapItem> {
         self.items.first()
+    }
+
+    /// Restores the heap order after items were appended in any order (Floyd's
+    /// bottom-up build), then records every position.
+    fn rebuild<T>(&mut self, slots: &mut [Slot<T>]) {
+        for pos in (0..self.items.len() / 2).rev() {
+            self.sift_down(pos, slots);
+        }
+        for (pos, item) in self.items.iter().enumerate() {
+            slots[item.slot as usize].pos = pos as u32;
+        }
     }
 
     fn push<T>(&mut self, item: HeapItem, slots: &mut [Slot<T>]) {
@@ -173,11 +182,12 @@ impl Heap {
 /// The timers of a loop, each carrying a `T` (a waker or a callback in the loop).
 pub(crate) struct TimerQueue<T> {
     slots: Vec<Slot<T>>,
-    free_head: u32,
+    /// Free slab entries, as a stack (popping one touches no entry).
+    free: Vec<u32>,
     near: Heap,
     far: Heap,
-    /// Head of each bucket's list (`NONE` when empty), indexed by `tick % BUCKETS`.
-    heads: Vec<u32>,
+    /// The timers of each tick in the window, indexed by `tick % BUCKETS`.
+    buckets: Vec<Vec<HeapItem>>,
     /// Bit `i` set when bucket `i` is non-empty.
     occupied: Vec<u64>,
     in_buckets: usize,
@@ -190,10 +200,10 @@ impl<T> TimerQueue<T> {
     pub(crate) fn new() -> Self {
         TimerQueue {
             slots: Vec::new(),
-            free_head: NONE,
+            free: Vec::new(),
             near: Heap::new(),
             far: Heap::new(),
-            heads: vec![NONE; BUCKETS],
+            buckets: std::iter::repeat_with(Vec::new).take(BUCKETS).collect(),
             occupied: vec![0; BUCKETS / 64],
             in_buckets: 0,
             cur: 0,
@@ -221,12 +231,9 @@ impl<T> TimerQueue<T> {
     pub(crate) fn insert(&mut self, deadline: u64, target: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = if self.free_head != NONE {
-            let slot = self.free_head;
+        let slot = if let Some(slot) = self.free.pop() {
             let entry = &mut self.slots[slot as usize];
-            self.free_head = entry.next;
             entry.deadline = deadline;
-            entry.seq = seq;
             entry.target = Some(target);
             slot
         } else {
@@ -238,46 +245,37 @@ impl<T> TimerQueue<T> {
                 generation: 0,
                 place: Place::Free,
                 pos: NONE,
-                next: NONE,
                 deadline,
-                seq,
                 target: Some(target),
             });
             slot
         };
         self.len += 1;
-        self.place(slot);
+        self.place(HeapItem {
+            deadline,
+            seq,
+            slot,
+        });
         TimerKey {
             slot,
             generation: self.slots[slot as usize].generation,
         }
     }
 
-    /// Files entry `slot` (deadline and seq set) into the near heap, a bucket or the
-    /// far heap, by its tick.
-    fn place(&mut self, slot: u32) {
-        let entry = &self.slots[slot as usize];
-        let (deadline, seq) = (entry.deadline, entry.seq);
-        let tick = tick_of(deadline);
-        let item = HeapItem {
-            deadline,
-            seq,
-            slot,
-        };
+    /// Files a new timer into the near heap, a bucket or the far heap, by its tick.
+    fn place(&mut self, item: HeapItem) {
+        let slot = item.slot;
+        let tick = tick_of(item.deadline);
         if tick <= self.cur {
             self.slots[slot as usize].place = Place::Near;
             self.near.push(item, &mut self.slots);
         } else if tick - self.cur < BUCKETS as u64 {
             let b = (tick as usize) & (BUCKETS - 1);
-            let head = self.heads[b];
+            let bucket = &mut self.buckets[b];
             let entry = &mut self.slots[slot as usize];
             entry.place = Place::Bucket;
-            entry.pos = NONE;
-            entry.next = head;
-            if head != NONE {
-                self.slots[head as usize].pos = slot;
-            }
-            self.heads[b] = slot;
+            entry.pos = bucket.len() as u32;
+            bucket.push(item);
             self.occupied[b / 64] |= 1 << (b % 64);
             self.in_buckets += 1;
         } else {
@@ -334,21 +332,13 @@ impl<T> TimerQueue<T> {
             };
             self.cur = next;
             let b = (next as usize) & (BUCKETS - 1);
-            let mut cursor = std::mem::replace(&mut self.heads[b], NONE);
             self.occupied[b / 64] &= !(1 << (b % 64));
-            while cursor != NONE {
-                let entry = &mut self.slots[cursor as usize];
-                let item = HeapItem {
-                    deadline: entry.deadline,
-                    seq: entry.seq,
-                    slot: cursor,
-                };
-                let following = entry.next;
-                entry.place = Place::Near;
-                entry.next = NONE;
-                self.in_buckets -= 1;
-                self.near.push(item, &mut self.slots);
-                cursor = following;
+            // The near heap is empty: append the tick's timers, then heapify once.
+            let bucket = &mut self.buckets[b];
+            self.in_buckets -= bucket.len();
+            for item in bucket.drain(..) {
+                self.slots[item.slot as usize].place = Place::Near;
+                self.near.items.push(item);
             }
             while let Some(item) = self.far.first().copied() {
                 if tick_of(item.deadline) > next {
@@ -356,8 +346,9 @@ impl<T> TimerQueue<T> {
                 }
                 self.far.remove_at(0, &mut self.slots);
                 self.slots[item.slot as usize].place = Place::Near;
-                self.near.push(item, &mut self.slots);
+                self.near.items.push(item);
             }
+            self.near.rebuild(&mut self.slots);
         }
     }
 
@@ -398,18 +389,14 @@ impl<T> TimerQueue<T> {
                 self.far.remove_at(pos, &mut self.slots);
             }
             Place::Bucket => {
-                let (prev, next) = (entry.pos, entry.next);
+                let pos = entry.pos as usize;
                 let b = (tick_of(entry.deadline) as usize) & (BUCKETS - 1);
-                if prev == NONE {
-                    self.heads[b] = next;
-                    if next == NONE {
-                        self.occupied[b / 64] &= !(1 << (b % 64));
-                    }
-                } else {
-                    self.slots[prev as usize].next = next;
-                }
-                if next != NONE {
-                    self.slots[next as usize].pos = prev;
+                let bucket = &mut self.buckets[b];
+                bucket.swap_remove(pos);
+                if let Some(moved) = bucket.get(pos) {
+                    self.slots[moved.slot as usize].pos = pos as u32;
+                } else if bucket.is_empty() {
+                    self.occupied[b / 64] &= !(1 << (b % 64));
                 }
                 self.in_buckets -= 1;
             }
@@ -420,8 +407,7 @@ impl<T> TimerQueue<T> {
         entry.place = Place::Free;
         entry.pos = NONE;
         entry.generation = entry.generation.wrapping_add(1);
-        entry.next = self.free_head;
-        self.free_head = slot;
+        self.free.push(slot);
         entry
             .target
             .take()
