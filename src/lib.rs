@@ -24,6 +24,10 @@
 //! completed, moves expired timers to the ready queue, and runs the snapshot of what is
 //! ready, up to [`ITERATION_BUDGET`] nodes.
 //!
+//! Socket operations ([`net`]) take owned buffers and live in the driver's op slab
+//! until the kernel's completion arrives, so dropping a future mid-operation is always
+//! safe: the operation is cancelled and its memory is freed only after the kernel let go.
+//!
 //! # Example
 //!
 //! ```
