@@ -92,6 +92,12 @@ pub unsafe trait Operation: Unpin + 'static {
     /// The request to submit.
     fn code(&mut self) -> OpCode;
 
+    /// A completion known without asking the kernel (a read into an empty buffer), in
+    /// which case the operation is never submitted.
+    fn complete_now(&self) -> Option<Completion> {
+        None
+    }
+
     /// Turns the completion into the caller's result (giving the resources back).
     fn complete(self, completion: Completion) -> Self::Output;
 
@@ -160,6 +166,9 @@ impl<T: Operation> Future for Op<'_, T> {
                 State::Idle(mut op) => {
                     if this.cancel_requested {
                         return Poll::Ready(op.fail(io::Error::from_raw_os_error(libc::ECANCELED)));
+                    }
+                    if let Some(c) = op.complete_now() {
+                        return Poll::Ready(op.complete(c));
                     }
                     let code = op.code();
                     // SAFETY: `Operation`'s contract: the pointers in `code` stay valid

@@ -32,6 +32,15 @@ unsafe impl<B: IoBufMut + Unpin> Operation for Recv<B> {
         }
     }
 
+    /// A stream recv(2) of zero bytes waits for data to arrive before returning 0; a
+    /// read into an empty buffer returns `Ok(0)` at once instead (as documented).
+    fn complete_now(&self) -> Option<Completion> {
+        (self.buf.bytes_total() == 0).then_some(Completion {
+            result: 0,
+            flags: 0,
+        })
+    }
+
     fn complete(mut self, completion: Completion) -> Self::Output {
         let n = match checked_len(completion, self.buf.bytes_total()) {
             Ok(n) => n,
