@@ -324,7 +324,9 @@ pub struct Stats {
     pub io_uring_enters: u64,
     /// SQEs the kernel accepted, over all enters.
     pub sqes_submitted: u64,
-    /// I/O operations submitted and not yet completed.
+    /// I/O operations submitted and not yet completed, including ones whose future was
+    /// dropped (still cancelling) and the closes of dropped sockets, which complete in
+    /// the loop's next iteration.
     pub ops_in_flight: usize,
     /// Operations whose future is gone but whose memory is held until the kernel is done.
     pub buffers_held: usize,
