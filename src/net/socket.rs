@@ -5,11 +5,80 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
+use std::time::Duration;
+
+use crate::driver::accept::Accept;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
 use crate::driver::op::Op;
 use crate::driver::recv::Recv;
 use crate::driver::send::Send;
+use crate::sys::net::SockAddr;
+
+/// Accepts one connection on the listening socket `fd`.
+///
+/// When the process or system runs out of descriptors (`EMFILE`, `ENFILE`) or memory,
+/// this backs off (1 ms, doubling to 100 ms) and tries again instead of returning the
+/// error, so the loop keeps running other tasks and timers and accepting resumes once
+/// descriptors free up. A connection aborted before it was accepted is skipped.
+pub(crate) async fn accept(fd: RawFd, what: &str) -> io::Result<(OwnedFd, SockAddr)> {
+    let core = crate::context::current_core(what);
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match Op::<Accept>::new(core.clone(), Accept::new(fd)).await {
+            Ok(accepted) => return Ok(accepted),
+            Err(e) if is_resource_exhaustion(&e) => {
+                crate::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// The I/O methods every stream type offers, forwarded to its `sock: Rc<Socket<_>>`.
+macro_rules! stream_methods {
+    () => {
+        /// Reads what is available, up to `buf`'s capacity, into `buf`; `Ok(0)` is
+        /// end-of-file. The returned [`Op`] can be awaited, dropped, or
+        /// [cancelled](Op::cancel) and then awaited.
+        pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+            self.sock.read(buf)
+        }
+
+        /// Reads until `buf`'s whole capacity is filled (use [`IoBuf::slice`] for an
+        /// exact count); `UnexpectedEof` if the peer closes first.
+        pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+            self.sock.read_exact(buf).await
+        }
+
+        /// Writes some of `buf`'s initialized bytes; returns how many. A peer that
+        /// closed gives an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE`.
+        pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+            self.sock.write(buf)
+        }
+
+        /// Writes all of `buf`'s initialized bytes.
+        pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+            self.sock.write_all(buf).await
+        }
+
+        /// Shuts down the read, write or both directions (`Write` is a half-close: the
+        /// peer sees end-of-file and can still send).
+        pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+            self.sock.shutdown(how).await
+        }
+    };
+}
+pub(crate) use stream_methods;
 
 /// A connected stream socket (`S` is the std type, for its synchronous accessors).
 pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {

@@ -5,10 +5,8 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
-use std::time::Duration;
 
-use super::socket::{ReadHalf, Socket, WriteHalf};
-use crate::driver::accept::Accept;
+use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
 use crate::driver::connect::Connect;
@@ -99,37 +97,14 @@ impl TcpListener {
     /// accepting resumes once descriptors free up. A connection reset before it was
     /// accepted is skipped.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let core = crate::context::current_core("TcpListener::accept");
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            let accepted =
-                Op::<Accept>::new(core.clone(), Accept::new(self.get().as_raw_fd())).await;
-            match accepted {
-                Ok((fd, addr)) => {
-                    let peer = addr.as_inet()?;
-                    return Ok((TcpStream::from_fd(fd), peer));
-                }
-                Err(e) if is_resource_exhaustion(&e) => {
-                    crate::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(100));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (fd, addr) = socket::accept(self.get().as_raw_fd(), "TcpListener::accept").await?;
+        Ok((TcpStream::from_fd(fd), addr.as_inet()?))
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.get().local_addr()
     }
-}
-
-pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 impl Drop for TcpListener {
@@ -187,35 +162,7 @@ impl TcpStream {
         Ok(TcpStream::from_fd(stream.into()))
     }
 
-    /// Reads what is available, up to `buf`'s capacity, into `buf`; `Ok(0)` is
-    /// end-of-file. The returned [`Op`] can be awaited, dropped, or
-    /// [cancelled](Op::cancel) and then awaited.
-    pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
-        self.sock.read(buf)
-    }
-
-    /// Reads until `buf`'s whole capacity is filled; `UnexpectedEof` if the peer
-    /// closes first.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.sock.read_exact(buf).await
-    }
-
-    /// Writes some of `buf`'s initialized bytes; returns how many. A peer that closed
-    /// gives an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE`.
-    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
-        self.sock.write(buf)
-    }
-
-    /// Writes all of `buf`'s initialized bytes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.sock.write_all(buf).await
-    }
-
-    /// Shuts down the read, write or both directions (`Write` is a half-close: the
-    /// peer sees end-of-file and can still send).
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.sock.shutdown(how).await
-    }
+    socket::stream_methods!();
 
     /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {

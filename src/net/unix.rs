@@ -7,11 +7,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Duration;
 
-use super::socket::{ReadHalf, Socket, WriteHalf};
-use super::tcp::is_resource_exhaustion;
-use crate::driver::accept::Accept;
+use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
 use crate::driver::connect::Connect;
@@ -40,21 +37,8 @@ impl UnixListener {
     /// Accepts a connection; backs off and retries on descriptor exhaustion, as
     /// [`TcpListener::accept`](super::TcpListener::accept) does.
     pub async fn accept(&self) -> io::Result<UnixStream> {
-        let core = crate::context::current_core("UnixListener::accept");
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            let accepted =
-                Op::<Accept>::new(core.clone(), Accept::new(self.get().as_raw_fd())).await;
-            match accepted {
-                Ok((fd, _)) => return Ok(UnixStream::from_fd(fd)),
-                Err(e) if is_resource_exhaustion(&e) => {
-                    crate::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(100));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (fd, _) = socket::accept(self.get().as_raw_fd(), "UnixListener::accept").await?;
+        Ok(UnixStream::from_fd(fd))
     }
 
     /// The address the listener is bound to.
@@ -112,30 +96,7 @@ impl UnixStream {
         Ok(UnixStream::from_fd(stream.into()))
     }
 
-    /// Reads into `buf`; see [`TcpStream::read`](super::TcpStream::read).
-    pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
-        self.sock.read(buf)
-    }
-
-    /// Fills `buf`'s whole capacity.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.sock.read_exact(buf).await
-    }
-
-    /// Writes some of `buf`; see [`TcpStream::write`](super::TcpStream::write).
-    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
-        self.sock.write(buf)
-    }
-
-    /// Writes all of `buf`'s initialized bytes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.sock.write_all(buf).await
-    }
-
-    /// Shuts down the read, write or both directions.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.sock.shutdown(how).await
-    }
+    socket::stream_methods!();
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
