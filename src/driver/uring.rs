@@ -356,10 +356,14 @@ impl Driver for Uring {
     }
 
     fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late) {
+        // An op that holds nothing and whose result needs nothing (a close nobody
+        // awaits) is left to finish: cancelling it would only cost an SQE.
+        let worth_cancelling = held.is_some() || late != Late::Ignore;
         match self.ops.abandon(id.0, held, late) {
-            Abandoned::InFlight => {
+            Abandoned::InFlight if worth_cancelling => {
                 let _ = self.push(&cancel::sqe(id.0));
             }
+            Abandoned::InFlight => {}
             Abandoned::Done => {}
             // SAFETY: a completed accept's new descriptor: nothing else owns it.
             Abandoned::CloseFd(fd) => drop(unsafe { own(fd) }),
