@@ -71,3 +71,12 @@ pub use event_loop::{Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGE
 pub use facade::{ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, wait, yield_now};
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
+
+/// Test support, not API: installs, for the calling thread and the threads and processes
+/// it creates from then on, a seccomp-BPF filter that makes `io_uring_setup`,
+/// `io_uring_enter` and `io_uring_register` fail with `errno` and allows every other
+/// syscall, so a test (in a child process of its own) can prove that `Backend::Auto`
+/// falls back to epoll where io_uring is really blocked. It cannot be undone.
+/// `Unsupported` on architectures other than x86_64 and aarch64.
+#[doc(hidden)]
+pub use sys::seccomp::deny_io_uring as __deny_io_uring_for_tests;

@@ -2,8 +2,8 @@
 //!
 //! The loop never names io_uring. It asks its driver to [`turn`](Driver::turn): submit
 //! whatever is queued, wait as long as the loop allows, and report which wakers the
-//! completions woke. The io_uring backend lives in [`uring`]; an epoll backend and a
-//! fault-injecting test backend sit behind the same trait.
+//! completions woke. The io_uring backend lives in [`uring`], the epoll backend in
+//! [`epoll`]; [`build`] picks one.
 //!
 //! # Ground rules
 //!
@@ -23,6 +23,7 @@ pub(crate) mod buf;
 mod cancel;
 pub(crate) mod close;
 pub(crate) mod connect;
+pub(crate) mod epoll;
 pub(crate) mod msg;
 pub(crate) mod op;
 pub(crate) mod recv;
@@ -110,7 +111,8 @@ pub(crate) trait Driver {
 
     /// The operation's future is gone: keep `held` (the memory the kernel may touch)
     /// until the completion arrives, cancelling the operation meanwhile; `late` says what
-    /// to do with its result.
+    /// to do with its result. An op with nothing held and `Late::Ignore` (a close that
+    /// nobody awaits) may be left to finish instead of cancelled.
     fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late);
 
     /// Cancels and drains everything in flight before the loop closes. Returns `false`
@@ -131,34 +133,112 @@ pub(crate) struct DriverConfig {
     pub(crate) force_timeout_sqe: bool,
 }
 
+/// Which backend `RINGLOOP_BACKEND` asks for, if it is set (`auto` and empty mean
+/// [`Backend::Auto`]).
+pub(crate) fn backend_from_env(value: Option<&str>) -> io::Result<Backend> {
+    match value {
+        Some("io_uring") => Ok(Backend::IoUring),
+        Some("epoll") => Ok(Backend::Epoll),
+        Some("auto") | Some("") | None => Ok(Backend::Auto),
+        Some(other) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("RINGLOOP_BACKEND={other:?}: expected io_uring, epoll or auto"),
+        )),
+    }
+}
+
+/// Whether an io_uring setup failure means "not here" (select epoll) rather than a
+/// real error: the syscall is missing (`ENOSYS`), forbidden (`EPERM`, `EACCES`: seccomp,
+/// `kernel.io_uring_disabled`), refused (`EINVAL`: too old a kernel for the setup) or
+/// starved (`ENOMEM`: locked-memory limits), or an opcode ringloop needs is missing.
+fn io_uring_unavailable(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EPERM | libc::EACCES | libc::EINVAL | libc::ENOMEM)
+    ) || e.kind() == io::ErrorKind::Unsupported
+}
+
 /// Builds the driver for `backend`, waking through `wake_fd`.
+///
+/// `Auto` (unless `RINGLOOP_BACKEND` overrides it) sets up io_uring, probes the opcodes
+/// ringloop uses and round-trips a NOP; where that fails because io_uring is unavailable
+/// here, it selects epoll and logs why once per process. An explicit `IoUring` that cannot work is an error.
 pub(crate) fn build(
     backend: Backend,
     config: DriverConfig,
     wake_fd: std::os::fd::RawFd,
 ) -> io::Result<Box<dyn Driver>> {
     let backend = match backend {
-        Backend::Auto => match std::env::var("RINGLOOP_BACKEND").as_deref() {
-            Ok("io_uring") => Backend::IoUring,
-            Ok("epoll") => Backend::Epoll,
-            Ok("auto") | Ok("") | Err(_) => Backend::Auto,
-            Ok(other) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("RINGLOOP_BACKEND={other:?}: expected io_uring, epoll or auto"),
-                ));
-            }
-        },
+        Backend::Auto => {
+            let value = std::env::var("RINGLOOP_BACKEND").ok();
+            backend_from_env(value.as_deref())?
+        }
         explicit => explicit,
     };
     match backend {
-        Backend::Auto | Backend::IoUring => {
-            Ok(Box::new(uring::Uring::new(config, wake_fd)?) as Box<dyn Driver>)
+        Backend::IoUring => match uring::Uring::new(config, wake_fd) {
+            Ok(ring) => Ok(Box::new(ring)),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("io_uring cannot be used here (Backend::IoUring was asked for): {e}"),
+            )),
+        },
+        Backend::Epoll => Ok(Box::new(epoll::Epoll::new(config, wake_fd)?)),
+        Backend::Auto => match uring::Uring::new(config, wake_fd) {
+            Ok(ring) => Ok(Box::new(ring)),
+            Err(e) if io_uring_unavailable(&e) => {
+                report_fallback(&e);
+                Ok(Box::new(epoll::Epoll::new(config, wake_fd)?))
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Says once per process, through the `log` facade, that io_uring was unavailable.
+fn report_fallback(e: &io::Error) {
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    REPORTED.call_once(|| {
+        log::warn!("ringloop: io_uring is unavailable here ({e}); using the epoll backend");
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_env_values() {
+        assert_eq!(backend_from_env(None).unwrap(), Backend::Auto);
+        assert_eq!(backend_from_env(Some("")).unwrap(), Backend::Auto);
+        assert_eq!(backend_from_env(Some("auto")).unwrap(), Backend::Auto);
+        assert_eq!(backend_from_env(Some("epoll")).unwrap(), Backend::Epoll);
+        assert_eq!(
+            backend_from_env(Some("io_uring")).unwrap(),
+            Backend::IoUring
+        );
+        let e = backend_from_env(Some("uring")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("RINGLOOP_BACKEND"), "{e}");
+    }
+
+    #[test]
+    fn only_unavailability_selects_epoll() {
+        for errno in [
+            libc::ENOSYS,
+            libc::EPERM,
+            libc::EACCES,
+            libc::EINVAL,
+            libc::ENOMEM,
+        ] {
+            assert!(io_uring_unavailable(&io::Error::from_raw_os_error(errno)));
         }
-        Backend::Epoll => Err(io::Error::new(
+        assert!(io_uring_unavailable(&io::Error::new(
             io::ErrorKind::Unsupported,
-            "the epoll backend is not available in this version of ringloop; \
-             use Backend::IoUring or Backend::Auto",
-        )),
+            "missing opcode"
+        )));
+        assert!(!io_uring_unavailable(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
     }
 }

@@ -140,8 +140,38 @@ impl Uring {
             shut_down: false,
             deferred: Vec::new(),
         };
+        driver.probe_opcodes()?;
         driver.probe_nop()?;
         Ok(driver)
+    }
+
+    /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
+    /// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
+    fn probe_opcodes(&self) -> io::Result<()> {
+        const USED: [(u8, &str); 13] = [
+            (opcode::Nop::CODE, "NOP"),
+            (opcode::Accept::CODE, "ACCEPT"),
+            (opcode::Connect::CODE, "CONNECT"),
+            (opcode::Recv::CODE, "RECV"),
+            (opcode::Send::CODE, "SEND"),
+            (opcode::RecvMsg::CODE, "RECVMSG"),
+            (opcode::SendMsg::CODE, "SENDMSG"),
+            (opcode::Shutdown::CODE, "SHUTDOWN"),
+            (opcode::Close::CODE, "CLOSE"),
+            (opcode::Read::CODE, "READ"),
+            (opcode::Timeout::CODE, "TIMEOUT"),
+            (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
+            (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+        ];
+        let mut probe = io_uring::Probe::new();
+        self.ring.submitter().register_probe(&mut probe)?;
+        match USED.iter().find(|(code, _)| !probe.is_supported(*code)) {
+            None => Ok(()),
+            Some((_, name)) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("this kernel's io_uring lacks the {name} opcode ringloop uses"),
+            )),
+        }
     }
 
     /// Round-trips one NOP through the op slab, proving the ring works here.

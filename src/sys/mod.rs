@@ -21,7 +21,9 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod epoll;
 pub(crate) mod net;
+pub(crate) mod seccomp;
 
 /// Creates a nonblocking, close-on-exec eventfd with a zero counter.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {

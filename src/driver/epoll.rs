@@ -1,0 +1,726 @@
+//! The epoll backend: every operation as readiness plus a nonblocking syscall, behind
+//! the same [`Driver`] seam, with the io_uring backend's results, errors and
+//! cancellation behaviour.
+//!
+//! # Operations
+//!
+//! `submit` only queues an operation, as the io_uring backend only queues an SQE: the
+//! next [`turn`](Driver::turn) attempts it, so no operation ever completes on its
+//! future's first poll, on either backend. An attempt runs the operation's syscall once
+//! and reports what io_uring would put in the CQE (the return value or `-errno`).
+//! `EAGAIN` parks the operation on its descriptor, in FIFO order per direction, until
+//! readiness arrives; a connect answering `EINPROGRESS` parks until writable, then reads
+//! `SO_ERROR`. Shutdown, close and NOP never wait.
+//!
+//! # Readiness
+//!
+//! A descriptor is registered once, edge-triggered, for both directions
+//! (`EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`), the first time an operation on it
+//! has to wait. Each direction remembers whether it is known to be blocked: set when a
+//! syscall answers `EAGAIN`, cleared by an event. An operation submitted on a blocked
+//! direction (or behind parked ones) parks without a syscall. A close through the
+//! driver deregisters the descriptor, closes it, forgets its state, and completes
+//! whatever was still parked on it with `ECANCELED`.
+//!
+//! A descriptor closed behind the driver's back (a socket dropped while no loop ran on
+//! this thread, or through another loop) may come back under the same number: every
+//! close is counted in a thread-local, and once a close this driver did not make was
+//! counted, a registration made before it is re-armed (`EPOLL_CTL_MOD`, else `ADD`)
+//! before an operation relies on it. A socket moved to a loop on another thread and
+//! closed there is not seen.
+//!
+//! # Cancellation
+//!
+//! `cancel_op` completes a queued or parked operation with `ECANCELED` at once (its
+//! waker is woken by the next turn). `abandon_op` unparks it at once, so nothing touches
+//! its memory any more, and frees it at the next turn, as the io_uring backend frees it
+//! when the cancel's completion arrives: `stats()` read the same on both backends.
+//!
+//! # Waiting
+//!
+//! A bounded wait uses `epoll_pwait2` with a nanosecond timespec where the kernel has it
+//! (5.11), else `epoll_wait` with the timeout rounded up to whole milliseconds, so no
+//! timer fires early. The loop's eventfd is registered like any descriptor and drained
+//! when it fires.
+//!
+//! # Counters
+//!
+//! `enters` counts `epoll_wait`/`epoll_pwait2` calls; `sqes_submitted` counts syscalls
+//! made to run operations (attempts, including those answering `EAGAIN`).
+
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use super::op::{Late, OpCode, OpId};
+use super::slab::{Abandoned, Completion, Delivered, OpSlab};
+use super::token::{self, Token};
+use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
+use crate::sys::epoll as sys;
+
+/// Events one wait collects at most; more stay queued in the kernel for the next.
+const EVENTS: usize = 1024;
+
+/// While tasks stay ready the loop only turns the driver when it asks to; epoll cannot
+/// tell without a syscall whether events are waiting, so the driver asks at least this
+/// often (in time since its last wait), checked every [`IDLE_CHECK`] skipped turns.
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
+const IDLE_CHECK: u32 = 32;
+
+/// A busy-retried operation (a Unix connect refused with `EAGAIN`) waits at most this
+/// long between attempts.
+const RETRY_WAIT: Duration = Duration::from_millis(1);
+
+/// The two directions an operation can wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    Read,
+    Write,
+}
+
+impl Dir {
+    const fn bit(self) -> u8 {
+        match self {
+            Dir::Read => 1,
+            Dir::Write => 2,
+        }
+    }
+}
+
+/// Which direction an operation waits for, `None` for those that never wait.
+fn direction(code: &OpCode) -> Option<(RawFd, Dir)> {
+    match *code {
+        OpCode::Accept { fd, .. } | OpCode::Recv { fd, .. } | OpCode::RecvMsg { fd, .. } => {
+            Some((fd, Dir::Read))
+        }
+        OpCode::Connect { fd, .. } | OpCode::Send { fd, .. } | OpCode::SendMsg { fd, .. } => {
+            Some((fd, Dir::Write))
+        }
+        OpCode::Shutdown { .. } | OpCode::Close { .. } | OpCode::Nop => None,
+    }
+}
+
+/// Which directions an event makes ready. Errors and hang-ups wake both: the syscall
+/// then reports them.
+fn ready_bits(events: u32) -> u8 {
+    let read = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    let write = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    let mut bits = 0;
+    if events & read != 0 {
+        bits |= Dir::Read.bit();
+    }
+    if events & write != 0 {
+        bits |= Dir::Write.bit();
+    }
+    bits
+}
+
+/// Milliseconds for `epoll_wait`, rounded up so the wait never ends early.
+fn timeout_ms(d: Duration) -> libc::c_int {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    ms.min(libc::c_int::MAX as u128) as libc::c_int
+}
+
+thread_local! {
+    /// Descriptors ringloop closed on this thread (see [`note_close`]).
+    static CLOSES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Records that ringloop is closing a descriptor on this thread, through whatever
+/// path. An epoll driver that closes it itself absorbs the count; any other close (no
+/// loop running, another loop) makes every driver re-check a registration made before
+/// it, before relying on it.
+pub(crate) fn note_close() {
+    let _ = CLOSES.try_with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+fn closes() -> u64 {
+    CLOSES.try_with(Cell::get).unwrap_or(0)
+}
+
+/// An operation the driver still has to run.
+#[derive(Debug)]
+struct Request {
+    token: u64,
+    code: OpCode,
+    /// A connect answered `EINPROGRESS`: the next attempt reads `SO_ERROR`.
+    connecting: bool,
+    /// Parked on its descriptor (else queued for the next turn, or being attempted).
+    parked: Option<Dir>,
+}
+
+/// What the driver knows about one descriptor.
+#[derive(Debug, Default)]
+struct FdState {
+    registered: bool,
+    /// The thread's close count when the registration was last made or checked.
+    checked: u64,
+    /// Directions a syscall found blocked (`EAGAIN`) with no event since.
+    blocked: u8,
+    readers: VecDeque<u64>,
+    writers: VecDeque<u64>,
+}
+
+impl FdState {
+    fn parked(&mut self, dir: Dir) -> &mut VecDeque<u64> {
+        match dir {
+            Dir::Read => &mut self.readers,
+            Dir::Write => &mut self.writers,
+        }
+    }
+
+    /// Forgets the descriptor, keeping the queues' memory for the next one.
+    fn reset(&mut self) {
+        self.registered = false;
+        self.checked = 0;
+        self.blocked = 0;
+        debug_assert!(self.readers.is_empty() && self.writers.is_empty());
+    }
+}
+
+/// The epoll driver.
+pub(crate) struct Epoll {
+    ep: OwnedFd,
+    wake_fd: RawFd,
+    ops: OpSlab,
+    /// Operations not completed yet, by slab slot.
+    requests: Vec<Option<Request>>,
+    /// Descriptor states, by descriptor number.
+    fds: Vec<FdState>,
+    /// Submitted, to be attempted at the next turn, in order.
+    queued: VecDeque<u64>,
+    /// The batch being attempted (kept to reuse its memory).
+    batch: VecDeque<u64>,
+    /// Abandoned operations, unparked, to free at the next turn.
+    abandoned: Vec<u64>,
+    /// Wakers of operations completed outside a turn (cancels, closes).
+    deferred: Vec<Waker>,
+    events: Vec<libc::epoll_event>,
+    pwait2: bool,
+    /// The thread's close count as far as this driver saw every close: registrations
+    /// are trusted while the count stays here.
+    closes_trusted: u64,
+    last_wait: Instant,
+    idle_turns: u32,
+    stats: DriverStats,
+    shut_down: bool,
+}
+
+impl Epoll {
+    pub(crate) fn new(_config: DriverConfig, wake_fd: RawFd) -> io::Result<Epoll> {
+        let ep = sys::create()?;
+        sys::add(&ep, wake_fd, (libc::EPOLLIN | libc::EPOLLET) as u32)?;
+        let mut events = Vec::with_capacity(EVENTS);
+        // Probe for epoll_pwait2 once, with a zero wait. Only the eventfd is registered
+        // yet; if the probe took its edge, drain it (the loop checks its remote queue
+        // every iteration, so no wake-up is lost).
+        let pwait2 = match sys::pwait2(&ep, &mut events, Some(Duration::ZERO)) {
+            Ok(()) => true,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => false,
+            Err(e) => return Err(e),
+        };
+        if !events.is_empty() {
+            sys::eventfd_read(wake_fd);
+        }
+        Ok(Epoll {
+            ep,
+            wake_fd,
+            ops: OpSlab::new(),
+            requests: Vec::new(),
+            fds: Vec::new(),
+            queued: VecDeque::new(),
+            batch: VecDeque::new(),
+            abandoned: Vec::new(),
+            deferred: Vec::new(),
+            events,
+            pwait2,
+            closes_trusted: closes(),
+            last_wait: Instant::now(),
+            idle_turns: 0,
+            stats: DriverStats::default(),
+            shut_down: false,
+        })
+    }
+
+    fn slot(token: u64) -> usize {
+        match token::decode(token) {
+            Token::Op { slot, .. } => slot as usize,
+            other => panic!("not an operation token: {other:?}"),
+        }
+    }
+
+    /// The request of a live operation (matching generation), if it still has one.
+    fn request(&mut self, token: u64) -> Option<&mut Request> {
+        self.requests
+            .get_mut(Self::slot(token))
+            .and_then(Option::as_mut)
+            .filter(|r| r.token == token)
+    }
+
+    fn fd_state(&mut self, fd: RawFd) -> &mut FdState {
+        let i = fd as usize;
+        if i >= self.fds.len() {
+            self.fds.resize_with(i + 1, FdState::default);
+        }
+        &mut self.fds[i]
+    }
+
+    /// Hands a result to the op slab, as a CQE would be.
+    fn finish(&mut self, token: u64, result: i32, wakers: &mut Vec<Waker>) {
+        if let Some(slot) = self.requests.get_mut(Self::slot(token)) {
+            if slot.as_ref().is_some_and(|r| r.token == token) {
+                *slot = None;
+            }
+        }
+        let completion = Completion { result, flags: 0 };
+        match self.ops.complete(token, completion) {
+            Delivered::Wake(waker) => wakers.push(waker),
+            Delivered::Quiet => {}
+            Delivered::Stray => self.stats.stray_completions += 1,
+            Delivered::CloseFd(fd) => {
+                sys::close(fd);
+            }
+        }
+    }
+
+    /// Attempts everything submitted since the last turn.
+    fn attempt_queued(&mut self, wakers: &mut Vec<Waker>) {
+        let mut batch = std::mem::take(&mut self.batch);
+        std::mem::swap(&mut batch, &mut self.queued);
+        for token in batch.drain(..) {
+            self.start(token, wakers);
+        }
+        self.batch = batch;
+    }
+
+    /// A queued operation's first attempt.
+    fn start(&mut self, token: u64, wakers: &mut Vec<Waker>) {
+        let Some(code) = self.request(token).map(|r| r.code) else {
+            return;
+        };
+        match code {
+            OpCode::Close { fd } => {
+                let result = self.close_fd(fd, wakers);
+                self.finish(token, result, wakers);
+            }
+            OpCode::Shutdown { fd, how } => {
+                self.stats.sqes_submitted += 1;
+                let result = sys::shutdown(fd, how);
+                self.finish(token, result, wakers);
+            }
+            OpCode::Nop => self.finish(token, 0, wakers),
+            _ => {
+                let (fd, dir) = direction(&code).expect("a waiting operation");
+                if fd < 0 {
+                    self.finish(token, -libc::EBADF, wakers);
+                    return;
+                }
+                let state = self.fd_state(fd);
+                if state.blocked & dir.bit() != 0 || !state.parked(dir).is_empty() {
+                    // Known not ready, or others wait first: no syscall yet.
+                    self.park(token, fd, dir, false, wakers);
+                } else if let Some(dir) = self.attempt(token, wakers) {
+                    self.park(token, fd, dir, false, wakers);
+                }
+            }
+        }
+    }
+
+    /// Runs the operation's syscall once. Returns the direction to wait for when it
+    /// would block; otherwise the operation is finished (or requeued).
+    fn attempt(&mut self, token: u64, wakers: &mut Vec<Waker>) -> Option<Dir> {
+        let request = self.request(token).expect("attempting a live operation");
+        let (code, connecting) = (request.code, request.connecting);
+        self.stats.sqes_submitted += 1;
+        let result = match code {
+            // SAFETY: `Driver::submit`'s contract keeps the pointers valid until the
+            // completion is collected or the abandoned operation is freed; it is live
+            // (neither completed nor abandoned), so neither has happened.
+            OpCode::Accept { fd, addr, len } => unsafe { sys::accept(fd, addr, len) },
+            OpCode::Connect { fd, .. } if connecting => sys::connect_result(fd),
+            // SAFETY: as for accept, above.
+            OpCode::Connect { fd, addr, len } => unsafe { sys::connect(fd, addr, len) },
+            // SAFETY: as for accept, above.
+            OpCode::Recv { fd, buf, len } => unsafe { sys::recv(fd, buf, len) },
+            // SAFETY: as for accept, above.
+            OpCode::Send { fd, buf, len } => unsafe { sys::send(fd, buf, len) },
+            // SAFETY: as for accept, above.
+            OpCode::RecvMsg { fd, msg } => unsafe { sys::recvmsg(fd, msg) },
+            // SAFETY: as for accept, above.
+            OpCode::SendMsg { fd, msg } => unsafe { sys::sendmsg(fd, msg) },
+            OpCode::Shutdown { .. } | OpCode::Close { .. } | OpCode::Nop => {
+                unreachable!("never parked")
+            }
+        };
+        let (fd, dir) = direction(&code).expect("a waiting operation");
+        match code {
+            OpCode::Connect { .. } if result == -libc::EINPROGRESS => {
+                // In progress: writable means done, one way or the other.
+                self.request(token).expect("live").connecting = true;
+                self.fd_state(fd).blocked |= Dir::Write.bit();
+                Some(Dir::Write)
+            }
+            OpCode::Connect { .. } if result == -libc::EAGAIN && !connecting => {
+                // A Unix listener's backlog is full; nothing signals room: try again soon.
+                self.queued.push_back(token);
+                None
+            }
+            _ if result == -libc::EAGAIN => {
+                self.fd_state(fd).blocked |= dir.bit();
+                Some(dir)
+            }
+            _ => {
+                self.finish(token, result, wakers);
+                None
+            }
+        }
+    }
+
+    /// Parks an operation on its descriptor until `dir` is ready (at the front when it
+    /// was the head and just found it blocked again).
+    fn park(&mut self, token: u64, fd: RawFd, dir: Dir, front: bool, wakers: &mut Vec<Waker>) {
+        if let Err(e) = self.register(fd) {
+            // Not a descriptor epoll can watch: the operation cannot wait.
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            self.finish(token, -errno, wakers);
+            return;
+        }
+        self.request(token)
+            .expect("parking a live operation")
+            .parked = Some(dir);
+        let queue = self.fd_state(fd).parked(dir);
+        if front {
+            queue.push_front(token);
+        } else {
+            queue.push_back(token);
+        }
+    }
+
+    /// Makes sure `fd` is in the interest list (once per descriptor, re-checked after
+    /// a close the driver did not see).
+    fn register(&mut self, fd: RawFd) -> io::Result<()> {
+        let closes = closes();
+        let trusted = self.closes_trusted;
+        let state = self.fd_state(fd);
+        if state.registered && (closes == trusted || state.checked == closes) {
+            return Ok(());
+        }
+        let registered = state.registered;
+        let result = if registered {
+            match sys::modify(&self.ep, fd, sys::INTEREST) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    sys::add(&self.ep, fd, sys::INTEREST)
+                }
+                other => other,
+            }
+        } else {
+            match sys::add(&self.ep, fd, sys::INTEREST) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    sys::modify(&self.ep, fd, sys::INTEREST)
+                }
+                other => other,
+            }
+        };
+        result?;
+        let state = self.fd_state(fd);
+        state.registered = true;
+        state.checked = closes;
+        Ok(())
+    }
+
+    /// Retries the operations parked on `fd` for `dir`, in order, until one blocks.
+    fn run_parked(&mut self, fd: RawFd, dir: Dir, wakers: &mut Vec<Waker>) {
+        loop {
+            let state = &mut self.fds[fd as usize];
+            if state.blocked & dir.bit() != 0 {
+                return;
+            }
+            let Some(token) = state.parked(dir).pop_front() else {
+                return;
+            };
+            self.request(token)
+                .expect("a parked operation is live")
+                .parked = None;
+            if let Some(dir) = self.attempt(token, wakers) {
+                self.park(token, fd, dir, true, wakers);
+            }
+        }
+    }
+
+    /// Takes an operation out of the queue or its descriptor's parked list, so nothing
+    /// will run it. Returns whether it was there.
+    fn unlink(&mut self, token: u64) -> bool {
+        let Some(request) = self.request(token) else {
+            return false;
+        };
+        let parked = request.parked.take();
+        let code = request.code;
+        match parked {
+            Some(dir) => {
+                let (fd, _) = direction(&code).expect("a parked operation waits");
+                let queue = self.fds[fd as usize].parked(dir);
+                if let Some(i) = queue.iter().position(|&t| t == token) {
+                    queue.remove(i);
+                }
+            }
+            None => {
+                if let Some(i) = self.queued.iter().position(|&t| t == token) {
+                    self.queued.remove(i);
+                }
+            }
+        }
+        let slot = Self::slot(token);
+        self.requests[slot] = None;
+        true
+    }
+
+    /// close(2) through the driver: deregister, close, forget; operations still parked
+    /// on the descriptor can never be woken, so they complete with `ECANCELED`.
+    fn close_fd(&mut self, fd: RawFd, wakers: &mut Vec<Waker>) -> i32 {
+        if fd >= 0 && (fd as usize) < self.fds.len() {
+            let state = &mut self.fds[fd as usize];
+            let mut orphans: Vec<u64> = state.readers.drain(..).collect();
+            orphans.extend(state.writers.drain(..));
+            if state.registered {
+                let _ = sys::delete(&self.ep, fd);
+            }
+            state.reset();
+            for token in orphans {
+                if let Some(r) = self.request(token) {
+                    r.parked = None;
+                }
+                self.finish(token, -libc::ECANCELED, wakers);
+            }
+        }
+        self.stats.sqes_submitted += 1;
+        sys::close(fd)
+    }
+
+    /// Frees abandoned operations, as the io_uring backend does when their cancel
+    /// completes.
+    fn free_abandoned(&mut self, wakers: &mut Vec<Waker>) {
+        while let Some(token) = self.abandoned.pop() {
+            self.finish(token, -libc::ECANCELED, wakers);
+        }
+    }
+
+    /// One `epoll_wait`, then readiness to the parked operations.
+    fn wait(&mut self, wait: Wait, wakers: &mut Vec<Waker>) -> io::Result<()> {
+        let mut events = std::mem::take(&mut self.events);
+        let waited = match wait {
+            Wait::Poll => sys::wait(&self.ep, &mut events, 0),
+            Wait::Forever => sys::wait(&self.ep, &mut events, -1),
+            Wait::Timeout(d) if self.pwait2 => sys::pwait2(&self.ep, &mut events, Some(d)),
+            Wait::Timeout(d) => sys::wait(&self.ep, &mut events, timeout_ms(d)),
+        };
+        self.stats.enters += 1;
+        self.last_wait = Instant::now();
+        self.idle_turns = 0;
+        if let Err(e) = waited {
+            self.events = events;
+            return Err(e);
+        }
+        for event in &events {
+            let fd = event.u64 as RawFd;
+            if fd == self.wake_fd {
+                sys::eventfd_read(fd);
+                continue;
+            }
+            let Some(state) = self.fds.get_mut(fd as usize) else {
+                continue;
+            };
+            let ready = ready_bits(event.events);
+            state.blocked &= !ready;
+            if ready & Dir::Read.bit() != 0 {
+                self.run_parked(fd, Dir::Read, wakers);
+            }
+            if ready & Dir::Write.bit() != 0 {
+                self.run_parked(fd, Dir::Write, wakers);
+            }
+        }
+        self.events = events;
+        Ok(())
+    }
+
+    fn wait_due(&self) -> bool {
+        self.last_wait.elapsed() >= POLL_INTERVAL
+    }
+}
+
+impl Driver for Epoll {
+    fn backend(&self) -> Backend {
+        Backend::Epoll
+    }
+
+    fn turn(&mut self, wait: Wait, wakers: &mut Vec<Waker>) -> io::Result<()> {
+        let before = wakers.len();
+        wakers.append(&mut self.deferred);
+        self.free_abandoned(wakers);
+        self.attempt_queued(wakers);
+        let wait = if wakers.len() > before {
+            // Something completed: its task runs now, so the wait is a poll.
+            Wait::Poll
+        } else if !self.queued.is_empty() {
+            match wait {
+                Wait::Poll => Wait::Poll,
+                Wait::Timeout(d) if d < RETRY_WAIT => Wait::Timeout(d),
+                _ => Wait::Timeout(RETRY_WAIT),
+            }
+        } else {
+            wait
+        };
+        if wait == Wait::Poll && !self.wait_due() {
+            // Work is ready and the driver looked recently: skip the syscall.
+            return Ok(());
+        }
+        self.wait(wait, wakers)
+    }
+
+    fn wants_poll(&mut self) -> bool {
+        if !self.queued.is_empty() || !self.deferred.is_empty() || !self.abandoned.is_empty() {
+            return true;
+        }
+        self.idle_turns = self.idle_turns.wrapping_add(1);
+        self.idle_turns % IDLE_CHECK == 0 && self.wait_due()
+    }
+
+    fn stats(&self) -> DriverStats {
+        DriverStats {
+            ops_in_flight: self.ops.in_flight(),
+            buffers_held: self.ops.abandoned(),
+            ..self.stats
+        }
+    }
+
+    unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
+        let token = self.ops.insert();
+        let slot = Self::slot(token);
+        if slot >= self.requests.len() {
+            self.requests.resize_with(slot + 1, || None);
+        }
+        if let OpCode::Close { .. } = op {
+            // `close_soon` counted this close: it is ours, so it leaves the other
+            // registrations trusted, unless the count had already moved on.
+            if closes() == self.closes_trusted.wrapping_add(1) {
+                self.closes_trusted = closes();
+            }
+        }
+        self.requests[slot] = Some(Request {
+            token,
+            code: op,
+            connecting: false,
+            parked: None,
+        });
+        self.queued.push_back(token);
+        Ok(OpId(token))
+    }
+
+    fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
+        self.ops.poll(id.0, cx)
+    }
+
+    fn cancel_op(&mut self, id: OpId) {
+        if self.unlink(id.0) {
+            let mut deferred = std::mem::take(&mut self.deferred);
+            self.finish(id.0, -libc::ECANCELED, &mut deferred);
+            self.deferred = deferred;
+        }
+    }
+
+    fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late) {
+        // A close, shutdown or NOP cannot be cancelled (io_uring runs them as it takes
+        // them): it stays queued and runs at the next turn, which then frees it. An
+        // operation that may wait is taken out now and freed at the next turn.
+        let waits = self
+            .request(id.0)
+            .is_some_and(|r| direction(&r.code).is_some());
+        let unlinked = waits && self.unlink(id.0);
+        match self.ops.abandon(id.0, held, late) {
+            // Still queued to run: its result frees it.
+            Abandoned::InFlight if !waits => {}
+            Abandoned::InFlight => {
+                debug_assert!(unlinked, "an in-flight operation had no request");
+                self.abandoned.push(id.0);
+            }
+            Abandoned::Done => {}
+            Abandoned::CloseFd(fd) => {
+                sys::close(fd);
+            }
+        }
+    }
+
+    fn shutdown(&mut self) -> bool {
+        if !self.shut_down {
+            self.shut_down = true;
+            let mut wakers = Vec::new();
+            // Closes and shutdowns still queued run for real (a close must not leak).
+            let queued: Vec<u64> = self.queued.drain(..).collect();
+            for token in queued {
+                match self.request(token).map(|r| direction(&r.code)) {
+                    Some(None) => self.start(token, &mut wakers),
+                    _ => self.queued.push_back(token),
+                }
+            }
+            let live: Vec<u64> = self.requests.iter().flatten().map(|r| r.token).collect();
+            for token in live {
+                self.unlink(token);
+                self.finish(token, -libc::ECANCELED, &mut wakers);
+            }
+            self.free_abandoned(&mut wakers);
+            self.deferred.clear();
+        }
+        self.ops.in_flight() == 0
+    }
+
+    fn describe(&self) -> String {
+        let waits = if self.pwait2 {
+            "epoll_pwait2 (nanosecond timeouts)"
+        } else {
+            "epoll_wait (timeouts rounded up to milliseconds)"
+        };
+        format!("epoll (edge-triggered, one registration per descriptor; waits with {waits})")
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Epoll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Epoll")
+            .field("pwait2", &self.pwait2)
+            .field("ops", &self.ops)
+            .field("queued", &self.queued.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millisecond_timeouts_round_up() {
+        assert_eq!(timeout_ms(Duration::from_nanos(1)), 1);
+        assert_eq!(timeout_ms(Duration::from_millis(2)), 2);
+        assert_eq!(timeout_ms(Duration::from_micros(2001)), 3);
+        assert_eq!(timeout_ms(Duration::from_secs(u64::MAX)), libc::c_int::MAX);
+    }
+
+    #[test]
+    fn hangups_and_errors_wake_both_directions() {
+        let both = Dir::Read.bit() | Dir::Write.bit();
+        assert_eq!(ready_bits(libc::EPOLLIN as u32), Dir::Read.bit());
+        assert_eq!(ready_bits(libc::EPOLLRDHUP as u32), Dir::Read.bit());
+        assert_eq!(ready_bits(libc::EPOLLOUT as u32), Dir::Write.bit());
+        assert_eq!(ready_bits(libc::EPOLLHUP as u32), both);
+        assert_eq!(ready_bits(libc::EPOLLERR as u32), both);
+    }
+}
