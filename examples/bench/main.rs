@@ -1,0 +1,348 @@
+//! The benchmark: ringloop on io_uring, ringloop on epoll and tokio's current-thread
+//! runtime (with a `LocalSet`), running the very same futures.
+//!
+//! `cargo run --release --example bench [-- --quick] [-- --out DIR]`
+//!
+//! Two parts, each run on the three runtimes:
+//!
+//! 1. **Core workloads** on the main thread: spawn N tasks that return at once and await
+//!    each; T tasks yielding Y times each; producer/consumer pairs passing messages
+//!    through a capacity-1, waker-based channel (a wake ping-pong); N `timeout`s around
+//!    ready futures; N tasks sleeping 0–100 ms (figure: the thread's CPU time, since the
+//!    wall time is the longest sleep). Figure: the median of several runs.
+//! 2. **Loopback TCP echo**, 1, 100 and 1000 connections × 64 B, 1 KiB and 16 KiB. The
+//!    server (an accept loop spawning one echo task per connection, 16 KiB read buffer)
+//!    runs on the runtime under test, on its own thread, pinned to CPU 1 with `taskset`
+//!    where the machine has two CPUs. The load generator is one fixed client for all
+//!    three servers (tokio current_thread, one task per connection doing
+//!    `write_all(msg)` then `read_exact`) on the main thread, pinned to CPU 0. The three
+//!    servers of a case run side by side and are measured in interleaved rounds, so a
+//!    drift of the machine hits them alike. Figures: round trips per second, the server
+//!    thread's CPU time per round trip (from `/proc/self/task/<tid>/schedstat`), and for
+//!    ringloop its loop's waits (`io_uring_enter` or `epoll_wait`) and syscalls per round
+//!    trip from `stats()`. On a small machine the client can be the bottleneck; the
+//!    server's CPU per round trip still tells which server does less work. The CPU time
+//!    of the two pinned cores (`/proc/stat`) that went to anything but the two threads
+//!    is reported too: a window where it exceeds 5 % was disturbed by other work, and is
+//!    measured again while a retry budget lasts; the report warns if any stayed so.
+//!
+//! A progress bar runs on stderr. The report (markdown) goes to stdout and to
+//! `<out>/bench.md`, the chart to `<out>/bench.svg` (default `target/bench`). A backend
+//! that cannot be built here is reported as unavailable and its cells read "n/a".
+
+mod chart;
+mod core;
+mod cpu;
+mod echo;
+mod report;
+mod runtime;
+
+use std::io::{self, IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::chart::chart;
+use crate::core::{CORE_WORKLOADS, run_core};
+use crate::cpu::{pin_current_thread, schedstat_works};
+use crate::echo::{echo_cases, run_echo};
+use crate::report::{Environment, report};
+use crate::runtime::{RUNTIMES, probe};
+
+const USAGE: &str = "usage: cargo run --release --example bench [-- [--quick] [--out DIR]]
+
+  --quick     a ~30 s smoke run with smaller workloads
+  --out DIR   where bench.md and bench.svg go (default target/bench)";
+
+// ---------------------------------------------------------------------------------------
+// Options and sizes
+// ---------------------------------------------------------------------------------------
+
+struct Options {
+    quick: bool,
+    out: PathBuf,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        quick: false,
+        out: PathBuf::from("target/bench"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--out" => match args.next() {
+                Some(dir) => options.out = PathBuf::from(dir),
+                None => usage_error("--out needs a directory"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            // `cargo bench` passes `--bench` to every target; ignore it.
+            "--bench" => {}
+            other => match other.strip_prefix("--out=") {
+                Some(dir) => options.out = PathBuf::from(dir),
+                None => usage_error(&format!("unknown argument {other:?}")),
+            },
+        }
+    }
+    options
+}
+
+fn usage_error(message: &str) -> ! {
+    eprintln!("bench: {message}\n{USAGE}");
+    std::process::exit(2);
+}
+
+/// How big each workload is and how long each echo measurement lasts.
+struct Plan {
+    spawn_tasks: u64,
+    yield_tasks: u64,
+    yields_per_task: u64,
+    channel_pairs: u64,
+    messages_per_pair: u64,
+    timeouts: u64,
+    sleep_tasks: usize,
+    sleep_max_ms: u64,
+    /// Measured runs per core workload and runtime (after one warm-up run).
+    core_runs: usize,
+    /// Interleaved measurement rounds per echo case and runtime.
+    echo_rounds: usize,
+    echo_warmup: Duration,
+    echo_window: Duration,
+    /// Total time that may go to measuring disturbed windows again.
+    echo_retry_budget: Duration,
+}
+
+impl Plan {
+    fn full() -> Plan {
+        Plan {
+            spawn_tasks: 1_000_000,
+            yield_tasks: 1_000,
+            yields_per_task: 1_000,
+            channel_pairs: 1_000,
+            messages_per_pair: 1_000,
+            timeouts: 1_000_000,
+            sleep_tasks: 200_000,
+            sleep_max_ms: 100,
+            core_runs: 5,
+            echo_rounds: 3,
+            echo_warmup: Duration::from_millis(300),
+            echo_window: Duration::from_millis(1000),
+            echo_retry_budget: Duration::from_secs(40),
+        }
+    }
+
+    fn quick() -> Plan {
+        Plan {
+            spawn_tasks: 100_000,
+            yield_tasks: 200,
+            yields_per_task: 500,
+            channel_pairs: 200,
+            messages_per_pair: 500,
+            timeouts: 100_000,
+            sleep_tasks: 20_000,
+            sleep_max_ms: 50,
+            core_runs: 2,
+            echo_rounds: 1,
+            echo_warmup: Duration::from_millis(100),
+            echo_window: Duration::from_millis(300),
+            echo_retry_budget: Duration::from_secs(5),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Progress bar
+// ---------------------------------------------------------------------------------------
+
+struct ProgressState {
+    step: usize,
+    total: usize,
+    label: String,
+}
+
+/// A progress bar on stderr, redrawn by its own thread; plain lines when stderr is not
+/// a terminal.
+struct Progress {
+    state: Arc<Mutex<ProgressState>>,
+    done: Arc<AtomicBool>,
+    tty: bool,
+    start: Instant,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(total: usize) -> Progress {
+        let state = Arc::new(Mutex::new(ProgressState {
+            step: 0,
+            total,
+            label: "starting".to_string(),
+        }));
+        let done = Arc::new(AtomicBool::new(false));
+        let tty = io::stderr().is_terminal();
+        let start = Instant::now();
+        let thread = tty.then(|| {
+            let state = state.clone();
+            let done = done.clone();
+            thread::Builder::new()
+                .name("bench-progress".to_string())
+                .spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        draw(&state.lock().expect("progress state"), start);
+                        thread::sleep(Duration::from_millis(100));
+                    }
+                })
+                .expect("spawn the progress thread")
+        });
+        Progress {
+            state,
+            done,
+            tty,
+            start,
+            thread,
+        }
+    }
+
+    /// Starts the next step, named `label`.
+    fn step(&self, label: String) {
+        let mut state = self.state.lock().expect("progress state");
+        state.step += 1;
+        state.label = label;
+        if !self.tty {
+            eprintln!(
+                "[{:>3}/{}] {:>5.1}s {}",
+                state.step,
+                state.total,
+                self.start.elapsed().as_secs_f64(),
+                state.label
+            );
+        }
+    }
+
+    /// Adds `note` to the current step's label.
+    fn note(&self, note: &str) {
+        let mut state = self.state.lock().expect("progress state");
+        let label = format!("{} ({note})", state.label);
+        state.label = label;
+        if !self.tty {
+            eprintln!("        {note}");
+        }
+    }
+
+    fn finish(mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+            eprint!("\r\x1b[K");
+        }
+        eprintln!("bench: done in {:.0} s", self.start.elapsed().as_secs_f64());
+    }
+}
+
+fn draw(state: &ProgressState, start: Instant) {
+    const WIDTH: usize = 30;
+    let done = state.step.saturating_sub(1).min(state.total);
+    let filled = WIDTH * done / state.total.max(1);
+    let elapsed = start.elapsed().as_secs();
+    let mut stderr = io::stderr().lock();
+    let _ = write!(
+        stderr,
+        "\r\x1b[K[{}{}] {:>3}/{} {:>2}:{:02} {}",
+        "#".repeat(filled),
+        ".".repeat(WIDTH - filled),
+        state.step,
+        state.total,
+        elapsed / 60,
+        elapsed % 60,
+        // Kept short enough not to wrap, which would break the redraw.
+        state.label.chars().take(70).collect::<String>()
+    );
+    let _ = stderr.flush();
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------
+
+fn write_outputs(out: &Path, md: &str, svg: &str) -> io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("bench.md"), md)?;
+    std::fs::write(out.join("bench.svg"), svg)?;
+    Ok(())
+}
+
+fn main() {
+    let options = parse_options();
+    let plan = if options.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("bench: this is a debug build; run with --release for real figures");
+    }
+
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string());
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let descriptions = RUNTIMES.map(probe);
+    let available = descriptions.each_ref().map(Result::is_ok);
+    for runtime in RUNTIMES {
+        if let Err(e) = &descriptions[runtime.index()] {
+            eprintln!("bench: {} is unavailable here: {e}", runtime.label());
+        }
+    }
+
+    // The load generator (and the core workloads) on CPU 0, the servers on CPU 1.
+    let (pinning, server_cpu) = if cpus < 2 {
+        ("threads not pinned (one CPU)".to_string(), None)
+    } else {
+        match pin_current_thread(0) {
+            Ok(()) => (
+                "server thread pinned to CPU 1, load generator to CPU 0 (taskset)".to_string(),
+                Some(1),
+            ),
+            Err(e) => (format!("threads not pinned ({e})"), None),
+        }
+    };
+    let env = Environment {
+        kernel,
+        cpus,
+        descriptions,
+        pinning,
+        cpu_source: if schedstat_works() {
+            "/proc/self/task/<tid>/schedstat (ns)"
+        } else {
+            "/proc/self/task/<tid>/stat (10 ms ticks)"
+        },
+        quick: options.quick,
+    };
+
+    let steps = CORE_WORKLOADS.len() * RUNTIMES.len()
+        + echo_cases().len() * RUNTIMES.len() * (1 + plan.echo_rounds);
+    let progress = Progress::start(steps);
+    let core = run_core(&plan, &available, &progress);
+    let echo = run_echo(&plan, &available, server_cpu, &progress);
+    progress.finish();
+
+    let md = report(&env, &plan, &core, &echo);
+    let svg = chart(&env, &echo);
+    println!("{md}");
+    match write_outputs(&options.out, &md, &svg) {
+        Ok(()) => eprintln!(
+            "bench: wrote {} and {}",
+            options.out.join("bench.md").display(),
+            options.out.join("bench.svg").display()
+        ),
+        Err(e) => {
+            eprintln!("bench: cannot write to {}: {e}", options.out.display());
+            std::process::exit(1);
+        }
+    }
+}
