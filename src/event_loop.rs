@@ -37,6 +37,14 @@ use crate::time::{TimerTarget, duration_to_ns};
 /// per-iteration work is noise, small enough that I/O completions are never starved.
 pub const ITERATION_BUDGET: usize = 128;
 
+/// Consecutive failed turns tolerated for `EINTR`, `EAGAIN` and `EBUSY` (retried at the
+/// next iteration, as if nothing happened) before the loop gives up with a panic.
+const TURN_RETRIES: u32 = 1000;
+
+/// Consecutive failed turns tolerated for `ENOMEM`, each retried after a back-off of
+/// 1 ms doubling to 100 ms (about 1.5 s in all), before the loop gives up with a panic.
+const TURN_ENOMEM_RETRIES: u32 = 20;
+
 /// The user's exception handler.
 type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
 
@@ -57,6 +65,8 @@ pub(crate) struct Core {
     handler: RefCell<Option<ExceptionHandler>>,
     /// False if the close could not get every operation back from the kernel.
     io_drained: Cell<bool>,
+    /// Driver turns that failed in a row.
+    turn_failures: Cell<u32>,
 }
 
 impl Core {
@@ -186,8 +196,9 @@ impl Core {
                 .as_mut()
                 .expect("the loop's driver is gone: the loop was used after close");
             if wait != Wait::Poll || driver.wants_poll() {
-                if let Err(e) = driver.turn(wait, &mut woken) {
-                    panic!("ringloop: the {:?} driver failed: {e}", driver.backend());
+                match driver.turn(wait, &mut woken) {
+                    Ok(()) => self.turn_failures.set(0),
+                    Err(e) => self.turn_failed(&e, driver.backend()),
                 }
             }
         }
@@ -215,6 +226,25 @@ impl Core {
                 }
                 None => break,
             }
+        }
+    }
+
+    /// A turn failed. `EINTR`, `EAGAIN` and `EBUSY` mean nothing happened: the
+    /// iteration goes on (timers, ready work) and the next one turns again. `ENOMEM` is
+    /// retried the same way after a back-off. Anything else, or a transient error that
+    /// persists, is a broken driver: a panic naming the backend.
+    fn turn_failed(&self, e: &io::Error, backend: Backend) {
+        let failures = self.turn_failures.get() + 1;
+        self.turn_failures.set(failures);
+        match e.raw_os_error() {
+            Some(libc::EINTR | libc::EAGAIN | libc::EBUSY) if failures < TURN_RETRIES => {}
+            Some(libc::ENOMEM) if failures < TURN_ENOMEM_RETRIES => {
+                std::thread::sleep(turn_backoff(failures));
+            }
+            Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ENOMEM) => panic!(
+                "ringloop: the {backend:?} driver failed {failures} times in a row, last with: {e}"
+            ),
+            _ => panic!("ringloop: the {backend:?} driver failed: {e}"),
         }
     }
 
@@ -299,6 +329,13 @@ impl Core {
         }
         self.handler.borrow_mut().take();
     }
+}
+
+/// How long to wait before turning again after the `failures`-th failed turn in a row:
+/// 1 ms, doubling, at most 100 ms.
+fn turn_backoff(failures: u32) -> Duration {
+    let ms = 1u64 << failures.saturating_sub(1).min(7);
+    Duration::from_millis(ms.min(100))
 }
 
 /// The default exception handler: one line on stderr.
@@ -399,6 +436,7 @@ impl Builder {
             stopping: Cell::new(false),
             closed: Cell::new(false),
             io_drained: Cell::new(true),
+            turn_failures: Cell::new(0),
             iterations: Cell::new(0),
             handler: RefCell::new(None),
         };
@@ -741,5 +779,20 @@ impl fmt::Debug for Remote {
         f.debug_struct("Remote")
             .field("shared", &self.shared)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_backoff_doubles_from_one_millisecond_to_a_tenth_of_a_second() {
+        let waits: Vec<u64> = (1..=10)
+            .map(|n| turn_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 100, 100, 100]);
+        let total: Duration = (1..TURN_ENOMEM_RETRIES).map(turn_backoff).sum();
+        assert!(total < Duration::from_secs(2), "{total:?}");
     }
 }
