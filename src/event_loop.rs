@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::driver::fault::{FaultDriver, FaultPlan};
 use crate::driver::{self, Backend, Driver, DriverConfig, Wait};
 use crate::task::callback::{self, CallbackRef};
 use crate::task::remote::{RemoteMsg, Shared};
@@ -377,6 +378,7 @@ pub struct Builder {
     backend: Backend,
     ring_entries: u32,
     force_timeout_sqe: bool,
+    fault: Option<(u64, FaultPlan)>,
 }
 
 impl Default for Builder {
@@ -385,6 +387,7 @@ impl Default for Builder {
             backend: Backend::Auto,
             ring_entries: 256,
             force_timeout_sqe: false,
+            fault: None,
         }
     }
 }
@@ -411,6 +414,15 @@ impl Builder {
         self
     }
 
+    /// Runs the loop on a fault-injecting wrapper around the chosen backend, which
+    /// perturbs what the loop sees as `plan` says, with decisions drawn from a PRNG
+    /// seeded with `seed`. For tests of the loop's failure paths.
+    #[doc(hidden)]
+    pub fn fault_injection(&mut self, seed: u64, plan: FaultPlan) -> &mut Self {
+        self.fault = Some((seed, plan));
+        self
+    }
+
     /// Builds the loop.
     ///
     /// # Errors
@@ -423,7 +435,10 @@ impl Builder {
             ring_entries: self.ring_entries,
             force_timeout_sqe: self.force_timeout_sqe,
         };
-        let driver = driver::build(self.backend, config, shared.wake_fd())?;
+        let mut driver = driver::build(self.backend, config, shared.wake_fd())?;
+        if let Some((seed, plan)) = &self.fault {
+            driver = Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?);
+        }
         let core = Core {
             sched: Scheduler::new(shared),
             timers: RefCell::new(TimerQueue::new()),

@@ -79,4 +79,6 @@ pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
 /// falls back to epoll where io_uring is really blocked. It cannot be undone.
 /// `Unsupported` on architectures other than x86_64 and aarch64.
 #[doc(hidden)]
+pub use driver::fault::FaultPlan;
+#[doc(hidden)]
 pub use sys::seccomp::deny_io_uring as __deny_io_uring_for_tests;

@@ -24,6 +24,7 @@ mod cancel;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod epoll;
+pub(crate) mod fault;
 pub(crate) mod msg;
 pub(crate) mod op;
 pub(crate) mod recv;

@@ -191,3 +191,18 @@ impl std::fmt::Debug for SockAddr {
             .finish()
     }
 }
+
+/// Whether `fd` is a stream socket (`SO_TYPE` is `SOCK_STREAM`); false on any error.
+pub(crate) fn is_stream(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ptr = (&mut ty as *mut libc::c_int).cast::<libc::c_void>();
+    syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_TYPE,
+        ptr,
+        &mut len
+    ))
+    .is_ok_and(|_| ty == libc::SOCK_STREAM)
+}
