@@ -1,0 +1,602 @@
+//! The loop on a fault-injecting backend (issue 5, item 1): real workloads over io_uring
+//! and epoll, each wrapped in a `FaultDriver` that fails turns, holds submissions back,
+//! delays, reorders and duplicates completions, injects unknown and stale tokens,
+//! shortens stream I/O and fails operations before they reach the kernel. Several seeds
+//! and plans; assertions on behaviour and counts, never on time (the `timeout`s are hang
+//! guards whose expiry is itself the failure).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use ringloop::net::{IoBuf, TcpListener, TcpStream, UdpSocket, UnixStream};
+use ringloop::{Backend, EventLoop, FaultPlan};
+
+/// The seeds every test runs with; `RINGLOOP_FAULT_SEEDS=n` adds `n` more (longer runs).
+fn seeds() -> Vec<u64> {
+    let extra: u64 = std::env::var("RINGLOOP_FAULT_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut out = vec![1, 0x5eed_cafe, 0xdead_beef_0bad_f00d];
+    out.extend((0..extra).map(|i| 0x1000 + i * 0x9E37_79B9));
+    out
+}
+
+/// Backends to wrap: epoll always, io_uring where it works here.
+fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Epoll];
+    if EventLoop::builder()
+        .backend(Backend::IoUring)
+        .build()
+        .is_ok()
+    {
+        out.insert(0, Backend::IoUring);
+    } else {
+        eprintln!("io_uring is unavailable here: only the epoll backend is wrapped");
+    }
+    out
+}
+
+/// Plans under which user code must see nothing but correct results.
+fn plans() -> Vec<(&'static str, FaultPlan)> {
+    vec![
+        ("chaos", FaultPlan::chaos()),
+        (
+            "completion stream",
+            FaultPlan {
+                delay: 0.6,
+                max_delay_turns: 5,
+                reorder: 1.0,
+                duplicate: 0.5,
+                stray: 0.5,
+                ..FaultPlan::default()
+            },
+        ),
+        (
+            "submission and errors",
+            FaultPlan {
+                turn_error: 0.3,
+                partial_submit: 0.7,
+                short_io: 0.8,
+                op_error: 0.4,
+                ..FaultPlan::default()
+            },
+        ),
+    ]
+}
+
+fn faulty(backend: Backend, seed: u64, plan: FaultPlan) -> EventLoop {
+    EventLoop::builder()
+        .backend(backend)
+        .fault_injection(seed, plan)
+        .build()
+        .unwrap_or_else(|e| panic!("building a fault-injecting {backend:?} loop: {e}"))
+}
+
+/// How many of one fault the driver injected, from its description.
+fn injected(lp: &EventLoop, what: &str) -> u64 {
+    let line = lp.backend_description();
+    let end = line
+        .find(&format!(" {what}"))
+        .unwrap_or_else(|| panic!("no {what:?} in {line:?}"));
+    let start = line[..end].rfind([' ', ':']).map_or(0, |i| i + 1);
+    line[start..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("no count before {what:?} in {line:?}"))
+}
+
+/// Tests that count `/proc/self/fd` run alone (write lock), the others together.
+static FD_TABLE: RwLock<()> = RwLock::new(());
+
+fn shared_fds() -> RwLockReadGuard<'static, ()> {
+    FD_TABLE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive_fds() -> RwLockWriteGuard<'static, ()> {
+    FD_TABLE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd is readable")
+        .count()
+        - 1
+}
+
+const HANG: Duration = Duration::from_secs(20);
+
+async fn guard<F: Future>(what: &str, fut: F) -> F::Output {
+    match ringloop::timeout(HANG, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} hung for {HANG:?}"),
+    }
+}
+
+/// Polls `fut` exactly once.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// Runs the loop until nothing is in flight or held and every delayed completion (and
+/// duplicate) has been delivered.
+async fn settle(lp: &EventLoop) {
+    for _ in 0..10_000 {
+        let s = lp.stats();
+        if s.ops_in_flight == 0 && s.buffers_held == 0 {
+            // Delayed duplicates wait a bounded number of turns; these yields turn.
+            for _ in 0..64 {
+                ringloop::yield_now().await;
+            }
+            return;
+        }
+        ringloop::yield_now().await;
+    }
+    panic!("still in flight after settling: {:?}", lp.stats());
+}
+
+/// A deterministic pattern (xorshift64*).
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Echoes until end-of-file.
+async fn echo(stream: TcpStream) {
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        buf = b;
+        match res.expect("server read: no error may reach user code") {
+            0 => return,
+            n => {
+                let (res, b) = stream.write_all(buf).await;
+                buf = b;
+                res.expect("server write");
+                assert_eq!(buf.len(), n);
+            }
+        }
+    }
+}
+
+/// Connections × bytes each, checked byte for byte, in chunks of varying sizes.
+async fn echo_workload(conns: usize, bytes: usize, seed: u64) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let server = ringloop::spawn(async move {
+        let mut handlers = Vec::new();
+        for _ in 0..conns {
+            let (stream, _) = listener.accept().await.expect("accept");
+            handlers.push(ringloop::spawn(echo(stream)));
+        }
+        for h in handlers {
+            h.await.expect("echo handler");
+        }
+    });
+    let clients: Vec<_> = (0..conns)
+        .map(|c| {
+            ringloop::spawn(async move {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                let data = pattern(bytes, seed ^ c as u64);
+                let mut sent = 0;
+                let mut step = (seed as usize % 977) + 1;
+                while sent < bytes {
+                    step = (step * 7919 + 13) % 8192 + 1;
+                    let end = (sent + step).min(bytes);
+                    let (res, _) = stream.write_all(data[sent..end].to_vec()).await;
+                    res.expect("client write");
+                    let n = end - sent;
+                    let (res, back) = stream.read_exact(Vec::with_capacity(n).slice(..n)).await;
+                    res.expect("client read");
+                    assert!(
+                        back.into_inner() == data[sent..end],
+                        "echo of bytes {sent}..{end} differs"
+                    );
+                    sent = end;
+                }
+                stream
+                    .shutdown(std::net::Shutdown::Write)
+                    .await
+                    .expect("shutdown");
+                let (res, _) = stream.read(Vec::with_capacity(16)).await;
+                assert_eq!(res.expect("read at end-of-file"), 0);
+            })
+        })
+        .collect();
+    for c in clients {
+        guard("echo client", c).await.expect("client task");
+    }
+    guard("echo server", server).await.expect("server task");
+}
+
+#[test]
+fn tcp_echo_is_byte_exact_under_every_plan_and_seed() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        for (name, plan) in plans() {
+            for seed in seeds() {
+                let lp = faulty(backend, seed, plan.clone());
+                lp.run_until_complete(async {
+                    echo_workload(3, 24 << 10, seed).await;
+                    settle(&lp).await;
+                });
+                let stats = lp.stats();
+                assert_eq!(
+                    (stats.ops_in_flight, stats.buffers_held),
+                    (0, 0),
+                    "{backend:?} {name} seed {seed:#x}"
+                );
+                eprintln!("{name}: {}", lp.backend_description());
+            }
+        }
+    }
+}
+
+#[test]
+fn eintr_and_eagain_never_reach_user_code() {
+    let _fds = shared_fds();
+    let plan = FaultPlan {
+        turn_error: 0.4,
+        turn_errnos: vec![libc::EINTR, libc::EAGAIN, libc::EBUSY],
+        op_error: 0.6,
+        op_errnos: vec![libc::EINTR, libc::EAGAIN],
+        ..FaultPlan::default()
+    };
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(backend, seed, plan.clone());
+            // Every read and write in the workload `expect`s success.
+            lp.run_until_complete(async {
+                echo_workload(2, 8 << 10, seed).await;
+                ringloop::sleep(Duration::from_millis(2)).await;
+                settle(&lp).await;
+            });
+            assert!(injected(&lp, "turn errors") > 0, "{backend:?} {seed:#x}");
+            assert!(injected(&lp, "op errors") > 0, "{backend:?} {seed:#x}");
+        }
+    }
+}
+
+#[test]
+fn enomem_from_turns_is_retried_with_back_off() {
+    let _fds = shared_fds();
+    let plan = FaultPlan {
+        turn_error: 0.3,
+        turn_errnos: vec![libc::ENOMEM],
+        ..FaultPlan::default()
+    };
+    for backend in backends() {
+        let lp = faulty(backend, 9, plan.clone());
+        let v = lp.run_until_complete(async {
+            let t = ringloop::spawn(async {
+                for _ in 0..20 {
+                    ringloop::sleep(Duration::from_millis(1)).await;
+                }
+                7
+            });
+            t.await.unwrap()
+        });
+        assert_eq!(v, 7);
+        assert!(injected(&lp, "turn errors") > 0, "{backend:?}");
+    }
+}
+
+#[test]
+fn timers_fire_in_order_and_never_early() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(
+                backend,
+                seed,
+                FaultPlan {
+                    turn_error: 0.3,
+                    turn_errnos: vec![libc::EINTR, libc::EAGAIN, libc::EBUSY],
+                    ..FaultPlan::chaos()
+                },
+            );
+            let fired = Rc::new(RefCell::new(Vec::new()));
+            lp.run_until_complete(async {
+                let start = Instant::now();
+                // I/O alongside, so the completion stream is perturbed while timers run.
+                let io = ringloop::spawn(echo_workload(1, 4 << 10, seed));
+                let mut tasks = Vec::new();
+                for i in 0..40u64 {
+                    // Equal deadlines in groups of four, out of order of creation.
+                    let ms = (i * 7 % 10) * 2;
+                    let deadline = start + Duration::from_millis(ms);
+                    let fired = fired.clone();
+                    tasks.push(ringloop::spawn(async move {
+                        ringloop::sleep_until(deadline).await;
+                        let now = Instant::now();
+                        assert!(now >= deadline, "timer {i} fired early");
+                        fired.borrow_mut().push((deadline, i));
+                    }));
+                }
+                for t in tasks {
+                    guard("timer", t).await.unwrap();
+                }
+                guard("io", io).await.unwrap();
+                settle(&lp).await;
+            });
+            let fired = fired.borrow();
+            let mut expected = fired.clone();
+            expected.sort();
+            assert_eq!(*fired, expected, "{backend:?} seed {seed:#x}: out of order");
+            assert!(injected(&lp, "turn errors") > 0);
+        }
+    }
+}
+
+#[test]
+fn reads_dropped_mid_flight_release_everything() {
+    let _fds = exclusive_fds();
+    let before = fd_count();
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(backend, seed, FaultPlan::chaos());
+            lp.run_until_complete(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let accept = ringloop::spawn(async move { listener.accept().await });
+                let client = TcpStream::connect(addr).await.unwrap();
+                let (server, _) = guard("accept", accept).await.unwrap().unwrap();
+                for round in 0..300u32 {
+                    let mut read = server.read(Vec::with_capacity(1024));
+                    match round % 3 {
+                        // Dropped before it was ever submitted.
+                        0 => drop(read),
+                        // Dropped while queued or in the kernel.
+                        1 => {
+                            assert!(poll_once(&mut read).await.is_pending());
+                            ringloop::yield_now().await;
+                            drop(read);
+                        }
+                        // Dropped by a timeout, perhaps with data on its way.
+                        _ => {
+                            if round % 2 == 0 {
+                                let (res, _) = client.write_all(vec![round as u8; 10]).await;
+                                res.unwrap();
+                            }
+                            let _ = ringloop::timeout(Duration::from_micros(50), read).await;
+                        }
+                    }
+                }
+                // Dropped accepts, one of them with a connection on its way.
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                for i in 0..20 {
+                    let mut accept = Box::pin(listener.accept());
+                    let _ = poll_once(&mut accept).await;
+                    if i == 10 {
+                        let late = TcpStream::connect(addr).await.unwrap();
+                        ringloop::yield_now().await;
+                        drop(accept);
+                        drop(late);
+                    }
+                }
+                drop((client, server, listener));
+                settle(&lp).await;
+            });
+            let stats = lp.stats();
+            assert_eq!(stats.ops_in_flight, 0, "{backend:?} seed {seed:#x}");
+            assert_eq!(stats.buffers_held, 0, "{backend:?} seed {seed:#x}");
+        }
+    }
+    assert_eq!(fd_count(), before, "descriptors leaked");
+}
+
+#[test]
+fn duplicated_and_stale_completions_are_stray_and_wake_no_one() {
+    let _fds = shared_fds();
+    let plan = FaultPlan {
+        duplicate: 0.5,
+        stray: 1.0,
+        delay: 0.3,
+        reorder: 1.0,
+        ..FaultPlan::default()
+    };
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(backend, seed, plan.clone());
+            lp.run_until_complete(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let accept = ringloop::spawn(async move { listener.accept().await });
+                let client = TcpStream::connect(addr).await.unwrap();
+                let (server, _) = guard("accept", accept).await.unwrap().unwrap();
+                // A read with nothing to read stays pending however many strays and
+                // duplicates (of other operations' tokens) go by.
+                let mut idle = server.read(Vec::with_capacity(64));
+                assert!(poll_once(&mut idle).await.is_pending());
+                let busy = ringloop::spawn(echo_workload(2, 4 << 10, seed));
+                guard("busy", busy).await.unwrap();
+                for _ in 0..50 {
+                    ringloop::yield_now().await;
+                }
+                assert!(
+                    poll_once(&mut idle).await.is_pending(),
+                    "a stray completion woke a read with nothing to read"
+                );
+                let (res, _) = client.write_all(b"exactly this".to_vec()).await;
+                res.unwrap();
+                let (res, buf) = guard("idle read", idle).await;
+                assert_eq!(&buf[..res.unwrap()], b"exactly this");
+                drop((client, server));
+                settle(&lp).await;
+            });
+            let strays = lp.stats().stray_completions;
+            let expected = injected(&lp, "duplicated") + injected(&lp, "strays");
+            assert!(expected > 0);
+            assert_eq!(
+                strays, expected,
+                "{backend:?} seed {seed:#x}: every duplicate and stray counted once"
+            );
+        }
+    }
+}
+
+#[test]
+fn setup_failure_is_a_clear_error() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        for (errno, kind) in [
+            (libc::ENOMEM, io::ErrorKind::OutOfMemory),
+            (libc::EPERM, io::ErrorKind::PermissionDenied),
+        ] {
+            let err = EventLoop::builder()
+                .backend(backend)
+                .fault_injection(
+                    3,
+                    FaultPlan {
+                        setup_error: Some(errno),
+                        ..FaultPlan::default()
+                    },
+                )
+                .build()
+                .expect_err("setup must fail");
+            assert_eq!(err.kind(), kind);
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("{backend:?}")), "{msg}");
+            assert!(msg.contains("setting up"), "{msg}");
+        }
+    }
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn persistent_turn_failures_panic_naming_the_backend() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        for (errno, expect) in [
+            (libc::EBUSY, "1000 times in a row"),
+            (libc::ENOMEM, "20 times in a row"),
+            (libc::EBADF, "driver failed: Bad file descriptor"),
+        ] {
+            let lp = faulty(
+                backend,
+                5,
+                FaultPlan {
+                    turn_error: 1.0,
+                    turn_errnos: vec![errno],
+                    ..FaultPlan::default()
+                },
+            );
+            // Timers alone keep a loop going without its driver; this needs the driver.
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                lp.run_until_complete(ringloop::sleep(Duration::from_secs(60)))
+            }));
+            let msg = panic_text(caught.expect_err("a persistent failure must panic"));
+            assert!(msg.contains(&format!("{backend:?} driver")), "{msg}");
+            assert!(msg.contains(expect), "{msg}");
+            // The loop still closes cleanly.
+            drop(lp);
+        }
+    }
+}
+
+#[test]
+fn enobufs_and_enomem_from_operations_reach_the_caller() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        for errno in [libc::ENOBUFS, libc::ENOMEM] {
+            let lp = faulty(
+                backend,
+                11,
+                FaultPlan {
+                    op_error: 1.0,
+                    op_errnos: vec![errno],
+                    ..FaultPlan::default()
+                },
+            );
+            let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = std::net::TcpStream::connect(std_listener.local_addr().unwrap()).unwrap();
+            let (b, _) = std_listener.accept().unwrap();
+            lp.run_until_complete(async {
+                let a = TcpStream::from_std(a).unwrap();
+                let b = TcpStream::from_std(b).unwrap();
+                let (res, buf) = a.write(b"lost?".to_vec()).await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(errno));
+                assert_eq!(buf, b"lost?", "the buffer comes back");
+                let (res, buf) = b.read(Vec::with_capacity(8)).await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(errno));
+                assert_eq!(buf.capacity(), 8);
+                drop((a, b));
+                settle(&lp).await;
+            });
+            assert_eq!(lp.stats().ops_in_flight, 0);
+        }
+    }
+}
+
+#[test]
+fn datagrams_and_unix_streams_arrive_whole_under_chaos() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(backend, seed, FaultPlan::chaos());
+            lp.run_until_complete(async {
+                // UDP ping-pong: a datagram is never shortened or split.
+                let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let b_addr = b.local_addr().unwrap();
+                a.connect(b_addr).unwrap();
+                for i in 0..40usize {
+                    let msg = pattern(1 + i * 37, seed ^ i as u64);
+                    let (res, _) = guard("send", a.send(msg.clone())).await;
+                    assert_eq!(res.unwrap(), msg.len());
+                    let (res, buf) =
+                        guard("recv_from", b.recv_from(Vec::with_capacity(2048))).await;
+                    let (n, from) = res.unwrap();
+                    assert_eq!(from, a.local_addr().unwrap());
+                    assert!(buf[..n] == msg[..], "datagram {i} differs");
+                    let (res, _) = guard("send_to", b.send_to(msg.clone(), from)).await;
+                    assert_eq!(res.unwrap(), msg.len());
+                    let (res, buf) = guard("recv", a.recv(Vec::with_capacity(2048))).await;
+                    assert!(buf[..res.unwrap()] == msg[..], "reply {i} differs");
+                }
+                // A Unix stream pair: 64 KiB each way, byte for byte.
+                let (x, y) = UnixStream::pair().unwrap();
+                let data = pattern(64 << 10, seed);
+                let sent = data.clone();
+                let writer = ringloop::spawn(async move {
+                    let (res, _) = x.write_all(sent).await;
+                    res.unwrap();
+                    x
+                });
+                let (res, got) = guard(
+                    "unix read",
+                    y.read_exact(Vec::with_capacity(64 << 10).slice(..64 << 10)),
+                )
+                .await;
+                res.unwrap();
+                assert!(got.into_inner() == data, "unix stream differs");
+                drop(guard("writer", writer).await.unwrap());
+                drop((a, b, y));
+                settle(&lp).await;
+            });
+        }
+    }
+}
