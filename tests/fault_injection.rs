@@ -552,6 +552,48 @@ fn enobufs_and_enomem_from_operations_reach_the_caller() {
 }
 
 #[test]
+fn a_cancelled_operation_never_reports_eintr_or_eagain() {
+    let _fds = shared_fds();
+    let plan = FaultPlan {
+        op_error: 0.5,
+        op_errnos: vec![libc::EINTR, libc::EAGAIN],
+        delay: 0.5,
+        ..FaultPlan::default()
+    };
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(backend, seed, plan.clone());
+            lp.run_until_complete(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let accept = ringloop::spawn(async move { listener.accept().await });
+                let client = TcpStream::connect(addr).await.unwrap();
+                let (server, _) = guard("accept", accept).await.unwrap().unwrap();
+                for round in 0..100u32 {
+                    let mut read = server.read(Vec::with_capacity(64));
+                    assert!(poll_once(&mut read).await.is_pending());
+                    if round % 2 == 0 {
+                        ringloop::yield_now().await;
+                    }
+                    read.cancel();
+                    let (res, _) = guard("cancelled read", read).await;
+                    match res {
+                        Ok(n) => panic!("read {n} bytes with nothing written"),
+                        Err(e) => assert_eq!(
+                            e.raw_os_error(),
+                            Some(libc::ECANCELED),
+                            "round {round}: {e}"
+                        ),
+                    }
+                }
+                drop((client, server));
+                settle(&lp).await;
+            });
+        }
+    }
+}
+
+#[test]
 fn datagrams_and_unix_streams_arrive_whole_under_chaos() {
     let _fds = shared_fds();
     for backend in backends() {

@@ -188,8 +188,10 @@ impl<T: Operation> Future for Op<'_, T> {
                             this.state = State::InFlight { id, op };
                             return Poll::Pending;
                         }
-                        Some(Poll::Ready(c)) if retryable(c.result) && !this.cancel_requested => {
-                            // EINTR / EAGAIN never reach the caller: submit again.
+                        Some(Poll::Ready(c)) if retryable(c.result) => {
+                            // EINTR / EAGAIN never reach the caller: submit again, or,
+                            // when a cancel was asked for, report `ECANCELED` (the
+                            // operation did nothing).
                             this.state = State::Idle(op);
                         }
                         Some(Poll::Ready(c)) => return Poll::Ready(op.complete(c)),
