@@ -642,3 +642,70 @@ fn datagrams_and_unix_streams_arrive_whole_under_chaos() {
         }
     }
 }
+
+#[test]
+fn a_loop_dropped_mid_flight_under_chaos_closes_everything() {
+    let _fds = exclusive_fds();
+    let before = fd_count();
+    for backend in backends() {
+        for seed in seeds() {
+            let lp = faulty(backend, seed, FaultPlan::chaos());
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            lp.run_until_complete(async {
+                let mut pairs = Vec::new();
+                for _ in 0..8 {
+                    let connect = ringloop::spawn(TcpStream::connect(addr));
+                    let (server, _) = guard("accept", listener.accept()).await.unwrap();
+                    let client = guard("connect", connect).await.unwrap().unwrap();
+                    pairs.push((client, server));
+                }
+                for (i, (client, server)) in pairs.into_iter().enumerate() {
+                    // Reads that never complete, and writes that may still be queued.
+                    ringloop::spawn(async move {
+                        let _ = server.read(Vec::with_capacity(4096)).await;
+                    });
+                    ringloop::spawn(async move {
+                        let (_, _) = client.write_all(pattern(100 << 10, i as u64)).await;
+                        let _ = client.read(Vec::with_capacity(16)).await;
+                    });
+                }
+                ringloop::spawn(async move {
+                    let _ = listener.accept().await;
+                });
+                for _ in 0..10 {
+                    ringloop::yield_now().await;
+                }
+                assert!(lp.stats().ops_in_flight > 0);
+            });
+            drop(lp);
+        }
+    }
+    assert_eq!(fd_count(), before, "descriptors leaked");
+}
+
+#[test]
+fn remote_wakes_and_stop_reach_a_loop_on_the_fault_backend() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        let lp = faulty(backend, 77, FaultPlan::chaos());
+        let remote = lp.remote();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        let thread = std::thread::spawn(move || {
+            for _ in 0..100 {
+                let seen = seen.clone();
+                remote
+                    .call_soon_threadsafe(move || {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    })
+                    .unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            remote.stop();
+        });
+        lp.run_forever();
+        thread.join().unwrap();
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 100);
+    }
+}
