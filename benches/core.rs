@@ -13,6 +13,9 @@
 //! 3. `channel_1k_x_1k`: 1000 producer/consumer pairs passing 1000 messages each through
 //!    a capacity-1, waker-based single-threaded channel defined here.
 //! 4. `timeout_1m`: 1M `timeout(1 s, ready(i))` awaited in sequence.
+//! 6. `eager_spawn_1m`: `spawn_1m` on ringloop only, on a loop built with
+//!    `eager_tasks(true)` (`ringloop-eager`: every task finishes inside its spawn and is
+//!    never queued) next to a plain loop (`ringloop`), in one group.
 //! 5. `sleep_200k_cpu`: 200k tasks sleeping a random 0–100 ms each; the time reported is
 //!    the CPU time of the thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time.
 
@@ -89,6 +92,50 @@ impl Rt for Ringloop {
 
     async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
         ringloop::timeout(duration, future).await.ok()
+    }
+}
+
+/// ringloop with `Builder::eager_tasks(true)`: `ringloop::spawn` runs the task's first
+/// step at once.
+struct RingloopEager {
+    lp: ringloop::EventLoop,
+}
+
+impl RingloopEager {
+    fn new() -> Self {
+        let lp = ringloop::EventLoop::builder()
+            .eager_tasks(true)
+            .build()
+            .expect("ringloop event loop");
+        RingloopEager { lp }
+    }
+}
+
+impl Rt for RingloopEager {
+    const NAME: &'static str = "ringloop-eager";
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.lp.run_until_complete(future)
+    }
+
+    fn spawn<F>(future: F) -> impl Future<Output = F::Output> + 'static
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        <Ringloop as Rt>::spawn(future)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> {
+        <Ringloop as Rt>::yield_now()
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> {
+        <Ringloop as Rt>::sleep(duration)
+    }
+
+    async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
+        <Ringloop as Rt>::timeout(duration, future).await
     }
 }
 
@@ -427,6 +474,24 @@ fn spawn_1m(c: &mut Criterion) {
     pair!(c, "spawn_1m", wall, spawn_many(SPAWN_TASKS));
 }
 
+fn eager_spawn_1m(c: &mut Criterion) {
+    let mut group = c.benchmark_group("eager_spawn_1m");
+    group.sampling_mode(SamplingMode::Flat);
+    {
+        let rt = RingloopEager::new();
+        group.bench_function(<RingloopEager as Rt>::NAME, |b| {
+            b.iter_custom(|iters| wall(&rt, iters, || spawn_many::<RingloopEager>(SPAWN_TASKS)))
+        });
+    }
+    {
+        let rt = Ringloop::new();
+        group.bench_function(<Ringloop as Rt>::NAME, |b| {
+            b.iter_custom(|iters| wall(&rt, iters, || spawn_many::<Ringloop>(SPAWN_TASKS)))
+        });
+    }
+    group.finish();
+}
+
 fn yield_1k_x_1k(c: &mut Criterion) {
     pair!(
         c,
@@ -464,6 +529,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = spawn_1m, yield_1k_x_1k, channel_1k_x_1k, timeout_1m, sleep_200k_cpu
+    targets = spawn_1m, eager_spawn_1m, yield_1k_x_1k, channel_1k_x_1k, timeout_1m, sleep_200k_cpu
 }
 criterion_main!(benches);

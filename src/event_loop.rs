@@ -68,11 +68,32 @@ pub(crate) struct Core {
     io_drained: Cell<bool>,
     /// Driver turns that failed in a row.
     turn_failures: Cell<u32>,
+    /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
+    eager: bool,
 }
 
 impl Core {
     pub(crate) fn scheduler(&self) -> &Scheduler {
         &self.sched
+    }
+
+    /// Spawns `future`: eagerly when `eager` is asked for and the loop is running (on
+    /// this thread, since the loop is `!Send`), else queued. See [`EventLoop::spawn_eager`].
+    pub(crate) fn spawn<F>(&self, future: F, eager: bool) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if eager && self.running.get() {
+            self.sched.spawn_eager(future)
+        } else {
+            self.sched.spawn(future)
+        }
+    }
+
+    /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
+    pub(crate) fn eager_tasks(&self) -> bool {
+        self.eager
     }
 
     /// Runs `f` on the driver; `None` once the loop has closed.
@@ -379,6 +400,7 @@ pub struct Builder {
     ring_entries: u32,
     force_timeout_sqe: bool,
     fault: Option<(u64, FaultPlan)>,
+    eager_tasks: bool,
 }
 
 impl Default for Builder {
@@ -388,6 +410,7 @@ impl Default for Builder {
             ring_entries: 256,
             force_timeout_sqe: false,
             fault: None,
+            eager_tasks: false,
         }
     }
 }
@@ -403,6 +426,14 @@ impl Builder {
     /// to a power of two). A full queue is submitted and refilled, never an error.
     pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
         self.ring_entries = entries;
+        self
+    }
+
+    /// Makes every spawn eager (default off): [`EventLoop::spawn`] and
+    /// [`spawn`](crate::spawn) behave like [`EventLoop::spawn_eager`], as with Python
+    /// 3.12's `loop.set_task_factory(asyncio.eager_task_factory)`.
+    pub fn eager_tasks(&mut self, on: bool) -> &mut Self {
+        self.eager_tasks = on;
         self
     }
 
@@ -454,6 +485,7 @@ impl Builder {
             turn_failures: Cell::new(0),
             iterations: Cell::new(0),
             handler: RefCell::new(None),
+            eager: self.eager_tasks,
         };
         Ok(EventLoop {
             core: Rc::new(core),
@@ -578,12 +610,52 @@ impl EventLoop {
 
     /// Spawns `future` as a task (asyncio's `create_task`). It first runs in the next
     /// iteration, after everything already scheduled.
+    ///
+    /// On a loop built with [`Builder::eager_tasks`]`(true)`, this is
+    /// [`spawn_eager`](Self::spawn_eager).
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.sched.spawn(future)
+        self.core.spawn(future, self.core.eager)
+    }
+
+    /// Spawns `future` and runs it at once, up to its first suspension (Python 3.12's
+    /// eager task factory). A task that finishes without suspending is never queued:
+    /// when this returns it is done, and awaiting the handle is immediately ready.
+    ///
+    /// Everything else is as for [`spawn`](Self::spawn): the same results, the same
+    /// [`Task`] handle, the same order among whatever the task awaits and wakes. Where it
+    /// differs:
+    ///
+    /// - **The first step runs before `spawn_eager` returns**: before the caller's next
+    ///   statement, and before every task and callback already in the ready queue. Side
+    ///   effects of that step (prints, `call_soon`, sends, spawns) happen first.
+    /// - **Wakes during the first step** queue the task at the back of the ready queue,
+    ///   as in any poll: a task that yields (`yield_now`) in its first step resumes in
+    ///   the loop's next iteration, after the tasks already ready.
+    /// - **Reentrancy**: called from inside a task's poll (or a callback), the new task's
+    ///   first step runs nested inside the caller's; an eager task may spawn eagerly in
+    ///   turn. Past 32 nested eager steps a spawn is queued instead, so recursion cannot
+    ///   overflow the stack.
+    /// - **Panics** in the first step resolve the task as [`TaskError::Panicked`]
+    ///   (awaiting the handle yields it); they never unwind into the caller.
+    /// - **Cancellation**: a task that finished eagerly is done (`cancel()` returns
+    ///   `false`); one that suspended is cancelled at its await point like any other.
+    /// - **Done callbacks** are still scheduled (as by `call_soon`), never run inline,
+    ///   even for a task that finished before `spawn_eager` returned.
+    /// - **No running loop**: when the loop is not running (spawning before
+    ///   `run_until_complete`), there is no "at once": the task is queued exactly like
+    ///   [`spawn`](Self::spawn) and first runs in the loop's first iteration.
+    ///
+    /// [`TaskError::Panicked`]: crate::TaskError::Panicked
+    pub fn spawn_eager<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn(future, true)
     }
 
     /// Schedules `f` to run in the next iteration, after everything already scheduled.

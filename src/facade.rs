@@ -1,4 +1,4 @@
-//! The asyncio-style free functions: `run`, `spawn`, `yield_now`, `gather`, `wait`,
+//! The asyncio-style free functions: `run`, `spawn`, `spawn_eager`, `yield_now`, `gather`, `wait`,
 //! `shield`, `call_soon`.
 
 #![forbid(unsafe_code)]
@@ -43,7 +43,24 @@ where
     F::Output: 'static,
 {
     let core = crate::context::current_core("ringloop::spawn()");
-    core.scheduler().spawn(future)
+    core.spawn(future, core.eager_tasks())
+}
+
+/// Spawns `future` on the running loop and runs it at once, up to its first suspension
+/// (Python 3.12's eager task factory); see [`EventLoop::spawn_eager`] for exactly where
+/// that differs from [`spawn`].
+///
+/// # Panics
+///
+/// When no loop runs on this thread; use [`EventLoop::spawn_eager`] to spawn before
+/// running (the task is then queued, as no loop runs to poll it now).
+pub fn spawn_eager<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let core = crate::context::current_core("ringloop::spawn_eager()");
+    core.spawn(future, true)
 }
 
 /// Schedules `f` on the running loop for its next iteration (asyncio's `call_soon`).

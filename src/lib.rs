@@ -15,6 +15,10 @@
 //! - a panic in a task or callback never stops the loop; an unobserved failure reaches
 //!   the exception handler once.
 //!
+//! [`EventLoop::spawn_eager`] (or a loop built with [`Builder::eager_tasks`]) runs a new
+//! task's first step before the spawn returns, as Python 3.12's eager task factory does;
+//! its documentation lists exactly where that order differs.
+//!
 //! # Architecture
 //!
 //! The loop owns a ready queue (an intrusive FIFO of task and callback headers: no
@@ -68,7 +72,9 @@ pub mod sync;
 
 pub use driver::Backend;
 pub use event_loop::{Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats};
-pub use facade::{ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, wait, yield_now};
+pub use facade::{
+    ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, spawn_eager, wait, yield_now,
+};
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
 

@@ -120,14 +120,28 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    allocate_with(future, shared, State::SCHEDULED | State::HANDLE)
+}
+
+/// Allocates a task for `future` that is *not* scheduled, with `refs` = loop + run +
+/// handle: the caller runs it at once (an eager spawn) with the run's reference, as if
+/// it had just been popped from the ready queue.
+pub(crate) fn allocate_eager<F>(future: F, shared: Arc<Shared>) -> NonNull<Header>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    allocate_with(future, shared, State::HANDLE)
+}
+
+fn allocate_with<F>(future: F, shared: Arc<Shared>, state: u32) -> NonNull<Header>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     let cell = Box::new(TaskCell {
         prefix: TaskPrefix {
-            task: TaskHeader::new(
-                TaskCell::<F::Output, F>::VTABLE,
-                3,
-                State::SCHEDULED | State::HANDLE,
-                shared,
-            ),
+            task: TaskHeader::new(TaskCell::<F::Output, F>::VTABLE, 3, state, shared),
             out: OutputSlot::<F::Output> {
                 result: UnsafeCell::new(None),
                 done: UnsafeCell::new(None),

@@ -43,7 +43,14 @@ pub(crate) struct Scheduler {
     live: Cell<usize>,
     pub(crate) spawned: Cell<u64>,
     pub(crate) polled: Cell<u64>,
+    /// Eager polls in progress on this loop (an eager task spawning eagerly nests).
+    eager_depth: Cell<u32>,
 }
+
+/// How deep eager spawns may nest (an eager task whose first step spawns eagerly, and so
+/// on) before a spawn falls back to queueing, so a recursive spawner cannot overflow the
+/// stack.
+pub(crate) const EAGER_MAX_DEPTH: u32 = 32;
 
 impl Scheduler {
     pub(crate) fn new(shared: Arc<Shared>) -> Scheduler {
@@ -56,6 +63,7 @@ impl Scheduler {
             live: Cell::new(0),
             spawned: Cell::new(0),
             polled: Cell::new(0),
+            eager_depth: Cell::new(0),
         }
     }
 
@@ -99,6 +107,48 @@ impl Scheduler {
             self.ready.push_back(NodeRef::from_raw(ptr));
             Task::from_raw(ptr)
         }
+    }
+
+    /// Spawns `future` as a task and polls it at once, up to its first suspension
+    /// (Python 3.12's eager task factory). A task that finishes in that poll is never
+    /// queued: its result is stored and the handle is ready when this returns. A task
+    /// that suspends continues exactly like a spawned one (woken by whatever it awaits).
+    ///
+    /// The caller guarantees that this scheduler's loop is the one running on this thread
+    /// (so wakes made during the poll take the local path). Past [`EAGER_MAX_DEPTH`]
+    /// nested eager polls, the task is queued like [`spawn`](Self::spawn) instead.
+    ///
+    /// A panic in the first step resolves the task as `Panicked`; it never unwinds into
+    /// the caller.
+    pub(crate) fn spawn_eager<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let depth = self.eager_depth.get();
+        if depth >= EAGER_MAX_DEPTH {
+            return self.spawn(future);
+        }
+        let ptr = raw::allocate_eager(future, self.shared.clone());
+        // SAFETY: a fresh task cell starts with a TaskHeader.
+        let task = unsafe { TaskHeader::from_header(ptr) };
+        self.link(task);
+        self.spawned.set(self.spawned.get() + 1);
+        // SAFETY: `allocate_eager` made three references (loop, run, handle) and set
+        // HANDLE only: the loop's stays with the task list, the handle takes one here.
+        let handle = unsafe { Task::from_raw(ptr) };
+        self.eager_depth.set(depth + 1);
+        // The run takes the reference a queue pop would have handed it, so the poll, its
+        // waker lending, panics and completion are exactly those of a queued run.
+        // SAFETY: we own the run's reference, which `run` consumes; the task is live.
+        let report = unsafe { NodeRef::from_raw(ptr) }.run(self);
+        self.eager_depth.set(depth);
+        if let Some(report) = report {
+            // Not reachable while the handle is alive (nothing is unclaimed), but never
+            // lose a report: the loop hands it to the exception handler.
+            drop(self.shared.push(RemoteMsg::Report(report)));
+        }
+        handle
     }
 
     /// Pushes a node that is not yet `SCHEDULED` (the caller checked) onto the queue.
