@@ -623,7 +623,10 @@ impl EventLoop {
 
     /// Spawns `future` and runs it at once, up to its first suspension (Python 3.12's
     /// eager task factory). A task that finishes without suspending is never queued:
-    /// when this returns it is done, and awaiting the handle is immediately ready.
+    /// when this returns it is done, and awaiting the handle is immediately ready. When
+    /// it finished with a value and nothing else refers to it, its allocation is freed
+    /// at once and the handle holds the value itself (the cheap path: about half the
+    /// cost of a plain spawn).
     ///
     /// Everything else is as for [`spawn`](Self::spawn): the same results, the same
     /// [`Task`] handle, the same order among whatever the task awaits and wakes. Where it

@@ -1,5 +1,5 @@
-//! The asyncio-style free functions: `run`, `spawn`, `spawn_eager`, `yield_now`, `gather`, `wait`,
-//! `shield`, `call_soon`.
+//! The asyncio-style free functions: `run`, `spawn`, `spawn_eager`, `yield_now`,
+//! `gather`, `wait`, `shield`, `call_soon`.
 
 #![forbid(unsafe_code)]
 

@@ -505,3 +505,96 @@ fn eager_results_match_plain_spawn_results() {
     assert_eq!(sum(true), sum(false));
     assert_eq!(sum(true), (0..200).sum());
 }
+
+#[test]
+fn wait_and_gather_accept_eagerly_finished_tasks() {
+    ringloop::run(async {
+        let tasks = vec![
+            ringloop::spawn_eager(async { 1 }),
+            ringloop::spawn_eager(async {
+                ringloop::yield_now().await;
+                2
+            }),
+        ];
+        let (done, pending) = ringloop::wait(tasks, ringloop::ReturnWhen::FirstCompleted).await;
+        assert_eq!((done.len(), pending.len()), (1, 1));
+        let mut all = done;
+        all.extend(pending);
+        let values = ringloop::gather(all).await;
+        let values: Vec<_> = values.into_iter().map(Result::unwrap).collect();
+        assert_eq!(values, [1, 2]);
+    });
+}
+
+/// A value whose destructor panics.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("value destructor");
+    }
+}
+
+#[test]
+fn unclaimed_eager_value_with_panicking_destructor_is_reported_once() {
+    let lp = new_loop();
+    let reports = log();
+    let r = reports.clone();
+    lp.set_exception_handler(move |ctx| {
+        r.borrow_mut().push((ctx.kind(), ctx.message().to_string()))
+    });
+    lp.run_until_complete(async {
+        let t = ringloop::spawn_eager(async { PanicOnDrop });
+        assert!(t.is_done());
+        drop(t);
+        ringloop::yield_now().await;
+    });
+    assert_eq!(
+        *reports.borrow(),
+        [(
+            ExceptionKind::TaskNeverRetrieved,
+            "value destructor".to_string()
+        )]
+    );
+}
+
+#[test]
+fn eager_task_that_keeps_its_waker_still_resolves() {
+    let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let lp = new_loop();
+    let out = lp.run_until_complete({
+        let stash = stash.clone();
+        async move {
+            let t = ringloop::spawn_eager(poll_fn(move |cx| {
+                *stash.borrow_mut() = Some(cx.waker().clone());
+                Poll::Ready("kept")
+            }));
+            assert!(t.is_done());
+            assert!(!t.cancel());
+            t.await.unwrap()
+        }
+    });
+    assert_eq!(out, "kept");
+    // Waking a finished task is a harmless no-op, and the last waker frees the node.
+    stash.borrow_mut().take().unwrap().wake();
+    lp.run_until_complete(ringloop::yield_now());
+    assert_eq!(lp.stats().tasks_live, 0);
+}
+
+#[test]
+#[should_panic(expected = "Task polled again after it returned its result")]
+fn eager_handle_polled_after_its_value_was_taken_panics() {
+    ringloop::run(async {
+        let mut t = ringloop::spawn_eager(async { 1 });
+        assert_eq!((&mut t).await.unwrap(), 1);
+        let _ = (&mut t).await;
+    });
+}
+
+#[test]
+fn eager_handle_debug_says_it_finished() {
+    ringloop::run(async {
+        let t = ringloop::spawn_eager(async { 1 });
+        assert!(format!("{t:?}").contains("finished eagerly"));
+    });
+}

@@ -1,5 +1,6 @@
 //! `Task<T>`: the handle `spawn` returns.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -8,8 +9,11 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use super::error::TaskError;
+use super::error::{ExceptionContext, ExceptionKind};
 use super::header::{Header, NodeRef, release};
-use super::raw::{DoneCallback, TaskPrefix, schedule_done_callback, settle_unclaimed};
+use super::raw::{
+    DoneCallback, TaskPrefix, allocate_done, catch, schedule_done_callback, settle_unclaimed,
+};
 use super::remote::RemoteMsg;
 use super::state::State;
 
@@ -21,12 +25,26 @@ use super::state::State;
 /// [`cancel`](Task::cancel) to stop it.
 ///
 /// A `Task` belongs to its loop's thread (it is neither `Send` nor `Sync`).
+///
+/// # Two shapes
+///
+/// A handle normally points at its task's node (`node` is `Some`). A task spawned
+/// eagerly that finished with a value in its first step, with nothing else referring to
+/// it, has its node freed at once and its value moved into the handle (`node` is `None`,
+/// `value` holds it until awaited): the common "finished without suspending" case costs
+/// one short-lived allocation and no queueing. Should such a handle need a node later
+/// (`add_done_callback`), one is made for it, already complete.
 pub struct Task<T> {
-    ptr: NonNull<Header>,
-    _marker: PhantomData<(*const (), T)>,
+    /// The task's node, holding one reference (see `header.rs`); `None` when the value
+    /// is held inline.
+    node: Cell<Option<NonNull<Header>>>,
+    /// The value of an eagerly finished task whose node was freed; `None` once taken.
+    value: Cell<Option<T>>,
+    _marker: PhantomData<*const ()>,
 }
 
-// `Task<T>` holds no self-references; moving the handle moves only a pointer.
+// `Task<T>` holds no self-references and never pins `T`: moving the handle moves a
+// pointer (or a value that is only ever moved out whole).
 impl<T> Unpin for Task<T> {}
 
 impl<T: 'static> Task<T> {
@@ -36,18 +54,49 @@ impl<T: 'static> Task<T> {
     /// reference (the node has `HANDLE` set).
     pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Task<T> {
         Task {
-            ptr,
+            node: Cell::new(Some(ptr)),
+            value: Cell::new(None),
             _marker: PhantomData,
         }
     }
 
-    fn prefix(&self) -> &TaskPrefix<T> {
-        // SAFETY: the handle owns a reference to a live task with result type `T`.
-        unsafe { self.ptr.cast::<TaskPrefix<T>>().as_ref() }
+    /// The handle of a task that finished with `value` and whose node is already gone.
+    pub(crate) fn finished(value: T) -> Task<T> {
+        Task {
+            node: Cell::new(None),
+            value: Cell::new(Some(value)),
+            _marker: PhantomData,
+        }
     }
 
-    fn header(&self) -> &Header {
-        &self.prefix().task.header
+    fn prefix(&self) -> Option<&TaskPrefix<T>> {
+        // SAFETY: a `Some` node is a reference the handle owns to a live task with
+        // result type `T`.
+        self.node
+            .get()
+            .map(|ptr| unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() })
+    }
+
+    fn header(&self) -> Option<&Header> {
+        self.prefix().map(|p| &p.task.header)
+    }
+
+    /// Gives an inline handle a node of its own, complete, holding its value (for what
+    /// needs the node: done callbacks). No-op on a handle that has a node.
+    fn materialize(&self, sched: &super::scheduler::Scheduler) {
+        if self.node.get().is_some() {
+            return;
+        }
+        match self.value.take() {
+            Some(value) => {
+                let ptr = allocate_done::<T>(Ok(value), sched.shared().clone());
+                self.node.set(Some(ptr));
+            }
+            None => panic!(
+                "Task::add_done_callback: the task's result was already taken by awaiting \
+                 the handle; add done callbacks before awaiting it"
+            ),
+        }
     }
 
     /// Requests cancellation, like asyncio's `Task.cancel()`.
@@ -57,7 +106,10 @@ impl<T: 'static> Task<T> {
     /// await point, so its destructors run. Returns `false` if the task had already
     /// finished (nothing to cancel), `true` otherwise.
     pub fn cancel(&self) -> bool {
-        let header = self.header();
+        let Some(header) = self.header() else {
+            // Finished in its eager first step.
+            return false;
+        };
         let state = header.state();
         if state.has(State::COMPLETE) {
             return false;
@@ -66,26 +118,31 @@ impl<T: 'static> Task<T> {
             header.set(State::CANCEL_REQUESTED);
             header.inc_ref();
             // SAFETY: we just took the reference the wake consumes.
-            super::waker::schedule(unsafe { NodeRef::from_raw(self.ptr) });
+            super::waker::schedule(unsafe { NodeRef::from_raw(NonNull::from(header)) });
         }
         true
     }
 
     /// Whether the task has finished (with a value, a panic, or cancelled).
     pub fn is_done(&self) -> bool {
-        self.header().state().has(State::COMPLETE)
+        self.header()
+            .is_none_or(|header| header.state().has(State::COMPLETE))
     }
 
     /// Whether the task finished by being cancelled.
     pub fn is_cancelled(&self) -> bool {
         // Set only when the task completes as cancelled.
-        self.header().state().has(State::CANCELLED)
+        self.header()
+            .is_some_and(|header| header.state().has(State::CANCELLED))
     }
 
     /// Ready once the result can be taken; otherwise registers `cx`'s waker like a poll
     /// of the handle does. Never takes the result.
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let task = &self.prefix().task;
+        let Some(prefix) = self.prefix() else {
+            return Poll::Ready(());
+        };
+        let task = &prefix.task;
         if task.header.state().has(State::COMPLETE) && task.callbacks_pending.get() == 0 {
             return Poll::Ready(());
         }
@@ -95,8 +152,11 @@ impl<T: 'static> Task<T> {
 
     /// Whether the task finished by panicking (its result not yet taken).
     pub(crate) fn is_panicked(&self) -> bool {
+        let Some(prefix) = self.prefix() else {
+            return false;
+        };
         // SAFETY: loop thread (a `Task` never leaves it); no borrow of the slot is live.
-        let result = unsafe { &*self.prefix().out.result.get() };
+        let result = unsafe { &*prefix.out.result.get() };
         matches!(result, Some(Err(TaskError::Panicked(_))))
     }
 
@@ -111,7 +171,16 @@ impl<T: 'static> Task<T> {
     /// If the result was already taken by awaiting this handle: keep the handle unawaited
     /// (or use the value you awaited) instead.
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<T, TaskError>) + 'static) {
-        let prefix = self.prefix();
+        if self.node.get().is_none() {
+            crate::context::with_scheduler(|sched| match sched {
+                Some(sched) => self.materialize(sched),
+                None => panic!(
+                    "Task::add_done_callback on a finished task needs its loop to be running \
+                     (call it from inside the loop, e.g. in a task or callback)"
+                ),
+            });
+        }
+        let prefix = self.prefix().expect("the handle has a node");
         let callback: DoneCallback<T> = Box::new(f);
         if !prefix.task.header.state().has(State::COMPLETE) {
             // SAFETY: loop thread; the list is not borrowed elsewhere.
@@ -131,8 +200,9 @@ impl<T: 'static> Task<T> {
         }
         crate::context::with_scheduler(|sched| match sched {
             Some(sched) if sched.owns(&prefix.task) => {
+                let ptr = NonNull::from(&prefix.task.header);
                 // SAFETY: a live, COMPLETE task with result type `T`, loop thread.
-                unsafe { schedule_done_callback(self.ptr, sched, callback) }
+                unsafe { schedule_done_callback(ptr, sched, callback) }
             }
             _ => panic!(
                 "Task::add_done_callback on a finished task needs its loop to be running \
@@ -146,7 +216,12 @@ impl<T: 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let prefix = self.prefix();
+        let Some(prefix) = self.prefix() else {
+            match self.value.take() {
+                Some(value) => return Poll::Ready(Ok(value)),
+                None => panic!("Task polled again after it returned its result"),
+            }
+        };
         let task = &prefix.task;
         if task.header.state().has(State::COMPLETE) && task.callbacks_pending.get() == 0 {
             // SAFETY: loop thread; no borrow of the slot is live.
@@ -174,11 +249,24 @@ fn register_awaiter(task: &super::raw::TaskHeader, cx: &Context<'_>) {
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
+        let Some(ptr) = self.node.get() else {
+            // An inline value nobody took: drop it, and report a panicking destructor
+            // as `settle_unclaimed` would.
+            if let Some(value) = self.value.take()
+                && let Err(payload) = catch(move || drop(value))
+            {
+                report_unclaimed(ExceptionContext::new(
+                    ExceptionKind::TaskNeverRetrieved,
+                    payload,
+                ));
+            }
+            return;
+        };
         // SAFETY: the handle owns a reference to a live task with result type `T`.
-        let prefix = unsafe { self.ptr.cast::<TaskPrefix<T>>().as_ref() };
+        let prefix = unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() };
         prefix.task.header.clear(State::HANDLE);
         // SAFETY: a live task with result type `T`, on its loop thread.
-        if let Some(report) = unsafe { settle_unclaimed::<T>(self.ptr) }
+        if let Some(report) = unsafe { settle_unclaimed::<T>(ptr) }
             && let Err(RemoteMsg::Report(report)) =
                 prefix.task.shared.push(RemoteMsg::Report(report))
         {
@@ -186,17 +274,41 @@ impl<T> Drop for Task<T> {
             crate::event_loop::default_exception_handler(report);
         }
         // SAFETY: releasing the handle's reference.
-        unsafe { release(self.ptr, 1) };
+        unsafe { release(ptr, 1) };
+    }
+}
+
+/// Hands a failure of an inline handle to the running loop's exception handler (the
+/// default one when no loop runs here).
+fn report_unclaimed(report: ExceptionContext) {
+    let report = crate::context::with_scheduler(|sched| match sched {
+        Some(sched) => match sched.shared().push(RemoteMsg::Report(report)) {
+            Ok(()) => None,
+            Err(RemoteMsg::Report(report)) => Some(report),
+            Err(_) => None,
+        },
+        None => Some(report),
+    });
+    if let Some(report) = report {
+        crate::event_loop::default_exception_handler(report);
     }
 }
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // SAFETY: the handle keeps the node alive.
-        let header = unsafe { self.ptr.as_ref() };
-        f.debug_struct("Task")
-            .field("state", &header.state())
-            .finish()
+        match self.node.get() {
+            Some(ptr) => {
+                // SAFETY: the handle keeps the node alive.
+                let header = unsafe { ptr.as_ref() };
+                f.debug_struct("Task")
+                    .field("state", &header.state())
+                    .finish()
+            }
+            None => f
+                .debug_struct("Task")
+                .field("state", &"finished eagerly, value held by the handle")
+                .finish(),
+        }
     }
 }
 
@@ -212,7 +324,9 @@ mod tests {
 
     fn refs<T>(task: &super::Task<T>) -> u32 {
         // SAFETY: the handle keeps the node alive.
-        unsafe { task.ptr.as_ref() }.refs.load(Ordering::SeqCst)
+        unsafe { task.node.get().unwrap().as_ref() }
+            .refs
+            .load(Ordering::SeqCst)
     }
 
     /// Waker clones made during a poll (which may take over the queue's reference) and

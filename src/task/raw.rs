@@ -152,6 +152,66 @@ where
     NonNull::from(Box::leak(cell)).cast::<Header>()
 }
 
+/// Allocates a task node that is already complete with `result`: not in the task list,
+/// never run, one reference (the handle's, `HANDLE` set). For a handle that held its
+/// value inline and now needs a node (see `join.rs`).
+pub(crate) fn allocate_done<T: 'static>(
+    result: Result<T, TaskError>,
+    shared: Arc<Shared>,
+) -> NonNull<Header> {
+    let cell = Box::new(TaskCell::<T, std::future::Pending<T>> {
+        prefix: TaskPrefix {
+            task: TaskHeader::new(
+                TaskCell::<T, std::future::Pending<T>>::VTABLE,
+                1,
+                State::COMPLETE | State::HANDLE,
+                shared,
+            ),
+            out: OutputSlot::<T> {
+                result: UnsafeCell::new(Some(result)),
+                done: UnsafeCell::new(None),
+            },
+        },
+        future: UnsafeCell::new(None),
+    });
+    NonNull::from(Box::leak(cell)).cast::<Header>()
+}
+
+/// After an eager first step: when the task finished with a value and the caller's
+/// handle reference is the only one left (no waker clone, no callback), takes the value
+/// and frees the node, consuming that reference. Otherwise returns `None` and the caller
+/// still owns it.
+///
+/// # Safety
+///
+/// `ptr` is a live task with result type `T` whose handle reference the caller owns
+/// (`HANDLE` set, no `Task<T>` made from it yet), on the loop thread.
+pub(crate) unsafe fn take_eager_value<T>(ptr: NonNull<Header>) -> Option<T> {
+    // SAFETY: the caller guarantees a live `TaskPrefix<T>`.
+    let prefix = unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() };
+    let header = &prefix.task.header;
+    // Acquire pairs with the Release of references dropped on other threads (`release`).
+    if !header.state().has(State::COMPLETE)
+        || header.refs.load(std::sync::atomic::Ordering::Acquire) != 1
+        || prefix.task.callbacks_pending.get() != 0
+    {
+        return None;
+    }
+    // SAFETY: loop thread; nothing borrows the slot, and with one reference left (ours)
+    // nothing else can reach it.
+    let slot = unsafe { &mut *prefix.out.result.get() };
+    if !matches!(slot, Some(Ok(_))) {
+        return None;
+    }
+    let Some(Ok(value)) = slot.take() else {
+        unreachable!("checked just above")
+    };
+    header.clear(State::HANDLE);
+    // SAFETY: the last reference, ours: this frees the node.
+    unsafe { release(ptr, 1) };
+    Some(value)
+}
+
 /// Runs `f`, turning a panic into its payload.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn std::any::Any + Send>> {
     catch_unwind(AssertUnwindSafe(f))

@@ -134,9 +134,9 @@ impl Scheduler {
         let task = unsafe { TaskHeader::from_header(ptr) };
         self.link(task);
         self.spawned.set(self.spawned.get() + 1);
-        // SAFETY: `allocate_eager` made three references (loop, run, handle) and set
-        // HANDLE only: the loop's stays with the task list, the handle takes one here.
-        let handle = unsafe { Task::from_raw(ptr) };
+        // `allocate_eager` made three references (loop, run, handle) and set HANDLE
+        // only: the loop's stays with the task list, the run consumes its own, and the
+        // handle's is ours below.
         self.eager_depth.set(depth + 1);
         // The run takes the reference a queue pop would have handed it, so the poll, its
         // waker lending, panics and completion are exactly those of a queued run.
@@ -148,7 +148,15 @@ impl Scheduler {
             // lose a report: the loop hands it to the exception handler.
             drop(self.shared.push(RemoteMsg::Report(report)));
         }
-        handle
+        // SAFETY: a live task with result type `F::Output`; we own the handle's
+        // reference and made no handle from it yet; loop thread.
+        match unsafe { raw::take_eager_value::<F::Output>(ptr) } {
+            // Finished with nothing else referring to it: the node is already freed and
+            // the value lives in the handle.
+            Some(value) => Task::finished(value),
+            // SAFETY: the handle's reference, still ours.
+            None => unsafe { Task::from_raw(ptr) },
+        }
     }
 
     /// Pushes a node that is not yet `SCHEDULED` (the caller checked) onto the queue.
