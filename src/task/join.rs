@@ -37,7 +37,7 @@ use super::state::State;
 pub struct Task<T> {
     /// The task's node, holding one reference (see `header.rs`); `None` when the value
     /// is held inline.
-    node: Cell<Option<NonNull<Header>>>,
+    pub(super) node: Cell<Option<NonNull<Header>>>,
     /// The value of an eagerly finished task whose node was freed; `None` once taken.
     value: Cell<Option<T>>,
     _marker: PhantomData<*const ()>,

@@ -129,7 +129,7 @@ impl Scheduler {
         if depth >= EAGER_MAX_DEPTH {
             return self.spawn(future);
         }
-        let ptr = raw::allocate_eager(future, self.shared.clone());
+        let ptr = raw::allocate_eager(future, &self.shared);
         // SAFETY: a fresh task cell starts with a TaskHeader.
         let task = unsafe { TaskHeader::from_header(ptr) };
         self.link(task);
@@ -148,9 +148,9 @@ impl Scheduler {
             // lose a report: the loop hands it to the exception handler.
             drop(self.shared.push(RemoteMsg::Report(report)));
         }
-        // SAFETY: a live task with result type `F::Output`; we own the handle's
-        // reference and made no handle from it yet; loop thread.
-        match unsafe { raw::take_eager_value::<F::Output>(ptr) } {
+        // SAFETY: made by `allocate_eager` for an `F` and run once; we own the handle's
+        // reference and made no handle from it yet; `self.shared` is alive; loop thread.
+        match unsafe { raw::settle_eager::<F::Output, F>(ptr) } {
             // Finished with nothing else referring to it: the node is already freed and
             // the value lives in the handle.
             Some(value) => Task::finished(value),
@@ -343,5 +343,62 @@ unsafe fn main_discard(ptr: NonNull<Header>) {
 
 unsafe fn main_dealloc(ptr: NonNull<Header>) {
     // SAFETY: last reference: we own the `Box<TaskHeader>` made in `Scheduler::new`.
-    drop(unsafe { Box::from_raw(ptr.cast::<TaskHeader>().as_ptr()) });
+    let mut main = unsafe { Box::from_raw(ptr.cast::<TaskHeader>().as_ptr()) };
+    // SAFETY: the main node owns its count; dropped once, here.
+    unsafe { ManuallyDrop::drop(&mut main.shared) };
+    drop(main);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, poll_fn};
+    use std::sync::Arc;
+    use std::task::Poll;
+
+    use super::Scheduler;
+    use crate::task::remote::Shared;
+
+    /// Every eager outcome leaves the loop's `Arc<Shared>` count exact: the uncounted
+    /// copy a task carries through its first step is either freed with the node or made
+    /// owned, never dropped uncounted or leaked.
+    #[test]
+    fn eager_outcomes_keep_the_shared_count_exact() {
+        let shared = Arc::new(Shared::new().unwrap());
+        let sched = Scheduler::new(shared.clone());
+        let base = Arc::strong_count(&shared);
+
+        let done = sched.spawn_eager(async { 1 });
+        assert!(done.node.get().is_none(), "value held inline");
+        assert_eq!(Arc::strong_count(&shared), base);
+
+        let suspended = sched.spawn_eager(pending::<()>());
+        assert_eq!(Arc::strong_count(&shared), base + 1);
+
+        let panicked = sched.spawn_eager(async {
+            if true {
+                panic!("eager test panic");
+            }
+        });
+        assert!(panicked.is_done() && panicked.is_panicked());
+        assert_eq!(Arc::strong_count(&shared), base + 2);
+        drop(panicked);
+        assert_eq!(Arc::strong_count(&shared), base + 1);
+
+        let stash = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let s = stash.clone();
+        let kept = sched.spawn_eager(poll_fn(move |cx| {
+            *s.borrow_mut() = Some(cx.waker().clone());
+            Poll::Ready(2)
+        }));
+        assert!(kept.node.get().is_some(), "a waker clone keeps the node");
+        assert_eq!(Arc::strong_count(&shared), base + 2);
+        drop(kept);
+        drop(stash);
+        assert_eq!(Arc::strong_count(&shared), base + 1);
+
+        drop(done);
+        drop(suspended);
+        drop(sched);
+        assert_eq!(Arc::strong_count(&shared), 1);
+    }
 }
