@@ -70,6 +70,8 @@ pub(crate) struct Core {
     turn_failures: Cell<u32>,
     /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
     eager: bool,
+    /// `Builder::try_first_io`: socket reads and writes try the syscall first.
+    try_first: bool,
 }
 
 impl Core {
@@ -89,6 +91,17 @@ impl Core {
         } else {
             self.sched.spawn(future)
         }
+    }
+
+    /// Whether socket reads and writes try the syscall before submitting
+    /// ([`Builder::try_first_io`]).
+    pub(crate) fn try_first_io(&self) -> bool {
+        self.try_first
+    }
+
+    /// The number of the current iteration (counted from 1).
+    pub(crate) fn iteration(&self) -> u64 {
+        self.iterations.get()
     }
 
     /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
@@ -360,6 +373,18 @@ fn turn_backoff(failures: u32) -> Duration {
     Duration::from_millis(ms.min(100))
 }
 
+/// `RINGLOOP_TRY_FIRST`: `0`, `false`, `off` or `no` turn try-first I/O off; anything
+/// else (or nothing) leaves it on.
+fn try_first_from_env() -> bool {
+    match std::env::var("RINGLOOP_TRY_FIRST") {
+        Ok(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "off" | "no"
+        ),
+        Err(_) => true,
+    }
+}
+
 /// The default exception handler: one line on stderr.
 pub(crate) fn default_exception_handler(report: ExceptionContext) {
     eprintln!("ringloop: {report}");
@@ -401,6 +426,7 @@ pub struct Builder {
     force_timeout_sqe: bool,
     fault: Option<(u64, FaultPlan)>,
     eager_tasks: bool,
+    try_first_io: Option<bool>,
 }
 
 impl Default for Builder {
@@ -411,6 +437,7 @@ impl Default for Builder {
             force_timeout_sqe: false,
             fault: None,
             eager_tasks: false,
+            try_first_io: None,
         }
     }
 }
@@ -434,6 +461,21 @@ impl Builder {
     /// 3.12's `loop.set_task_factory(asyncio.eager_task_factory)`.
     pub fn eager_tasks(&mut self, on: bool) -> &mut Self {
         self.eager_tasks = on;
+        self
+    }
+
+    /// Whether stream reads and writes try the nonblocking syscall on their first poll,
+    /// before submitting to the driver, when the socket was ready lately (default on;
+    /// when not set here, env `RINGLOOP_TRY_FIRST=0` turns it off, for comparisons).
+    ///
+    /// A read or write that finds the socket ready completes within that first poll,
+    /// with exactly the result a submitted operation would give; one that finds it not
+    /// ready is submitted as usual, and the socket's next few operations skip the try
+    /// (adaptive, per socket and direction, backing off to one try in 17). At most 16
+    /// operations per socket and direction complete this way per loop iteration, so a
+    /// task reading a socket that always has data still suspends regularly.
+    pub fn try_first_io(&mut self, on: bool) -> &mut Self {
+        self.try_first_io = Some(on);
         self
     }
 
@@ -486,6 +528,7 @@ impl Builder {
             iterations: Cell::new(0),
             handler: RefCell::new(None),
             eager: self.eager_tasks,
+            try_first: self.try_first_io.unwrap_or_else(try_first_from_env),
         };
         Ok(EventLoop {
             core: Rc::new(core),

@@ -197,7 +197,9 @@ fn reads_dropped_at_random_points_leave_nothing_in_flight_or_held() {
     const UNIX_PAIRS: usize = 6;
     const TCP_PAIRS: usize = 2;
     let per_task = total.div_ceil(UNIX_PAIRS + TCP_PAIRS);
-    let lp = EventLoop::new().unwrap();
+    // Every read must reach the driver (these are drops of in-flight operations), so
+    // no read may finish early by trying the syscall first.
+    let lp = EventLoop::builder().try_first_io(false).build().unwrap();
     let tally = Rc::new(Tally::default());
     lp.run_until_complete(async {
         let mut tasks = Vec::new();
@@ -260,7 +262,12 @@ fn a_ring_of_8_entries_loses_none_of_100_000_operations() {
     const PAIRS: usize = 32;
     // Each message is one write and at least one read.
     let per_pair = total.div_ceil(2 * PAIRS);
-    let lp = EventLoop::builder().ring_entries(8).build().unwrap();
+    // Every operation goes through the 8-entry ring: none finishes by trying first.
+    let lp = EventLoop::builder()
+        .ring_entries(8)
+        .try_first_io(false)
+        .build()
+        .unwrap();
     let before = lp.stats();
     let received = Rc::new(Cell::new(0usize));
     lp.run_until_complete(async {

@@ -5,8 +5,9 @@
 //! # Operations
 //!
 //! `submit` only queues an operation, as the io_uring backend only queues an SQE: the
-//! next [`turn`](Driver::turn) attempts it, so no operation ever completes on its
-//! future's first poll, on either backend. An attempt runs the operation's syscall once
+//! next [`turn`](Driver::turn) attempts it, so no operation submitted here completes on
+//! its future's first poll, on either backend. (A stream read or write may finish on its
+//! first poll without reaching the driver at all: try-first I/O, `try_first.rs`.) An attempt runs the operation's syscall once
 //! and reports what io_uring would put in the CQE (the return value or `-errno`).
 //! `EAGAIN` parks the operation on its descriptor, in FIFO order per direction, until
 //! readiness arrives; a connect answering `EINPROGRESS` parks until writable, then reads

@@ -32,6 +32,7 @@ pub(crate) mod send;
 pub(crate) mod shutdown;
 pub(crate) mod slab;
 pub(crate) mod token;
+pub(crate) mod try_first;
 pub(crate) mod uring;
 
 use std::any::Any;

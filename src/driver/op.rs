@@ -18,6 +18,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::slab::Completion;
+use super::try_first::TryGate;
 use crate::event_loop::Core;
 
 /// Handle of a submitted operation (its token).
@@ -98,6 +99,13 @@ pub unsafe trait Operation: Unpin + 'static {
         None
     }
 
+    /// Runs the operation's syscall once, now, without blocking and without the driver
+    /// (try-first I/O, see `try_first.rs`): the completion the kernel would report, or
+    /// `None` when the operation would have to wait (`EAGAIN`) or cannot be tried.
+    fn try_now(&mut self) -> Option<Completion> {
+        None
+    }
+
     /// Turns the completion into the caller's result (giving the resources back).
     fn complete(self, completion: Completion) -> Self::Output;
 
@@ -130,17 +138,28 @@ pub struct Op<'a, T: Operation> {
     core: Rc<Core>,
     state: State<T>,
     cancel_requested: bool,
+    /// The socket's try-first gate for this direction, when trying first is on.
+    gate: Option<&'a TryGate>,
     _socket: PhantomData<&'a ()>,
 }
 
-impl<T: Operation> Op<'_, T> {
+impl<'a, T: Operation> Op<'a, T> {
     pub(crate) fn new(core: Rc<Core>, op: T) -> Self {
         Op {
             core,
             state: State::Idle(op),
             cancel_requested: false,
+            gate: None,
             _socket: PhantomData,
         }
+    }
+
+    /// Lets the first poll try the syscall at once when `gate` says the socket is
+    /// likely ready (see `try_first.rs`); otherwise, or when it would block, the
+    /// operation is submitted as usual.
+    pub(crate) fn try_first(mut self, gate: &'a TryGate) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Asks the kernel to cancel the operation, and keeps waiting for its real outcome:
@@ -169,6 +188,19 @@ impl<T: Operation> Future for Op<'_, T> {
                     }
                     if let Some(c) = op.complete_now() {
                         return Poll::Ready(op.complete(c));
+                    }
+                    if let Some(gate) = this.gate.take() {
+                        // Only on the first poll: a retry after EAGAIN is submitted.
+                        let iteration = this.core.iteration();
+                        if gate.should_try(iteration) {
+                            match op.try_now() {
+                                Some(c) => {
+                                    gate.hit(iteration);
+                                    return Poll::Ready(op.complete(c));
+                                }
+                                None => gate.miss(),
+                            }
+                        }
                     }
                     let code = op.code();
                     // SAFETY: `Operation`'s contract: the pointers in `code` stay valid

@@ -41,6 +41,14 @@ unsafe impl<B: IoBufMut + Unpin> Operation for Recv<B> {
         })
     }
 
+    fn try_now(&mut self) -> Option<Completion> {
+        let (buf, len) = (self.buf.stable_mut_ptr(), clamp_len(self.buf.bytes_total()));
+        // SAFETY: `IoBufMut`'s contract: `buf` is valid for writes of `bytes_total()`
+        // bytes, of which `len` is at most; the call returns before we touch it again.
+        let result = unsafe { crate::sys::net::recv_now(self.fd, buf, len) };
+        (result != -libc::EAGAIN).then_some(Completion { result, flags: 0 })
+    }
+
     fn complete(mut self, completion: Completion) -> Self::Output {
         let n = match checked_len(completion, self.buf.bytes_total()) {
             Ok(n) => n,

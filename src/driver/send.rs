@@ -33,6 +33,14 @@ unsafe impl<B: IoBuf + Unpin> Operation for Send<B> {
         }
     }
 
+    fn try_now(&mut self) -> Option<Completion> {
+        let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
+        // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes,
+        // of which `len` is at most; the call returns before the buffer can move on.
+        let result = unsafe { crate::sys::net::send_now(self.fd, buf, len) };
+        (result != -libc::EAGAIN).then_some(Completion { result, flags: 0 })
+    }
+
     fn complete(self, completion: Completion) -> Self::Output {
         (checked_len(completion, self.buf.bytes_init()), self.buf)
     }

@@ -13,6 +13,7 @@ use crate::driver::close::close_soon;
 use crate::driver::op::Op;
 use crate::driver::recv::Recv;
 use crate::driver::send::Send;
+use crate::driver::try_first::TryGate;
 use crate::sys::net::SockAddr;
 
 /// Accepts one connection on the listening socket `fd`.
@@ -81,13 +82,22 @@ macro_rules! stream_methods {
 pub(crate) use stream_methods;
 
 /// A connected stream socket (`S` is the std type, for its synchronous accessors).
+///
+/// Reads and writes try the syscall first when the socket was ready lately (see
+/// `driver/try_first.rs`), one adaptive gate per direction.
 pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
     io: Option<S>,
+    read_gate: TryGate,
+    write_gate: TryGate,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     pub(crate) fn new(io: S) -> Socket<S> {
-        Socket { io: Some(io) }
+        Socket {
+            io: Some(io),
+            read_gate: TryGate::new(),
+            write_gate: TryGate::new(),
+        }
     }
 
     pub(crate) fn get(&self) -> &S {
@@ -100,12 +110,24 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
     pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         let core = crate::context::current_core("reading from a socket");
-        Op::new(core, Recv::new(self.fd(), buf))
+        let try_first = core.try_first_io();
+        let op = Op::new(core, Recv::new(self.fd(), buf));
+        if try_first {
+            op.try_first(&self.read_gate)
+        } else {
+            op
+        }
     }
 
     pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
         let core = crate::context::current_core("writing to a socket");
-        Op::new(core, Send::new(self.fd(), buf))
+        let try_first = core.try_first_io();
+        let op = Op::new(core, Send::new(self.fd(), buf));
+        if try_first {
+            op.try_first(&self.write_gate)
+        } else {
+            op
+        }
     }
 
     pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> (io::Result<()>, B) {

@@ -173,6 +173,39 @@ pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// `-errno` for a failed call, the byte count otherwise; `EINTR` is retried.
+fn byte_count(mut call: impl FnMut() -> io::Result<isize>) -> i32 {
+    loop {
+        match call() {
+            Ok(n) => return i32::try_from(n).unwrap_or(i32::MAX),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return -e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+}
+
+/// recv(2) that never blocks (`MSG_DONTWAIT`): the byte count, or `-errno` (`-EAGAIN`
+/// when nothing is waiting), as an io_uring completion would report it.
+///
+/// # Safety
+///
+/// `buf` is valid for writes of `len` bytes.
+pub(crate) unsafe fn recv_now(fd: RawFd, buf: *mut u8, len: u32) -> i32 {
+    byte_count(|| syscall!(recv(fd, buf.cast(), len as usize, libc::MSG_DONTWAIT)))
+}
+
+/// send(2) that never blocks (`MSG_DONTWAIT`) and never raises `SIGPIPE`
+/// (`MSG_NOSIGNAL`): the byte count, or `-errno` (`-EAGAIN` when the socket's send
+/// buffer is full).
+///
+/// # Safety
+///
+/// `buf` is valid for reads of `len` bytes.
+pub(crate) unsafe fn send_now(fd: RawFd, buf: *const u8, len: u32) -> i32 {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    byte_count(|| syscall!(send(fd, buf.cast(), len as usize, flags)))
+}
+
 /// Takes ownership of a descriptor the kernel just created for us (an accept result).
 ///
 /// # Safety
