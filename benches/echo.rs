@@ -1,8 +1,9 @@
 //! Loopback TCP echo: ringloop against tokio's current-thread runtime with a `LocalSet`,
 //! running the very same client and server code.
 //!
-//! Each case is one criterion group (`echo_<conns>c_<size>`) holding `ringloop` and
-//! `tokio`, so the report shows them side by side; the figure is round trips per second
+//! Each case is one criterion group (`echo_<conns>c_<size>`) holding `ringloop`,
+//! `ringloop-notry` (try-first stream I/O off) and `tokio`, so the report shows them side
+//! by side; the figure is round trips per second
 //! (criterion's elements/s).
 //!
 //! Setup, per case and runtime, outside the timed region:
@@ -109,19 +110,28 @@ trait Rt: Sized + 'static {
     ) -> impl Future<Output = (io::Result<()>, Box<[u8]>)>;
 }
 
-struct Ringloop {
+/// ringloop, with try-first stream I/O on (`ringloop`, the default) or off
+/// (`ringloop-notry`, `Builder::try_first_io(false)`), for a side-by-side comparison.
+struct Ringloop<const TRY_FIRST: bool> {
     lp: ringloop::EventLoop,
 }
 
-impl Rt for Ringloop {
-    const NAME: &'static str = "ringloop";
+impl<const TRY_FIRST: bool> Rt for Ringloop<TRY_FIRST> {
+    const NAME: &'static str = if TRY_FIRST {
+        "ringloop"
+    } else {
+        "ringloop-notry"
+    };
 
     type Listener = ringloop::net::TcpListener;
     type Stream = ringloop::net::TcpStream;
     type Stopper = ringloop::Remote;
 
     fn new() -> Self {
-        let lp = ringloop::EventLoop::new().expect("ringloop event loop");
+        let lp = ringloop::EventLoop::builder()
+            .try_first_io(TRY_FIRST)
+            .build()
+            .expect("ringloop event loop");
         Ringloop { lp }
     }
 
@@ -648,7 +658,8 @@ fn echo_case(c: &mut Criterion, case: Case) {
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(case.rounds * case.conns as u64));
     let passes = [
-        bench_runtime::<Ringloop>(&mut group, &case),
+        bench_runtime::<Ringloop<true>>(&mut group, &case),
+        bench_runtime::<Ringloop<false>>(&mut group, &case),
         bench_runtime::<Tokio>(&mut group, &case),
     ];
     group.finish();
