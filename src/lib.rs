@@ -88,3 +88,8 @@ pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
 pub use driver::fault::FaultPlan;
 #[doc(hidden)]
 pub use sys::seccomp::deny_io_uring as __deny_io_uring_for_tests;
+
+/// Test support, not API: a global allocator (the system's) that counts live bytes and
+/// blocks, for the leak tests to install with `#[global_allocator]`.
+#[doc(hidden)]
+pub use sys::alloc::CountingAlloc as __CountingAllocForTests;

@@ -21,6 +21,7 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod alloc;
 pub(crate) mod epoll;
 pub(crate) mod net;
 pub(crate) mod seccomp;
