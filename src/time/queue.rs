@@ -227,6 +227,12 @@ impl<T> TimerQueue<T> {
         self.slots.len()
     }
 
+    /// Bucket capacity in entries, over every bucket (for memory checks).
+    #[cfg(test)]
+    pub(crate) fn bucket_capacity(&self) -> usize {
+        self.buckets.iter().map(Vec::capacity).sum()
+    }
+
     /// Schedules `target` at `deadline`.
     pub(crate) fn insert(&mut self, deadline: u64, target: T) -> TimerKey {
         let seq = self.next_seq;
@@ -333,10 +339,11 @@ impl<T> TimerQueue<T> {
             self.cur = next;
             let b = (next as usize) & (BUCKETS - 1);
             self.occupied[b / 64] &= !(1 << (b % 64));
-            // The near heap is empty: append the tick's timers, then heapify once.
-            let bucket = &mut self.buckets[b];
+            // The near heap is empty: append the tick's timers, then heapify once. The
+            // bucket's memory goes with them (see `release_bucket`).
+            let bucket = std::mem::take(&mut self.buckets[b]);
             self.in_buckets -= bucket.len();
-            for item in bucket.drain(..) {
+            for item in bucket {
                 self.slots[item.slot as usize].place = Place::Near;
                 self.near.items.push(item);
             }
@@ -397,6 +404,7 @@ impl<T> TimerQueue<T> {
                     self.slots[moved.slot as usize].pos = pos as u32;
                 } else if bucket.is_empty() {
                     self.occupied[b / 64] &= !(1 << (b % 64));
+                    release_bucket(bucket);
                 }
                 self.in_buckets -= 1;
             }
@@ -456,6 +464,15 @@ impl<T> TimerQueue<T> {
     }
 }
 
+/// Frees an empty bucket's memory. Each of the `BUCKETS` buckets serves a new tick as
+/// time moves on, so a bucket that kept the capacity of its busiest tick would make the
+/// wheel hold the peak of every tick it ever served (megabytes after bursts, never
+/// given back) instead of memory proportional to the timers pending.
+fn release_bucket(bucket: &mut Vec<HeapItem>) {
+    debug_assert!(bucket.is_empty());
+    *bucket = Vec::new();
+}
+
 impl<T> fmt::Debug for TimerQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerQueue")
@@ -512,6 +529,27 @@ mod tests {
         }
         assert!(q.is_empty());
         assert_eq!(q.slot_capacity(), 1);
+    }
+
+    /// Bursts of timers in every tick of the wheel, cancelled or fired: the buckets
+    /// keep no memory once empty.
+    #[test]
+    fn emptied_buckets_give_their_memory_back() {
+        let tick = 1u64 << TICK_SHIFT;
+        let mut q = TimerQueue::new();
+        for t in 1..=2 * BUCKETS as u64 {
+            let keys: Vec<_> = (0..100).map(|i| q.insert(t * tick + i, i)).collect();
+            if t % 2 == 0 {
+                for k in keys {
+                    assert!(q.remove(k).is_some());
+                }
+            } else {
+                let fired = std::iter::from_fn(|| q.pop_expired(t * tick + 100)).count();
+                assert_eq!(fired, 100);
+            }
+            assert_eq!(q.bucket_capacity(), 0, "tick {t}");
+        }
+        assert!(q.is_empty());
     }
 
     #[derive(Debug, Clone)]
