@@ -36,6 +36,10 @@ use super::token::{self, Token};
 use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
 use crate::sys::net::own;
 
+/// At close, waits of 5 ms in a row that may deliver no completion before the driver
+/// stops waiting for the kernel and leaks what it still owns (never frees it).
+const QUIET_WAITS: u32 = 200;
+
 /// Which setup flags the ring was built with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SetupFlags {
@@ -419,15 +423,23 @@ impl Driver for Uring {
                 break;
             }
         }
+        // Wait as long as completions keep coming: one enter may deliver only a few of
+        // them (with DEFER_TASKRUN, recent kernels run a bounded batch of task work per
+        // wait, 20 on 6.x), so thousands of cancelled operations take many enters. Give
+        // up only after `QUIET_WAITS` waits in a row delivered nothing.
         let mut wakers = Vec::new();
-        for _ in 0..200 {
-            if self.in_flight() == 0 {
-                break;
-            }
+        let mut quiet = 0;
+        while self.in_flight() != 0 && quiet < QUIET_WAITS {
+            let before = self.in_flight();
             if self.enter(Wait::Timeout(Duration::from_millis(5))).is_err() {
                 break;
             }
             self.reap(&mut wakers);
+            quiet = if self.in_flight() < before {
+                0
+            } else {
+                quiet + 1
+            };
         }
         drop(wakers);
         if self.ops.in_flight() != 0 {
