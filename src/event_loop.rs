@@ -427,6 +427,8 @@ pub struct Builder {
     fault: Option<(u64, FaultPlan)>,
     eager_tasks: bool,
     try_first_io: Option<bool>,
+    recv_buffers: u16,
+    recv_buffer_size: u32,
 }
 
 impl Default for Builder {
@@ -438,6 +440,8 @@ impl Default for Builder {
             fault: None,
             eager_tasks: false,
             try_first_io: None,
+            recv_buffers: 256,
+            recv_buffer_size: 16 * 1024,
         }
     }
 }
@@ -496,6 +500,17 @@ impl Builder {
         self
     }
 
+    /// The provided buffers that [`net::serve`](crate::net::serve) receives into on
+    /// io_uring (multishot receive): `count` buffers (rounded up to a power of two, at
+    /// most 32768) of `size` bytes each (default 256 × 16 KiB, allocated on first use).
+    /// A connection that finds them all in use waits until some are returned, which
+    /// happens as soon as `data_received` returns; no data is lost.
+    pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
+        self.recv_buffers = count.max(1).checked_next_power_of_two().unwrap_or(32768);
+        self.recv_buffer_size = size.max(1);
+        self
+    }
+
     /// Builds the loop.
     ///
     /// # Errors
@@ -507,6 +522,8 @@ impl Builder {
         let config = DriverConfig {
             ring_entries: self.ring_entries,
             force_timeout_sqe: self.force_timeout_sqe,
+            recv_buffers: self.recv_buffers,
+            recv_buffer_size: self.recv_buffer_size,
         };
         let mut driver = driver::build(self.backend, config, shared.wake_fd())?;
         if let Some((seed, plan)) = &self.fault {

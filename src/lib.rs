@@ -90,6 +90,9 @@ pub use driver::fault::FaultPlan;
 pub use sys::seccomp::deny_io_uring as __deny_io_uring_for_tests;
 
 /// Test support, not API: a global allocator (the system's) that counts live bytes and
-/// blocks, for the leak tests to install with `#[global_allocator]`.
+/// blocks and allocations per thread and in total, so a test (which may not contain
+/// `unsafe`) can install it with
+/// `#[global_allocator] static A: ringloop::__CountingAlloc = ringloop::__CountingAlloc::new();`
+/// and check for leaks or prove a path allocates nothing.
 #[doc(hidden)]
-pub use sys::alloc::CountingAlloc as __CountingAllocForTests;
+pub use sys::alloc::CountingAlloc as __CountingAlloc;

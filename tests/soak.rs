@@ -3,7 +3,7 @@
 //! where they began. Counts, never timings.
 //!
 //! The heap is measured exactly: this binary's global allocator is the system's, wrapped
-//! in a counter of live bytes and blocks (`ringloop::__CountingAllocForTests`; its
+//! in a counter of live bytes and blocks (`ringloop::__CountingAlloc`; its
 //! `unsafe impl GlobalAlloc` lives in `src/sys/alloc.rs`, so this file stays safe). RSS
 //! (`/proc/self/statm`) was the alternative: it moves with the allocator's caching and
 //! page reuse, so it can only catch leaks of megabytes; live bytes catch one lost buffer.
@@ -28,7 +28,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use ringloop::net::{ListenOptions, TcpListener, TcpStream, UnixStream};
-use ringloop::{__CountingAllocForTests as CountingAlloc, EventLoop};
+use ringloop::{__CountingAlloc as CountingAlloc, EventLoop};
 
 #[global_allocator]
 static HEAP: CountingAlloc = CountingAlloc::new();

@@ -54,10 +54,13 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::bufring::BufRing;
 use super::op::{Late, OpCode, OpId};
+use super::sink::Sink;
 use super::slab::{Abandoned, Completion, Delivered, OpSlab};
 use super::token::{self, Token};
 use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
@@ -95,13 +98,16 @@ impl Dir {
 /// Which direction an operation waits for, `None` for those that never wait.
 fn direction(code: &OpCode) -> Option<(RawFd, Dir)> {
     match *code {
-        OpCode::Accept { fd, .. } | OpCode::Recv { fd, .. } | OpCode::RecvMsg { fd, .. } => {
-            Some((fd, Dir::Read))
-        }
+        OpCode::Accept { fd, .. }
+        | OpCode::Recv { fd, .. }
+        | OpCode::RecvMsg { fd, .. }
+        | OpCode::PollIn { fd } => Some((fd, Dir::Read)),
         OpCode::Connect { fd, .. } | OpCode::Send { fd, .. } | OpCode::SendMsg { fd, .. } => {
             Some((fd, Dir::Write))
         }
-        OpCode::Shutdown { .. } | OpCode::Close { .. } | OpCode::Nop => None,
+        OpCode::Shutdown { .. } | OpCode::Close { .. } | OpCode::RecvMulti { .. } | OpCode::Nop => {
+            None
+        }
     }
 }
 
@@ -280,6 +286,7 @@ impl Epoll {
         let completion = Completion { result, flags: 0 };
         match self.ops.complete(token, completion) {
             Delivered::Wake(waker) => wakers.push(waker),
+            Delivered::Sink(waker) => wakers.extend(waker),
             Delivered::Quiet => {}
             Delivered::Stray => self.stats.stray_completions += 1,
             Delivered::CloseFd(fd) => {
@@ -314,6 +321,10 @@ impl Epoll {
                 self.finish(token, result, wakers);
             }
             OpCode::Nop => self.finish(token, 0, wakers),
+            // No provided buffers here (`buf_ring` is `None`): never submitted.
+            OpCode::RecvMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
+            // Waits for the next readiness edge: its submitter just found the socket empty.
+            OpCode::PollIn { fd } if fd >= 0 => self.park(token, fd, Dir::Read, false, wakers),
             _ => {
                 let (fd, dir) = direction(&code).expect("a waiting operation");
                 if fd < 0 {
@@ -353,7 +364,12 @@ impl Epoll {
             OpCode::RecvMsg { fd, msg } => unsafe { sys::recvmsg(fd, msg) },
             // SAFETY: as for accept, above.
             OpCode::SendMsg { fd, msg } => unsafe { sys::sendmsg(fd, msg) },
-            OpCode::Shutdown { .. } | OpCode::Close { .. } | OpCode::Nop => {
+            // Readiness arrived (an event woke the parked operation): done.
+            OpCode::PollIn { .. } => libc::POLLIN as i32,
+            OpCode::Shutdown { .. }
+            | OpCode::Close { .. }
+            | OpCode::RecvMulti { .. }
+            | OpCode::Nop => {
                 unreachable!("never parked")
             }
         };
@@ -547,6 +563,28 @@ impl Epoll {
         Ok(())
     }
 
+    /// Queues an operation in its reserved slab slot for the next turn.
+    fn enqueue(&mut self, token: u64, op: OpCode) {
+        let slot = Self::slot(token);
+        if slot >= self.requests.len() {
+            self.requests.resize_with(slot + 1, || None);
+        }
+        if let OpCode::Close { .. } = op {
+            // `close_soon` counted this close: it is ours, so it leaves the other
+            // registrations trusted, unless the count had already moved on.
+            if closes() == self.closes_trusted.wrapping_add(1) {
+                self.closes_trusted = closes();
+            }
+        }
+        self.requests[slot] = Some(Request {
+            token,
+            code: op,
+            connecting: false,
+            parked: None,
+        });
+        self.queued.push_back(token);
+    }
+
     fn wait_due(&self) -> bool {
         self.last_wait.elapsed() >= POLL_INTERVAL
     }
@@ -599,25 +637,18 @@ impl Driver for Epoll {
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
         let token = self.ops.insert();
-        let slot = Self::slot(token);
-        if slot >= self.requests.len() {
-            self.requests.resize_with(slot + 1, || None);
-        }
-        if let OpCode::Close { .. } = op {
-            // `close_soon` counted this close: it is ours, so it leaves the other
-            // registrations trusted, unless the count had already moved on.
-            if closes() == self.closes_trusted.wrapping_add(1) {
-                self.closes_trusted = closes();
-            }
-        }
-        self.requests[slot] = Some(Request {
-            token,
-            code: op,
-            connecting: false,
-            parked: None,
-        });
-        self.queued.push_back(token);
+        self.enqueue(token, op);
         Ok(OpId(token))
+    }
+
+    unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+        let token = self.ops.insert_sink(sink, tag);
+        self.enqueue(token, op);
+        Ok(OpId(token))
+    }
+
+    fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
+        None
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {

@@ -20,6 +20,7 @@
 
 pub(crate) mod accept;
 pub(crate) mod buf;
+pub(crate) mod bufring;
 mod cancel;
 pub(crate) mod close;
 pub(crate) mod connect;
@@ -30,6 +31,8 @@ pub(crate) mod op;
 pub(crate) mod recv;
 pub(crate) mod send;
 pub(crate) mod shutdown;
+pub(crate) mod sink;
+pub(crate) mod sink_io;
 pub(crate) mod slab;
 pub(crate) mod token;
 pub(crate) mod try_first;
@@ -37,9 +40,12 @@ pub(crate) mod uring;
 
 use std::any::Any;
 use std::io;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use bufring::BufRing;
 use op::{Late, OpCode, OpId};
+use sink::Sink;
 use slab::Completion;
 use std::time::Duration;
 
@@ -104,6 +110,21 @@ pub(crate) trait Driver {
     /// frees what was handed to `abandon_op`.
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId>;
 
+    /// Queues an operation whose completions go to `sink` with `tag` instead of waiting
+    /// in the slab for a future (see `sink.rs`). A multishot operation delivers until a
+    /// completion without `F_MORE`. `cancel_op` and `abandon_op` work as for `submit`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`submit`](Driver::submit): every pointer in `op` stays valid until the
+    /// operation's final completion has been delivered to the sink, or until the driver
+    /// frees what was handed to `abandon_op`.
+    unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId>;
+
+    /// The loop's provided-buffer ring for multishot receives, set up on first use;
+    /// `None` where the backend or kernel has none (then read on readiness).
+    fn buf_ring(&mut self) -> Option<Rc<BufRing>>;
+
     /// The operation's completion, once it arrived; registers the waker until then.
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion>;
 
@@ -133,6 +154,9 @@ pub(crate) struct DriverConfig {
     /// Bound waits with a timeout SQE even where `IORING_FEAT_EXT_ARG` exists (tests
     /// exercise the fallback path with it).
     pub(crate) force_timeout_sqe: bool,
+    /// Provided buffers for multishot receives: how many (a power of two) and how big.
+    pub(crate) recv_buffers: u16,
+    pub(crate) recv_buffer_size: u32,
 }
 
 /// Which backend `RINGLOOP_BACKEND` asks for, if it is set (`auto` and empty mean

@@ -73,6 +73,17 @@ pub(crate) enum OpCode {
     Close {
         fd: RawFd,
     },
+    /// Multishot recv(2) into buffers the kernel picks from provided-buffer group
+    /// `group` (io_uring only).
+    RecvMulti {
+        fd: RawFd,
+        group: u16,
+    },
+    /// Completes once `fd` is readable (io_uring: `POLL_ADD`; epoll: the next readiness
+    /// edge, without a syscall first).
+    PollIn {
+        fd: RawFd,
+    },
     Nop,
 }
 

@@ -9,9 +9,11 @@
 
 use std::any::Any;
 use std::fmt;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::op::Late;
+use super::sink::{self, Sink};
 use super::token::{self, MAX_SLOTS};
 
 /// A completion as the kernel reported it.
@@ -30,7 +32,11 @@ pub(crate) enum Lifecycle {
     /// The completion arrived and waits to be collected.
     Completed(Completion),
     /// Its future was dropped; this memory waits for the completion before it is freed.
+    /// A multishot operation stays here until its final completion.
     Abandoned(Option<Box<dyn Any>>, Late),
+    /// Completions go to this sink with this tag; a multishot operation stays here until
+    /// its final completion (see `sink.rs`).
+    Sink { sink: Rc<Sink>, tag: u64 },
 }
 
 impl fmt::Debug for Lifecycle {
@@ -40,6 +46,7 @@ impl fmt::Debug for Lifecycle {
             Lifecycle::Waiting(_) => f.write_str("Waiting"),
             Lifecycle::Completed(c) => f.debug_tuple("Completed").field(c).finish(),
             Lifecycle::Abandoned(..) => f.write_str("Abandoned"),
+            Lifecycle::Sink { tag, .. } => write!(f, "Sink({tag:#x})"),
         }
     }
 }
@@ -60,6 +67,8 @@ pub(crate) enum Delivered {
     Stray,
     /// An abandoned operation produced a descriptor nobody owns: close it.
     CloseFd(i32),
+    /// Handed to the operation's sink; wake its consumer if a waker is given.
+    Sink(Option<Waker>),
 }
 
 /// What became of an operation handed to [`OpSlab::abandon`].
@@ -99,10 +108,22 @@ impl OpSlab {
 
     /// Reserves a slot for a new operation; returns its `user_data`.
     pub(crate) fn insert(&mut self) -> u64 {
+        self.insert_with(Lifecycle::Submitted)
+    }
+
+    /// Reserves a slot for an operation whose completions go to `sink` with `tag`.
+    pub(crate) fn insert_sink(&mut self, sink: &Rc<Sink>, tag: u64) -> u64 {
+        self.insert_with(Lifecycle::Sink {
+            sink: sink.clone(),
+            tag,
+        })
+    }
+
+    fn insert_with(&mut self, life: Lifecycle) -> u64 {
         self.in_flight += 1;
         if let Some(slot) = self.free.pop() {
             let entry = &mut self.slots[slot as usize];
-            entry.life = Some(Lifecycle::Submitted);
+            entry.life = Some(life);
             return token::encode(slot, entry.generation);
         }
         let slot = u32::try_from(self.slots.len())
@@ -111,7 +132,7 @@ impl OpSlab {
             .expect("op slab full: more than 4 billion operations in flight");
         self.slots.push(Slot {
             generation: 0,
-            life: Some(Lifecycle::Submitted),
+            life: Some(life),
         });
         token::encode(slot, 0)
     }
@@ -151,6 +172,21 @@ impl OpSlab {
                 entry.life = Some(Lifecycle::Completed(completion));
                 self.in_flight -= 1;
                 Delivered::Wake(waker)
+            }
+            Some(Lifecycle::Sink { sink, tag }) => {
+                let waker = sink.push(tag, completion);
+                if sink::is_final(completion.flags) {
+                    self.in_flight -= 1;
+                    self.free_slot(user_data);
+                } else {
+                    entry.life = Some(Lifecycle::Sink { sink, tag });
+                }
+                Delivered::Sink(waker)
+            }
+            Some(Lifecycle::Abandoned(held, late)) if !sink::is_final(completion.flags) => {
+                // A multishot operation goes on: keep its memory until the last one.
+                entry.life = Some(Lifecycle::Abandoned(held, late));
+                Delivered::Quiet
             }
             Some(Lifecycle::Abandoned(held, late)) => {
                 self.in_flight -= 1;
@@ -220,7 +256,7 @@ impl OpSlab {
                     Abandoned::Done
                 }
             }
-            Some(Lifecycle::Submitted | Lifecycle::Waiting(_)) => {
+            Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Sink { .. }) => {
                 let holds = held.is_some();
                 entry.life = Some(Lifecycle::Abandoned(held, late));
                 if holds {
@@ -246,7 +282,7 @@ impl OpSlab {
     pub(crate) fn is_pending(&mut self, user_data: u64) -> bool {
         matches!(
             self.entry(user_data).and_then(|e| e.life.as_ref()),
-            Some(Lifecycle::Submitted | Lifecycle::Waiting(_))
+            Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Sink { .. })
         )
     }
 
@@ -256,9 +292,12 @@ impl OpSlab {
             .iter()
             .enumerate()
             .filter_map(|(slot, s)| match s.life {
-                Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(..)) => {
-                    Some(token::encode(slot as u32, s.generation))
-                }
+                Some(
+                    Lifecycle::Submitted
+                    | Lifecycle::Waiting(_)
+                    | Lifecycle::Abandoned(..)
+                    | Lifecycle::Sink { .. },
+                ) => Some(token::encode(slot as u32, s.generation)),
                 _ => None,
             })
     }
@@ -359,6 +398,38 @@ mod tests {
         assert_eq!(slab.pending_tokens().collect::<Vec<_>>(), vec![t]);
         assert!(matches!(slab.complete(t, C), Delivered::Quiet));
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!((slab.in_flight(), slab.abandoned()), (0, 0));
+    }
+
+    #[test]
+    fn a_multishot_sink_op_lives_until_its_final_completion() {
+        let mut slab = OpSlab::new();
+        let sink = Rc::new(Sink::new());
+        let t = slab.insert_sink(&sink, 9);
+        let more = Completion {
+            result: 3,
+            flags: sink::F_MORE,
+        };
+        assert!(matches!(slab.complete(t, more), Delivered::Sink(None)));
+        assert!(matches!(slab.complete(t, more), Delivered::Sink(None)));
+        assert!(slab.is_pending(t));
+        assert!(matches!(slab.complete(t, C), Delivered::Sink(None)));
+        assert!(!slab.is_pending(t));
+        assert_eq!(slab.in_flight(), 0);
+        assert!(matches!(slab.complete(t, C), Delivered::Stray));
+        let mut out = Vec::new();
+        sink.drain_into(&mut out, Waker::noop());
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|e| e.tag == 9));
+        // Abandoned mid-stream: held until the final completion.
+        let t = slab.insert_sink(&sink, 10);
+        assert_eq!(
+            slab.abandon(t, Some(Box::new(1u8)), Late::Ignore),
+            Abandoned::InFlight
+        );
+        assert!(matches!(slab.complete(t, more), Delivered::Quiet));
+        assert_eq!(slab.abandoned(), 1);
+        assert!(matches!(slab.complete(t, C), Delivered::Quiet));
         assert_eq!((slab.in_flight(), slab.abandoned()), (0, 0));
     }
 

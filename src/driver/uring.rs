@@ -24,13 +24,16 @@ use std::any::Any;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
+use super::bufring::BufRing;
 use super::cancel;
 use super::op::{Late, OpCode, OpId};
+use super::sink::{self, Sink};
 use super::slab::{Abandoned, Completion, Delivered, OpSlab};
 use super::token::{self, Token};
 use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
@@ -108,7 +111,16 @@ pub(crate) struct Uring {
     shut_down: bool,
     /// Wakers of completions reaped while pushing onto a full queue, for the next turn.
     deferred: Vec<Waker>,
+    /// The provided-buffer ring (group [`BUF_GROUP`]), once asked for. Unregistered and
+    /// released in `Drop` only after every operation drained, else leaked.
+    buf_ring: Option<Rc<BufRing>>,
+    /// Setting the buffer ring up failed once: do not try again.
+    buf_ring_failed: bool,
+    recv_buffers: (u16, u32),
 }
+
+/// The buffer group id of the loop's provided-buffer ring.
+const BUF_GROUP: u16 = 0;
 
 impl Uring {
     pub(crate) fn new(config: DriverConfig, wake_fd: RawFd) -> io::Result<Uring> {
@@ -143,6 +155,9 @@ impl Uring {
             stats: DriverStats::default(),
             shut_down: false,
             deferred: Vec::new(),
+            buf_ring: None,
+            buf_ring_failed: false,
+            recv_buffers: (config.recv_buffers, config.recv_buffer_size),
         };
         driver.probe_opcodes()?;
         driver.probe_nop()?;
@@ -152,7 +167,7 @@ impl Uring {
     /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
     /// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
     fn probe_opcodes(&self) -> io::Result<()> {
-        const USED: [(u8, &str); 13] = [
+        const USED: [(u8, &str); 14] = [
             (opcode::Nop::CODE, "NOP"),
             (opcode::Accept::CODE, "ACCEPT"),
             (opcode::Connect::CODE, "CONNECT"),
@@ -166,6 +181,7 @@ impl Uring {
             (opcode::Timeout::CODE, "TIMEOUT"),
             (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
             (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+            (opcode::PollAdd::CODE, "POLL_ADD"),
         ];
         let mut probe = io_uring::Probe::new();
         self.ring.submitter().register_probe(&mut probe)?;
@@ -288,12 +304,19 @@ impl Uring {
                 Token::Cancel => {}
                 Token::Op { .. } => match self.ops.complete(cqe.user_data(), completion) {
                     Delivered::Wake(waker) => wakers.push(waker),
-                    Delivered::Quiet => {}
-                    Delivered::Stray => self.stats.stray_completions += 1,
+                    Delivered::Sink(waker) => wakers.extend(waker),
+                    Delivered::Quiet => recycle(&self.buf_ring, completion.flags),
+                    Delivered::Stray => {
+                        self.stats.stray_completions += 1;
+                        recycle(&self.buf_ring, completion.flags);
+                    }
                     // SAFETY: an abandoned accept's new descriptor: nothing else owns it.
                     Delivered::CloseFd(fd) => drop(unsafe { own(fd) }),
                 },
-                Token::Unknown(_) => self.stats.stray_completions += 1,
+                Token::Unknown(_) => {
+                    self.stats.stray_completions += 1;
+                    recycle(&self.buf_ring, completion.flags);
+                }
             }
         }
     }
@@ -321,7 +344,16 @@ fn build_sqe(op: OpCode) -> squeue::Entry {
             .build(),
         OpCode::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpCode::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
+        OpCode::RecvMulti { fd, group } => opcode::RecvMulti::new(types::Fd(fd), group).build(),
+        OpCode::PollIn { fd } => opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build(),
         OpCode::Nop => opcode::Nop::new().build(),
+    }
+}
+
+/// A provided buffer that a completion took but nobody will read goes straight back.
+fn recycle(ring: &Option<Rc<BufRing>>, flags: u32) {
+    if let (Some(bid), Some(ring)) = (sink::buffer_id(flags), ring) {
+        ring.recycle(bid);
     }
 }
 
@@ -375,6 +407,49 @@ impl Driver for Uring {
             return Err(e);
         }
         Ok(OpId(user_data))
+    }
+
+    unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+        let user_data = self.ops.insert_sink(sink, tag);
+        let sqe = build_sqe(op).user_data(user_data);
+        if let Err(e) = self.push(&sqe) {
+            // Never reached the kernel: release the slot without telling the sink.
+            self.ops.abandon(user_data, None, Late::Ignore);
+            self.ops.complete(
+                user_data,
+                Completion {
+                    result: -libc::ECANCELED,
+                    flags: 0,
+                },
+            );
+            return Err(e);
+        }
+        Ok(OpId(user_data))
+    }
+
+    fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
+        if self.buf_ring.is_none() && !self.buf_ring_failed && !self.shut_down {
+            let (count, size) = self.recv_buffers;
+            let ring = Rc::new(BufRing::new(count, size, BUF_GROUP));
+            // SAFETY: the ring's memory stays valid until it is unregistered or the ring
+            // is destroyed: the driver keeps its `Rc` until then (see `Drop`).
+            let registered = unsafe {
+                self.ring.submitter().register_buf_ring_with_flags(
+                    ring.ring_addr(),
+                    ring.count(),
+                    ring.group(),
+                    0,
+                )
+            };
+            match registered {
+                Ok(()) => self.buf_ring = Some(ring),
+                Err(e) => {
+                    log::debug!("ringloop: no provided-buffer ring ({e}); reading on readiness");
+                    self.buf_ring_failed = true;
+                }
+            }
+        }
+        self.buf_ring.clone()
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
@@ -495,7 +570,21 @@ impl Driver for Uring {
 
 impl Drop for Uring {
     fn drop(&mut self) {
-        self.shutdown();
+        let drained = self.shutdown();
+        if let Some(ring) = self.buf_ring.take() {
+            if drained
+                && self
+                    .ring
+                    .submitter()
+                    .unregister_buf_ring(ring.group())
+                    .is_ok()
+            {
+                drop(ring);
+            } else {
+                // An operation may still pick a buffer: the memory must outlive the ring.
+                std::mem::forget(ring);
+            }
+        }
         if self.wake_armed {
             // The kernel may still write into the buffer: leaking 8 bytes is the safe
             // choice. (Not seen in practice: a pending eventfd read cancels at once.)
@@ -529,6 +618,8 @@ mod tests {
             DriverConfig {
                 ring_entries: 8,
                 force_timeout_sqe: false,
+                recv_buffers: 4,
+                recv_buffer_size: 64,
             },
             raw,
         )

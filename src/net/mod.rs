@@ -38,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+mod protocol;
 mod socket;
 mod tcp;
 mod udp;
@@ -45,6 +46,7 @@ mod unix;
 
 pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
+pub use protocol::{Protocol, Transport, serve};
 pub use socket::{ReadHalf, WriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;

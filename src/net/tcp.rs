@@ -85,6 +85,10 @@ impl TcpListener {
         Ok(TcpListener { io: Some(listener) })
     }
 
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.get().as_raw_fd()
+    }
+
     fn get(&self) -> &std::net::TcpListener {
         self.io.as_ref().expect("listener used after close")
     }

@@ -1,17 +1,34 @@
-//! Test support: a global allocator that counts the heap a process holds.
+//! Test support: a global allocator that counts.
 //!
-//! The leak tests (`tests/soak.rs`) install it with `#[global_allocator]` and compare
-//! the live bytes and blocks before and after a workload. Implementing
-//! [`GlobalAlloc`] takes `unsafe`, which the crate keeps in `sys/`; the tests stay safe.
+//! Not API: exported hidden as `ringloop::__CountingAlloc`, because installing a
+//! `#[global_allocator]` takes an `unsafe impl GlobalAlloc`, and ringloop keeps `unsafe`
+//! out of its tests. A test installs it with
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static A: ringloop::__CountingAlloc = ringloop::__CountingAlloc::new();
+//! ```
+//!
+//! and reads what it needs: the live bytes and blocks (leak tests compare them before
+//! and after a workload), [`CountingAlloc::thread_allocations`] (allocations and
+//! reallocations made by the calling thread so far; tests run in parallel threads, so
+//! an allocation-free path is proven with a per-thread count) or [`CountingAlloc::total`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 
-/// [`System`], counting the bytes and blocks currently allocated.
+thread_local! {
+    // Const-initialized and without a destructor: reading it never allocates.
+    static THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+/// [`System`], counting (see the module docs).
 #[derive(Debug)]
 pub struct CountingAlloc {
     bytes: AtomicIsize,
     blocks: AtomicIsize,
+    total: AtomicU64,
 }
 
 impl CountingAlloc {
@@ -20,6 +37,7 @@ impl CountingAlloc {
         CountingAlloc {
             bytes: AtomicIsize::new(0),
             blocks: AtomicIsize::new(0),
+            total: AtomicU64::new(0),
         }
     }
 
@@ -31,6 +49,21 @@ impl CountingAlloc {
     /// Blocks allocated through this allocator and not yet freed.
     pub fn live_blocks(&self) -> isize {
         self.blocks.load(Ordering::SeqCst)
+    }
+
+    /// Allocations (and reallocations) made by the calling thread so far.
+    pub fn thread_allocations() -> u64 {
+        THREAD.try_with(Cell::get).unwrap_or(0)
+    }
+
+    /// Allocations (and reallocations) made by every thread so far.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let _ = THREAD.try_with(|c| c.set(c.get() + 1));
     }
 
     fn add(&self, size: usize, blocks: isize) {
@@ -51,9 +84,11 @@ impl Default for CountingAlloc {
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees are ours; the counters only observe sizes.
+// `System`'s guarantees are ours; counting touches only atomics and a const-initialized
+// thread-local, none of which allocates.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.count();
         // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
@@ -63,6 +98,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.count();
         // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
@@ -78,6 +114,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        self.count();
         // SAFETY: forwarded as is; `ptr` came from this allocator, hence from `System`.
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         if !new.is_null() {

@@ -239,3 +239,40 @@ pub(crate) fn is_stream(fd: RawFd) -> bool {
     ))
     .is_ok_and(|_| ty == libc::SOCK_STREAM)
 }
+
+/// send(2) of a slice, never blocking and never raising `SIGPIPE`; `EINTR` is retried.
+pub(crate) fn send_slice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    loop {
+        match syscall!(send(fd, data.as_ptr().cast(), data.len(), flags)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
+}
+
+/// recv(2) into a slice, never blocking; `EINTR` is retried.
+pub(crate) fn recv_slice(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match syscall!(recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT
+        )) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
+}
+
+/// The peer address of a connected IP socket.
+pub(crate) fn peer_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
+    let mut addr = SockAddr::empty();
+    syscall!(getpeername(
+        fd.as_raw_fd(),
+        addr.as_mut_ptr(),
+        &mut addr.len
+    ))?;
+    addr.as_inet()
+}

@@ -1,0 +1,235 @@
+//! A provided-buffer ring (`IORING_REGISTER_PBUF_RING`): buffers the kernel picks from
+//! for multishot receives, so no read needs a buffer of its own.
+//!
+//! # Ownership
+//!
+//! A buffer is either *in the ring* (the kernel may write to it at any time) or *lent*
+//! (a completion named it: the kernel has filled it and let go of it). Only a lent buffer
+//! is ever read, through a [`Lent`] guard; dropping the guard writes the buffer back into
+//! the ring at once. A buffer id is lent at most once at a time (checked).
+//!
+//! The ring and its buffers are freed only when the last `Rc<BufRing>` goes. The io_uring
+//! driver holds one, and before dropping it either unregisters the ring (after every
+//! operation that could pick from it has completed) or, if the kernel did not give every
+//! operation back, leaks it. Other holders (the protocol server) only lend and return.
+
+use std::alloc::{self, Layout};
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// `struct io_uring_buf`: one ring entry. In entry 0, `resv` is the ring's tail.
+#[repr(C)]
+struct RawEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+const PAGE: usize = 4096;
+
+/// The ring and its buffers.
+pub(crate) struct BufRing {
+    /// `count` entries, page aligned, shared with the kernel.
+    ring: NonNull<RawEntry>,
+    ring_layout: Layout,
+    /// `count * size` bytes of buffers.
+    bufs: NonNull<u8>,
+    bufs_layout: Layout,
+    count: u16,
+    size: u32,
+    group: u16,
+    /// Our copy of the tail (the kernel only reads it).
+    tail: Cell<u16>,
+    /// Which buffers are lent out.
+    lent: RefCell<Vec<bool>>,
+}
+
+impl BufRing {
+    /// Allocates `count` (a power of two, at most 32768) buffers of `size` bytes, all in
+    /// the ring, for buffer group `group`. Not registered yet.
+    pub(crate) fn new(count: u16, size: u32, group: u16) -> BufRing {
+        assert!(
+            count.is_power_of_two() && count <= 32768,
+            "buffer count must be a power of two"
+        );
+        assert!(size > 0, "buffer size must not be zero");
+        let ring_layout = Layout::from_size_align(usize::from(count) * size_of::<RawEntry>(), PAGE)
+            .expect("ring layout");
+        let bufs_layout =
+            Layout::from_size_align(usize::from(count) * size as usize, 64).expect("buffers");
+        // SAFETY: both layouts have a non-zero size (count and size are non-zero).
+        let (ring, bufs) = unsafe {
+            (
+                alloc::alloc_zeroed(ring_layout).cast::<RawEntry>(),
+                alloc::alloc(bufs_layout),
+            )
+        };
+        let ring = NonNull::new(ring).unwrap_or_else(|| alloc::handle_alloc_error(ring_layout));
+        let bufs = NonNull::new(bufs).unwrap_or_else(|| alloc::handle_alloc_error(bufs_layout));
+        let this = BufRing {
+            ring,
+            ring_layout,
+            bufs,
+            bufs_layout,
+            count,
+            size,
+            group,
+            tail: Cell::new(0),
+            lent: RefCell::new(vec![true; usize::from(count)]),
+        };
+        for bid in 0..count {
+            this.give_back(bid);
+        }
+        this
+    }
+
+    /// The ring's address, for registration.
+    pub(crate) fn ring_addr(&self) -> u64 {
+        self.ring.as_ptr() as u64
+    }
+
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
+    pub(crate) fn group(&self) -> u16 {
+        self.group
+    }
+
+    /// Buffer `bid` with the `len` bytes a completion reported, lent until the guard
+    /// drops. `None` for an id or length that cannot be (a corrupt completion), or a
+    /// buffer already lent.
+    pub(crate) fn lend(&self, bid: u16, len: usize) -> Option<Lent<'_>> {
+        if bid >= self.count || len > self.size as usize {
+            return None;
+        }
+        let mut lent = self.lent.borrow_mut();
+        if std::mem::replace(&mut lent[usize::from(bid)], true) {
+            return None;
+        }
+        Some(Lent {
+            ring: self,
+            bid,
+            len,
+        })
+    }
+
+    /// Returns a buffer the kernel picked but nobody will read (an abandoned or stray
+    /// completion).
+    pub(crate) fn recycle(&self, bid: u16) {
+        drop(self.lend(bid, 0));
+    }
+
+    /// Puts a lent buffer back at the ring's tail.
+    fn give_back(&self, bid: u16) {
+        let was_lent = std::mem::replace(&mut self.lent.borrow_mut()[usize::from(bid)], false);
+        debug_assert!(was_lent);
+        let tail = self.tail.get();
+        let index = usize::from(tail & (self.count - 1));
+        let addr = self.buf_ptr(bid) as u64;
+        // SAFETY: `index < count`, so the entry is inside the ring allocation. The entry
+        // past the tail is not read by the kernel until the tail moves over it; only its
+        // own fields are written (entry 0's `resv`, the tail, is left alone).
+        unsafe {
+            let entry = self.ring.as_ptr().add(index);
+            std::ptr::addr_of_mut!((*entry).addr).write(addr);
+            std::ptr::addr_of_mut!((*entry).len).write(self.size);
+            std::ptr::addr_of_mut!((*entry).bid).write(bid);
+        }
+        let tail = tail.wrapping_add(1);
+        self.tail.set(tail);
+        // SAFETY: entry 0's `resv` field is the ring's tail, a u16 the kernel reads
+        // concurrently: written only atomically, with release ordering so the entry
+        // written above is visible first.
+        unsafe {
+            let tail_ptr = std::ptr::addr_of_mut!((*self.ring.as_ptr()).resv);
+            AtomicU16::from_ptr(tail_ptr).store(tail, Ordering::Release);
+        }
+    }
+
+    fn buf_ptr(&self, bid: u16) -> *mut u8 {
+        // SAFETY: `bid < count`, so the offset is inside the buffers' allocation.
+        unsafe {
+            self.bufs
+                .as_ptr()
+                .add(usize::from(bid) * self.size as usize)
+        }
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with these layouts. The driver drops its reference
+        // only once the kernel can no longer use the ring (module docs).
+        unsafe {
+            alloc::dealloc(self.ring.as_ptr().cast(), self.ring_layout);
+            alloc::dealloc(self.bufs.as_ptr(), self.bufs_layout);
+        }
+    }
+}
+
+impl fmt::Debug for BufRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufRing")
+            .field("count", &self.count)
+            .field("size", &self.size)
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+/// A filled buffer, lent by the ring until dropped.
+pub(crate) struct Lent<'a> {
+    ring: &'a BufRing,
+    bid: u16,
+    len: usize,
+}
+
+impl Deref for Lent<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the buffer is lent (out of the ring): the kernel wrote `len <= size`
+        // bytes into it before completing, and does not touch it until `give_back`.
+        unsafe { std::slice::from_raw_parts(self.ring.buf_ptr(self.bid), self.len) }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.ring.give_back(self.bid);
+    }
+}
+
+impl fmt::Debug for Lent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lent")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_lent_once_and_return_to_the_tail() {
+        let ring = BufRing::new(4, 16, 0);
+        assert_eq!(ring.tail.get(), 4);
+        let a = ring.lend(2, 5).expect("lend");
+        assert_eq!(a.len(), 5);
+        assert!(ring.lend(2, 5).is_none(), "already lent");
+        assert!(ring.lend(9, 1).is_none(), "no such buffer");
+        assert!(ring.lend(1, 17).is_none(), "longer than a buffer");
+        drop(a);
+        assert_eq!(ring.tail.get(), 5);
+        ring.recycle(3);
+        assert_eq!(ring.tail.get(), 6);
+    }
+}

@@ -1,0 +1,177 @@
+//! Safe handles for sink operations (see `sink.rs`), for the protocol server.
+//!
+//! [`submit_plain`] submits operations that hold no memory (multishot receive, poll).
+//! [`SendBuf`] owns a send buffer and its one send in flight: the buffer cannot be
+//! touched while the kernel may read it, and dropping it mid-send hands the buffer to the
+//! driver until the completion arrives.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+
+use super::op::{Late, OpCode, OpId, loop_closed};
+use super::sink::Sink;
+use crate::event_loop::Core;
+
+/// Submits a memory-free operation whose completions go to `sink` with `tag`.
+///
+/// # Panics
+///
+/// If `op` holds pointers (only `RecvMulti` and `PollIn` are accepted).
+pub(crate) fn submit_plain(core: &Core, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+    assert!(
+        matches!(op, OpCode::RecvMulti { .. } | OpCode::PollIn { .. }),
+        "submit_plain takes operations without memory, not {op:?}"
+    );
+    // SAFETY: the operation holds no pointers (checked above).
+    core.with_driver(|d| unsafe { d.submit_to(op, sink, tag) })
+        .unwrap_or_else(|| Err(loop_closed()))
+}
+
+/// Asks the kernel to cancel a sink operation; its final completion still arrives.
+pub(crate) fn cancel(core: &Core, id: OpId) {
+    core.with_driver(|d| d.cancel_op(id));
+}
+
+/// Gives a memory-free sink operation up: the driver cancels it and drops its
+/// completions (returning any provided buffers they carry).
+pub(crate) fn abandon_plain(core: &Core, id: OpId) {
+    core.with_driver(|d| d.abandon_op(id, None, Late::Ignore));
+}
+
+/// A send buffer with at most one send(2) in flight, whose completion goes to a sink.
+///
+/// # Invariant
+///
+/// While `flight` is `Some`, `buf`'s heap memory is read by the kernel: `buf` is neither
+/// written, grown nor dropped until [`complete`](SendBuf::complete) clears it, or
+/// [`Drop`] hands it to the driver.
+#[derive(Default)]
+pub(crate) struct SendBuf {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already sent.
+    sent: usize,
+    flight: Option<(Rc<Core>, OpId)>,
+}
+
+impl SendBuf {
+    pub(crate) fn new() -> SendBuf {
+        SendBuf::default()
+    }
+
+    /// Whether a send is in flight.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.flight.is_some()
+    }
+
+    /// Bytes not yet sent.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// The buffer to append to; `None` while a send is in flight.
+    pub(crate) fn buf_mut(&mut self) -> Option<&mut Vec<u8>> {
+        if self.flight.is_some() {
+            return None;
+        }
+        if self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+        }
+        Some(&mut self.buf)
+    }
+
+    /// Swaps the (fully sent) buffer with `other`, keeping both capacities.
+    pub(crate) fn swap_in(&mut self, other: &mut Vec<u8>) {
+        assert!(
+            self.flight.is_none() && self.remaining() == 0,
+            "swapping a send buffer with bytes or a send outstanding"
+        );
+        self.buf.clear();
+        self.sent = 0;
+        std::mem::swap(&mut self.buf, other);
+    }
+
+    /// Drops what was not sent (nothing may be in flight).
+    pub(crate) fn discard(&mut self) {
+        if self.flight.is_none() {
+            self.buf.clear();
+            self.sent = 0;
+        }
+    }
+
+    /// Submits one send of the unsent bytes to `sink` with `tag`.
+    pub(crate) fn submit(
+        &mut self,
+        core: &Rc<Core>,
+        fd: RawFd,
+        sink: &Rc<Sink>,
+        tag: u64,
+    ) -> io::Result<()> {
+        assert!(self.flight.is_none(), "one send in flight at a time");
+        let rest = &self.buf[self.sent..];
+        let op = OpCode::Send {
+            fd,
+            buf: rest.as_ptr(),
+            len: u32::try_from(rest.len()).unwrap_or(u32::MAX),
+        };
+        // SAFETY: the pointer is into `buf`'s heap memory, which the invariant keeps in
+        // place and unwritten until the completion, or hands to the driver on drop.
+        let submitted = core.with_driver(|d| unsafe { d.submit_to(op, sink, tag) });
+        match submitted {
+            Some(Ok(id)) => {
+                self.flight = Some((core.clone(), id));
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(loop_closed()),
+        }
+    }
+
+    /// The send's final completion arrived: how many bytes went, or the error.
+    pub(crate) fn complete(&mut self, result: i32) -> io::Result<usize> {
+        self.flight = None;
+        if result < 0 {
+            return Err(io::Error::from_raw_os_error(-result));
+        }
+        let n = (result as usize).min(self.remaining());
+        self.sent += n;
+        Ok(n)
+    }
+
+    /// Asks the kernel to cancel the send in flight, if any.
+    pub(crate) fn cancel(&self) {
+        if let Some((core, id)) = &self.flight {
+            cancel(core, *id);
+        }
+    }
+}
+
+impl Drop for SendBuf {
+    fn drop(&mut self) {
+        if let Some((core, id)) = self.flight.take() {
+            let held: Box<dyn Any> = Box::new(std::mem::take(&mut self.buf));
+            let mut held = Some(held);
+            core.with_driver(|d| d.abandon_op(id, held.take(), Late::Ignore));
+            if let Some(held) = held {
+                // No driver: the loop closed, and drained the kernel's work unless it
+                // says otherwise, in which case the memory is leaked, never freed.
+                if !core.io_drained() {
+                    std::mem::forget(held);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SendBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendBuf")
+            .field("len", &self.buf.len())
+            .field("sent", &self.sent)
+            .field("in_flight", &self.flight.is_some())
+            .finish()
+    }
+}
