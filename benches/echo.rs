@@ -108,20 +108,60 @@ trait Rt: Sized + 'static {
         buf: Box<[u8]>,
         len: usize,
     ) -> impl Future<Output = (io::Result<()>, Box<[u8]>)>;
+
+    /// Starts the echo server on `listener` (called inside the running loop): by default
+    /// the stream server, an accept loop spawning one echo task per connection.
+    fn start_server(listener: Self::Listener) {
+        Self::spawn_detached(accept_loop::<Self>(listener));
+    }
 }
 
 /// ringloop, with try-first stream I/O on (`ringloop`, the default) or off
-/// (`ringloop-notry`, `Builder::try_first_io(false)`), for a side-by-side comparison.
-struct Ringloop<const TRY_FIRST: bool> {
+/// (`ringloop-notry`, `Builder::try_first_io(false)`); with `PROTOCOL` its server is the
+/// protocol server (`net::serve` with an echo protocol) instead of the stream server.
+/// The client is the same stream client.
+struct Ringloop<const TRY_FIRST: bool, const PROTOCOL: bool> {
     lp: ringloop::EventLoop,
 }
 
-impl<const TRY_FIRST: bool> Rt for Ringloop<TRY_FIRST> {
-    const NAME: &'static str = if TRY_FIRST {
+/// The protocol server's echo: writes back what arrives.
+struct EchoProtocol {
+    transport: Option<ringloop::net::Transport>,
+}
+
+impl ringloop::net::Protocol for EchoProtocol {
+    fn connection_made(&mut self, transport: ringloop::net::Transport) {
+        self.transport = Some(transport);
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.transport {
+            t.write(data);
+        }
+    }
+}
+
+impl<const TRY_FIRST: bool, const PROTOCOL: bool> Rt for Ringloop<TRY_FIRST, PROTOCOL> {
+    const NAME: &'static str = if PROTOCOL {
+        "protocol"
+    } else if TRY_FIRST {
         "ringloop"
     } else {
         "ringloop-notry"
     };
+
+    fn start_server(listener: Self::Listener) {
+        if PROTOCOL {
+            let server = ringloop::net::serve(listener, || EchoProtocol { transport: None });
+            Self::spawn_detached(async move {
+                if let Err(e) = server.await {
+                    eprintln!("echo bench: protocol server: {e}");
+                }
+            });
+        } else {
+            Self::spawn_detached(accept_loop::<Self>(listener));
+        }
+    }
 
     type Listener = ringloop::net::TcpListener;
     type Stream = ringloop::net::TcpStream;
@@ -132,7 +172,7 @@ impl<const TRY_FIRST: bool> Rt for Ringloop<TRY_FIRST> {
             .try_first_io(TRY_FIRST)
             .build()
             .expect("ringloop event loop");
-        Ringloop { lp }
+        Ringloop::<TRY_FIRST, PROTOCOL> { lp }
     }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -376,7 +416,8 @@ async fn echo_conn<R: Rt>(mut stream: R::Stream) {
 }
 
 enum Command {
-    Stats(mpsc::Sender<Option<ringloop::Stats>>),
+    /// The loop's counters and the server thread's CPU time.
+    Stats(mpsc::Sender<(Option<ringloop::Stats>, Duration)>),
     Exit,
 }
 
@@ -399,7 +440,7 @@ impl<R: Rt> Server<R> {
                 let rt = R::new();
                 let listener = rt.block_on(R::bind()).expect("bind the echo server");
                 let addr = R::local_addr(&listener).expect("the server's address");
-                rt.block_on(async { R::spawn_detached(accept_loop::<R>(listener)) });
+                rt.block_on(async { R::start_server(listener) });
                 ready_tx
                     .send((addr, rt.stopper()))
                     .expect("the bench thread waits for the server");
@@ -407,7 +448,8 @@ impl<R: Rt> Server<R> {
                     rt.run_until_stopped();
                     match command_rx.recv() {
                         Ok(Command::Stats(reply)) => {
-                            let _ = reply.send(rt.stats());
+                            let _ =
+                                reply.send((rt.stats(), cpu_time(libc::CLOCK_THREAD_CPUTIME_ID)));
                         }
                         Ok(Command::Exit) | Err(_) => break,
                     }
@@ -426,7 +468,7 @@ impl<R: Rt> Server<R> {
 
     /// The server loop's counters, read between two runs of its loop (the client must
     /// be idle).
-    fn stats(&self) -> Option<ringloop::Stats> {
+    fn stats(&self) -> (Option<ringloop::Stats>, Duration) {
         let (tx, rx) = mpsc::channel();
         R::stop(&self.stopper);
         self.commands
@@ -555,20 +597,27 @@ struct Pass {
     wall: Duration,
     /// CPU time of the whole process (client and server thread) over the pass.
     cpu: Duration,
+    /// CPU time of the server thread alone over the pass.
+    server_cpu: Duration,
     /// Server and client loop counters, where the runtime has them.
     loops: Option<(Counts, Counts)>,
 }
 
 /// CPU time consumed by the whole process.
 fn process_cpu_time() -> Duration {
+    cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time on one of the CPU-time clocks (the process's, the calling thread's).
+fn cpu_time(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID is always
-    // supported on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    // SAFETY: `ts` is a valid, writable timespec; the process and thread CPU-time clocks
+    // are always supported on Linux.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock}) failed");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
@@ -585,14 +634,16 @@ fn bench_runtime<R: Rt>(
     });
 
     // The separate pass: a fixed count of iterations between two snapshots.
-    let server_before = server.stats();
+    let (server_before, server_cpu_before) = server.stats();
     let client_before = rt.stats();
     let cpu_before = process_cpu_time();
     let wall = timed(&rt, &mut conns, case.rounds, STATS_ITERATIONS);
     let cpu = process_cpu_time() - cpu_before;
+    let (server_after, server_cpu_after) = server.stats();
+    let server_cpu = server_cpu_after - server_cpu_before;
     let loops = match (server_before, client_before) {
         (Some(server_before), Some(client_before)) => {
-            let server_after = server.stats().expect("server stats");
+            let server_after = server_after.expect("server stats");
             let client_after = rt.stats().expect("client stats");
             Some((
                 Counts::between(server_before, server_after),
@@ -612,6 +663,7 @@ fn bench_runtime<R: Rt>(
         round_trips: STATS_ITERATIONS * case.rounds * case.conns as u64,
         wall,
         cpu,
+        server_cpu,
         loops,
     }
 }
@@ -620,11 +672,12 @@ fn report(name: &str, pass: &Pass) {
     let rt = pass.round_trips as f64;
     eprintln!(
         "{name}: {} pass: {} round trips, {:.0} rt/s, {:.2} us CPU per round trip \
-         (client + server)",
+         (client + server), server {:.2} us CPU per round trip",
         pass.runtime,
         pass.round_trips,
         rt / pass.wall.as_secs_f64(),
         pass.cpu.as_secs_f64() * 1e6 / rt,
+        pass.server_cpu.as_secs_f64() * 1e6 / rt,
     );
     let Some((server, client)) = &pass.loops else {
         return;
@@ -658,8 +711,9 @@ fn echo_case(c: &mut Criterion, case: Case) {
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(case.rounds * case.conns as u64));
     let passes = [
-        bench_runtime::<Ringloop<true>>(&mut group, &case),
-        bench_runtime::<Ringloop<false>>(&mut group, &case),
+        bench_runtime::<Ringloop<true, false>>(&mut group, &case),
+        bench_runtime::<Ringloop<false, false>>(&mut group, &case),
+        bench_runtime::<Ringloop<true, true>>(&mut group, &case),
         bench_runtime::<Tokio>(&mut group, &case),
     ];
     group.finish();

@@ -18,9 +18,13 @@
 //!
 //! # How writes leave
 //!
-//! [`Transport::write`] sends at once when nothing is queued (a nonblocking `send(2)`);
-//! what the socket does not take is copied to the connection's buffer and one send goes
-//! in flight; writes made meanwhile are appended and leave together with the next send.
+//! [`Transport::write`] issues a send at once when nothing is queued: on io_uring the bytes
+//! are copied to the connection's buffer and one send SQE goes in flight, reaching the
+//! kernel with the loop's next `io_uring_enter` together with every other connection's
+//! (measured cheaper than a `send(2)` per write); on epoll a nonblocking `send(2)` runs
+//! on the spot and only what the socket does not take is buffered and sent on
+//! writability. Writes made while a send is in flight are appended to a second buffer
+//! and leave together, in one send, when it completes.
 //! Above the high-water mark the protocol's `pause_writing` is called, and
 //! `resume_writing` once the buffer drained to the low-water mark.
 //!
@@ -144,6 +148,9 @@ struct Shared {
     dirty: RefCell<Vec<u32>>,
     /// The server is running (callbacks included): no need to wake it.
     in_poll: Cell<bool>,
+    /// Writes try `send(2)` at once (epoll); on io_uring they go out as SQEs, batched into
+    /// the loop's next `io_uring_enter`.
+    try_send: bool,
 }
 
 impl Shared {
@@ -271,7 +278,12 @@ impl Transport {
         }
         let mut rest = data;
         if !st.out.in_flight() && st.out.remaining() == 0 {
-            match send_slice(conn.fd, data) {
+            let sent = if conn.shared.try_send {
+                send_slice(conn.fd, data)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+            match sent {
                 Ok(n) if n == data.len() => return,
                 Ok(n) => rest = &data[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -461,12 +473,14 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         } else {
             vec![0; READ_BUF]
         };
+        let try_send = ring.is_none();
         Server {
             shared: Rc::new(Shared {
                 core,
                 sink: Rc::new(Sink::new()),
                 dirty: RefCell::new(Vec::new()),
                 in_poll: Cell::new(false),
+                try_send,
             }),
             factory,
             listener,
@@ -558,6 +572,8 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
     }
 
     fn add(&mut self, fd: OwnedFd) {
+        // As asyncio does for every TCP transport: no Nagle delay on small writes.
+        let _ = crate::sys::net::set_int_option(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
