@@ -469,8 +469,9 @@ impl Builder {
     }
 
     /// Whether stream reads and writes try the nonblocking syscall on their first poll,
-    /// before submitting to the driver, when the socket was ready lately (default on;
-    /// when not set here, env `RINGLOOP_TRY_FIRST=0` turns it off, for comparisons).
+    /// before submitting to the driver, when the socket was ready lately (default on,
+    /// off under fault injection; when not set here, env `RINGLOOP_TRY_FIRST=0` turns it
+    /// off, for comparisons).
     ///
     /// A read or write that finds the socket ready completes within that first poll,
     /// with exactly the result a submitted operation would give; one that finds it not
@@ -545,7 +546,11 @@ impl Builder {
             iterations: Cell::new(0),
             handler: RefCell::new(None),
             eager: self.eager_tasks,
-            try_first: self.try_first_io.unwrap_or_else(try_first_from_env),
+            // Under fault injection every operation goes through the (faulty) driver,
+            // unless try-first was asked for explicitly.
+            try_first: self
+                .try_first_io
+                .unwrap_or_else(|| self.fault.is_none() && try_first_from_env()),
         };
         Ok(EventLoop {
             core: Rc::new(core),
