@@ -14,7 +14,7 @@
 //! before the loop's reset and its message is visible to the drain that follows.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 
 use crossbeam_queue::SegQueue;
 
@@ -65,20 +65,45 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Marks the loop closed: later `push`es are refused.
+    /// Marks the loop closed: later `push`es are refused. The loop drains the queue
+    /// once more after this.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     /// Queues `msg` for the loop and wakes it. Gives the message back when the loop has
     /// closed.
+    ///
+    /// A sender that passed the `closed` check as the loop closed may push after the
+    /// loop's last drain. Then it sees `closed` after its push (the fences pair with
+    /// `close`: either the loop's drain sees the message, or the sender sees `closed`)
+    /// and releases what is queued itself, so nothing waits in the queue for the last
+    /// `Remote` to go.
     pub(crate) fn push(&self, msg: RemoteMsg) -> Result<(), RemoteMsg> {
         if self.is_closed() {
             return Err(msg);
         }
         self.queue.push(msg);
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.release_queued();
+            return Ok(());
+        }
         self.notify();
         Ok(())
+    }
+
+    /// Drops what is queued once the loop has closed: calls unrun, task references
+    /// released; failures go to the default handler, as for a task handle dropped after
+    /// its loop closed.
+    fn release_queued(&self) {
+        while let Some(msg) = self.queue.pop() {
+            match msg {
+                RemoteMsg::Report(report) => crate::event_loop::default_exception_handler(report),
+                other => drop(other),
+            }
+        }
     }
 
     /// Wakes the loop if no wake-up is pending already.
@@ -107,10 +132,8 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Messages pushed in a race with the loop's close are released here.
-        while let Some(msg) = self.queue.pop() {
-            drop(msg);
-        }
+        // Normally empty: `push` releases what it raced into the queue after the close.
+        self.release_queued();
     }
 }
 
