@@ -189,7 +189,14 @@ impl Core {
         if !self.shared().take_notified() {
             return;
         }
-        while let Some(msg) = self.shared().pop() {
+        // At most one iteration's budget, and only what was queued when the drain
+        // began: threads that send faster than the loop runs must neither hold one
+        // iteration forever nor grow the ready queue without bound. The rest waits for
+        // the next iteration, which then does not block.
+        for _ in 0..self.shared().len().min(ITERATION_BUDGET) {
+            let Some(msg) = self.shared().pop() else {
+                break;
+            };
             match self.sched.apply_remote(msg) {
                 None => {}
                 Some(RemoteMsg::Call(f)) => self.sched.schedule(callback::allocate(f, 1)),
@@ -198,6 +205,7 @@ impl Core {
                 Some(RemoteMsg::Wake(_)) => unreachable!("wakes are applied by the scheduler"),
             }
         }
+        self.shared().renotify_if_queued();
     }
 
     /// One iteration. `main` polls `run_until_complete`'s future when its node comes up.
@@ -329,12 +337,21 @@ impl Core {
                     TimerTarget::Wake(waker) => drop(waker),
                 }
             }
-            while let Some(msg) = self.shared().pop() {
-                released = true;
+            // A snapshot, as in `drain_remote`: threads still sending must not keep
+            // the close going. Their calls and stops are dropped unrun and need no
+            // further round; whatever dropping them causes here (a wake) arrives as
+            // a message or a scheduled node of its own.
+            for _ in 0..self.shared().len() {
+                let Some(msg) = self.shared().pop() else {
+                    break;
+                };
                 match self.sched.apply_remote(msg) {
-                    Some(RemoteMsg::Report(report)) => reports.push(report),
-                    // Calls and stops from other threads are dropped unrun.
-                    other => drop(other),
+                    Some(RemoteMsg::Report(report)) => {
+                        released = true;
+                        reports.push(report);
+                    }
+                    None => released = true,
+                    Some(other) => drop(other),
                 }
             }
             while let Some(popped) = self.sched.pop() {

@@ -128,6 +128,19 @@ impl Shared {
     pub(crate) fn pop(&self) -> Option<RemoteMsg> {
         self.queue.pop()
     }
+
+    /// Messages queued now (other threads may be adding more).
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// After a drain that left messages behind (it takes only what was queued when it
+    /// began), keeps the next drain due without an eventfd write.
+    pub(crate) fn renotify_if_queued(&self) {
+        if !self.queue.is_empty() {
+            self.notified.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl Drop for Shared {
