@@ -96,3 +96,12 @@ pub use sys::seccomp::deny_io_uring as __deny_io_uring_for_tests;
 /// and check for leaks or prove a path allocates nothing.
 #[doc(hidden)]
 pub use sys::alloc::CountingAlloc as __CountingAlloc;
+
+/// Test support, not API: signal handlers without `SA_RESTART`, `fork`, waiting for a
+/// child, for the signal and fork tests. Not for use outside ringloop's tests.
+#[doc(hidden)]
+pub mod __process_for_tests {
+    pub use crate::sys::process::{
+        exit_child, fork, gettid, install_noop_handler, signal_thread, signals_handled, wait_child,
+    };
+}

@@ -1,0 +1,79 @@
+//! Test support: signals without `SA_RESTART`, `fork`, and waiting for a child, so the
+//! signal and fork tests (`tests/signals_fork.rs`) stay free of `unsafe`.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Signals caught by [`install_noop_handler`]'s handler, over all signal numbers.
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_signal(_signo: libc::c_int) {
+    // An atomic add is async-signal-safe.
+    HANDLED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Installs, for `signo`, a handler that only counts, *without* `SA_RESTART`: a
+/// blocking syscall interrupted by the signal fails with `EINTR` instead of restarting.
+pub fn install_noop_handler(signo: i32) -> io::Result<()> {
+    // SAFETY: an all-zero `sigaction` is a valid value (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = count_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    action.sa_flags = 0;
+    // SAFETY: `action.sa_mask` is a valid, writable sigset.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // The handler only touches an atomic, so it is async-signal-safe; `action` is valid
+    // for the call and the old action is not asked for.
+    syscall!(sigaction(signo, &action, std::ptr::null_mut()))?;
+    Ok(())
+}
+
+/// How many signals the handler of [`install_noop_handler`] has caught.
+pub fn signals_handled() -> usize {
+    HANDLED.load(Ordering::Relaxed)
+}
+
+/// The calling thread's kernel id, for [`signal_thread`].
+pub fn gettid() -> i32 {
+    // SAFETY: `gettid` has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Sends `signo` to thread `tid` of this process.
+pub fn signal_thread(tid: i32, signo: i32) -> io::Result<()> {
+    // SAFETY: `getpid` has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    syscall!(syscall(libc::SYS_tgkill, pid, tid, signo))?;
+    Ok(())
+}
+
+/// `fork(2)`: the child's pid in the parent, 0 in the child. The child has only the
+/// calling thread; it should build what it needs anew and leave with [`exit_child`].
+pub fn fork() -> io::Result<u32> {
+    let pid = syscall!(fork())?;
+    Ok(pid as u32)
+}
+
+/// Ends a forked child at once (`_exit`): no destructors, no atexit handlers, no
+/// flushing of buffers copied from the parent.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Waits for child `pid` to end (retrying on `EINTR`); its exit code, or 128 + the
+/// signal that killed it.
+pub fn wait_child(pid: u32) -> io::Result<i32> {
+    let mut status = 0;
+    loop {
+        match syscall!(waitpid(pid as libc::pid_t, &mut status, 0)) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Ok(128 + libc::WTERMSIG(status))
+    }
+}
