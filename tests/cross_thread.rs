@@ -24,7 +24,7 @@ use std::thread;
 use std::time::Duration;
 
 use ringloop::net::UnixStream;
-use ringloop::{__CountingAllocForTests as CountingAlloc, Closed, EventLoop};
+use ringloop::{__CountingAlloc as CountingAlloc, Closed, EventLoop};
 
 #[global_allocator]
 static HEAP: CountingAlloc = CountingAlloc::new();
