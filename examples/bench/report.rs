@@ -200,8 +200,8 @@ pub(crate) fn report(
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "From the server loop's `stats()`: `io_uring_enter` calls (the io_uring loop's only \
-         syscalls), `epoll_wait` calls, and the epoll loop's syscalls (its waits plus one per \
+        "From the server loop's `stats()`: `io_uring_enter` calls (not counting the direct \
+         recv/send of try-first I/O, which both backends make), `epoll_wait` calls, and the epoll loop's syscalls (its waits plus one per \
          operation attempt, `EAGAIN`s included). Busy is a thread's CPU time over wall \
          time: a thread near 100 % is saturated, and a saturated client bounds the \
          throughput. Other is the CPU time on the server's or the client's core that went \
