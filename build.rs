@@ -5,8 +5,10 @@
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    // `ringloop_fuzzing` is set by the fuzz crate (RUSTFLAGS="--cfg ringloop_fuzzing")
-    // to expose the internal hooks its targets drive.
+    // `fuzzing` (passed by `cargo fuzz`) or `ringloop_fuzzing` (set by hand, e.g.
+    // RUSTFLAGS="--cfg ringloop_fuzzing") exposes the internal hooks the fuzz targets
+    // drive (`ringloop::__fuzz`).
+    println!("cargo::rustc-check-cfg=cfg(fuzzing)");
     println!("cargo::rustc-check-cfg=cfg(ringloop_fuzzing)");
 
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

@@ -70,6 +70,14 @@ mod time;
 pub mod net;
 pub mod sync;
 
+/// Fuzzing support, not API: thin wrappers over internals the targets under `fuzz/`
+/// drive. Compiled only with `--cfg fuzzing` (which `cargo fuzz` passes) or
+/// `--cfg ringloop_fuzzing`.
+#[cfg(any(fuzzing, ringloop_fuzzing))]
+#[doc(hidden)]
+#[path = "fuzz_hooks.rs"]
+pub mod __fuzz;
+
 pub use driver::Backend;
 pub use event_loop::{Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats};
 pub use facade::{

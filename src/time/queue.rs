@@ -50,7 +50,7 @@ pub(crate) struct TimerKey {
 
 const NONE: u32 = u32::MAX;
 /// log2 of a tick in nanoseconds.
-const TICK_SHIFT: u32 = 20;
+pub(crate) const TICK_SHIFT: u32 = 20;
 /// Buckets (ticks) covered past the current tick; a power of two.
 const BUCKETS: usize = 4096;
 
