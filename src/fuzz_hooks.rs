@@ -130,6 +130,8 @@ pub enum Delivered {
     Quiet,
     Stray,
     CloseFd(i32),
+    /// Handed to a multishot sink; carries its consumer's waker, if any.
+    Sink(Option<Waker>),
 }
 
 /// `driver::slab::Abandoned`.
@@ -167,6 +169,7 @@ impl OpSlab {
             slab::Delivered::Quiet => Delivered::Quiet,
             slab::Delivered::Stray => Delivered::Stray,
             slab::Delivered::CloseFd(fd) => Delivered::CloseFd(fd),
+            slab::Delivered::Sink(w) => Delivered::Sink(w),
         }
     }
     pub fn poll(&mut self, user_data: u64, cx: &mut Context<'_>) -> Poll<Completion> {

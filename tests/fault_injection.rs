@@ -110,6 +110,20 @@ fn fd_count() -> usize {
         - 1
 }
 
+/// What each open descriptor points at, for a leak's message.
+fn fd_targets() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd is readable")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some(format!("{}->{}", e.file_name().to_string_lossy(), target.display()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 const HANG: Duration = Duration::from_secs(20);
 
 async fn guard<F: Future>(what: &str, fut: F) -> F::Output {
@@ -656,6 +670,7 @@ fn datagrams_and_unix_streams_arrive_whole_under_chaos() {
 fn a_loop_dropped_mid_flight_under_chaos_closes_everything() {
     let _fds = exclusive_fds();
     let before = fd_count();
+    let before_targets = fd_targets();
     for backend in backends() {
         for seed in seeds() {
             let lp = faulty(backend, seed, FaultPlan::chaos());
@@ -690,7 +705,12 @@ fn a_loop_dropped_mid_flight_under_chaos_closes_everything() {
             drop(lp);
         }
     }
-    assert_eq!(fd_count(), before, "descriptors leaked");
+    assert_eq!(
+        fd_count(),
+        before,
+        "descriptors leaked: before {before_targets:?}, after {:?}",
+        fd_targets()
+    );
 }
 
 #[test]
