@@ -117,7 +117,11 @@ fn fd_targets() -> Vec<String> {
         .filter_map(|e| {
             let e = e.ok()?;
             let target = std::fs::read_link(e.path()).ok()?;
-            Some(format!("{}->{}", e.file_name().to_string_lossy(), target.display()))
+            Some(format!(
+                "{}->{}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            ))
         })
         .collect();
     out.sort();

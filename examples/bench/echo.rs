@@ -1,4 +1,5 @@
-//! Loopback TCP echo: the server (generic over [`Rt`]) on its own thread, the load
+//! Loopback TCP echo: the servers ([`EchoServer`]: the stream server generic over [`Rt`]
+//! on each runtime, and ringloop's protocol server) each on its own thread, the load
 //! generator (one tokio current_thread client, the same for every server), the cases
 //! and the measurement of interleaved windows.
 
@@ -13,10 +14,117 @@ use crate::Plan;
 use crate::Progress;
 use crate::cpu::{ThreadClock, cpu_busy, pin_current_thread};
 use crate::report::OTHER_LOAD_WARNING;
-use crate::runtime::{RUNTIMES, Ringloop, Rt, Runtime, Tokio};
+use crate::runtime::{Ringloop, Rt, Runtime, Tokio};
 
-/// The server's read buffer.
+/// The stream server's read buffer.
 const SERVER_BUF: usize = 16 * 1024;
+
+/// An echo server of the benchmark: a runtime and how it serves. One column of the echo
+/// tables and one series of the chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EchoServer {
+    /// The stream server (an accept loop spawning one echo task per connection) on
+    /// ringloop's io_uring backend.
+    IoUring,
+    /// The stream server on ringloop's epoll backend.
+    Epoll,
+    /// The stream server on tokio.
+    Tokio,
+    /// ringloop's protocol/transport server (`net::serve` with [`EchoProtocol`]) on
+    /// io_uring.
+    Protocol,
+    /// The protocol server on epoll.
+    ProtocolEpoll,
+}
+
+pub(crate) const ECHO_SERVERS: [EchoServer; 5] = [
+    EchoServer::IoUring,
+    EchoServer::Epoll,
+    EchoServer::Tokio,
+    EchoServer::Protocol,
+    EchoServer::ProtocolEpoll,
+];
+
+impl EchoServer {
+    /// The runtime the server runs on.
+    pub(crate) fn runtime(self) -> Runtime {
+        match self {
+            EchoServer::IoUring | EchoServer::Protocol => Runtime::IoUring,
+            EchoServer::Epoll | EchoServer::ProtocolEpoll => Runtime::Epoll,
+            EchoServer::Tokio => Runtime::Tokio,
+        }
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            EchoServer::IoUring | EchoServer::Epoll | EchoServer::Tokio => self.runtime().label(),
+            EchoServer::Protocol => "ringloop-protocol",
+            EchoServer::ProtocolEpoll => "ringloop-protocol-epoll",
+        }
+    }
+
+    /// The label in ratio and counter column headers.
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            EchoServer::IoUring => "io_uring",
+            EchoServer::Epoll => "epoll",
+            EchoServer::Tokio => "tokio",
+            EchoServer::Protocol => "protocol",
+            EchoServer::ProtocolEpoll => "protocol-epoll",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            EchoServer::IoUring => 0,
+            EchoServer::Epoll => 1,
+            EchoServer::Tokio => 2,
+            EchoServer::Protocol => 3,
+            EchoServer::ProtocolEpoll => 4,
+        }
+    }
+
+    /// Chart colour.
+    pub(crate) fn colour(self) -> &'static str {
+        match self {
+            EchoServer::IoUring | EchoServer::Epoll | EchoServer::Tokio => self.runtime().colour(),
+            EchoServer::Protocol => "#5e3c99",
+            EchoServer::ProtocolEpoll => "#b2abd2",
+        }
+    }
+}
+
+/// Starts the stream server on `listener` (inside the running loop).
+fn stream_server<R: Rt>(listener: R::Listener) {
+    R::spawn_detached(accept_loop::<R>(listener));
+}
+
+/// Starts the protocol server on `listener` (inside the running loop).
+fn protocol_server(listener: ringloop::net::TcpListener) {
+    let server = ringloop::net::serve(listener, || EchoProtocol { transport: None });
+    Ringloop::spawn_detached(async move {
+        if let Err(e) = server.await {
+            eprintln!("\nbench: echo server: protocol server failed: {e}");
+        }
+    });
+}
+
+/// The protocol server's echo: writes back what arrives. (`serve` sets `TCP_NODELAY`.)
+struct EchoProtocol {
+    transport: Option<ringloop::net::Transport>,
+}
+
+impl ringloop::net::Protocol for EchoProtocol {
+    fn connection_made(&mut self, transport: ringloop::net::Transport) {
+        self.transport = Some(transport);
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(transport) = &self.transport {
+            transport.write(data);
+        }
+    }
+}
 
 async fn accept_loop<R: Rt>(listener: R::Listener) {
     loop {
@@ -69,11 +177,12 @@ struct Server {
 
 impl Server {
     /// Starts a server thread pinned to `cpu` (when `Some`) running the runtime `make`
-    /// builds.
+    /// builds, where `serve` starts serving a listener.
     fn start<R: Rt>(
         name: &str,
         cpu: Option<usize>,
         make: impl FnOnce() -> io::Result<R> + Send + 'static,
+        serve: fn(R::Listener),
     ) -> io::Result<Server> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (commands, command_rx) = mpsc::channel();
@@ -87,7 +196,7 @@ impl Server {
                 let started = make().and_then(|rt| {
                     let listener = rt.block_on(async { R::bind() })?;
                     let addr = R::local_addr(&listener)?;
-                    rt.block_on(async { R::spawn_detached(accept_loop::<R>(listener)) });
+                    rt.block_on(async { serve(listener) });
                     Ok((rt, addr))
                 });
                 let rt = match started {
@@ -111,7 +220,7 @@ impl Server {
                         Ok(ServerCommand::Exit) | Err(_) => break,
                     }
                 }
-                // Dropping the runtime cancels the accept loop and any echo task left.
+                // Dropping the runtime cancels the server and any echo task left.
             })?;
         match ready_rx.recv() {
             Ok(Ok((addr, clock, stop))) => Ok(Server {
@@ -156,10 +265,18 @@ impl Drop for Server {
     }
 }
 
-fn start_server(runtime: Runtime, cpu: Option<usize>) -> io::Result<Server> {
-    match runtime.backend() {
-        Some(backend) => Server::start(runtime.label(), cpu, move || Ringloop::new(backend)),
-        None => Server::start(runtime.label(), cpu, Tokio::new),
+fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
+    let name = server.label();
+    let backend = server.runtime().backend();
+    let ringloop = move || Ringloop::new(backend.expect("a ringloop server's backend"));
+    match server {
+        EchoServer::Tokio => Server::start(name, cpu, Tokio::new, stream_server::<Tokio>),
+        EchoServer::IoUring | EchoServer::Epoll => {
+            Server::start(name, cpu, ringloop, stream_server::<Ringloop>)
+        }
+        EchoServer::Protocol | EchoServer::ProtocolEpoll => {
+            Server::start(name, cpu, ringloop, protocol_server)
+        }
     }
 }
 
@@ -330,7 +447,7 @@ impl Sample {
     }
 }
 
-/// A case's figures on one runtime, over its rounds.
+/// A case's figures on one server, over its rounds.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EchoFigures {
     /// Median over rounds of round trips per second.
@@ -426,8 +543,9 @@ fn measure(
     sample
 }
 
-/// Echo results: `[case][runtime]`, with why a runtime had none.
-pub(crate) type EchoResults = Vec<[Result<EchoFigures, String>; 3]>;
+/// Echo results: `[case][server]` (indexed by [`EchoServer::index`]), with why a server
+/// had none.
+pub(crate) type EchoResults = Vec<[Result<EchoFigures, String>; ECHO_SERVERS.len()]>;
 
 /// Measurements of one window repeated at most, when other work disturbed it.
 pub(crate) const MAX_RETRIES: usize = 2;
@@ -451,45 +569,45 @@ pub(crate) fn run_echo(
     let client_clock = ThreadClock::current();
     let mut results = Vec::new();
     for case in echo_cases() {
-        // The three servers of a case run side by side (idle ones block in the kernel)
-        // and are measured in interleaved rounds.
+        // The servers of a case run side by side (idle ones block in the kernel) and are
+        // measured in interleaved rounds.
         let mut setups: Vec<Result<(Server, Vec<ClientConn>), String>> = Vec::new();
-        for runtime in RUNTIMES {
-            progress.step(format!("echo {}: start {}", case.name(), runtime.label()));
-            if !available[runtime.index()] {
+        for server in ECHO_SERVERS {
+            progress.step(format!("echo {}: start {}", case.name(), server.label()));
+            if !available[server.runtime().index()] {
                 setups.push(Err("unavailable".to_string()));
                 continue;
             }
-            let setup = start_server(runtime, server_cpu)
-                .and_then(|server| {
-                    let mut conns = client.connect(server.addr, case.conns, case.size)?;
+            let setup = start_server(server, server_cpu)
+                .and_then(|handle| {
+                    let mut conns = client.connect(handle.addr, case.conns, case.size)?;
                     client.drive(&mut conns, plan.echo_warmup);
-                    Ok((server, conns))
+                    Ok((handle, conns))
                 })
-                .map_err(|e| format!("{}: {e}", runtime.label()));
+                .map_err(|e| format!("{}: {e}", server.label()));
             if let Err(e) = &setup {
                 eprintln!("\nbench: echo {}: {e}", case.name());
             }
             setups.push(setup);
         }
-        let mut samples: [Vec<Sample>; 3] = Default::default();
+        let mut samples: [Vec<Sample>; ECHO_SERVERS.len()] = Default::default();
         for round in 0..plan.echo_rounds {
-            for runtime in RUNTIMES {
+            for server in ECHO_SERVERS {
                 progress.step(format!(
                     "echo {}: {} round {}/{}",
                     case.name(),
-                    runtime.label(),
+                    server.label(),
                     round + 1,
                     plan.echo_rounds
                 ));
-                let Ok((server, conns)) = &mut setups[runtime.index()] else {
+                let Ok((handle, conns)) = &mut setups[server.index()] else {
                     continue;
                 };
-                let cores = server_cpu.map(|server| (server, 0));
+                let cores = server_cpu.map(|cpu| (cpu, 0));
                 let mut sample = measure(
                     &client,
                     &client_clock,
-                    server,
+                    handle,
                     conns,
                     plan.echo_window,
                     cores,
@@ -505,24 +623,24 @@ pub(crate) fn run_echo(
                     sample = measure(
                         &client,
                         &client_clock,
-                        server,
+                        handle,
                         conns,
                         plan.echo_window,
                         cores,
                     );
                 }
-                samples[runtime.index()].push(sample);
+                samples[server.index()].push(sample);
             }
         }
-        let row = RUNTIMES.map(|runtime| match &setups[runtime.index()] {
-            Ok(_) => Ok(figures(runtime, &samples[runtime.index()])),
+        let row = ECHO_SERVERS.map(|server| match &setups[server.index()] {
+            Ok(_) => Ok(figures(server.runtime(), &samples[server.index()])),
             Err(e) => Err(e.clone()),
         });
         // Close the client's connections first, so that the servers' echo tasks see
         // end-of-file, and let the client's runtime run the closes; then stop the servers.
         let servers: Vec<Server> = setups
             .into_iter()
-            .filter_map(|setup| setup.ok().map(|(server, _conns)| server))
+            .filter_map(|setup| setup.ok().map(|(handle, _conns)| handle))
             .collect();
         client.block_on(tokio::task::yield_now());
         drop(servers);

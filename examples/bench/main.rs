@@ -3,19 +3,23 @@
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --out DIR]`
 //!
-//! Two parts, each run on the three runtimes:
+//! Two parts, run on the three runtimes (the echo part also on ringloop's protocol
+//! server):
 //!
 //! 1. **Core workloads** on the main thread: spawn N tasks that return at once and await
 //!    each; T tasks yielding Y times each; producer/consumer pairs passing messages
 //!    through a capacity-1, waker-based channel (a wake ping-pong); N `timeout`s around
 //!    ready futures; N tasks sleeping 0–100 ms (figure: the thread's CPU time, since the
 //!    wall time is the longest sleep). Figure: the median of several runs.
-//! 2. **Loopback TCP echo**, 1, 100 and 1000 connections × 64 B, 1 KiB and 16 KiB. The
-//!    server (an accept loop spawning one echo task per connection, 16 KiB read buffer)
-//!    runs on the runtime under test, on its own thread, pinned to CPU 1 with `taskset`
-//!    where the machine has two CPUs. The load generator is one fixed client for all
-//!    three servers (tokio current_thread, one task per connection doing
-//!    `write_all(msg)` then `read_exact`) on the main thread, pinned to CPU 0. The three
+//! 2. **Loopback TCP echo**, 1, 100 and 1000 connections × 64 B, 1 KiB and 16 KiB. Five
+//!    servers: the stream server (an accept loop spawning one echo task per connection,
+//!    16 KiB read buffer) on each of the three runtimes, and ringloop's protocol/transport
+//!    server (`ringloop::net::serve` with an echo `Protocol` whose `data_received`
+//!    writes the data back), `ringloop-protocol` on io_uring and
+//!    `ringloop-protocol-epoll` on epoll. Each runs on its own thread, pinned to CPU 1
+//!    with `taskset` where the machine has two CPUs. The load generator is one fixed
+//!    client for all servers (tokio current_thread, one task per connection doing
+//!    `write_all(msg)` then `read_exact`) on the main thread, pinned to CPU 0. The
 //!    servers of a case run side by side and are measured in interleaved rounds, so a
 //!    drift of the machine hits them alike. Figures: round trips per second, the server
 //!    thread's CPU time per round trip (from `/proc/self/task/<tid>/schedstat`), and for
@@ -25,6 +29,8 @@
 //!    of the two pinned cores (`/proc/stat`) that went to anything but the two threads
 //!    is reported too: a window where it exceeds 5 % was disturbed by other work, and is
 //!    measured again while a retry budget lasts; the report warns if any stayed so.
+//!    A 1000-connection case holds both ends of every server's connections open at once,
+//!    some 10 000 descriptors: `ulimit -n` must allow that.
 //!
 //! A progress bar runs on stderr. The report (markdown) goes to stdout and to
 //! `<out>/bench.md`, the chart to `<out>/bench.svg` (default `target/bench`). A backend
@@ -47,7 +53,7 @@ use std::time::{Duration, Instant};
 use crate::chart::chart;
 use crate::core::{CORE_WORKLOADS, run_core};
 use crate::cpu::{pin_current_thread, schedstat_works};
-use crate::echo::{echo_cases, run_echo};
+use crate::echo::{ECHO_SERVERS, echo_cases, run_echo};
 use crate::report::{Environment, report};
 use crate::runtime::{RUNTIMES, probe};
 
@@ -325,7 +331,7 @@ fn main() {
     };
 
     let steps = CORE_WORKLOADS.len() * RUNTIMES.len()
-        + echo_cases().len() * RUNTIMES.len() * (1 + plan.echo_rounds);
+        + echo_cases().len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds);
     let progress = Progress::start(steps);
     let core = run_core(&plan, &available, &progress);
     let echo = run_echo(&plan, &available, server_cpu, &progress);

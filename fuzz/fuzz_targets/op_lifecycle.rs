@@ -38,6 +38,9 @@ use ringloop::__fuzz::{
     Abandoned, CANCEL, Completion, Delivered, OpSlab, TIMEOUT, Token, WAKE, decode,
 };
 
+/// `IORING_CQE_F_MORE`.
+const F_MORE: u32 = 1 << 1;
+
 const MAX_OPS: usize = 4000;
 const WAKERS: usize = 3;
 
@@ -168,9 +171,14 @@ impl Model {
             .ops
             .iter()
             .position(|o| o.token == token && o.state != State::Freed);
+        // IORING_CQE_F_MORE: the operation goes on (multishot), so the kernel keeps the
+        // memory of an abandoned op until a completion without it.
+        let more = c.flags & F_MORE != 0;
         if let Some(i) = target {
-            // A completion for a live token is the kernel letting go, whoever sent it.
-            self.release(i);
+            // A final completion for a live token is the kernel letting go, whoever sent it.
+            if !(more && matches!(self.ops[i].state, State::Abandoned(..))) {
+                self.release(i);
+            }
         }
         let got = self.slab.complete(token, c);
         let Some(i) = target else {
@@ -205,6 +213,24 @@ impl Model {
                     "op {i}: duplicate completion not stray: {got:?}"
                 );
                 self.ops[i].state = State::Completed(first);
+            }
+            State::Abandoned(held, close) if more => {
+                if close && c.result >= 0 {
+                    assert!(
+                        matches!(got, Delivered::CloseFd(fd) if fd == c.result),
+                        "op {i}: abandoned multishot accept returned {} but got {got:?}",
+                        c.result
+                    );
+                } else {
+                    assert!(matches!(got, Delivered::Quiet), "op {i}: {got:?}");
+                }
+                if let Some(h) = held {
+                    assert_eq!(
+                        self.held[h].drops.get(),
+                        0,
+                        "op {i}: abandoned memory freed while the kernel goes on (F_MORE)"
+                    );
+                }
             }
             State::Abandoned(held, close) => {
                 if close && c.result >= 0 {

@@ -184,9 +184,14 @@ impl OpSlab {
                 Delivered::Sink(waker)
             }
             Some(Lifecycle::Abandoned(held, late)) if !sink::is_final(completion.flags) => {
-                // A multishot operation goes on: keep its memory until the last one.
+                // A multishot operation goes on: keep its memory until the last one. A
+                // descriptor it produced meanwhile (a multishot accept) has no owner.
                 entry.life = Some(Lifecycle::Abandoned(held, late));
-                Delivered::Quiet
+                if late == Late::CloseFd && completion.result >= 0 {
+                    Delivered::CloseFd(completion.result)
+                } else {
+                    Delivered::Quiet
+                }
             }
             Some(Lifecycle::Abandoned(held, late)) => {
                 self.in_flight -= 1;
@@ -456,6 +461,31 @@ mod tests {
             flags: 0,
         };
         assert!(matches!(slab.complete(t, failed), Delivered::Quiet));
+        assert_eq!(slab.in_flight(), 0);
+    }
+
+    #[test]
+    fn every_descriptor_of_an_abandoned_multishot_accept_is_handed_back_to_close() {
+        // Found by the op_lifecycle fuzzer: completions with F_MORE used to be Quiet.
+        let mut slab = OpSlab::new();
+        let t = slab.insert();
+        assert_eq!(slab.abandon(t, None, Late::CloseFd), Abandoned::InFlight);
+        let more = |fd| Completion {
+            result: fd,
+            flags: sink::F_MORE,
+        };
+        assert!(matches!(slab.complete(t, more(7)), Delivered::CloseFd(7)));
+        assert!(matches!(slab.complete(t, more(8)), Delivered::CloseFd(8)));
+        assert_eq!(
+            slab.in_flight(),
+            1,
+            "the kernel goes on until a final completion"
+        );
+        let last = Completion {
+            result: 9,
+            flags: 0,
+        };
+        assert!(matches!(slab.complete(t, last), Delivered::CloseFd(9)));
         assert_eq!(slab.in_flight(), 0);
     }
 }
