@@ -1,11 +1,10 @@
 //! The chart, hand-written SVG: echo throughput and server CPU per round trip, a group
-//! of bars per case and a bar per runtime.
+//! of bars per case and a bar per echo server.
 
 use std::fmt::Write as _;
 
-use crate::echo::{EchoFigures, EchoResults, echo_cases};
+use crate::echo::{ECHO_SERVERS, EchoFigures, EchoResults, echo_cases};
 use crate::report::Environment;
-use crate::runtime::RUNTIMES;
 
 /// A round axis maximum at or above `max` and its tick step (1, 2 or 5 × 10^k).
 fn axis(max: f64) -> (f64, f64) {
@@ -39,12 +38,15 @@ fn trim(v: f64) -> String {
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
-/// One panel of grouped bars at vertical offset `top`: a group per case, a bar per runtime.
+/// Values per case and server.
+type Values = [Option<f64>; ECHO_SERVERS.len()];
+
+/// One panel of grouped bars at vertical offset `top`: a group per case, a bar per server.
 fn panel(
     svg: &mut String,
     top: f64,
     title: &str,
-    values: &[[Option<f64>; 3]],
+    values: &[Values],
     labels: &[String],
     fmt: fn(f64) -> String,
 ) {
@@ -56,7 +58,8 @@ fn panel(
         .flatten()
         .flatten()
         .fold(0.0f64, |a, &b| a.max(b));
-    let (ymax, step) = axis(max);
+    // Headroom for the value labels, which stand upright above the bars.
+    let (ymax, step) = axis(max * 1.15);
     let y = |v: f64| top + HEIGHT - v / ymax * HEIGHT;
     let _ = writeln!(
         svg,
@@ -77,12 +80,13 @@ fn panel(
         v += step;
     }
     let group = WIDTH / values.len().max(1) as f64;
-    let bar = group * 0.8 / 3.0;
+    let bars = ECHO_SERVERS.len() as f64;
+    let bar = group * 0.8 / bars;
     for (i, (row, label)) in values.iter().zip(labels).enumerate() {
         let x0 = LEFT + i as f64 * group + group * 0.1;
-        for runtime in RUNTIMES {
-            let x = x0 + runtime.index() as f64 * bar;
-            match row[runtime.index()] {
+        for server in ECHO_SERVERS {
+            let x = x0 + server.index() as f64 * bar;
+            match row[server.index()] {
                 Some(value) => {
                     let _ = writeln!(
                         svg,
@@ -90,15 +94,14 @@ fn panel(
                         y(value),
                         bar - 1.0,
                         top + HEIGHT - y(value),
-                        runtime.colour(),
-                        runtime.label(),
+                        server.colour(),
+                        server.label(),
                         fmt(value),
                     );
+                    let (tx, ty) = (x + bar / 2.0 + 3.0, y(value) - 3.0);
                     let _ = writeln!(
                         svg,
-                        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="value">{}</text>"#,
-                        x + bar / 2.0,
-                        y(value) - 3.0,
+                        r#"<text x="{tx:.1}" y="{ty:.1}" transform="rotate(-90 {tx:.1} {ty:.1})" class="value">{}</text>"#,
                         fmt(value),
                     );
                 }
@@ -115,7 +118,7 @@ fn panel(
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
-            x0 + 1.5 * bar,
+            x0 + bars * bar / 2.0,
             top + HEIGHT + 16.0
         );
     }
@@ -130,9 +133,9 @@ fn panel(
 pub(crate) fn chart(env: &Environment, echo: &EchoResults) -> String {
     let cases = echo_cases();
     let labels: Vec<String> = cases.iter().map(|c| c.short()).collect();
-    let value = |f: fn(&EchoFigures) -> f64| -> Vec<[Option<f64>; 3]> {
+    let value = |f: fn(&EchoFigures) -> f64| -> Vec<Values> {
         echo.iter()
-            .map(|row| RUNTIMES.map(|rt| row[rt.index()].as_ref().ok().map(f)))
+            .map(|row| ECHO_SERVERS.map(|server| row[server.index()].as_ref().ok().map(f)))
             .collect()
     };
     let mut svg = String::new();
@@ -151,14 +154,14 @@ pub(crate) fn chart(env: &Environment, echo: &EchoResults) -> String {
         env.kernel, env.cpus
     );
     // Legend.
-    for runtime in RUNTIMES {
-        let x = 70.0 + runtime.index() as f64 * 180.0;
+    for server in ECHO_SERVERS {
+        let x = 70.0 + server.index() as f64 * 180.0;
         let _ = writeln!(
             svg,
             r#"<rect x="{x}" y="34" width="12" height="12" fill="{}"/><text x="{}" y="44">{}</text>"#,
-            runtime.colour(),
+            server.colour(),
             x + 17.0,
-            runtime.label()
+            server.label()
         );
     }
     panel(

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::Plan;
 use crate::core::{CORE_WORKLOADS, CoreResults};
-use crate::echo::{EchoFigures, EchoResults, MAX_RETRIES, echo_cases};
-use crate::runtime::{RUNTIMES, Runtime};
+use crate::echo::{ECHO_SERVERS, EchoFigures, EchoResults, EchoServer, MAX_RETRIES, echo_cases};
+use crate::runtime::RUNTIMES;
 
 pub(crate) struct Environment {
     pub(crate) kernel: String,
@@ -92,8 +92,20 @@ pub(crate) fn report(
     );
     let _ = writeln!(
         w,
+        "- echo servers: {}, {} and {} run the stream server (an accept loop spawning one \
+         echo task per connection, `read` then `write_all`); {} and {} run ringloop's \
+         protocol/transport server (`net::serve` with an echo `Protocol`: `data_received` \
+         writes the data back through the `Transport`) on io_uring and on epoll",
+        EchoServer::IoUring.label(),
+        EchoServer::Epoll.label(),
+        EchoServer::Tokio.label(),
+        EchoServer::Protocol.label(),
+        EchoServer::ProtocolEpoll.label(),
+    );
+    let _ = writeln!(
+        w,
         "- CPU time per thread from {}; echo figures are medians over {} interleaved \
-         window(s) of {:.1} s per runtime (a window where other work took over {:.0} % of \
+         window(s) of {:.1} s per server (a window where other work took over {:.0} % of \
          a benchmark core is measured again, up to {MAX_RETRIES} times, within {} s in all), \
          core figures medians of {} runs",
         env.cpu_source,
@@ -141,58 +153,78 @@ pub(crate) fn report(
     }
     let _ = writeln!(w);
 
-    let cases = echo_cases();
-    let fig = |row: &[Result<EchoFigures, String>; 3], rt: Runtime| {
-        row[rt.index()].as_ref().ok().copied()
-    };
-
-    let _ = writeln!(w, "### Echo throughput (round trips/s, higher is better)");
-    let _ = writeln!(w);
-    let _ = writeln!(
+    echo_table(
         w,
-        "| case | ringloop-io_uring | ringloop-epoll | tokio | io_uring / epoll | epoll / tokio |"
+        "Echo throughput (round trips/s, higher is better)",
+        echo,
+        |f| f.rate,
+        rate_label,
     );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
-    for (case, row) in cases.iter().zip(echo) {
-        let rate = RUNTIMES.map(|rt| fig(row, rt).map(|f| f.rate));
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} |",
-            case.name(),
-            cell(rate[0].map(rate_label)),
-            cell(rate[1].map(rate_label)),
-            cell(rate[2].map(rate_label)),
-            ratio(rate[0], rate[1]),
-            ratio(rate[1], rate[2]),
-        );
+    echo_table(
+        w,
+        "Echo server CPU per round trip (µs, lower is better)",
+        echo,
+        |f| f.server_us,
+        |v| format!("{v:.2}"),
+    );
+    loop_table(w, echo);
+    targets(w, echo);
+    md
+}
+
+/// The ratio columns of the echo throughput and CPU tables: numerator / denominator.
+const ECHO_RATIOS: [(EchoServer, EchoServer); 4] = [
+    (EchoServer::IoUring, EchoServer::Epoll),
+    (EchoServer::Epoll, EchoServer::Tokio),
+    (EchoServer::Protocol, EchoServer::Tokio),
+    (EchoServer::Protocol, EchoServer::IoUring),
+];
+
+type EchoRow = [Result<EchoFigures, String>; ECHO_SERVERS.len()];
+
+fn fig(row: &EchoRow, server: EchoServer) -> Option<EchoFigures> {
+    row[server.index()].as_ref().ok().copied()
+}
+
+/// An echo table of `value`: a column per server, then the [`ECHO_RATIOS`].
+fn echo_table(
+    w: &mut String,
+    title: &str,
+    echo: &EchoResults,
+    value: fn(&EchoFigures) -> f64,
+    label: fn(f64) -> String,
+) {
+    let columns: Vec<String> = ECHO_SERVERS
+        .iter()
+        .map(|server| server.label().to_string())
+        .chain(
+            ECHO_RATIOS
+                .iter()
+                .map(|(a, b)| format!("{} / {}", a.short(), b.short())),
+        )
+        .collect();
+    let _ = writeln!(w, "### {title}");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "| case | {} |", columns.join(" | "));
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(columns.len()));
+    for (case, row) in echo_cases().iter().zip(echo) {
+        let values = ECHO_SERVERS.map(|server| fig(row, server).map(|f| value(&f)));
+        let cells: Vec<String> = values
+            .iter()
+            .map(|v| cell(v.map(label)))
+            .chain(
+                ECHO_RATIOS
+                    .iter()
+                    .map(|(a, b)| ratio(values[a.index()], values[b.index()])),
+            )
+            .collect();
+        let _ = writeln!(w, "| {} | {} |", case.name(), cells.join(" | "));
     }
     let _ = writeln!(w);
+}
 
-    let _ = writeln!(
-        w,
-        "### Echo server CPU per round trip (µs, lower is better)"
-    );
-    let _ = writeln!(w);
-    let _ = writeln!(
-        w,
-        "| case | ringloop-io_uring | ringloop-epoll | tokio | io_uring / epoll | epoll / tokio |"
-    );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
-    for (case, row) in cases.iter().zip(echo) {
-        let us = RUNTIMES.map(|rt| fig(row, rt).map(|f| f.server_us));
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} |",
-            case.name(),
-            cell(us[0].map(|v| format!("{v:.2}"))),
-            cell(us[1].map(|v| format!("{v:.2}"))),
-            cell(us[2].map(|v| format!("{v:.2}"))),
-            ratio(us[0], us[1]),
-            ratio(us[1], us[2]),
-        );
-    }
-    let _ = writeln!(w);
-
+/// The server loops' counters per round trip, and how busy each thread was.
+fn loop_table(w: &mut String, echo: &EchoResults) {
     let _ = writeln!(
         w,
         "### Echo server loop per round trip, and how busy each thread was"
@@ -200,30 +232,50 @@ pub(crate) fn report(
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "From the server loop's `stats()`: `io_uring_enter` calls (not counting the direct \
-         recv/send of try-first I/O, which both backends make), `epoll_wait` calls, and the epoll loop's syscalls (its waits plus one per \
-         operation attempt, `EAGAIN`s included). Busy is a thread's CPU time over wall \
+        "From the server loop's `stats()`: `io_uring_enter` calls, `epoll_wait` calls, and \
+         the epoll loop's syscalls (its waits plus one per operation attempt, `EAGAIN`s \
+         included). None counts the recv/send calls a server makes directly, without the \
+         driver: the try-first I/O of the stream servers on both backends, and the \
+         protocol server's reads and sends on epoll. Busy is a thread's CPU time over wall \
          time: a thread near 100 % is saturated, and a saturated client bounds the \
          throughput. Other is the CPU time on the server's or the client's core that went \
          to anything else (other processes, steal), the larger of the two: above a few % \
          the throughput is disturbed; CPU per round trip much less."
     );
     let _ = writeln!(w);
+    type Counter = fn(&EchoFigures) -> Option<f64>;
+    let waits: Counter = |f| f.waits_per_rt;
+    let syscalls: Counter = |f| f.syscalls_per_rt;
+    let counters = [
+        (EchoServer::IoUring, "enters", waits),
+        (EchoServer::Epoll, "waits", waits),
+        (EchoServer::Epoll, "syscalls", syscalls),
+        (EchoServer::Protocol, "enters", waits),
+        (EchoServer::ProtocolEpoll, "waits", waits),
+        (EchoServer::ProtocolEpoll, "syscalls", syscalls),
+    ];
+    let servers = ECHO_SERVERS.map(EchoServer::short).join(" / ");
     let _ = writeln!(
         w,
-        "| case | io_uring enters/rt | epoll waits/rt | epoll syscalls/rt | \
-         server busy (io_uring / epoll / tokio) | client busy | other |"
+        "| case | {} | server busy ({servers}) | client busy | other |",
+        counters
+            .map(|(server, name, _)| format!("{} {name}/rt", server.short()))
+            .join(" | "),
     );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|");
-    for (case, row) in cases.iter().zip(echo) {
-        let per = |rt: Runtime, f: fn(&EchoFigures) -> Option<f64>| {
-            cell(fig(row, rt).and_then(|x| f(&x)).map(|v| format!("{v:.3}")))
-        };
-        let busy = |f: fn(&EchoFigures) -> Option<f64>| {
-            RUNTIMES
-                .map(|rt| {
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(counters.len() + 3));
+    for (case, row) in echo_cases().iter().zip(echo) {
+        let per = counters.map(|(server, _, f)| {
+            cell(
+                fig(row, server)
+                    .and_then(|x| f(&x))
+                    .map(|v| format!("{v:.3}")),
+            )
+        });
+        let busy = |f: Counter| {
+            ECHO_SERVERS
+                .map(|server| {
                     cell(
-                        fig(row, rt)
+                        fig(row, server)
                             .and_then(|x| f(&x))
                             .map(|v| format!("{:.0}", v * 100.0)),
                     )
@@ -233,35 +285,38 @@ pub(crate) fn report(
         };
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             case.name(),
-            per(Runtime::IoUring, |f| f.waits_per_rt),
-            per(Runtime::Epoll, |f| f.waits_per_rt),
-            per(Runtime::Epoll, |f| f.syscalls_per_rt),
+            per.join(" | "),
             busy(|f| Some(f.server_busy)),
             busy(|f| Some(f.client_busy)),
             busy(|f| f.other_load),
         );
     }
     let _ = writeln!(w);
+}
 
-    // The issue's targets.
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "n/a",
+    }
+}
+
+/// The issue's targets, at 100 and 1000 connections × 1 KiB.
+fn targets(w: &mut String, echo: &EchoResults) {
     let _ = writeln!(w, "### Targets (100 and 1000 connections × 1 KiB)");
     let _ = writeln!(w);
-    for (case, row) in cases.iter().zip(echo) {
+    for (case, row) in echo_cases().iter().zip(echo) {
         if case.size != 1024 || case.conns < 100 {
             continue;
         }
         let (u, e, t) = (
-            fig(row, Runtime::IoUring),
-            fig(row, Runtime::Epoll),
-            fig(row, Runtime::Tokio),
+            fig(row, EchoServer::IoUring),
+            fig(row, EchoServer::Epoll),
+            fig(row, EchoServer::Tokio),
         );
-        let verdict = |ok: Option<bool>| match ok {
-            Some(true) => "met",
-            Some(false) => "**missed**",
-            None => "n/a",
-        };
         let cpu = u.zip(e).map(|(u, e)| u.server_us <= 0.95 * e.server_us);
         let thr = u.zip(e).map(|(u, e)| u.rate >= e.rate);
         let near = e.zip(t).map(|(e, t)| {
@@ -280,6 +335,39 @@ pub(crate) fn report(
             ratio(e.map(|f| f.server_us), t.map(|f| f.server_us)),
             verdict(near),
         );
+        if case.conns == 100 {
+            protocol_targets(w, &case.name(), row);
+        }
     }
-    md
+}
+
+/// The protocol server against tokio's and ringloop-io_uring's stream servers: CPU per
+/// round trip at most `bound` × theirs, throughput no lower.
+fn protocol_targets(w: &mut String, case: &str, row: &EchoRow) {
+    let p = fig(row, EchoServer::Protocol);
+    let others = [(EchoServer::Tokio, 0.85), (EchoServer::IoUring, 0.95)]
+        .map(|(other, bound)| (other.label(), bound, fig(row, other)));
+    let cpu = others.map(|(other, bound, o)| {
+        let met = p.zip(o).map(|(p, o)| p.server_us <= bound * o.server_us);
+        format!(
+            "protocol CPU/rt ≤ {bound:.2} × {other}'s ({}): {}",
+            ratio(p.map(|f| f.server_us), o.map(|f| f.server_us)),
+            verdict(met),
+        )
+    });
+    let throughput = others.map(|(other, _, o)| {
+        let met = p.zip(o).map(|(p, o)| p.rate >= o.rate);
+        format!(
+            "protocol throughput ≥ {other}'s ({}): {}",
+            ratio(p.map(|f| f.rate), o.map(|f| f.rate)),
+            verdict(met),
+        )
+    });
+    let _ = writeln!(
+        w,
+        "- {case}, {}: {}; {}",
+        EchoServer::Protocol.label(),
+        cpu.join("; "),
+        throughput.join("; ")
+    );
 }
