@@ -433,6 +433,10 @@ pub struct Stats {
     pub buffers_held: usize,
     /// Completions whose token was unknown, stale or duplicated (counted and ignored).
     pub stray_completions: u64,
+    /// Accepts submitted: accept SQEs, single-shot or multishot (io_uring), or accept(2)
+    /// attempts (epoll). A multishot accept counts once however many connections it
+    /// delivers.
+    pub accepts_submitted: u64,
 }
 
 /// Builds an [`EventLoop`] with non-default settings.
@@ -812,6 +816,7 @@ impl EventLoop {
             ops_in_flight: driver.ops_in_flight,
             buffers_held: driver.buffers_held,
             stray_completions: driver.stray_completions,
+            accepts_submitted: driver.accepts_submitted,
         }
     }
 

@@ -105,9 +105,11 @@ fn direction(code: &OpCode) -> Option<(RawFd, Dir)> {
         OpCode::Connect { fd, .. } | OpCode::Send { fd, .. } | OpCode::SendMsg { fd, .. } => {
             Some((fd, Dir::Write))
         }
-        OpCode::Shutdown { .. } | OpCode::Close { .. } | OpCode::RecvMulti { .. } | OpCode::Nop => {
-            None
-        }
+        OpCode::Shutdown { .. }
+        | OpCode::Close { .. }
+        | OpCode::RecvMulti { .. }
+        | OpCode::AcceptMulti { .. }
+        | OpCode::Nop => None,
     }
 }
 
@@ -323,6 +325,8 @@ impl Epoll {
             OpCode::Nop => self.finish(token, 0, wakers),
             // No provided buffers here (`buf_ring` is `None`): never submitted.
             OpCode::RecvMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
+            // No multishot here (`multishot_accept` is false): never submitted.
+            OpCode::AcceptMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
             // Waits for the next readiness edge: its submitter just found the socket empty.
             OpCode::PollIn { fd } if fd >= 0 => self.park(token, fd, Dir::Read, false, wakers),
             _ => {
@@ -349,12 +353,15 @@ impl Epoll {
         let (code, connecting) = (request.code, request.connecting);
         self.stats.sqes_submitted += 1;
         let result = match code {
-            // SAFETY: `Driver::submit`'s contract keeps the pointers valid until the
-            // completion is collected or the abandoned operation is freed; it is live
-            // (neither completed nor abandoned), so neither has happened.
-            OpCode::Accept { fd, addr, len } => unsafe { sys::accept(fd, addr, len) },
+            OpCode::Accept { fd, addr, len } => {
+                self.stats.accepts_submitted += 1;
+                // SAFETY: `Driver::submit`'s contract keeps the pointers valid until the
+                // completion is collected or the abandoned operation is freed; it is live
+                // (neither completed nor abandoned), so neither has happened.
+                unsafe { sys::accept(fd, addr, len) }
+            }
             OpCode::Connect { fd, .. } if connecting => sys::connect_result(fd),
-            // SAFETY: as for accept, above.
+            // SAFETY: as for accept, above (the pointers are live).
             OpCode::Connect { fd, addr, len } => unsafe { sys::connect(fd, addr, len) },
             // SAFETY: as for accept, above.
             OpCode::Recv { fd, buf, len } => unsafe { sys::recv(fd, buf, len) },
@@ -369,6 +376,7 @@ impl Epoll {
             OpCode::Shutdown { .. }
             | OpCode::Close { .. }
             | OpCode::RecvMulti { .. }
+            | OpCode::AcceptMulti { .. }
             | OpCode::Nop => {
                 unreachable!("never parked")
             }
@@ -649,6 +657,11 @@ impl Driver for Epoll {
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
         None
+    }
+
+    fn multishot_accept(&self) -> bool {
+        // Readiness-based accepts only.
+        false
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {

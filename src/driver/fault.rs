@@ -542,6 +542,7 @@ impl Driver for FaultDriver {
             ops_in_flight: self.ops.in_flight(),
             buffers_held: self.ops.abandoned(),
             stray_completions: inner.stray_completions + self.strays,
+            accepts_submitted: inner.accepts_submitted,
         }
     }
 
@@ -556,6 +557,11 @@ impl Driver for FaultDriver {
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
         None
+    }
+
+    fn multishot_accept(&self) -> bool {
+        // Sink operations are not routed through fault injection (see `submit_to`).
+        false
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {

@@ -81,6 +81,7 @@ pub(crate) struct DriverStats {
     pub(crate) ops_in_flight: usize,
     pub(crate) buffers_held: usize,
     pub(crate) stray_completions: u64,
+    pub(crate) accepts_submitted: u64,
 }
 
 /// An I/O backend.
@@ -124,6 +125,10 @@ pub(crate) trait Driver {
     /// The loop's provided-buffer ring for multishot receives, set up on first use;
     /// `None` where the backend or kernel has none (then read on readiness).
     fn buf_ring(&mut self) -> Option<Rc<BufRing>>;
+
+    /// Whether `OpCode::AcceptMulti` may be submitted to a sink here. A kernel may still
+    /// refuse it on first arm (`EINVAL`); callers then fall back to single-shot accepts.
+    fn multishot_accept(&self) -> bool;
 
     /// The operation's completion, once it arrived; registers the waker until then.
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion>;

@@ -79,6 +79,13 @@ pub(crate) enum OpCode {
         fd: RawFd,
         group: u16,
     },
+    /// Multishot accept(2) on the listening socket `fd` (io_uring only): one completion
+    /// per new connection (its descriptor, nonblocking and close-on-exec), with
+    /// `IORING_CQE_F_MORE` while it goes on. No address is written: the operation holds
+    /// no memory.
+    AcceptMulti {
+        fd: RawFd,
+    },
     /// Completes once `fd` is readable (io_uring: `POLL_ADD`; epoll: the next readiness
     /// edge, without a syscall first).
     PollIn {

@@ -1,6 +1,8 @@
 //! Safe handles for sink operations (see `sink.rs`), for the protocol server.
 //!
 //! [`submit_plain`] submits operations that hold no memory (multishot receive, poll).
+//! [`MultiAccept`] owns a multishot accept and the sink its connections arrive in: every
+//! descriptor it produced is owned at once, or closed, never leaked.
 //! [`SendBuf`] owns a send buffer and its one send in flight: the buffer cannot be
 //! touched while the kernel may read it, and dropping it mid-send hands the buffer to the
 //! driver until the completion arrives.
@@ -8,21 +10,28 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
+use std::task::Waker;
 
+use super::close::close_soon;
 use super::op::{Late, OpCode, OpId, loop_closed};
-use super::sink::Sink;
+use super::sink::{self, Sink, SinkEvent};
 use crate::event_loop::Core;
+use crate::sys::net::own;
 
 /// Submits a memory-free operation whose completions go to `sink` with `tag`.
 ///
 /// # Panics
 ///
-/// If `op` holds pointers (only `RecvMulti` and `PollIn` are accepted).
+/// If `op` holds pointers (only `RecvMulti`, `PollIn` and `AcceptMulti` are accepted).
+/// An `AcceptMulti` belongs in a [`MultiAccept`], which owns the descriptors it yields.
 pub(crate) fn submit_plain(core: &Core, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
     assert!(
-        matches!(op, OpCode::RecvMulti { .. } | OpCode::PollIn { .. }),
+        matches!(
+            op,
+            OpCode::RecvMulti { .. } | OpCode::PollIn { .. } | OpCode::AcceptMulti { .. }
+        ),
         "submit_plain takes operations without memory, not {op:?}"
     );
     // SAFETY: the operation holds no pointers (checked above).
@@ -39,6 +48,95 @@ pub(crate) fn cancel(core: &Core, id: OpId) {
 /// completions (returning any provided buffers they carry).
 pub(crate) fn abandon_plain(core: &Core, id: OpId) {
     core.with_driver(|d| d.abandon_op(id, None, Late::Ignore));
+}
+
+/// What one completion of a [`MultiAccept`] brought: the new connection, or the
+/// accept's error (which ends the multishot).
+pub(crate) type Accepted = io::Result<OwnedFd>;
+
+/// A multishot accept(2) on a listening socket, with a sink of its own: every completion
+/// in that sink comes from this handle's operations, so each non-negative result is a
+/// new descriptor that nothing else owns.
+///
+/// Dropping it abandons the operation in flight with `Late::CloseFd` (the driver closes
+/// whatever it still accepts) and closes the connections already in the sink.
+pub(crate) struct MultiAccept {
+    core: Rc<Core>,
+    listener: RawFd,
+    sink: Rc<Sink>,
+    /// The armed operation, until its final completion was drained.
+    armed: Option<OpId>,
+    events: Vec<SinkEvent>,
+}
+
+impl MultiAccept {
+    /// A handle for `listener` (which must outlive it); nothing is armed yet.
+    pub(crate) fn new(core: Rc<Core>, listener: RawFd) -> MultiAccept {
+        MultiAccept {
+            core,
+            listener,
+            sink: Rc::new(Sink::new()),
+            armed: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// Arms the multishot accept (nothing if one is in flight). It ends with an error or
+    /// when the kernel cannot post a completion; re-arm it then.
+    pub(crate) fn arm(&mut self) -> io::Result<()> {
+        if self.armed.is_none() {
+            let op = OpCode::AcceptMulti { fd: self.listener };
+            self.armed = Some(submit_plain(&self.core, op, &self.sink, 0)?);
+        }
+        Ok(())
+    }
+
+    /// Moves what arrived into `out` and registers `waker` for what comes next.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<Accepted>, waker: &Waker) {
+        self.sink.drain_into(&mut self.events, waker);
+        for event in self.events.drain(..) {
+            if sink::is_final(event.flags) {
+                self.armed = None;
+            }
+            let result = if event.result >= 0 {
+                // SAFETY: this sink only receives completions of this handle's
+                // `AcceptMulti` operations, and a non-negative one is a descriptor the
+                // kernel just created for us; it is taken out of the sink here, once.
+                Ok(unsafe { own(event.result) })
+            } else {
+                Err(io::Error::from_raw_os_error(-event.result))
+            };
+            out.push(result);
+        }
+    }
+}
+
+impl Drop for MultiAccept {
+    fn drop(&mut self) {
+        self.sink.detach();
+        if let Some(id) = self.armed.take() {
+            // The kernel may go on accepting until the cancel lands: the driver closes
+            // every descriptor it still produces.
+            self.core
+                .with_driver(|d| d.abandon_op(id, None, Late::CloseFd));
+        }
+        // Connections accepted before the abandon (or while the loop drained at close).
+        let mut out = Vec::new();
+        self.drain_into(&mut out, Waker::noop());
+        self.sink.detach();
+        for fd in out.into_iter().flatten() {
+            close_soon(fd);
+        }
+    }
+}
+
+impl fmt::Debug for MultiAccept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiAccept")
+            .field("listener", &self.listener)
+            .field("armed", &self.armed.is_some())
+            .finish()
+    }
 }
 
 /// A send buffer with at most one send(2) in flight, whose completion goes to a sink.

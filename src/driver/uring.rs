@@ -321,6 +321,12 @@ impl Uring {
         }
     }
 
+    fn count_accept(&mut self, op: &OpCode) {
+        if matches!(op, OpCode::Accept { .. } | OpCode::AcceptMulti { .. }) {
+            self.stats.accepts_submitted += 1;
+        }
+    }
+
     fn in_flight(&self) -> usize {
         usize::from(self.wake_armed) + usize::from(self.timeout_armed) + self.ops.in_flight()
     }
@@ -331,6 +337,9 @@ impl Uring {
 fn build_sqe(op: OpCode) -> squeue::Entry {
     match op {
         OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd), addr, len)
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build(),
+        OpCode::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
             .build(),
         OpCode::Connect { fd, addr, len } => opcode::Connect::new(types::Fd(fd), addr, len).build(),
@@ -392,6 +401,7 @@ impl Driver for Uring {
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
+        self.count_accept(&op);
         let user_data = self.ops.insert();
         let sqe = build_sqe(op).user_data(user_data);
         if let Err(e) = self.push(&sqe) {
@@ -410,6 +420,7 @@ impl Driver for Uring {
     }
 
     unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+        self.count_accept(&op);
         let user_data = self.ops.insert_sink(sink, tag);
         let sqe = build_sqe(op).user_data(user_data);
         if let Err(e) = self.push(&sqe) {
@@ -450,6 +461,12 @@ impl Driver for Uring {
             }
         }
         self.buf_ring.clone()
+    }
+
+    fn multishot_accept(&self) -> bool {
+        // The ACCEPT opcode is probed at setup; a kernel older than 5.19 refuses the
+        // multishot flag with EINVAL on the first arm, and the caller falls back.
+        true
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {

@@ -6,6 +6,19 @@
 //! the loop's I/O, with no future, no task and no buffer per connection or per read, and
 //! writes through its [`Transport`].
 //!
+//! # How connections arrive
+//!
+//! On io_uring the server keeps one multishot accept armed on the listener: every
+//! connection the kernel accepts arrives as a completion in the accept's own sink, and
+//! a burst of them costs one SQE. When the multishot ends (an error, or a completion the
+//! kernel could not post) it is re-armed; after `EMFILE`, `ENFILE`, `ENOBUFS` or
+//! `ENOMEM` only once a back-off (1 ms, doubling to 100 ms) has passed, so running out of
+//! descriptors never spins. A kernel that refuses the multishot flag (`EINVAL` on the
+//! first arm, before Linux 5.19) gets single-shot accepts instead, as does epoll, which
+//! accepts on readiness. Dropping the server abandons the multishot accept to the
+//! driver, which closes whatever it still accepts, and closes the connections that
+//! arrived but were not yet taken in.
+//!
 //! # How reads arrive
 //!
 //! On io_uring each connection has one multishot receive armed, picking buffers from the
@@ -42,13 +55,14 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use super::TcpListener;
 use crate::driver::bufring::BufRing;
 use crate::driver::close::close_soon;
 use crate::driver::op::{OpCode, OpId};
 use crate::driver::sink::{self, Sink, SinkEvent};
-use crate::driver::sink_io::{self, SendBuf};
+use crate::driver::sink_io::{self, Accepted, MultiAccept, SendBuf};
 use crate::event_loop::Core;
 use crate::sys::net::{SockAddr, recv_slice, send_slice};
 
@@ -113,6 +127,18 @@ where
 }
 
 type AcceptFuture = Pin<Box<dyn Future<Output = io::Result<(OwnedFd, SockAddr)>>>>;
+
+/// How the server accepts.
+enum Acceptor {
+    /// io_uring: one multishot accept, re-armed whenever it ends.
+    Multi(MultiAccept),
+    /// Single-shot accepts, one at a time: epoll, or a kernel without multishot accept.
+    Single(Option<AcceptFuture>),
+}
+
+/// The first back-off after running out of descriptors, and the longest.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 struct ServeFuture<P: Protocol, F: FnMut() -> P> {
     server: Option<Server<P, F>>,
@@ -450,7 +476,15 @@ struct Server<P: Protocol, F: FnMut() -> P> {
     shared: Rc<Shared>,
     factory: F,
     listener: TcpListener,
-    accept: Option<AcceptFuture>,
+    acceptor: Acceptor,
+    /// Completions of the multishot accept, drained and not yet handled.
+    accepted: Vec<Accepted>,
+    /// Out of descriptors: the multishot accept is re-armed when this sleep ends.
+    backoff: Option<Pin<Box<crate::time::Sleep>>>,
+    backoff_len: Duration,
+    /// The multishot accept delivered a connection at least once (so an `EINVAL` is not
+    /// the kernel refusing the multishot flag).
+    accepted_any: bool,
     entries: Vec<Entry<P>>,
     free: Vec<u32>,
     live: usize,
@@ -474,6 +508,11 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             vec![0; READ_BUF]
         };
         let try_send = ring.is_none();
+        let acceptor = if core.with_driver(|d| d.multishot_accept()) == Some(true) {
+            Acceptor::Multi(MultiAccept::new(core.clone(), listener.raw_fd()))
+        } else {
+            Acceptor::Single(None)
+        };
         Server {
             shared: Rc::new(Shared {
                 core,
@@ -484,7 +523,11 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             }),
             factory,
             listener,
-            accept: None,
+            acceptor,
+            accepted: Vec::new(),
+            backoff: None,
+            backoff_len: BACKOFF_MIN,
+            accepted_any: false,
             entries: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -515,25 +558,9 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         loop {
             let mut progressed = false;
             // New connections.
-            loop {
-                let accept = self.accept.get_or_insert_with(|| {
-                    Box::pin(super::socket::accept(
-                        self.listener.raw_fd(),
-                        "ringloop::net::serve",
-                    ))
-                });
-                match accept.as_mut().poll(cx) {
-                    Poll::Ready(Ok((fd, _))) => {
-                        self.accept = None;
-                        self.add(fd);
-                        progressed = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.accept = None;
-                        return Poll::Ready(Err(e));
-                    }
-                    Poll::Pending => break,
-                }
+            match self.accept_connections(cx) {
+                Ok(accepted) => progressed |= accepted,
+                Err(e) => return Poll::Ready(Err(e)),
             }
             // Completions.
             let mut events = std::mem::take(&mut self.events);
@@ -569,6 +596,104 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             }
         }
         Poll::Pending
+    }
+
+    /// Takes in the connections that arrived; whether there were any. An error is the
+    /// server's end.
+    fn accept_connections(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        match &mut self.acceptor {
+            Acceptor::Multi(_) => self.accept_multi(cx),
+            Acceptor::Single(_) => self.accept_single(cx),
+        }
+    }
+
+    fn accept_single(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let mut progressed = false;
+        loop {
+            let Acceptor::Single(pending) = &mut self.acceptor else {
+                unreachable!("single-shot accepting");
+            };
+            let accept = pending.get_or_insert_with(|| {
+                Box::pin(super::socket::accept(
+                    self.listener.raw_fd(),
+                    "ringloop::net::serve",
+                ))
+            });
+            match accept.as_mut().poll(cx) {
+                Poll::Ready(Ok((fd, _))) => {
+                    *pending = None;
+                    self.add(fd);
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    *pending = None;
+                    return Err(e);
+                }
+                Poll::Pending => return Ok(progressed),
+            }
+        }
+    }
+
+    /// The multishot path: connections come in batches through the accept's sink; the
+    /// accept is re-armed when it ends, after a back-off when descriptors ran out.
+    fn accept_multi(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let Acceptor::Multi(accept) = &mut self.acceptor else {
+            unreachable!("multishot accepting");
+        };
+        let mut accepted = std::mem::take(&mut self.accepted);
+        accept.drain_into(&mut accepted, cx.waker());
+        let progressed = !accepted.is_empty();
+        let mut fatal = None;
+        let mut refused = false;
+        for result in accepted.drain(..) {
+            match result {
+                Ok(fd) => {
+                    self.accepted_any = true;
+                    self.backoff_len = BACKOFF_MIN;
+                    self.add(fd);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !self.accepted_any => {
+                    refused = true
+                }
+                Err(e) if super::socket::is_resource_exhaustion(&e) => {
+                    if self.backoff.is_none() {
+                        self.backoff = Some(Box::pin(crate::time::sleep(self.backoff_len)));
+                        self.backoff_len = (self.backoff_len * 2).min(BACKOFF_MAX);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED | libc::EINTR | libc::EAGAIN | libc::ECANCELED)
+                    ) => {}
+                Err(e) => {
+                    fatal.get_or_insert(e);
+                }
+            }
+        }
+        self.accepted = accepted;
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        if refused {
+            // This kernel's accept has no multishot flag (before 5.19): accept one at a
+            // time from now on.
+            log::debug!("ringloop: no multishot accept here; accepting one at a time");
+            self.acceptor = Acceptor::Single(None);
+            self.backoff = None;
+            return Ok(self.accept_single(cx)? || progressed);
+        }
+        if let Some(sleep) = self.backoff.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Ok(progressed);
+            }
+            self.backoff = None;
+        }
+        let Acceptor::Multi(accept) = &mut self.acceptor else {
+            unreachable!("multishot accepting");
+        };
+        accept.arm()?;
+        Ok(progressed)
     }
 
     fn add(&mut self, fd: OwnedFd) {
@@ -1003,7 +1128,12 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
 impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
     fn drop(&mut self) {
         self.shared.in_poll.set(true);
-        self.accept = None;
+        // A multishot accept in flight is abandoned (the driver closes what it still
+        // accepts), and connections it delivered and nobody took in are closed.
+        self.acceptor = Acceptor::Single(None);
+        for fd in self.accepted.drain(..).flatten() {
+            close_soon(fd);
+        }
         let core = self.shared.core.clone();
         for slot in 0..self.entries.len() {
             let Some(conn) = self.entries[slot].conn.clone() else {

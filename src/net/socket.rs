@@ -38,7 +38,7 @@ pub(crate) async fn accept(fd: RawFd, what: &str) -> io::Result<(OwnedFd, SockAd
     }
 }
 
-fn is_resource_exhaustion(e: &io::Error) -> bool {
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
