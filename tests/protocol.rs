@@ -431,6 +431,35 @@ fn protocol_eof_received_false_closes_true_keeps_writing() {
     }
 }
 
+/// The end of the stream arriving right behind the data, while the server waits for
+/// readiness: on epoll both can come as one edge, which a short read drains of data
+/// only; the EOF must still be seen (it once waited for an edge that never came).
+#[test]
+fn protocol_sees_an_eof_that_arrives_with_the_data() {
+    for round in 0..20 {
+        let log = Rc::new(Log::default());
+        let l = log.clone();
+        let got = with_server(
+            &default_builder(),
+            move || Echo::new(&l),
+            |addr| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                // A hang becomes an error here instead of a stuck test.
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                // Let the server drain the empty socket and wait for readiness.
+                thread::sleep(Duration::from_millis(5));
+                s.write_all(b"abc").unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut all = Vec::new();
+                s.read_to_end(&mut all).map(|_| all)
+            },
+        );
+        let got = got.unwrap_or_else(|e| panic!("round {round}: no EOF seen by the server: {e}"));
+        assert_eq!(got, b"abc", "round {round}");
+        assert_eq!((log.eof.get(), log.lost.get()), (1, 1), "round {round}");
+    }
+}
+
 /// Echoes, and reads this thread's allocation count at two round trips.
 struct Counting {
     transport: Option<Transport>,

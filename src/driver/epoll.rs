@@ -113,6 +113,9 @@ fn direction(code: &OpCode) -> Option<(RawFd, Dir)> {
     }
 }
 
+/// Events that mean the read side will stay readable (EOF or an error) from now on.
+const READ_CLOSED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+
 /// Which directions an event makes ready. Errors and hang-ups wake both: the syscall
 /// then reports them.
 fn ready_bits(events: u32) -> u8 {
@@ -170,6 +173,11 @@ struct FdState {
     checked: u64,
     /// Directions a syscall found blocked (`EAGAIN`) with no event since.
     blocked: u8,
+    /// An event reported the read side closed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`).
+    /// Sticky, as the condition is: edge-triggered epoll reports it once, possibly merged
+    /// into the data edge a short read then drains, so a later readiness wait must not
+    /// wait for another edge.
+    read_closed: bool,
     readers: VecDeque<u64>,
     writers: VecDeque<u64>,
 }
@@ -187,6 +195,7 @@ impl FdState {
         self.registered = false;
         self.checked = 0;
         self.blocked = 0;
+        self.read_closed = false;
         debug_assert!(self.readers.is_empty() && self.writers.is_empty());
     }
 }
@@ -327,8 +336,17 @@ impl Epoll {
             OpCode::RecvMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
             // No multishot here (`multishot_accept` is false): never submitted.
             OpCode::AcceptMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
-            // Waits for the next readiness edge: its submitter just found the socket empty.
-            OpCode::PollIn { fd } if fd >= 0 => self.park(token, fd, Dir::Read, false, wakers),
+            // Waits for the next readiness edge (its submitter just drained the socket),
+            // unless the read side is closed: then it is readable for good, and the read
+            // sees EOF or the error. (Registering first clears a stale closed bit of a
+            // descriptor number that was closed behind the driver's back and reused.)
+            OpCode::PollIn { fd } if fd >= 0 => {
+                if self.register(fd).is_ok() && self.fd_state(fd).read_closed {
+                    self.finish(token, libc::POLLIN as i32, wakers);
+                } else {
+                    self.park(token, fd, Dir::Read, false, wakers);
+                }
+            }
             _ => {
                 let (fd, dir) = direction(&code).expect("a waiting operation");
                 if fd < 0 {
@@ -454,6 +472,8 @@ impl Epoll {
         let state = self.fd_state(fd);
         state.registered = true;
         state.checked = closes;
+        // A new registration reports the descriptor's state afresh.
+        state.read_closed = false;
         Ok(())
     }
 
@@ -560,6 +580,9 @@ impl Epoll {
             };
             let ready = ready_bits(event.events);
             state.blocked &= !ready;
+            if event.events & READ_CLOSED != 0 {
+                state.read_closed = true;
+            }
             if ready & Dir::Read.bit() != 0 {
                 self.run_parked(fd, Dir::Read, wakers);
             }
