@@ -45,7 +45,7 @@ use super::slab::{Abandoned, Completion, Delivered, OpSlab};
 use super::token::{self, MAX_SLOTS};
 use super::{Backend, Driver, DriverStats, Wait};
 
-/// What a [`FaultDriver`] injects, as probabilities (`0.0` never, `1.0` always).
+/// What a `FaultDriver` injects, as probabilities (`0.0` never, `1.0` always).
 ///
 /// Test support, not API. Build one with struct-update syntax from
 /// [`FaultPlan::default`] (which injects nothing) or [`FaultPlan::chaos`].

@@ -31,13 +31,16 @@
 //!
 //! # How writes leave
 //!
-//! [`Transport::write`] issues a send at once when nothing is queued: on io_uring the bytes
-//! are copied to the connection's buffer and one send SQE goes in flight, reaching the
-//! kernel with the loop's next `io_uring_enter` together with every other connection's
-//! (measured cheaper than a `send(2)` per write); on epoll a nonblocking `send(2)` runs
-//! on the spot and only what the socket does not take is buffered and sent on
-//! writability. Writes made while a send is in flight are appended to a second buffer
-//! and leave together, in one send, when it completes.
+//! [`Transport::write`] issues a send at once when nothing is queued: a nonblocking
+//! `send(2)` runs on the spot, and only what the socket does not take is copied to the
+//! connection's buffer and sent by the driver (one send SQE on io_uring, reaching the
+//! kernel with the loop's next `io_uring_enter`; on writability on epoll). Measured on
+//! loopback echo with io_uring, the send on the spot took less server CPU per round trip
+//! than an SQE per write at 1 and 100 connections (1 KiB: 2.58 vs 2.79 µs and 1.72 vs
+//! 1.80 µs; 16 KiB: 3.50 vs 3.90 µs and 3.64 vs 4.91 µs), since the SQE costs a second
+//! enter per wake-up; [`Builder::try_first_io`](crate::Builder::try_first_io)`(false)`
+//! restores the SQE path on io_uring. Writes made while a send is in flight are appended
+//! to a second buffer and leave together, in one send, when it completes.
 //! Above the high-water mark the protocol's `pause_writing` is called, and
 //! `resume_writing` once the buffer drained to the low-water mark.
 //!
@@ -174,8 +177,10 @@ struct Shared {
     dirty: RefCell<Vec<u32>>,
     /// The server is running (callbacks included): no need to wake it.
     in_poll: Cell<bool>,
-    /// Writes try `send(2)` at once (epoll); on io_uring they go out as SQEs, batched into
-    /// the loop's next `io_uring_enter`.
+    /// A write with nothing queued tries `send(2)` at once; what it leaves goes out as an
+    /// SQE (io_uring) or on writability (epoll). Always on epoll; on io_uring unless
+    /// [`Builder::try_first_io`](crate::Builder::try_first_io) turned it off, in which case
+    /// writes go out as SQEs batched into the loop's next `io_uring_enter`.
     try_send: bool,
 }
 
@@ -507,7 +512,9 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         } else {
             vec![0; READ_BUF]
         };
-        let try_send = ring.is_none();
+        // epoll has no other way; on io_uring a send at once saves the enter that would
+        // carry it (measured: less CPU per round trip, 1 to 100 connections).
+        let try_send = ring.is_none() || core.try_first_io();
         let acceptor = if core.with_driver(|d| d.multishot_accept()) == Some(true) {
             Acceptor::Multi(MultiAccept::new(core.clone(), listener.raw_fd()))
         } else {
