@@ -61,6 +61,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::TcpListener;
+use super::socket::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, is_resource_exhaustion};
 use crate::driver::bufring::BufRing;
 use crate::driver::close::close_soon;
 use crate::driver::op::{OpCode, OpId};
@@ -138,10 +139,6 @@ enum Acceptor {
     /// Single-shot accepts, one at a time: epoll, or a kernel without multishot accept.
     Single(Option<AcceptFuture>),
 }
-
-/// The first back-off after running out of descriptors, and the longest.
-const BACKOFF_MIN: Duration = Duration::from_millis(1);
-const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 struct ServeFuture<P: Protocol, F: FnMut() -> P> {
     server: Option<Server<P, F>>,
@@ -482,7 +479,8 @@ struct Server<P: Protocol, F: FnMut() -> P> {
     factory: F,
     listener: TcpListener,
     acceptor: Acceptor,
-    /// Completions of the multishot accept, drained and not yet handled.
+    /// Scratch for the multishot accept's drained completions, kept for its memory
+    /// (empty between polls, unless a protocol callback panicked mid-batch).
     accepted: Vec<Accepted>,
     /// Out of descriptors: the multishot accept is re-armed when this sleep ends.
     backoff: Option<Pin<Box<crate::time::Sleep>>>,
@@ -533,7 +531,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             acceptor,
             accepted: Vec::new(),
             backoff: None,
-            backoff_len: BACKOFF_MIN,
+            backoff_len: ACCEPT_BACKOFF_MIN,
             accepted_any: false,
             entries: Vec::new(),
             free: Vec::new(),
@@ -656,16 +654,16 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             match result {
                 Ok(fd) => {
                     self.accepted_any = true;
-                    self.backoff_len = BACKOFF_MIN;
+                    self.backoff_len = ACCEPT_BACKOFF_MIN;
                     self.add(fd);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !self.accepted_any => {
                     refused = true
                 }
-                Err(e) if super::socket::is_resource_exhaustion(&e) => {
+                Err(e) if is_resource_exhaustion(&e) => {
                     if self.backoff.is_none() {
                         self.backoff = Some(Box::pin(crate::time::sleep(self.backoff_len)));
-                        self.backoff_len = (self.backoff_len * 2).min(BACKOFF_MAX);
+                        self.backoff_len = (self.backoff_len * 2).min(ACCEPT_BACKOFF_MAX);
                     }
                 }
                 Err(e)

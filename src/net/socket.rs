@@ -16,6 +16,11 @@ use crate::driver::send::Send;
 use crate::driver::try_first::TryGate;
 use crate::sys::net::SockAddr;
 
+/// The first back-off after accepting ran out of descriptors or memory, and the longest
+/// (each back-off doubles the last).
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(1);
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(100);
+
 /// Accepts one connection on the listening socket `fd`.
 ///
 /// When the process or system runs out of descriptors (`EMFILE`, `ENFILE`) or memory,
@@ -24,13 +29,13 @@ use crate::sys::net::SockAddr;
 /// descriptors free up. A connection aborted before it was accepted is skipped.
 pub(crate) async fn accept(fd: RawFd, what: &str) -> io::Result<(OwnedFd, SockAddr)> {
     let core = crate::context::current_core(what);
-    let mut backoff = Duration::from_millis(1);
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         match Op::<Accept>::new(core.clone(), Accept::new(fd)).await {
             Ok(accepted) => return Ok(accepted),
             Err(e) if is_resource_exhaustion(&e) => {
                 crate::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(100));
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
             Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
             Err(e) => return Err(e),

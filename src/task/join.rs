@@ -70,11 +70,11 @@ impl<T: 'static> Task<T> {
     }
 
     fn prefix(&self) -> Option<&TaskPrefix<T>> {
-        // SAFETY: a `Some` node is a reference the handle owns to a live task with
-        // result type `T`.
-        self.node
-            .get()
-            .map(|ptr| unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() })
+        self.node.get().map(|ptr| {
+            // SAFETY: a `Some` node is a reference the handle owns to a live task with
+            // result type `T`.
+            unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() }
+        })
     }
 
     fn header(&self) -> Option<&Header> {
