@@ -3,18 +3,19 @@
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
+use super::fd::Fd;
 use super::op::{Late, OpCode, Operation, result};
 use super::slab::Completion;
 use crate::sys::net::{SockAddr, own};
 
 /// An accept(2) in flight: yields the new connection and its peer address.
 pub struct Accept {
-    fd: RawFd,
+    fd: Fd,
     addr: Box<SockAddr>,
 }
 
 impl Accept {
-    pub(crate) fn new(fd: RawFd) -> Accept {
+    pub(crate) fn new(fd: Fd) -> Accept {
         Accept {
             fd,
             addr: Box::new(SockAddr::empty()),

@@ -43,8 +43,6 @@ unsafe impl Operation for Close {
 
 /// Closes `fd` through the running loop's ring when there is one, else at once.
 pub(crate) fn close_soon(fd: OwnedFd) {
-    // Whichever way it goes, the number may come back: epoll drivers must know.
-    super::epoll::note_close();
     let Some(core) = crate::context::try_current() else {
         drop(fd);
         return;

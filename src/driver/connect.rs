@@ -1,20 +1,20 @@
 //! connect(2): connect a socket to a peer.
 
 use std::io;
-use std::os::fd::RawFd;
 
+use super::fd::Fd;
 use super::op::{OpCode, Operation, result};
 use super::slab::Completion;
 use crate::sys::net::SockAddr;
 
 /// A connect(2) in flight.
 pub struct Connect {
-    fd: RawFd,
+    fd: Fd,
     addr: Box<SockAddr>,
 }
 
 impl Connect {
-    pub(crate) fn new(fd: RawFd, addr: SockAddr) -> Connect {
+    pub(crate) fn new(fd: Fd, addr: SockAddr) -> Connect {
         Connect {
             fd,
             addr: Box::new(addr),

@@ -23,12 +23,12 @@
 //! driver deregisters the descriptor, closes it, forgets its state, and completes
 //! whatever was still parked on it with `ECANCELED`.
 //!
-//! A descriptor closed behind the driver's back (a socket dropped while no loop ran on
-//! this thread, or through another loop) may come back under the same number: every
-//! close is counted in a thread-local, and once a close this driver did not make was
-//! counted, a registration made before it is re-armed (`EPOLL_CTL_MOD`, else `ADD`)
-//! before an operation relies on it. A socket moved to a loop on another thread and
-//! closed there is not seen.
+//! A descriptor closed behind the driver's back (a failed connect, a socket dropped
+//! while no loop ran on this thread, or moved to another thread and closed there) may
+//! come back under the same number, and the kernel dropped its registration with the
+//! old file. So a registration is trusted only for the socket that made it: operations
+//! name their descriptor with its owner's identity (`fd.rs`), and an operation of any
+//! other owner registers afresh (`EPOLL_CTL_ADD`, else `MOD`) before it waits.
 //!
 //! # Cancellation
 //!
@@ -50,7 +50,6 @@
 //! made to run operations (attempts, including those answering `EAGAIN`).
 
 use std::any::Any;
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
@@ -59,6 +58,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::bufring::BufRing;
+use super::fd::Fd;
 use super::op::{Late, OpCode, OpId};
 use super::sink::Sink;
 use super::slab::{Abandoned, Completion, Delivered, OpSlab};
@@ -96,7 +96,7 @@ impl Dir {
 }
 
 /// Which direction an operation waits for, `None` for those that never wait.
-fn direction(code: &OpCode) -> Option<(RawFd, Dir)> {
+fn direction(code: &OpCode) -> Option<(Fd, Dir)> {
     match *code {
         OpCode::Accept { fd, .. }
         | OpCode::Recv { fd, .. }
@@ -137,23 +137,6 @@ fn timeout_ms(d: Duration) -> libc::c_int {
     ms.min(libc::c_int::MAX as u128) as libc::c_int
 }
 
-thread_local! {
-    /// Descriptors ringloop closed on this thread (see [`note_close`]).
-    static CLOSES: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Records that ringloop is closing a descriptor on this thread, through whatever
-/// path. An epoll driver that closes it itself absorbs the count; any other close (no
-/// loop running, another loop) makes every driver re-check a registration made before
-/// it, before relying on it.
-pub(crate) fn note_close() {
-    let _ = CLOSES.try_with(|c| c.set(c.get().wrapping_add(1)));
-}
-
-fn closes() -> u64 {
-    CLOSES.try_with(Cell::get).unwrap_or(0)
-}
-
 /// An operation the driver still has to run.
 #[derive(Debug)]
 struct Request {
@@ -169,8 +152,8 @@ struct Request {
 #[derive(Debug, Default)]
 struct FdState {
     registered: bool,
-    /// The thread's close count when the registration was last made or checked.
-    checked: u64,
+    /// The identity of the socket whose operation made the registration (`fd.rs`).
+    owner: u64,
     /// Directions a syscall found blocked (`EAGAIN`) with no event since.
     blocked: u8,
     /// An event reported the read side closed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`).
@@ -193,7 +176,7 @@ impl FdState {
     /// Forgets the descriptor, keeping the queues' memory for the next one.
     fn reset(&mut self) {
         self.registered = false;
-        self.checked = 0;
+        self.owner = 0;
         self.blocked = 0;
         self.read_closed = false;
         debug_assert!(self.readers.is_empty() && self.writers.is_empty());
@@ -219,9 +202,6 @@ pub(crate) struct Epoll {
     deferred: Vec<Waker>,
     events: Vec<libc::epoll_event>,
     pwait2: bool,
-    /// The thread's close count as far as this driver saw every close: registrations
-    /// are trusted while the count stays here.
-    closes_trusted: u64,
     last_wait: Instant,
     idle_turns: u32,
     stats: DriverStats,
@@ -256,7 +236,6 @@ impl Epoll {
             deferred: Vec::new(),
             events,
             pwait2,
-            closes_trusted: closes(),
             last_wait: Instant::now(),
             idle_turns: 0,
             stats: DriverStats::default(),
@@ -340,25 +319,27 @@ impl Epoll {
             // unless the read side is closed: then it is readable for good, and the read
             // sees EOF or the error. (Registering first clears a stale closed bit of a
             // descriptor number that was closed behind the driver's back and reused.)
-            OpCode::PollIn { fd } if fd >= 0 => {
-                if self.register(fd).is_ok() && self.fd_state(fd).read_closed {
+            OpCode::PollIn { fd } if fd.raw >= 0 => {
+                if self.register(fd).is_ok() && self.fd_state(fd.raw).read_closed {
                     self.finish(token, libc::POLLIN as i32, wakers);
                 } else {
-                    self.park(token, fd, Dir::Read, false, wakers);
+                    self.park(token, Dir::Read, false, wakers);
                 }
             }
             _ => {
                 let (fd, dir) = direction(&code).expect("a waiting operation");
-                if fd < 0 {
+                if fd.raw < 0 {
                     self.finish(token, -libc::EBADF, wakers);
                     return;
                 }
-                let state = self.fd_state(fd);
-                if state.blocked & dir.bit() != 0 || !state.parked(dir).is_empty() {
+                // What is known of the descriptor belongs to its registered owner only.
+                let state = self.fd_state(fd.raw);
+                let known = state.registered && state.owner == fd.id;
+                if known && (state.blocked & dir.bit() != 0 || !state.parked(dir).is_empty()) {
                     // Known not ready, or others wait first: no syscall yet.
-                    self.park(token, fd, dir, false, wakers);
+                    self.park(token, dir, false, wakers);
                 } else if let Some(dir) = self.attempt(token, wakers) {
-                    self.park(token, fd, dir, false, wakers);
+                    self.park(token, dir, false, wakers);
                 }
             }
         }
@@ -376,19 +357,19 @@ impl Epoll {
                 // SAFETY: `Driver::submit`'s contract keeps the pointers valid until the
                 // completion is collected or the abandoned operation is freed; it is live
                 // (neither completed nor abandoned), so neither has happened.
-                unsafe { sys::accept(fd, addr, len) }
+                unsafe { sys::accept(fd.raw, addr, len) }
             }
-            OpCode::Connect { fd, .. } if connecting => sys::connect_result(fd),
+            OpCode::Connect { fd, .. } if connecting => sys::connect_result(fd.raw),
             // SAFETY: as for accept, above (the pointers are live).
-            OpCode::Connect { fd, addr, len } => unsafe { sys::connect(fd, addr, len) },
+            OpCode::Connect { fd, addr, len } => unsafe { sys::connect(fd.raw, addr, len) },
             // SAFETY: as for accept, above.
-            OpCode::Recv { fd, buf, len } => unsafe { sys::recv(fd, buf, len) },
+            OpCode::Recv { fd, buf, len } => unsafe { sys::recv(fd.raw, buf, len) },
             // SAFETY: as for accept, above.
-            OpCode::Send { fd, buf, len } => unsafe { sys::send(fd, buf, len) },
+            OpCode::Send { fd, buf, len } => unsafe { sys::send(fd.raw, buf, len) },
             // SAFETY: as for accept, above.
-            OpCode::RecvMsg { fd, msg } => unsafe { sys::recvmsg(fd, msg) },
+            OpCode::RecvMsg { fd, msg } => unsafe { sys::recvmsg(fd.raw, msg) },
             // SAFETY: as for accept, above.
-            OpCode::SendMsg { fd, msg } => unsafe { sys::sendmsg(fd, msg) },
+            OpCode::SendMsg { fd, msg } => unsafe { sys::sendmsg(fd.raw, msg) },
             // Readiness arrived (an event woke the parked operation): done.
             OpCode::PollIn { .. } => libc::POLLIN as i32,
             OpCode::Shutdown { .. }
@@ -404,7 +385,7 @@ impl Epoll {
             OpCode::Connect { .. } if result == -libc::EINPROGRESS => {
                 // In progress: writable means done, one way or the other.
                 self.request(token).expect("live").connecting = true;
-                self.fd_state(fd).blocked |= Dir::Write.bit();
+                self.fd_state(fd.raw).blocked |= Dir::Write.bit();
                 Some(Dir::Write)
             }
             OpCode::Connect { .. } if result == -libc::EAGAIN && !connecting => {
@@ -413,7 +394,7 @@ impl Epoll {
                 None
             }
             _ if result == -libc::EAGAIN => {
-                self.fd_state(fd).blocked |= dir.bit();
+                self.fd_state(fd.raw).blocked |= dir.bit();
                 Some(dir)
             }
             _ => {
@@ -425,7 +406,9 @@ impl Epoll {
 
     /// Parks an operation on its descriptor until `dir` is ready (at the front when it
     /// was the head and just found it blocked again).
-    fn park(&mut self, token: u64, fd: RawFd, dir: Dir, front: bool, wakers: &mut Vec<Waker>) {
+    fn park(&mut self, token: u64, dir: Dir, front: bool, wakers: &mut Vec<Waker>) {
+        let request = self.request(token).expect("parking a live operation");
+        let (fd, _) = direction(&request.code).expect("a parked operation waits");
         if let Err(e) = self.register(fd) {
             // Not a descriptor epoll can watch: the operation cannot wait.
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
@@ -435,7 +418,7 @@ impl Epoll {
         self.request(token)
             .expect("parking a live operation")
             .parked = Some(dir);
-        let queue = self.fd_state(fd).parked(dir);
+        let queue = self.fd_state(fd.raw).parked(dir);
         if front {
             queue.push_front(token);
         } else {
@@ -443,37 +426,32 @@ impl Epoll {
         }
     }
 
-    /// Makes sure `fd` is in the interest list (once per descriptor, re-checked after
-    /// a close the driver did not see).
-    fn register(&mut self, fd: RawFd) -> io::Result<()> {
-        let closes = closes();
-        let trusted = self.closes_trusted;
-        let state = self.fd_state(fd);
-        if state.registered && (closes == trusted || state.checked == closes) {
+    /// Makes sure `fd` is in the interest list: once per owner of a descriptor number,
+    /// so a number reused by another socket is registered afresh (module docs).
+    fn register(&mut self, fd: Fd) -> io::Result<()> {
+        let state = self.fd_state(fd.raw);
+        if state.registered && state.owner == fd.id {
             return Ok(());
         }
-        let registered = state.registered;
-        let result = if registered {
-            match sys::modify(&self.ep, fd, sys::INTEREST) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    sys::add(&self.ep, fd, sys::INTEREST)
-                }
-                other => other,
+        debug_assert!(
+            state.readers.is_empty() && state.writers.is_empty(),
+            "operations parked on descriptor {} of another owner",
+            fd.raw
+        );
+        // Whatever was known belonged to the previous owner.
+        state.reset();
+        // A number whose old file is still open elsewhere (a dup) stays registered
+        // under that file: this file's registration is new all the same. The same file
+        // under a new owner (a socket rewrapped) is already there: re-arm it.
+        match sys::add(&self.ep, fd.raw, sys::INTEREST) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                sys::modify(&self.ep, fd.raw, sys::INTEREST)
             }
-        } else {
-            match sys::add(&self.ep, fd, sys::INTEREST) {
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    sys::modify(&self.ep, fd, sys::INTEREST)
-                }
-                other => other,
-            }
-        };
-        result?;
-        let state = self.fd_state(fd);
+            other => other,
+        }?;
+        let state = self.fd_state(fd.raw);
         state.registered = true;
-        state.checked = closes;
-        // A new registration reports the descriptor's state afresh.
-        state.read_closed = false;
+        state.owner = fd.id;
         Ok(())
     }
 
@@ -491,7 +469,7 @@ impl Epoll {
                 .expect("a parked operation is live")
                 .parked = None;
             if let Some(dir) = self.attempt(token, wakers) {
-                self.park(token, fd, dir, true, wakers);
+                self.park(token, dir, true, wakers);
             }
         }
     }
@@ -507,7 +485,7 @@ impl Epoll {
         match parked {
             Some(dir) => {
                 let (fd, _) = direction(&code).expect("a parked operation waits");
-                let queue = self.fds[fd as usize].parked(dir);
+                let queue = self.fds[fd.raw as usize].parked(dir);
                 if let Some(i) = queue.iter().position(|&t| t == token) {
                     queue.remove(i);
                 }
@@ -599,13 +577,6 @@ impl Epoll {
         let slot = Self::slot(token);
         if slot >= self.requests.len() {
             self.requests.resize_with(slot + 1, || None);
-        }
-        if let OpCode::Close { .. } = op {
-            // `close_soon` counted this close: it is ours, so it leaves the other
-            // registrations trusted, unless the count had already moved on.
-            if closes() == self.closes_trusted.wrapping_add(1) {
-                self.closes_trusted = closes();
-            }
         }
         self.requests[slot] = Some(Request {
             token,

@@ -284,7 +284,7 @@ impl FaultDriver {
             _ => return code,
         };
         // A datagram read short would lose its tail: only stream sockets.
-        if len < 2 || !self.rng.chance(self.plan.short_io) || !crate::sys::net::is_stream(fd) {
+        if len < 2 || !self.rng.chance(self.plan.short_io) || !crate::sys::net::is_stream(fd.raw) {
             return code;
         }
         self.injected.short += 1;
@@ -471,7 +471,6 @@ fn poll_inner(inner: &mut dyn Driver, entry: &mut Entry) -> Option<Completion> {
 
 /// Closes a descriptor an abandoned accept produced.
 fn close_fd(fd: i32) {
-    super::epoll::note_close();
     // SAFETY: the result of an accept whose future is gone: nothing else owns it.
     drop(unsafe { crate::sys::net::own(fd) });
 }

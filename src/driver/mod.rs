@@ -26,6 +26,7 @@ pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod epoll;
 pub(crate) mod fault;
+pub(crate) mod fd;
 pub(crate) mod msg;
 pub(crate) mod op;
 pub(crate) mod recv;

@@ -2,9 +2,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 
 use super::buf::{IoBuf, IoBufMut};
+use super::fd::Fd;
 use super::op::{OpCode, Operation};
 use super::recv::checked_len;
 use super::slab::Completion;
@@ -47,13 +47,13 @@ impl MsgHdr {
 
 /// A recvmsg(2) in flight: yields the byte count, the sender and the buffer.
 pub struct RecvMsg<B> {
-    fd: RawFd,
+    fd: Fd,
     buf: B,
     hdr: Box<MsgHdr>,
 }
 
 impl<B: IoBufMut> RecvMsg<B> {
-    pub(crate) fn new(fd: RawFd, buf: B) -> RecvMsg<B> {
+    pub(crate) fn new(fd: Fd, buf: B) -> RecvMsg<B> {
         RecvMsg {
             fd,
             buf,
@@ -93,13 +93,13 @@ unsafe impl<B: IoBufMut + Unpin> Operation for RecvMsg<B> {
 
 /// A sendmsg(2) in flight: yields the byte count and the buffer.
 pub struct SendMsg<B> {
-    fd: RawFd,
+    fd: Fd,
     buf: B,
     hdr: Box<MsgHdr>,
 }
 
 impl<B: IoBuf> SendMsg<B> {
-    pub(crate) fn new(fd: RawFd, buf: B, to: SocketAddr) -> SendMsg<B> {
+    pub(crate) fn new(fd: Fd, buf: B, to: SocketAddr) -> SendMsg<B> {
         SendMsg {
             fd,
             buf,

@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::fd::Fd;
 use super::slab::Completion;
 use super::try_first::TryGate;
 use crate::event_loop::Core;
@@ -39,31 +40,31 @@ pub(crate) enum Late {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum OpCode {
     Accept {
-        fd: RawFd,
+        fd: Fd,
         addr: *mut libc::sockaddr,
         len: *mut libc::socklen_t,
     },
     Connect {
-        fd: RawFd,
+        fd: Fd,
         addr: *const libc::sockaddr,
         len: libc::socklen_t,
     },
     Recv {
-        fd: RawFd,
+        fd: Fd,
         buf: *mut u8,
         len: u32,
     },
     Send {
-        fd: RawFd,
+        fd: Fd,
         buf: *const u8,
         len: u32,
     },
     RecvMsg {
-        fd: RawFd,
+        fd: Fd,
         msg: *mut libc::msghdr,
     },
     SendMsg {
-        fd: RawFd,
+        fd: Fd,
         msg: *const libc::msghdr,
     },
     Shutdown {
@@ -89,7 +90,7 @@ pub(crate) enum OpCode {
     /// Completes once `fd` is readable (io_uring: `POLL_ADD`; epoll: the next readiness
     /// edge, without a syscall first).
     PollIn {
-        fd: RawFd,
+        fd: Fd,
     },
     Nop,
 }

@@ -1,20 +1,20 @@
 //! recv(2): read from a connected socket into an owned buffer.
 
 use std::io;
-use std::os::fd::RawFd;
 
 use super::buf::IoBufMut;
+use super::fd::Fd;
 use super::op::{OpCode, Operation, result};
 use super::slab::Completion;
 
 /// A recv(2) in flight: yields the byte count and the buffer.
 pub struct Recv<B> {
-    fd: RawFd,
+    fd: Fd,
     buf: B,
 }
 
 impl<B: IoBufMut> Recv<B> {
-    pub(crate) fn new(fd: RawFd, buf: B) -> Recv<B> {
+    pub(crate) fn new(fd: Fd, buf: B) -> Recv<B> {
         Recv { fd, buf }
     }
 }
@@ -45,7 +45,7 @@ unsafe impl<B: IoBufMut + Unpin> Operation for Recv<B> {
         let (buf, len) = (self.buf.stable_mut_ptr(), clamp_len(self.buf.bytes_total()));
         // SAFETY: `IoBufMut`'s contract: `buf` is valid for writes of `bytes_total()`
         // bytes, of which `len` is at most; the call returns before we touch it again.
-        let result = unsafe { crate::sys::net::recv_now(self.fd, buf, len) };
+        let result = unsafe { crate::sys::net::recv_now(self.fd.raw, buf, len) };
         (result != -libc::EAGAIN).then_some(Completion { result, flags: 0 })
     }
 

@@ -1,21 +1,21 @@
 //! send(2): write an owned buffer to a connected socket, never raising SIGPIPE.
 
 use std::io;
-use std::os::fd::RawFd;
 
 use super::buf::IoBuf;
+use super::fd::Fd;
 use super::op::{OpCode, Operation};
 use super::recv::{checked_len, clamp_len};
 use super::slab::Completion;
 
 /// A send(2) in flight: yields the byte count and the buffer.
 pub struct Send<B> {
-    fd: RawFd,
+    fd: Fd,
     buf: B,
 }
 
 impl<B: IoBuf> Send<B> {
-    pub(crate) fn new(fd: RawFd, buf: B) -> Send<B> {
+    pub(crate) fn new(fd: Fd, buf: B) -> Send<B> {
         Send { fd, buf }
     }
 }
@@ -37,7 +37,7 @@ unsafe impl<B: IoBuf + Unpin> Operation for Send<B> {
         let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
         // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes,
         // of which `len` is at most; the call returns before the buffer can move on.
-        let result = unsafe { crate::sys::net::send_now(self.fd, buf, len) };
+        let result = unsafe { crate::sys::net::send_now(self.fd.raw, buf, len) };
         (result != -libc::EAGAIN).then_some(Completion { result, flags: 0 })
     }
 

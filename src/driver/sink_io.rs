@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use super::close::close_soon;
+use super::fd::Fd;
 use super::op::{Late, OpCode, OpId, loop_closed};
 use super::sink::{self, Sink, SinkEvent};
 use crate::event_loop::Core;
@@ -204,7 +205,7 @@ impl SendBuf {
     pub(crate) fn submit(
         &mut self,
         core: &Rc<Core>,
-        fd: RawFd,
+        fd: Fd,
         sink: &Rc<Sink>,
         tag: u64,
     ) -> io::Result<()> {

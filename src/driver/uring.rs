@@ -336,25 +336,29 @@ impl Uring {
 /// `Driver::submit` keeps them valid until the completion.
 fn build_sqe(op: OpCode) -> squeue::Entry {
     match op {
-        OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd), addr, len)
+        OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd.raw), addr, len)
             .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
             .build(),
         OpCode::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
             .build(),
-        OpCode::Connect { fd, addr, len } => opcode::Connect::new(types::Fd(fd), addr, len).build(),
-        OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd), buf, len).build(),
-        OpCode::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd), buf, len)
+        OpCode::Connect { fd, addr, len } => {
+            opcode::Connect::new(types::Fd(fd.raw), addr, len).build()
+        }
+        OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd.raw), buf, len).build(),
+        OpCode::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd.raw), buf, len)
             .flags(libc::MSG_NOSIGNAL)
             .build(),
-        OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd), msg).build(),
-        OpCode::SendMsg { fd, msg } => opcode::SendMsg::new(types::Fd(fd), msg)
+        OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd.raw), msg).build(),
+        OpCode::SendMsg { fd, msg } => opcode::SendMsg::new(types::Fd(fd.raw), msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build(),
         OpCode::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpCode::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
         OpCode::RecvMulti { fd, group } => opcode::RecvMulti::new(types::Fd(fd), group).build(),
-        OpCode::PollIn { fd } => opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build(),
+        OpCode::PollIn { fd } => {
+            opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLIN as u32).build()
+        }
         OpCode::Nop => opcode::Nop::new().build(),
     }
 }

@@ -64,6 +64,7 @@ use super::TcpListener;
 use super::socket::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, is_resource_exhaustion};
 use crate::driver::bufring::BufRing;
 use crate::driver::close::close_soon;
+use crate::driver::fd::Fd;
 use crate::driver::op::{OpCode, OpId};
 use crate::driver::sink::{self, Sink, SinkEvent};
 use crate::driver::sink_io::{self, Accepted, MultiAccept, SendBuf};
@@ -201,6 +202,8 @@ struct Conn {
     slot: u32,
     generation: u32,
     fd: RawFd,
+    /// `fd` with this connection's identity, for operations.
+    handle: Fd,
     st: RefCell<ConnState>,
 }
 
@@ -328,7 +331,7 @@ impl Transport {
             let tag = conn.tag(SEND);
             if let Err(e) = st
                 .out
-                .submit(&conn.shared.core, conn.fd, &conn.shared.sink, tag)
+                .submit(&conn.shared.core, conn.handle, &conn.shared.sink, tag)
             {
                 st.error = Some(e);
                 conn.shared.mark(conn, &mut st);
@@ -620,7 +623,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             };
             let accept = pending.get_or_insert_with(|| {
                 Box::pin(super::socket::accept(
-                    self.listener.raw_fd(),
+                    self.listener.handle(),
                     "ringloop::net::serve",
                 ))
             });
@@ -722,6 +725,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             slot,
             generation: entry.generation,
             fd: fd.as_raw_fd(),
+            handle: Fd::new(fd.as_raw_fd()),
             st: RefCell::new(ConnState {
                 io: Some(fd),
                 out: SendBuf::new(),
@@ -910,7 +914,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
                 fd: conn.fd,
                 group: ring.group(),
             },
-            None => OpCode::PollIn { fd: conn.fd },
+            None => OpCode::PollIn { fd: conn.handle },
         };
         match sink_io::submit_plain(&self.shared.core, op, &self.shared.sink, conn.tag(READ)) {
             Ok(id) => st.recv = Some(id),
@@ -975,7 +979,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             let tag = conn.tag(SEND);
             if let Err(e) = st
                 .out
-                .submit(&self.shared.core, conn.fd, &self.shared.sink, tag)
+                .submit(&self.shared.core, conn.handle, &self.shared.sink, tag)
             {
                 st.error = Some(e);
                 return;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::driver::accept::Accept;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
+use crate::driver::fd::Fd;
 use crate::driver::op::Op;
 use crate::driver::recv::Recv;
 use crate::driver::send::Send;
@@ -27,7 +28,7 @@ pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// this backs off (1 ms, doubling to 100 ms) and tries again instead of returning the
 /// error, so the loop keeps running other tasks and timers and accepting resumes once
 /// descriptors free up. A connection aborted before it was accepted is skipped.
-pub(crate) async fn accept(fd: RawFd, what: &str) -> io::Result<(OwnedFd, SockAddr)> {
+pub(crate) async fn accept(fd: Fd, what: &str) -> io::Result<(OwnedFd, SockAddr)> {
     let core = crate::context::current_core(what);
     let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
@@ -92,14 +93,25 @@ pub(crate) use stream_methods;
 /// `driver/try_first.rs`), one adaptive gate per direction.
 pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
     io: Option<S>,
+    /// The descriptor as operations name it (its identity is this socket's).
+    fd: Fd,
     read_gate: TryGate,
     write_gate: TryGate,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     pub(crate) fn new(io: S) -> Socket<S> {
+        let fd = Fd::new(io.as_raw_fd());
+        Socket::with_fd(io, fd)
+    }
+
+    /// Wraps `io`, keeping the identity `fd` under which operations already ran on it
+    /// (a connect).
+    pub(crate) fn with_fd(io: S, fd: Fd) -> Socket<S> {
+        debug_assert_eq!(fd.raw, io.as_raw_fd());
         Socket {
             io: Some(io),
+            fd,
             read_gate: TryGate::new(),
             write_gate: TryGate::new(),
         }
@@ -113,10 +125,16 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         self.get().as_raw_fd()
     }
 
+    /// The descriptor with this socket's identity, for operations.
+    pub(crate) fn handle(&self) -> Fd {
+        debug_assert!(self.io.is_some(), "socket used after close");
+        self.fd
+    }
+
     pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         let core = crate::context::current_core("reading from a socket");
         let try_first = core.try_first_io();
-        let op = Op::new(core, Recv::new(self.fd(), buf));
+        let op = Op::new(core, Recv::new(self.handle(), buf));
         if try_first {
             op.try_first(&self.read_gate)
         } else {
@@ -127,7 +145,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
         let core = crate::context::current_core("writing to a socket");
         let try_first = core.try_first_io();
-        let op = Op::new(core, Send::new(self.fd(), buf));
+        let op = Op::new(core, Send::new(self.handle(), buf));
         if try_first {
             op.try_first(&self.write_gate)
         } else {

@@ -10,6 +10,7 @@ use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
 use crate::driver::connect::Connect;
+use crate::driver::fd::Fd;
 use crate::driver::op::Op;
 use crate::driver::recv::Recv;
 use crate::driver::send::Send;
@@ -54,6 +55,8 @@ impl ListenOptions {
 /// A TCP socket listening for connections.
 pub struct TcpListener {
     io: Option<std::net::TcpListener>,
+    /// The descriptor as operations name it.
+    fd: Fd,
 }
 
 impl TcpListener {
@@ -73,20 +76,31 @@ impl TcpListener {
             }
             sys::bind(&fd, &SockAddr::from_inet(addr))?;
             sys::listen(&fd, options.backlog)?;
-            Ok(TcpListener {
-                io: Some(std::net::TcpListener::from(fd)),
-            })
+            Ok(TcpListener::wrap(std::net::TcpListener::from(fd)))
         })
     }
 
     /// Wraps a std listener (made nonblocking).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        Ok(TcpListener { io: Some(listener) })
+        Ok(TcpListener::wrap(listener))
+    }
+
+    fn wrap(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            fd: Fd::new(listener.as_raw_fd()),
+            io: Some(listener),
+        }
     }
 
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
         self.get().as_raw_fd()
+    }
+
+    /// The descriptor with this listener's identity, for operations.
+    pub(crate) fn handle(&self) -> Fd {
+        debug_assert!(self.io.is_some(), "listener used after close");
+        self.fd
     }
 
     fn get(&self) -> &std::net::TcpListener {
@@ -101,7 +115,7 @@ impl TcpListener {
     /// accepting resumes once descriptors free up. A connection reset before it was
     /// accepted is skipped.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = socket::accept(self.get().as_raw_fd(), "TcpListener::accept").await?;
+        let (fd, addr) = socket::accept(self.handle(), "TcpListener::accept").await?;
         Ok((TcpStream::from_fd(fd), addr.as_inet()?))
     }
 
@@ -145,13 +159,19 @@ impl TcpStream {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;
+            // The stream keeps the identity the connect registered under.
+            let handle = Fd::new(fd.as_raw_fd());
             let connected = Op::<Connect>::new(
                 core.clone(),
-                Connect::new(fd.as_raw_fd(), SockAddr::from_inet(addr)),
+                Connect::new(handle, SockAddr::from_inet(addr)),
             )
             .await;
             match connected {
-                Ok(()) => return Ok(TcpStream::from_fd(fd)),
+                Ok(()) => {
+                    let io = std::net::TcpStream::from(fd);
+                    let sock = Rc::new(Socket::with_fd(io, handle));
+                    return Ok(TcpStream { sock });
+                }
                 Err(e) => last = Some(e),
             }
         }

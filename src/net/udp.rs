@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use super::tcp::each_addr;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
+use crate::driver::fd::Fd;
 use crate::driver::msg::{RecvMsg, SendMsg};
 use crate::driver::op::Op;
 use crate::driver::recv::Recv;
@@ -16,6 +17,8 @@ use crate::driver::send::Send;
 /// A UDP socket.
 pub struct UdpSocket {
     io: Option<std::net::UdpSocket>,
+    /// The descriptor as operations name it.
+    fd: Fd,
 }
 
 impl UdpSocket {
@@ -24,12 +27,21 @@ impl UdpSocket {
         each_addr(addr, |addr| {
             let io = std::net::UdpSocket::bind(addr)?;
             io.set_nonblocking(true)?;
-            Ok(UdpSocket { io: Some(io) })
+            Ok(UdpSocket {
+                fd: Fd::new(io.as_raw_fd()),
+                io: Some(io),
+            })
         })
     }
 
     fn get(&self) -> &std::net::UdpSocket {
         self.io.as_ref().expect("socket used after close")
+    }
+
+    /// The descriptor with this socket's identity, for operations.
+    fn handle(&self) -> Fd {
+        debug_assert!(self.io.is_some(), "socket used after close");
+        self.fd
     }
 
     /// Sets the default peer: `send` goes there and `recv` takes only its datagrams.
@@ -40,26 +52,26 @@ impl UdpSocket {
     /// Sends `buf`'s initialized bytes as one datagram to `addr`.
     pub fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> Op<'_, SendMsg<B>> {
         let core = crate::context::current_core("UdpSocket::send_to");
-        Op::new(core, SendMsg::new(self.get().as_raw_fd(), buf, addr))
+        Op::new(core, SendMsg::new(self.handle(), buf, addr))
     }
 
     /// Receives one datagram into `buf`, with its sender's address. A datagram longer
     /// than the buffer's capacity is truncated.
     pub fn recv_from<B: IoBufMut>(&self, buf: B) -> Op<'_, RecvMsg<B>> {
         let core = crate::context::current_core("UdpSocket::recv_from");
-        Op::new(core, RecvMsg::new(self.get().as_raw_fd(), buf))
+        Op::new(core, RecvMsg::new(self.handle(), buf))
     }
 
     /// Sends one datagram to the connected peer.
     pub fn send<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
         let core = crate::context::current_core("UdpSocket::send");
-        Op::new(core, Send::new(self.get().as_raw_fd(), buf))
+        Op::new(core, Send::new(self.handle(), buf))
     }
 
     /// Receives one datagram from the connected peer.
     pub fn recv<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         let core = crate::context::current_core("UdpSocket::recv");
-        Op::new(core, Recv::new(self.get().as_raw_fd(), buf))
+        Op::new(core, Recv::new(self.handle(), buf))
     }
 
     /// This socket's address.

@@ -12,6 +12,7 @@ use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
 use crate::driver::connect::Connect;
+use crate::driver::fd::Fd;
 use crate::driver::op::Op;
 use crate::driver::recv::Recv;
 use crate::driver::send::Send;
@@ -20,6 +21,8 @@ use crate::sys::net::{self as sys, SockAddr};
 /// A Unix-domain socket listening for connections.
 pub struct UnixListener {
     io: Option<std::os::unix::net::UnixListener>,
+    /// The descriptor as operations name it.
+    fd: Fd,
 }
 
 impl UnixListener {
@@ -27,7 +30,10 @@ impl UnixListener {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let io = std::os::unix::net::UnixListener::bind(path)?;
         io.set_nonblocking(true)?;
-        Ok(UnixListener { io: Some(io) })
+        Ok(UnixListener {
+            fd: Fd::new(io.as_raw_fd()),
+            io: Some(io),
+        })
     }
 
     fn get(&self) -> &std::os::unix::net::UnixListener {
@@ -37,7 +43,7 @@ impl UnixListener {
     /// Accepts a connection; backs off and retries on descriptor exhaustion, as
     /// [`TcpListener::accept`](super::TcpListener::accept) does.
     pub async fn accept(&self) -> io::Result<UnixStream> {
-        let (fd, _) = socket::accept(self.get().as_raw_fd(), "UnixListener::accept").await?;
+        let (fd, _) = socket::accept(self.fd, "UnixListener::accept").await?;
         Ok(UnixStream::from_fd(fd))
     }
 
@@ -80,8 +86,13 @@ impl UnixStream {
         let core = crate::context::current_core("UnixStream::connect");
         let addr = SockAddr::from_path(path.as_ref())?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        Op::<Connect>::new(core, Connect::new(fd.as_raw_fd(), addr)).await?;
-        Ok(UnixStream::from_fd(fd))
+        // The stream keeps the identity the connect registered under.
+        let handle = Fd::new(fd.as_raw_fd());
+        Op::<Connect>::new(core, Connect::new(handle, addr)).await?;
+        let io = std::os::unix::net::UnixStream::from(fd);
+        Ok(UnixStream {
+            sock: Rc::new(Socket::with_fd(io, handle)),
+        })
     }
 
     /// A connected pair of streams.

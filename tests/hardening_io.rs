@@ -1,0 +1,140 @@
+//! Regression tests for the I/O defects of the hardening issue: descriptor numbers
+//! reused after a close the driver did not make (a failed or timed-out connect, a socket
+//! closed on another thread), a connect that must wait without spinning, and I/O that
+//! CPU-bound tasks must not starve. Every test runs on both backends.
+
+mod support;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ringloop::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
+use support::{for_each_backend, guard, shared_fds};
+
+/// An address on which nothing listens (a listener bound, then closed).
+fn down_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local address")
+}
+
+/// A new Unix stream pair passes bytes both ways, each read waiting before the write
+/// arrives: the reads must be woken by readiness on fresh descriptors, which take the
+/// lowest free numbers, those of sockets just closed behind the driver's back.
+async fn fresh_pair_wakes() {
+    let (a, b) = UnixStream::pair().expect("socketpair");
+    let (a, b) = (std::rc::Rc::new(a), std::rc::Rc::new(b));
+    for (reader, writer) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+        let read = ringloop::spawn(async move { reader.read(Vec::with_capacity(16)).await });
+        ringloop::sleep(Duration::from_millis(5)).await;
+        writer.write_all(b"ping".to_vec()).await.0.expect("write");
+        let (res, buf) = guard("a read on a fresh socket pair", read)
+            .await
+            .expect("reader task");
+        assert_eq!(res.expect("read"), 4);
+        assert_eq!(buf, b"ping");
+    }
+}
+
+#[test]
+fn a_retried_connect_to_a_down_server_is_refused_every_time() {
+    let _fds = shared_fds();
+    let addr = down_server();
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            for attempt in 0..5 {
+                let err = guard("a connect to a down server", TcpStream::connect(addr))
+                    .await
+                    .expect_err("nothing listens there");
+                assert_eq!(
+                    err.kind(),
+                    io::ErrorKind::ConnectionRefused,
+                    "attempt {attempt}: {err}"
+                );
+            }
+            fresh_pair_wakes().await;
+        });
+    });
+}
+
+#[test]
+fn a_connect_to_port_zero_fails_and_leaves_no_stale_state() {
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let result = guard("a connect to port 0", TcpStream::connect("127.0.0.1:0")).await;
+            assert!(result.is_err(), "port 0 accepts no connection");
+            fresh_pair_wakes().await;
+        });
+    });
+}
+
+#[test]
+fn a_connect_cut_off_by_a_timeout_leaves_no_stale_state() {
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        // A listener that never accepts, with the smallest backlog: once its queue is
+        // full the kernel drops further SYNs, so a connect waits (and retransmits).
+        let options = ListenOptions::new().backlog(1);
+        let listener = TcpListener::bind_with("127.0.0.1:0", options).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        lp.run_until_complete(async {
+            let mut held = Vec::new();
+            let mut timed_out = 0;
+            for _ in 0..64 {
+                let connect = TcpStream::connect(addr);
+                match ringloop::timeout(Duration::from_millis(50), connect).await {
+                    Ok(Ok(stream)) => held.push(stream),
+                    Ok(Err(e)) => panic!("connect failed: {e}"),
+                    Err(_) => {
+                        timed_out += 1;
+                        // The dropped connect closed its socket: the number is free.
+                        fresh_pair_wakes().await;
+                        if timed_out == 3 {
+                            break;
+                        }
+                    }
+                }
+            }
+            assert_eq!(timed_out, 3, "the backlog never filled");
+        });
+        drop(listener);
+    });
+}
+
+#[test]
+fn a_listener_closed_on_another_thread_leaves_no_stale_state() {
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            // An accept that waits, then gives up: the listener was registered here.
+            let waited = ringloop::timeout(Duration::from_millis(10), listener.accept()).await;
+            assert!(waited.is_err(), "nobody connected");
+            std::thread::spawn(move || drop(listener))
+                .join()
+                .expect("drop on another thread");
+            fresh_pair_wakes().await;
+        });
+    });
+}
+
+#[test]
+fn a_udp_socket_closed_on_another_thread_leaves_no_stale_state() {
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let waited = ringloop::timeout(
+                Duration::from_millis(10),
+                socket.recv(Vec::with_capacity(8)),
+            )
+            .await;
+            assert!(waited.is_err(), "nobody sent");
+            std::thread::spawn(move || drop(socket))
+                .join()
+                .expect("drop on another thread");
+            fresh_pair_wakes().await;
+        });
+    });
+}
