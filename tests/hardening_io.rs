@@ -9,7 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ringloop::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
+use ringloop::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use support::{for_each_backend, guard, shared_fds};
 
 /// An address on which nothing listens (a listener bound, then closed).
@@ -137,4 +137,60 @@ fn a_udp_socket_closed_on_another_thread_leaves_no_stale_state() {
             fresh_pair_wakes().await;
         });
     });
+}
+
+#[test]
+fn a_unix_connect_to_a_full_backlog_waits_without_spinning() {
+    let _fds = shared_fds();
+    let dir = std::env::temp_dir().join(format!("ringloop-backlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for_each_backend(|lp| {
+        let path = dir.join(format!("{:?}.sock", lp.backend()));
+        let _ = std::fs::remove_file(&path);
+        let listener =
+            UnixListener::bind_with(&path, ListenOptions::new().backlog(0)).expect("bind");
+        lp.run_until_complete(async {
+            // Fill the backlog: connects succeed until the listener's queue is full.
+            let mut held = Vec::new();
+            let waiting = loop {
+                let path = path.clone();
+                let connect = ringloop::spawn(async move { UnixStream::connect(path).await });
+                ringloop::sleep(Duration::from_millis(20)).await;
+                if !connect.is_done() {
+                    break connect;
+                }
+                held.push(connect.await.expect("task").expect("connect"));
+                assert!(held.len() < 64, "the backlog never filled");
+            };
+            // The connect now waits for room. It must wait cheaply: attempts spaced by
+            // waits of 1 ms doubling to 16 ms (8 or so in 100 ms, a few syscalls each),
+            // not resubmitted at once (hundreds).
+            let before = lp.stats();
+            let start = std::time::Instant::now();
+            ringloop::sleep(Duration::from_millis(100)).await;
+            let after = lp.stats();
+            let elapsed_ms = start.elapsed().as_millis() as u64;
+            let enters = after.io_uring_enters - before.io_uring_enters;
+            let syscalls = after.sqes_submitted - before.sqes_submitted;
+            assert!(
+                enters <= 40 + elapsed_ms / 4 && syscalls <= 40 + elapsed_ms / 4,
+                "{enters} waits and {syscalls} submissions in {elapsed_ms} ms: the connect spins"
+            );
+            assert!(!waiting.is_done(), "the backlog is still full");
+            // A waiting connect given up by a timeout ends (its wait is cancelled).
+            let gave_up =
+                ringloop::timeout(Duration::from_millis(30), UnixStream::connect(&path)).await;
+            assert!(gave_up.is_err(), "the backlog is still full");
+            // Room frees up: the connect completes.
+            let accepted = guard("accept", listener.accept()).await.expect("accept");
+            let stream = guard("the waiting connect", waiting)
+                .await
+                .expect("task")
+                .expect("connect once there is room");
+            drop((accepted, stream, held));
+        });
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }

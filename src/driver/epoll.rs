@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 use super::bufring::BufRing;
 use super::fd::Fd;
 use super::op::{Late, OpCode, OpId};
+use super::retry::{RETRY_WAITS, next_step};
 use super::sink::Sink;
 use super::slab::{Abandoned, Completion, Delivered, OpSlab};
 use super::token::{self, Token};
@@ -74,10 +75,6 @@ const EVENTS: usize = 1024;
 /// often (in time since its last wait), checked every [`IDLE_CHECK`] skipped turns.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
 const IDLE_CHECK: u32 = 32;
-
-/// A busy-retried operation (a Unix connect refused with `EAGAIN`) waits at most this
-/// long between attempts.
-const RETRY_WAIT: Duration = Duration::from_millis(1);
 
 /// The two directions an operation can wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,8 +141,12 @@ struct Request {
     code: OpCode,
     /// A connect answered `EINPROGRESS`: the next attempt reads `SO_ERROR`.
     connecting: bool,
-    /// Parked on its descriptor (else queued for the next turn, or being attempted).
+    /// Parked on its descriptor (else queued for the next turn, waiting to retry, or
+    /// being attempted).
     parked: Option<Dir>,
+    /// The index in `RETRY_WAITS` of its next wait, should it answer `EAGAIN` with
+    /// nothing to wait for (`retry.rs`).
+    retry_step: usize,
 }
 
 /// What the driver knows about one descriptor.
@@ -196,6 +197,8 @@ pub(crate) struct Epoll {
     queued: VecDeque<u64>,
     /// The batch being attempted (kept to reuse its memory).
     batch: VecDeque<u64>,
+    /// Operations waiting to be attempted again (`retry.rs`), and when.
+    retrying: Vec<(u64, Instant)>,
     /// Abandoned operations, unparked, to free at the next turn.
     abandoned: Vec<u64>,
     /// Wakers of operations completed outside a turn (cancels, closes).
@@ -232,6 +235,7 @@ impl Epoll {
             fds: Vec::new(),
             queued: VecDeque::new(),
             batch: VecDeque::new(),
+            retrying: Vec::new(),
             abandoned: Vec::new(),
             deferred: Vec::new(),
             events,
@@ -389,8 +393,13 @@ impl Epoll {
                 Some(Dir::Write)
             }
             OpCode::Connect { .. } if result == -libc::EAGAIN && !connecting => {
-                // A Unix listener's backlog is full; nothing signals room: try again soon.
-                self.queued.push_back(token);
+                // A Unix listener's backlog is full; nothing signals room: try again
+                // after a wait (`retry.rs`).
+                let request = self.request(token).expect("live");
+                let step = request.retry_step;
+                request.retry_step = next_step(step);
+                let due = Instant::now() + RETRY_WAITS[step];
+                self.retrying.push((token, due));
                 None
             }
             _ if result == -libc::EAGAIN => {
@@ -493,6 +502,8 @@ impl Epoll {
             None => {
                 if let Some(i) = self.queued.iter().position(|&t| t == token) {
                     self.queued.remove(i);
+                } else if let Some(i) = self.retrying.iter().position(|&(t, _)| t == token) {
+                    self.retrying.swap_remove(i);
                 }
             }
         }
@@ -583,12 +594,37 @@ impl Epoll {
             code: op,
             connecting: false,
             parked: None,
+            retry_step: 0,
         });
         self.queued.push_back(token);
     }
 
     fn wait_due(&self) -> bool {
         self.last_wait.elapsed() >= POLL_INTERVAL
+    }
+
+    /// Queues the retries that are due.
+    fn queue_due_retries(&mut self) {
+        if self.retrying.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let queued = &mut self.queued;
+        self.retrying.retain(|&(token, due)| {
+            let is_due = due <= now;
+            if is_due {
+                queued.push_back(token);
+            }
+            !is_due
+        });
+    }
+
+    /// Whether a retry is due.
+    fn retry_due(&self) -> bool {
+        !self.retrying.is_empty() && {
+            let now = Instant::now();
+            self.retrying.iter().any(|&(_, due)| due <= now)
+        }
     }
 }
 
@@ -601,15 +637,18 @@ impl Driver for Epoll {
         let before = wakers.len();
         wakers.append(&mut self.deferred);
         self.free_abandoned(wakers);
+        self.queue_due_retries();
         self.attempt_queued(wakers);
+        let next_retry = self.retrying.iter().map(|&(_, due)| due).min();
         let wait = if wakers.len() > before {
             // Something completed: its task runs now, so the wait is a poll.
             Wait::Poll
-        } else if !self.queued.is_empty() {
+        } else if let Some(due) = next_retry {
+            let until = due.saturating_duration_since(Instant::now());
             match wait {
                 Wait::Poll => Wait::Poll,
-                Wait::Timeout(d) if d < RETRY_WAIT => Wait::Timeout(d),
-                _ => Wait::Timeout(RETRY_WAIT),
+                Wait::Timeout(d) if d < until => Wait::Timeout(d),
+                _ => Wait::Timeout(until),
             }
         } else {
             wait
@@ -623,6 +662,9 @@ impl Driver for Epoll {
 
     fn wants_poll(&mut self) -> bool {
         if !self.queued.is_empty() || !self.deferred.is_empty() || !self.abandoned.is_empty() {
+            return true;
+        }
+        if self.retry_due() {
             return true;
         }
         self.idle_turns = self.idle_turns.wrapping_add(1);

@@ -30,6 +30,7 @@ pub(crate) mod fd;
 pub(crate) mod msg;
 pub(crate) mod op;
 pub(crate) mod recv;
+pub(crate) mod retry;
 pub(crate) mod send;
 pub(crate) mod shutdown;
 pub(crate) mod sink;

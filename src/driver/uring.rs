@@ -33,6 +33,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use super::bufring::BufRing;
 use super::cancel;
 use super::op::{Late, OpCode, OpId};
+use super::retry::{self, Retries, Verdict};
 use super::sink::{self, Sink};
 use super::slab::{Abandoned, Completion, Delivered, OpSlab};
 use super::token::{self, Token};
@@ -117,6 +118,14 @@ pub(crate) struct Uring {
     /// Setting the buffer ring up failed once: do not try again.
     buf_ring_failed: bool,
     recv_buffers: (u16, u32),
+    /// Operations that may answer `EAGAIN` with nothing to wait for (`retry.rs`).
+    retries: Retries,
+    /// Retry timeouts and resubmissions decided while reaping, pushed after it (a reap
+    /// may run inside `push`).
+    retry_sqes: Vec<squeue::Entry>,
+    /// The retry timeouts' timespecs ([`retry::RETRY_WAITS`]), never changed: valid for
+    /// every timeout SQE until the driver drops, after its shutdown drained them.
+    retry_ts: Box<[types::Timespec; retry::RETRY_WAITS.len()]>,
 }
 
 /// The buffer group id of the loop's provided-buffer ring.
@@ -158,6 +167,9 @@ impl Uring {
             buf_ring: None,
             buf_ring_failed: false,
             recv_buffers: (config.recv_buffers, config.recv_buffer_size),
+            retries: Retries::default(),
+            retry_sqes: Vec::new(),
+            retry_ts: Box::new(retry::RETRY_WAITS.map(timespec)),
         };
         driver.probe_opcodes()?;
         driver.probe_nop()?;
@@ -302,23 +314,60 @@ impl Uring {
                 Token::Wake => self.wake_armed = false,
                 Token::Timeout => self.timeout_armed = false,
                 Token::Cancel => {}
-                Token::Op { .. } => match self.ops.complete(cqe.user_data(), completion) {
-                    Delivered::Wake(waker) => wakers.push(waker),
-                    Delivered::Sink(waker) => wakers.extend(waker),
-                    Delivered::Quiet => recycle(&self.buf_ring, completion.flags),
-                    Delivered::Stray => {
-                        self.stats.stray_completions += 1;
-                        recycle(&self.buf_ring, completion.flags);
-                    }
-                    // SAFETY: an abandoned accept's new descriptor: nothing else owns it.
-                    Delivered::CloseFd(fd) => drop(unsafe { own(fd) }),
-                },
+                Token::Op { .. } => {
+                    let token = cqe.user_data();
+                    let result =
+                        match self
+                            .retries
+                            .on_completion(token, completion.result, !self.shut_down)
+                        {
+                            Verdict::Deliver(result) => result,
+                            Verdict::Wait { step } => {
+                                let ts: *const types::Timespec = &self.retry_ts[step];
+                                self.retry_sqes
+                                    .push(opcode::Timeout::new(ts).build().user_data(token));
+                                continue;
+                            }
+                            Verdict::Resubmit(code) => {
+                                self.retry_sqes.push(build_sqe(code).user_data(token));
+                                continue;
+                            }
+                        };
+                    let completion = Completion {
+                        result,
+                        ..completion
+                    };
+                    deliver(
+                        &mut self.ops,
+                        &self.buf_ring,
+                        &mut self.stats,
+                        token,
+                        completion,
+                        wakers,
+                    );
+                }
                 Token::Unknown(_) => {
                     self.stats.stray_completions += 1;
                     recycle(&self.buf_ring, completion.flags);
                 }
             }
         }
+    }
+
+    /// Pushes the retry timeouts and resubmissions the last reap decided on; they reach
+    /// the kernel with the next enter.
+    fn push_retries(&mut self) -> io::Result<()> {
+        let mut sqes = std::mem::take(&mut self.retry_sqes);
+        for sqe in sqes.drain(..) {
+            self.push(&sqe)?;
+        }
+        if self.retry_sqes.is_empty() {
+            self.retry_sqes = sqes;
+        } else {
+            // Pushing reaped again (a full queue): those wait for the next turn.
+            self.retry_sqes.append(&mut sqes);
+        }
+        Ok(())
     }
 
     fn count_accept(&mut self, op: &OpCode) {
@@ -363,6 +412,28 @@ fn build_sqe(op: OpCode) -> squeue::Entry {
     }
 }
 
+/// Hands an operation's completion to the op slab.
+fn deliver(
+    ops: &mut OpSlab,
+    buf_ring: &Option<Rc<BufRing>>,
+    stats: &mut DriverStats,
+    token: u64,
+    completion: Completion,
+    wakers: &mut Vec<Waker>,
+) {
+    match ops.complete(token, completion) {
+        Delivered::Wake(waker) => wakers.push(waker),
+        Delivered::Sink(waker) => wakers.extend(waker),
+        Delivered::Quiet => recycle(&buf_ring, completion.flags),
+        Delivered::Stray => {
+            stats.stray_completions += 1;
+            recycle(&buf_ring, completion.flags);
+        }
+        // SAFETY: an abandoned accept's new descriptor: nothing else owns it.
+        Delivered::CloseFd(fd) => drop(unsafe { own(fd) }),
+    }
+}
+
 /// A provided buffer that a completion took but nobody will read goes straight back.
 fn recycle(ring: &Option<Rc<BufRing>>, flags: u32) {
     if let (Some(bid), Some(ring)) = (sink::buffer_id(flags), ring) {
@@ -391,7 +462,7 @@ impl Driver for Uring {
         };
         self.enter(wait)?;
         self.reap(wakers);
-        Ok(())
+        self.push_retries()
     }
 
     fn wants_poll(&mut self) -> bool {
@@ -408,7 +479,9 @@ impl Driver for Uring {
         self.count_accept(&op);
         let user_data = self.ops.insert();
         let sqe = build_sqe(op).user_data(user_data);
+        self.retries.track(user_data, &op);
         if let Err(e) = self.push(&sqe) {
+            self.retries.forget(user_data);
             // Never reached the kernel: release the slot.
             self.ops.abandon(user_data, None, Late::Ignore);
             self.ops.complete(
@@ -505,6 +578,25 @@ impl Driver for Uring {
             return self.ops.in_flight() == 0;
         }
         self.shut_down = true;
+        // Retries decided but never pushed: those operations are not in the kernel.
+        let mut wakers = Vec::new();
+        for sqe in std::mem::take(&mut self.retry_sqes) {
+            let token = sqe.get_user_data();
+            self.retries.forget(token);
+            let cancelled = Completion {
+                result: -libc::ECANCELED,
+                flags: 0,
+            };
+            deliver(
+                &mut self.ops,
+                &self.buf_ring,
+                &mut self.stats,
+                token,
+                cancelled,
+                &mut wakers,
+            );
+        }
+        drop(wakers);
         // Cancel everything the kernel still owns, then wait for every completion before
         // the memory it points at is freed.
         let mut targets: Vec<u64> = self.ops.pending_tokens().collect();

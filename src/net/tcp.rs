@@ -44,6 +44,11 @@ impl ListenOptions {
         self
     }
 
+    /// The backlog as listen(2) takes it.
+    pub(crate) fn backlog_value(&self) -> i32 {
+        self.backlog
+    }
+
     /// `SO_REUSEPORT`: several listeners (one loop per core) bound to one port, the
     /// kernel spreading connections among them.
     pub fn reuse_port(mut self, on: bool) -> ListenOptions {

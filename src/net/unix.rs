@@ -9,6 +9,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::socket::{self, ReadHalf, Socket, WriteHalf};
+use super::tcp::ListenOptions;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::close::close_soon;
 use crate::driver::connect::Connect;
@@ -30,6 +31,31 @@ impl UnixListener {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let io = std::os::unix::net::UnixListener::bind(path)?;
         io.set_nonblocking(true)?;
+        Ok(UnixListener {
+            fd: Fd::new(io.as_raw_fd()),
+            io: Some(io),
+        })
+    }
+
+    /// Binds to the filesystem path `path` with `options`' backlog (`reuse_port` does
+    /// not apply to Unix sockets and is ignored).
+    ///
+    /// ```
+    /// use ringloop::net::{ListenOptions, UnixListener};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("ringloop-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("small-backlog.sock");
+    /// let listener = UnixListener::bind_with(&path, ListenOptions::new().backlog(4)).unwrap();
+    /// drop(listener);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn bind_with(path: impl AsRef<Path>, options: ListenOptions) -> io::Result<UnixListener> {
+        let addr = SockAddr::from_path(path.as_ref())?;
+        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+        sys::bind(&fd, &addr)?;
+        sys::listen(&fd, options.backlog_value())?;
+        let io = std::os::unix::net::UnixListener::from(fd);
         Ok(UnixListener {
             fd: Fd::new(io.as_raw_fd()),
             io: Some(io),
