@@ -475,7 +475,8 @@ impl Builder {
     }
 
     /// Submission queue entries of the io_uring ring (default 256; the kernel rounds up
-    /// to a power of two). A full queue is submitted and refilled, never an error.
+    /// to a power of two, and more than 32768, the kernel's most, is taken as 32768). A
+    /// full queue is submitted and refilled, never an error.
     pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
         self.ring_entries = entries;
         self
@@ -527,6 +528,10 @@ impl Builder {
     /// most 32768) of `size` bytes each (default 256 × 16 KiB, allocated on first use).
     /// A connection that finds them all in use waits until some are returned, which
     /// happens as soon as `data_received` returns; no data is lost.
+    ///
+    /// All of them together may take at most 1 GiB: [`build`](Builder::build) refuses
+    /// more with an `InvalidInput` error. Where the memory cannot be had when the
+    /// server first needs it, the server reads on readiness instead.
     pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
         self.recv_buffers = count.max(1).checked_next_power_of_two().unwrap_or(32768);
         self.recv_buffer_size = size.max(1);
@@ -538,8 +543,24 @@ impl Builder {
     /// # Errors
     ///
     /// When the backend cannot be set up here (io_uring disabled, out of memory, a bad
-    /// `RINGLOOP_BACKEND` value), as an [`io::Error`].
+    /// `RINGLOOP_BACKEND` value), or a setting is out of range ([`recv_buffers`]), as
+    /// an [`io::Error`].
+    ///
+    /// [`recv_buffers`]: Builder::recv_buffers
     pub fn build(&self) -> io::Result<EventLoop> {
+        let recv_bytes = u64::from(self.recv_buffers) * u64::from(self.recv_buffer_size);
+        if recv_bytes > driver::MAX_RECV_BUFFER_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Builder::recv_buffers({}, {}) asks for {recv_bytes} bytes of receive \
+                     buffers; at most {} (1 GiB) are allowed",
+                    self.recv_buffers,
+                    self.recv_buffer_size,
+                    driver::MAX_RECV_BUFFER_BYTES
+                ),
+            ));
+        }
         let shared = Arc::new(Shared::new()?);
         let config = DriverConfig {
             ring_entries: self.ring_entries,

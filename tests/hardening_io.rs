@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringloop::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use ringloop::{Backend, EventLoop};
 use support::{for_each_backend, guard, shared_fds};
 
 /// An address on which nothing listens (a listener bound, then closed).
@@ -193,4 +194,56 @@ fn a_unix_connect_to_a_full_backlog_waits_without_spinning() {
         let _ = std::fs::remove_file(&path);
     });
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn oversized_receive_buffers_are_refused_by_build_with_the_limit_named() {
+    for backend in support::backends() {
+        let err = EventLoop::builder()
+            .backend(backend)
+            .recv_buffers(32768, 1 << 20)
+            .build()
+            .expect_err("32 GiB of receive buffers");
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::InvalidInput,
+            "{backend:?}: {err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("recv_buffers") && message.contains("1 GiB"),
+            "{backend:?}: the error names the setting and the limit: {message}"
+        );
+        // At the limit and below, the loop builds.
+        let lp = EventLoop::builder()
+            .backend(backend)
+            .recv_buffers(1024, 1 << 20)
+            .build()
+            .expect("1 GiB is allowed");
+        assert_eq!(lp.backend(), backend);
+    }
+}
+
+#[test]
+fn ring_entries_beyond_the_kernel_maximum_are_clamped_never_a_fallback() {
+    let backends = support::backends();
+    for entries in [32768, 32769, 65536, u32::MAX] {
+        for &backend in &backends {
+            let lp = EventLoop::builder()
+                .backend(backend)
+                .ring_entries(entries)
+                .build()
+                .unwrap_or_else(|e| panic!("{backend:?} with {entries} entries: {e}"));
+            assert_eq!(lp.backend(), backend);
+            lp.run_until_complete(ringloop::sleep(Duration::from_millis(1)));
+        }
+        if backends.contains(&Backend::IoUring) && std::env::var_os("RINGLOOP_BACKEND").is_none() {
+            // Auto picks io_uring where it works: a large ring is no reason for epoll.
+            let lp = EventLoop::builder()
+                .ring_entries(entries)
+                .build()
+                .expect("auto");
+            assert_eq!(lp.backend(), Backend::IoUring, "{entries} entries");
+        }
+    }
 }

@@ -16,6 +16,7 @@
 use std::alloc::{self, Layout};
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::io;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -50,8 +51,9 @@ pub(crate) struct BufRing {
 
 impl BufRing {
     /// Allocates `count` (a power of two, at most 32768) buffers of `size` bytes, all in
-    /// the ring, for buffer group `group`. Not registered yet.
-    pub(crate) fn new(count: u16, size: u32, group: u16) -> BufRing {
+    /// the ring, for buffer group `group`. Not registered yet. An `OutOfMemory` error
+    /// when the memory cannot be had (never an abort).
+    pub(crate) fn new(count: u16, size: u32, group: u16) -> io::Result<BufRing> {
         assert!(
             count.is_power_of_two() && count <= 32768,
             "buffer count must be a power of two"
@@ -59,17 +61,24 @@ impl BufRing {
         assert!(size > 0, "buffer size must not be zero");
         let ring_layout = Layout::from_size_align(usize::from(count) * size_of::<RawEntry>(), PAGE)
             .expect("ring layout");
-        let bufs_layout =
-            Layout::from_size_align(usize::from(count) * size as usize, 64).expect("buffers");
-        // SAFETY: both layouts have a non-zero size (count and size are non-zero).
-        let (ring, bufs) = unsafe {
-            (
-                alloc::alloc_zeroed(ring_layout).cast::<RawEntry>(),
-                alloc::alloc(bufs_layout),
+        let total = usize::from(count) * size as usize;
+        let no_memory = || {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("cannot allocate {count} receive buffers of {size} bytes ({total} bytes)"),
             )
         };
-        let ring = NonNull::new(ring).unwrap_or_else(|| alloc::handle_alloc_error(ring_layout));
-        let bufs = NonNull::new(bufs).unwrap_or_else(|| alloc::handle_alloc_error(bufs_layout));
+        let bufs_layout = Layout::from_size_align(total, 64).map_err(|_| no_memory())?;
+        // SAFETY: the layout has a non-zero size (count is non-zero).
+        let ring = NonNull::new(unsafe { alloc::alloc_zeroed(ring_layout) }.cast::<RawEntry>())
+            .ok_or_else(no_memory)?;
+        // SAFETY: the layout has a non-zero size (count and size are non-zero).
+        let Some(bufs) = NonNull::new(unsafe { alloc::alloc(bufs_layout) }) else {
+            // SAFETY: `ring` was allocated just above with `ring_layout`, and nothing
+            // else refers to it.
+            unsafe { alloc::dealloc(ring.as_ptr().cast(), ring_layout) };
+            return Err(no_memory());
+        };
         let this = BufRing {
             ring,
             ring_layout,
@@ -84,7 +93,7 @@ impl BufRing {
         for bid in 0..count {
             this.give_back(bid);
         }
-        this
+        Ok(this)
     }
 
     /// The ring's address, for registration.
@@ -220,7 +229,7 @@ mod tests {
 
     #[test]
     fn buffers_are_lent_once_and_return_to_the_tail() {
-        let ring = BufRing::new(4, 16, 0);
+        let ring = BufRing::new(4, 16, 0).expect("a small ring");
         assert_eq!(ring.tail.get(), 4);
         let a = ring.lend(2, 5).expect("lend");
         assert_eq!(a.len(), 5);

@@ -154,6 +154,13 @@ pub(crate) trait Driver {
     fn describe(&self) -> String;
 }
 
+/// The most submission queue entries a ring may have (the kernel's `IORING_MAX_ENTRIES`);
+/// larger requests are clamped to it.
+pub(crate) const MAX_RING_ENTRIES: u32 = 32768;
+
+/// The most memory the provided receive buffers of one loop may take together.
+pub(crate) const MAX_RECV_BUFFER_BYTES: u64 = 1 << 30;
+
 /// Options for building a driver.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DriverConfig {

@@ -133,7 +133,7 @@ const BUF_GROUP: u16 = 0;
 
 impl Uring {
     pub(crate) fn new(config: DriverConfig, wake_fd: RawFd) -> io::Result<Uring> {
-        let entries = config.ring_entries.max(2);
+        let entries = config.ring_entries.clamp(2, super::MAX_RING_ENTRIES);
         let mut last_err = None;
         let mut built = None;
         for setup in SetupFlags::LADDER {
@@ -518,7 +518,14 @@ impl Driver for Uring {
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
         if self.buf_ring.is_none() && !self.buf_ring_failed && !self.shut_down {
             let (count, size) = self.recv_buffers;
-            let ring = Rc::new(BufRing::new(count, size, BUF_GROUP));
+            let ring = match BufRing::new(count, size, BUF_GROUP) {
+                Ok(ring) => Rc::new(ring),
+                Err(e) => {
+                    log::warn!("ringloop: no provided-buffer ring ({e}); reading on readiness");
+                    self.buf_ring_failed = true;
+                    return None;
+                }
+            };
             // SAFETY: the ring's memory stays valid until it is unregistered or the ring
             // is destroyed: the driver keeps its `Rc` until then (see `Drop`).
             let registered = unsafe {
