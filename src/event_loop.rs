@@ -68,6 +68,8 @@ pub(crate) struct Core {
     io_drained: Cell<bool>,
     /// Driver turns that failed in a row.
     turn_failures: Cell<u32>,
+    /// Tasks and callbacks the last iteration ran (for `Driver::wants_poll`).
+    ran: Cell<usize>,
     /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
     eager: bool,
     /// `Builder::try_first_io`: socket reads and writes try the syscall first.
@@ -238,7 +240,7 @@ impl Core {
             let driver = driver
                 .as_mut()
                 .expect("the loop's driver is gone: the loop was used after close");
-            if wait != Wait::Poll || driver.wants_poll() {
+            if wait != Wait::Poll || driver.wants_poll(self.ran.get()) {
                 match driver.turn(wait, &mut woken) {
                     Ok(()) => self.turn_failures.set(0),
                     Err(e) => self.turn_failed(&e, driver.backend()),
@@ -256,6 +258,7 @@ impl Core {
 
         // 4. Run the snapshot.
         let budget = self.sched.ready_len().min(ITERATION_BUDGET);
+        self.ran.set(budget);
         for _ in 0..budget {
             match self.sched.pop() {
                 Some(Popped::Main) => {
@@ -585,6 +588,7 @@ impl Builder {
             closed: Cell::new(false),
             io_drained: Cell::new(true),
             turn_failures: Cell::new(0),
+            ran: Cell::new(0),
             iterations: Cell::new(0),
             handler: RefCell::new(None),
             eager: self.eager_tasks,

@@ -247,3 +247,65 @@ fn ring_entries_beyond_the_kernel_maximum_are_clamped_never_a_fallback() {
         }
     }
 }
+
+#[test]
+fn io_is_not_starved_by_a_task_that_only_yields() {
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let (client, server) = UnixStream::pair().expect("socketpair");
+            let echo = ringloop::spawn(async move {
+                let mut buf = Vec::with_capacity(64);
+                loop {
+                    let (res, b) = server.read(buf).await;
+                    let n = res.expect("server read");
+                    if n == 0 {
+                        return;
+                    }
+                    let (res, b) = server.write_all(b).await;
+                    res.expect("server write");
+                    buf = b;
+                    buf.clear();
+                }
+            });
+            // A CPU-bound task that stays ready: it yields, and counts its turns.
+            let spins = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let done = std::rc::Rc::new(std::cell::Cell::new(false));
+            let spinner = ringloop::spawn({
+                let (spins, done) = (spins.clone(), done.clone());
+                async move {
+                    while !done.get() {
+                        spins.set(spins.get() + 1);
+                        ringloop::yield_now().await;
+                    }
+                }
+            });
+            const ROUND_TRIPS: u64 = 200;
+            let mut buf = Vec::with_capacity(4);
+            for _ in 0..ROUND_TRIPS {
+                let (res, b) = client.write_all(b"ping".to_vec()).await;
+                res.expect("client write");
+                let (res, b2) = guard("an echo round trip", client.read_exact(buf)).await;
+                res.expect("client read");
+                assert_eq!(&b2[..], b"ping");
+                drop(b);
+                buf = b2;
+                buf.clear();
+            }
+            done.set(true);
+            guard("the spinner", spinner).await.expect("spinner");
+            drop(client);
+            guard("the echo task", echo).await.expect("echo");
+            // Readiness is looked for at least once per iteration budget (128 tasks run),
+            // so a round trip (two waits for readiness) costs the spinner at most a few
+            // hundred turns, however fast or slow the machine; looking only every
+            // millisecond costs it thousands.
+            let per_round_trip = spins.get() / ROUND_TRIPS;
+            assert!(
+                per_round_trip <= 3 * 128,
+                "{:?}: the spinner ran {per_round_trip} times per round trip: I/O starved",
+                lp.backend()
+            );
+        });
+    });
+}

@@ -71,8 +71,13 @@ use crate::sys::epoll as sys;
 const EVENTS: usize = 1024;
 
 /// While tasks stay ready the loop only turns the driver when it asks to; epoll cannot
-/// tell without a syscall whether events are waiting, so the driver asks at least this
-/// often (in time since its last wait), checked every [`IDLE_CHECK`] skipped turns.
+/// tell without a syscall whether events are waiting, so the driver asks once the loop
+/// has run this many tasks and callbacks since its last wait (the loop's iteration
+/// budget: I/O readiness then waits no longer behind CPU-bound tasks than on io_uring,
+/// whose completions are reaped every iteration), and at least every
+/// [`POLL_INTERVAL`] (checked every [`IDLE_CHECK`] skipped turns), for tasks that run
+/// long between awaits.
+const POLL_AFTER_RUN: usize = 128;
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
 const IDLE_CHECK: u32 = 32;
 
@@ -207,6 +212,8 @@ pub(crate) struct Epoll {
     pwait2: bool,
     last_wait: Instant,
     idle_turns: u32,
+    /// Tasks and callbacks the loop ran since the last wait.
+    ran_since_wait: usize,
     stats: DriverStats,
     shut_down: bool,
 }
@@ -242,6 +249,7 @@ impl Epoll {
             pwait2,
             last_wait: Instant::now(),
             idle_turns: 0,
+            ran_since_wait: 0,
             stats: DriverStats::default(),
             shut_down: false,
         })
@@ -554,6 +562,7 @@ impl Epoll {
         self.stats.enters += 1;
         self.last_wait = Instant::now();
         self.idle_turns = 0;
+        self.ran_since_wait = 0;
         if let Err(e) = waited {
             self.events = events;
             return Err(e);
@@ -601,6 +610,12 @@ impl Epoll {
 
     fn wait_due(&self) -> bool {
         self.last_wait.elapsed() >= POLL_INTERVAL
+    }
+
+    /// Whether a poll for events is due while work is ready: after a budget of work,
+    /// or some time.
+    fn look_due(&self) -> bool {
+        self.ran_since_wait >= POLL_AFTER_RUN || self.wait_due()
     }
 
     /// Queues the retries that are due.
@@ -653,14 +668,18 @@ impl Driver for Epoll {
         } else {
             wait
         };
-        if wait == Wait::Poll && !self.wait_due() {
+        if wait == Wait::Poll && !self.look_due() {
             // Work is ready and the driver looked recently: skip the syscall.
             return Ok(());
         }
         self.wait(wait, wakers)
     }
 
-    fn wants_poll(&mut self) -> bool {
+    fn wants_poll(&mut self, ran: usize) -> bool {
+        self.ran_since_wait = self.ran_since_wait.saturating_add(ran);
+        if self.ran_since_wait >= POLL_AFTER_RUN {
+            return true;
+        }
         if !self.queued.is_empty() || !self.deferred.is_empty() || !self.abandoned.is_empty() {
             return true;
         }

@@ -529,8 +529,8 @@ impl Driver for FaultDriver {
         Ok(())
     }
 
-    fn wants_poll(&mut self) -> bool {
-        !self.queued.is_empty() || !self.pending.is_empty() || self.inner.wants_poll()
+    fn wants_poll(&mut self, ran: usize) -> bool {
+        !self.queued.is_empty() || !self.pending.is_empty() || self.inner.wants_poll(ran)
     }
 
     fn stats(&self) -> DriverStats {

@@ -97,8 +97,10 @@ pub(crate) trait Driver {
 
     /// Whether a `Wait::Poll` turn has anything to do: entries to submit, completions
     /// or deferred kernel work pending. When false the loop skips the turn (and its
-    /// syscall) while it has tasks ready.
-    fn wants_poll(&mut self) -> bool;
+    /// syscall) while it has tasks ready. `ran` is how many tasks and callbacks the loop
+    /// ran since it last asked, for a backend that can only tell by a syscall whether
+    /// events wait, and so looks after a budget of work.
+    fn wants_poll(&mut self, ran: usize) -> bool;
 
     /// Current counters.
     fn stats(&self) -> DriverStats;

@@ -465,7 +465,7 @@ impl Driver for Uring {
         self.push_retries()
     }
 
-    fn wants_poll(&mut self) -> bool {
+    fn wants_poll(&mut self, _ran: usize) -> bool {
         if !self.deferred.is_empty() {
             return true;
         }
