@@ -86,30 +86,5 @@ pub use facade::{
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
 
-/// Test support, not API: installs, for the calling thread and the threads and processes
-/// it creates from then on, a seccomp-BPF filter that makes `io_uring_setup`,
-/// `io_uring_enter` and `io_uring_register` fail with `errno` and allows every other
-/// syscall, so a test (in a child process of its own) can prove that `Backend::Auto`
-/// falls back to epoll where io_uring is really blocked. It cannot be undone.
-/// `Unsupported` on architectures other than x86_64 and aarch64.
 #[doc(hidden)]
 pub use driver::fault::FaultPlan;
-#[doc(hidden)]
-pub use sys::seccomp::deny_io_uring as __deny_io_uring_for_tests;
-
-/// Test support, not API: a global allocator (the system's) that counts live bytes and
-/// blocks and allocations per thread and in total, so a test (which may not contain
-/// `unsafe`) can install it with
-/// `#[global_allocator] static A: ringloop::__CountingAlloc = ringloop::__CountingAlloc::new();`
-/// and check for leaks or prove a path allocates nothing.
-#[doc(hidden)]
-pub use sys::alloc::CountingAlloc as __CountingAlloc;
-
-/// Test support, not API: signal handlers without `SA_RESTART`, `fork`, waiting for a
-/// child, for the signal and fork tests. Not for use outside ringloop's tests.
-#[doc(hidden)]
-pub mod __process_for_tests {
-    pub use crate::sys::process::{
-        exit_child, fork, gettid, install_noop_handler, signal_thread, signals_handled, wait_child,
-    };
-}

@@ -24,7 +24,8 @@ use std::thread;
 use std::time::Duration;
 
 use ringloop::net::UnixStream;
-use ringloop::{__CountingAlloc as CountingAlloc, Closed, EventLoop};
+use ringloop::{Closed, EventLoop};
+use testkit::CountingAlloc;
 
 #[global_allocator]
 static HEAP: CountingAlloc = CountingAlloc::new();

@@ -71,7 +71,7 @@ fn parent(test: &str, errno_name: &str) {
 }
 
 fn child(errno: i32) {
-    ringloop::__deny_io_uring_for_tests(errno).expect("install the seccomp filter");
+    testkit::deny_io_uring(errno).expect("install the seccomp filter");
 
     // The filter works: io_uring itself is refused with exactly that errno.
     let Err(e) = io_uring::IoUring::new(8) else {

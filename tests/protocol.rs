@@ -14,7 +14,7 @@ use ringloop::sync::Event;
 use ringloop::{EventLoop, spawn};
 
 #[global_allocator]
-static ALLOC: ringloop::__CountingAlloc = ringloop::__CountingAlloc::new();
+static ALLOC: testkit::CountingAlloc = testkit::CountingAlloc::new();
 
 /// Runs the server made by `factory` on a loop built by `builder` until `client`
 /// (given the server's address, on its own thread) returns; then drops the server.
@@ -518,7 +518,7 @@ impl Protocol for Counting {
         if n == WARM || n == WARM + MEASURED {
             self.marks
                 .borrow_mut()
-                .push(ringloop::__CountingAlloc::thread_allocations());
+                .push(testkit::CountingAlloc::thread_allocations());
             if n == WARM + MEASURED {
                 self.done.set();
             }

@@ -11,7 +11,7 @@
 //!   the child never touches the parent's ring, and the parent's loop keeps working.
 //!
 //! The `unsafe` these need (sigaction, tgkill, fork, waitpid, _exit) lives in
-//! `src/sys/process.rs`, behind `ringloop::__process_for_tests`. Sizes scale with
+//! `testkit::process`. Sizes scale with
 //! `RINGLOOP_SOAK`.
 
 use std::io::Write;
@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use ringloop::__process_for_tests as process;
 use ringloop::net::{TcpListener, TcpStream, UnixStream};
 use ringloop::{Backend, EventLoop};
+use testkit::process;
 
 const STORM_CHILD: &str = "RINGLOOP_SIGNAL_STORM_CHILD";
 
@@ -284,7 +284,10 @@ fn a_forked_child_builds_its_own_loop_and_never_touches_the_parents_ring() {
         lp.run_until_complete(ringloop::yield_now());
         assert_eq!(lp.stats().ops_in_flight, 1);
         for _ in 0..children {
-            let pid = process::fork().expect("fork");
+            // SAFETY: the child builds its own loop and sockets (glibc's allocator
+            // resets its locks in a forked child), touches nothing another thread of
+            // the harness may hold, and leaves through `exit_child`.
+            let pid = unsafe { process::fork() }.expect("fork");
             if pid == 0 {
                 process::exit_child(fork_child());
             }

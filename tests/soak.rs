@@ -3,7 +3,7 @@
 //! where they began. Counts, never timings.
 //!
 //! The heap is measured exactly: this binary's global allocator is the system's, wrapped
-//! in a counter of live bytes and blocks (`ringloop::__CountingAlloc`; its
+//! in a counter of live bytes and blocks (`testkit::CountingAlloc`; its
 //! `unsafe impl GlobalAlloc` lives in `src/sys/alloc.rs`, so this file stays safe). RSS
 //! (`/proc/self/statm`) was the alternative: it moves with the allocator's caching and
 //! page reuse, so it can only catch leaks of megabytes; live bytes catch one lost buffer.
@@ -27,8 +27,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
 
+use ringloop::EventLoop;
 use ringloop::net::{ListenOptions, TcpListener, TcpStream, UnixStream};
-use ringloop::{__CountingAlloc as CountingAlloc, EventLoop};
+use testkit::CountingAlloc;
 
 #[global_allocator]
 static HEAP: CountingAlloc = CountingAlloc::new();

@@ -424,10 +424,10 @@ fn deliver(
     match ops.complete(token, completion) {
         Delivered::Wake(waker) => wakers.push(waker),
         Delivered::Sink(waker) => wakers.extend(waker),
-        Delivered::Quiet => recycle(&buf_ring, completion.flags),
+        Delivered::Quiet => recycle(buf_ring, completion.flags),
         Delivered::Stray => {
             stats.stray_completions += 1;
-            recycle(&buf_ring, completion.flags);
+            recycle(buf_ring, completion.flags);
         }
         // SAFETY: an abandoned accept's new descriptor: nothing else owns it.
         Delivered::CloseFd(fd) => drop(unsafe { own(fd) }),

@@ -21,11 +21,8 @@ macro_rules! syscall {
     }};
 }
 
-pub(crate) mod alloc;
 pub(crate) mod epoll;
 pub(crate) mod net;
-pub(crate) mod process;
-pub(crate) mod seccomp;
 
 /// Creates a nonblocking, close-on-exec eventfd with a zero counter.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {

@@ -1,4 +1,4 @@
-//! Test support: a seccomp-BPF filter that switches io_uring off for this thread.
+//! A seccomp-BPF filter that switches io_uring off for this thread.
 //!
 //! Docker's default seccomp profile, and many hardened sandboxes, make `io_uring_setup`
 //! fail with `EPERM` or `ENOSYS`. [`deny_io_uring`] reproduces that in a test process,

@@ -1,5 +1,5 @@
-//! Test support: signals without `SA_RESTART`, `fork`, and waiting for a child, so the
-//! signal and fork tests (`tests/signals_fork.rs`) stay free of `unsafe`.
+//! Signals without `SA_RESTART`, `fork`, and waiting for a child, so the signal and
+//! fork tests (`tests/signals_fork.rs`) stay free of `unsafe` but for the `fork` itself.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,7 +48,15 @@ pub fn signal_thread(tid: i32, signo: i32) -> io::Result<()> {
 
 /// `fork(2)`: the child's pid in the parent, 0 in the child. The child has only the
 /// calling thread; it should build what it needs anew and leave with [`exit_child`].
-pub fn fork() -> io::Result<u32> {
+///
+/// # Safety
+///
+/// In the child, only the calling thread exists: a lock another thread held at the fork
+/// (the allocator's, stdout's, a test harness's) stays held forever. The child must
+/// touch nothing such a thread may have held, other than through what it builds anew,
+/// and must leave through [`exit_child`], never by returning or unwinding into code
+/// that the parent also runs.
+pub unsafe fn fork() -> io::Result<u32> {
     let pid = syscall!(fork())?;
     Ok(pid as u32)
 }

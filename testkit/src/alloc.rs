@@ -1,12 +1,11 @@
-//! Test support: a global allocator that counts.
+//! A global allocator that counts.
 //!
-//! Not API: exported hidden as `ringloop::__CountingAlloc`, because installing a
-//! `#[global_allocator]` takes an `unsafe impl GlobalAlloc`, and ringloop keeps `unsafe`
-//! out of its tests. A test installs it with
+//! Installing a `#[global_allocator]` takes an `unsafe impl GlobalAlloc`, and ringloop
+//! keeps `unsafe` out of its tests, so the impl lives here. A test installs it with
 //!
 //! ```ignore
 //! #[global_allocator]
-//! static A: ringloop::__CountingAlloc = ringloop::__CountingAlloc::new();
+//! static A: testkit::CountingAlloc = testkit::CountingAlloc::new();
 //! ```
 //!
 //! and reads what it needs: the live bytes and blocks (leak tests compare them before
