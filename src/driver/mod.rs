@@ -18,21 +18,14 @@
 // types, which is what this allows.
 #![allow(private_interfaces)]
 
-pub(crate) mod accept;
 pub(crate) mod buf;
 pub(crate) mod bufring;
-mod cancel;
-pub(crate) mod close;
-pub(crate) mod connect;
 pub(crate) mod epoll;
 pub(crate) mod fault;
 pub(crate) mod fd;
-pub(crate) mod msg;
 pub(crate) mod op;
-pub(crate) mod recv;
+pub(crate) mod ops;
 pub(crate) mod retry;
-pub(crate) mod send;
-pub(crate) mod shutdown;
 pub(crate) mod sink;
 pub(crate) mod sink_io;
 pub(crate) mod slab;

@@ -14,10 +14,10 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::Waker;
 
-use super::close::close_soon;
 use super::fd::Fd;
 use super::op::{Late, OpCode, OpId, loop_closed};
 use super::sink::{self, Sink, SinkEvent};
+use crate::driver::ops::close::close_soon;
 use crate::event_loop::Core;
 use crate::sys::net::own;
 

@@ -54,10 +54,10 @@ pub use unix::{UnixListener, UnixStream};
 
 /// The operations behind [`Op`], named so that an `Op` can be stored or returned.
 pub mod ops {
-    pub use crate::driver::accept::Accept;
-    pub use crate::driver::connect::Connect;
-    pub use crate::driver::msg::{RecvMsg, SendMsg};
-    pub use crate::driver::recv::Recv;
-    pub use crate::driver::send::Send;
-    pub use crate::driver::shutdown::Shutdown;
+    pub use crate::driver::ops::accept::Accept;
+    pub use crate::driver::ops::connect::Connect;
+    pub use crate::driver::ops::msg::{RecvMsg, SendMsg};
+    pub use crate::driver::ops::recv::Recv;
+    pub use crate::driver::ops::send::Send;
+    pub use crate::driver::ops::shutdown::Shutdown;
 }

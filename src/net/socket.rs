@@ -7,13 +7,13 @@ use std::rc::Rc;
 
 use std::time::Duration;
 
-use crate::driver::accept::Accept;
 use crate::driver::buf::{IoBuf, IoBufMut};
-use crate::driver::close::close_soon;
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::recv::Recv;
-use crate::driver::send::Send;
+use crate::driver::ops::accept::Accept;
+use crate::driver::ops::close::close_soon;
+use crate::driver::ops::recv::Recv;
+use crate::driver::ops::send::Send;
 use crate::driver::try_first::TryGate;
 use crate::sys::net::SockAddr;
 
@@ -194,7 +194,11 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let core = crate::context::current_core("shutting down a socket");
-        Op::new(core, crate::driver::shutdown::Shutdown::new(self.fd(), how)).await
+        Op::new(
+            core,
+            crate::driver::ops::shutdown::Shutdown::new(self.fd(), how),
+        )
+        .await
     }
 }
 

@@ -8,12 +8,12 @@ use std::rc::Rc;
 
 use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
-use crate::driver::close::close_soon;
-use crate::driver::connect::Connect;
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::recv::Recv;
-use crate::driver::send::Send;
+use crate::driver::ops::close::close_soon;
+use crate::driver::ops::connect::Connect;
+use crate::driver::ops::recv::Recv;
+use crate::driver::ops::send::Send;
 use crate::sys::net::{self as sys, SockAddr};
 
 /// How a [`TcpListener`] is set up. `SO_REUSEADDR` is always on.

@@ -7,12 +7,12 @@ use std::os::fd::AsRawFd;
 
 use super::tcp::each_addr;
 use crate::driver::buf::{IoBuf, IoBufMut};
-use crate::driver::close::close_soon;
 use crate::driver::fd::Fd;
-use crate::driver::msg::{RecvMsg, SendMsg};
 use crate::driver::op::Op;
-use crate::driver::recv::Recv;
-use crate::driver::send::Send;
+use crate::driver::ops::close::close_soon;
+use crate::driver::ops::msg::{RecvMsg, SendMsg};
+use crate::driver::ops::recv::Recv;
+use crate::driver::ops::send::Send;
 
 /// A UDP socket.
 pub struct UdpSocket {

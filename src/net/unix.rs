@@ -11,12 +11,12 @@ use std::rc::Rc;
 use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use super::tcp::ListenOptions;
 use crate::driver::buf::{IoBuf, IoBufMut};
-use crate::driver::close::close_soon;
-use crate::driver::connect::Connect;
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::recv::Recv;
-use crate::driver::send::Send;
+use crate::driver::ops::close::close_soon;
+use crate::driver::ops::connect::Connect;
+use crate::driver::ops::recv::Recv;
+use crate::driver::ops::send::Send;
 use crate::sys::net::{self as sys, SockAddr};
 
 /// A Unix-domain socket listening for connections.

@@ -57,15 +57,17 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::bufring::BufRing;
-use super::fd::Fd;
-use super::op::{Late, OpCode, OpId};
-use super::retry::{RETRY_WAITS, next_step};
-use super::sink::Sink;
-use super::slab::{Abandoned, Completion, Delivered, OpSlab};
-use super::token::{self, Token};
-use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
+use crate::driver::bufring::BufRing;
+use crate::driver::fd::Fd;
+mod readiness;
+use crate::driver::op::{Late, OpCode, OpId};
+use crate::driver::retry::{RETRY_WAITS, next_step};
+use crate::driver::sink::Sink;
+use crate::driver::slab::{Abandoned, Completion, Delivered, OpSlab};
+use crate::driver::token::{self, Token};
+use crate::driver::{Backend, Driver, DriverConfig, DriverStats, Wait};
 use crate::sys::epoll as sys;
+use readiness::{Dir, FdState, READ_CLOSED, direction, ready_bits};
 
 /// Events one wait collects at most; more stay queued in the kernel for the next.
 const EVENTS: usize = 1024;
@@ -80,58 +82,6 @@ const EVENTS: usize = 1024;
 const POLL_AFTER_RUN: usize = 128;
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
 const IDLE_CHECK: u32 = 32;
-
-/// The two directions an operation can wait for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dir {
-    Read,
-    Write,
-}
-
-impl Dir {
-    const fn bit(self) -> u8 {
-        match self {
-            Dir::Read => 1,
-            Dir::Write => 2,
-        }
-    }
-}
-
-/// Which direction an operation waits for, `None` for those that never wait.
-fn direction(code: &OpCode) -> Option<(Fd, Dir)> {
-    match *code {
-        OpCode::Accept { fd, .. }
-        | OpCode::Recv { fd, .. }
-        | OpCode::RecvMsg { fd, .. }
-        | OpCode::PollIn { fd } => Some((fd, Dir::Read)),
-        OpCode::Connect { fd, .. } | OpCode::Send { fd, .. } | OpCode::SendMsg { fd, .. } => {
-            Some((fd, Dir::Write))
-        }
-        OpCode::Shutdown { .. }
-        | OpCode::Close { .. }
-        | OpCode::RecvMulti { .. }
-        | OpCode::AcceptMulti { .. }
-        | OpCode::Nop => None,
-    }
-}
-
-/// Events that mean the read side will stay readable (EOF or an error) from now on.
-const READ_CLOSED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-
-/// Which directions an event makes ready. Errors and hang-ups wake both: the syscall
-/// then reports them.
-fn ready_bits(events: u32) -> u8 {
-    let read = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-    let write = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-    let mut bits = 0;
-    if events & read != 0 {
-        bits |= Dir::Read.bit();
-    }
-    if events & write != 0 {
-        bits |= Dir::Write.bit();
-    }
-    bits
-}
 
 /// Milliseconds for `epoll_wait`, rounded up so the wait never ends early.
 fn timeout_ms(d: Duration) -> libc::c_int {
@@ -152,41 +102,6 @@ struct Request {
     /// The index in `RETRY_WAITS` of its next wait, should it answer `EAGAIN` with
     /// nothing to wait for (`retry.rs`).
     retry_step: usize,
-}
-
-/// What the driver knows about one descriptor.
-#[derive(Debug, Default)]
-struct FdState {
-    registered: bool,
-    /// The identity of the socket whose operation made the registration (`fd.rs`).
-    owner: u64,
-    /// Directions a syscall found blocked (`EAGAIN`) with no event since.
-    blocked: u8,
-    /// An event reported the read side closed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`).
-    /// Sticky, as the condition is: edge-triggered epoll reports it once, possibly merged
-    /// into the data edge a short read then drains, so a later readiness wait must not
-    /// wait for another edge.
-    read_closed: bool,
-    readers: VecDeque<u64>,
-    writers: VecDeque<u64>,
-}
-
-impl FdState {
-    fn parked(&mut self, dir: Dir) -> &mut VecDeque<u64> {
-        match dir {
-            Dir::Read => &mut self.readers,
-            Dir::Write => &mut self.writers,
-        }
-    }
-
-    /// Forgets the descriptor, keeping the queues' memory for the next one.
-    fn reset(&mut self) {
-        self.registered = false;
-        self.owner = 0;
-        self.blocked = 0;
-        self.read_closed = false;
-        debug_assert!(self.readers.is_empty() && self.writers.is_empty());
-    }
 }
 
 /// The epoll driver.
@@ -812,15 +727,5 @@ mod tests {
         assert_eq!(timeout_ms(Duration::from_millis(2)), 2);
         assert_eq!(timeout_ms(Duration::from_micros(2001)), 3);
         assert_eq!(timeout_ms(Duration::from_secs(u64::MAX)), libc::c_int::MAX);
-    }
-
-    #[test]
-    fn hangups_and_errors_wake_both_directions() {
-        let both = Dir::Read.bit() | Dir::Write.bit();
-        assert_eq!(ready_bits(libc::EPOLLIN as u32), Dir::Read.bit());
-        assert_eq!(ready_bits(libc::EPOLLRDHUP as u32), Dir::Read.bit());
-        assert_eq!(ready_bits(libc::EPOLLOUT as u32), Dir::Write.bit());
-        assert_eq!(ready_bits(libc::EPOLLHUP as u32), both);
-        assert_eq!(ready_bits(libc::EPOLLERR as u32), both);
     }
 }

@@ -4,8 +4,8 @@
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 
-use super::op::{Late, OpCode, Operation, result};
-use super::slab::Completion;
+use crate::driver::op::{Late, OpCode, Operation, result};
+use crate::driver::slab::Completion;
 use crate::sys::net::own;
 
 /// Owns the descriptor until the kernel has taken it.
@@ -57,6 +57,6 @@ pub(crate) fn close_soon(fd: OwnedFd) {
         Ok::<(), io::Error>(())
     });
     if !matches!(submitted, Some(Ok(()))) {
-        let _ = op.fail(super::op::loop_closed());
+        let _ = op.fail(crate::driver::op::loop_closed());
     }
 }

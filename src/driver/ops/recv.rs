@@ -2,10 +2,10 @@
 
 use std::io;
 
-use super::buf::IoBufMut;
-use super::fd::Fd;
-use super::op::{OpCode, Operation, result};
-use super::slab::Completion;
+use crate::driver::buf::IoBufMut;
+use crate::driver::fd::Fd;
+use crate::driver::op::{OpCode, Operation, result};
+use crate::driver::slab::Completion;
 
 /// A recv(2) in flight: yields the byte count and the buffer.
 pub struct Recv<B> {

@@ -20,6 +20,10 @@
 //! points into memory the driver owns (the eventfd buffer, the timeout timespec) or,
 //! for operations, into the op slab, and stays valid until that SQE's completion.
 
+mod setup;
+use setup::SetupFlags;
+mod sqe;
+
 use std::any::Any;
 use std::io;
 use std::os::fd::RawFd;
@@ -30,67 +34,18 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::bufring::BufRing;
-use super::cancel;
-use super::op::{Late, OpCode, OpId};
-use super::retry::{self, Retries, Verdict};
-use super::sink::{self, Sink};
-use super::slab::{Abandoned, Completion, Delivered, OpSlab};
-use super::token::{self, Token};
-use super::{Backend, Driver, DriverConfig, DriverStats, Wait};
+use crate::driver::bufring::BufRing;
+use crate::driver::op::{Late, OpCode, OpId};
+use crate::driver::retry::{self, Retries, Verdict};
+use crate::driver::sink::{self, Sink};
+use crate::driver::slab::{Abandoned, Completion, Delivered, OpSlab};
+use crate::driver::token::{self, Token};
+use crate::driver::{Backend, Driver, DriverConfig, DriverStats, Wait};
 use crate::sys::net::own;
 
 /// At close, waits of 5 ms in a row that may deliver no completion before the driver
 /// stops waiting for the kernel and leaks what it still owns (never frees it).
 const QUIET_WAITS: u32 = 200;
-
-/// Which setup flags the ring was built with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SetupFlags {
-    single_issuer: bool,
-    defer_taskrun: bool,
-    coop_taskrun: bool,
-}
-
-impl SetupFlags {
-    /// From most to least wanted: each step drops one flag the kernel may not know.
-    const LADDER: [SetupFlags; 4] = [
-        SetupFlags {
-            single_issuer: true,
-            defer_taskrun: true,
-            coop_taskrun: true,
-        },
-        SetupFlags {
-            single_issuer: true,
-            defer_taskrun: false,
-            coop_taskrun: true,
-        },
-        SetupFlags {
-            single_issuer: false,
-            defer_taskrun: false,
-            coop_taskrun: true,
-        },
-        SetupFlags {
-            single_issuer: false,
-            defer_taskrun: false,
-            coop_taskrun: false,
-        },
-    ];
-
-    fn build(self, entries: u32) -> io::Result<IoUring> {
-        let mut builder = IoUring::builder();
-        if self.single_issuer {
-            builder.setup_single_issuer();
-        }
-        if self.defer_taskrun {
-            builder.setup_defer_taskrun();
-        }
-        if self.coop_taskrun {
-            builder.setup_coop_taskrun().setup_taskrun_flag();
-        }
-        builder.build(entries)
-    }
-}
 
 /// The io_uring driver.
 pub(crate) struct Uring {
@@ -133,22 +88,10 @@ const BUF_GROUP: u16 = 0;
 
 impl Uring {
     pub(crate) fn new(config: DriverConfig, wake_fd: RawFd) -> io::Result<Uring> {
-        let entries = config.ring_entries.clamp(2, super::MAX_RING_ENTRIES);
-        let mut last_err = None;
-        let mut built = None;
-        for setup in SetupFlags::LADDER {
-            match setup.build(entries) {
-                Ok(ring) => {
-                    built = Some((ring, setup));
-                    break;
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        let Some((ring, setup)) = built else {
-            return Err(last_err.unwrap_or_else(|| io::Error::other("io_uring setup failed")));
-        };
+        let entries = config
+            .ring_entries
+            .clamp(2, crate::driver::MAX_RING_ENTRIES);
+        let (ring, setup) = setup::build_ring(entries)?;
         let ext_arg = ring.params().is_feature_ext_arg();
         let mut driver = Uring {
             ring,
@@ -169,47 +112,17 @@ impl Uring {
             recv_buffers: (config.recv_buffers, config.recv_buffer_size),
             retries: Retries::default(),
             retry_sqes: Vec::new(),
-            retry_ts: Box::new(retry::RETRY_WAITS.map(timespec)),
+            retry_ts: Box::new(retry::RETRY_WAITS.map(sqe::timespec)),
         };
-        driver.probe_opcodes()?;
+        setup::probe_opcodes(&driver.ring)?;
         driver.probe_nop()?;
         Ok(driver)
-    }
-
-    /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
-    /// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
-    fn probe_opcodes(&self) -> io::Result<()> {
-        const USED: [(u8, &str); 14] = [
-            (opcode::Nop::CODE, "NOP"),
-            (opcode::Accept::CODE, "ACCEPT"),
-            (opcode::Connect::CODE, "CONNECT"),
-            (opcode::Recv::CODE, "RECV"),
-            (opcode::Send::CODE, "SEND"),
-            (opcode::RecvMsg::CODE, "RECVMSG"),
-            (opcode::SendMsg::CODE, "SENDMSG"),
-            (opcode::Shutdown::CODE, "SHUTDOWN"),
-            (opcode::Close::CODE, "CLOSE"),
-            (opcode::Read::CODE, "READ"),
-            (opcode::Timeout::CODE, "TIMEOUT"),
-            (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
-            (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-            (opcode::PollAdd::CODE, "POLL_ADD"),
-        ];
-        let mut probe = io_uring::Probe::new();
-        self.ring.submitter().register_probe(&mut probe)?;
-        match USED.iter().find(|(code, _)| !probe.is_supported(*code)) {
-            None => Ok(()),
-            Some((_, name)) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("this kernel's io_uring lacks the {name} opcode ringloop uses"),
-            )),
-        }
     }
 
     /// Round-trips one NOP through the op slab, proving the ring works here.
     fn probe_nop(&mut self) -> io::Result<()> {
         let user_data = self.ops.insert();
-        self.push(&build_sqe(OpCode::Nop).user_data(user_data))?;
+        self.push(&sqe::build(OpCode::Nop).user_data(user_data))?;
         let mut wakers = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..100 {
@@ -266,7 +179,7 @@ impl Uring {
             Wait::Poll => self.ring.submit(),
             Wait::Forever => self.ring.submit_and_wait(1),
             Wait::Timeout(d) if self.ext_arg && !self.force_timeout_sqe => {
-                let ts = timespec(d);
+                let ts = sqe::timespec(d);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args)
             }
@@ -277,7 +190,7 @@ impl Uring {
                         .user_data(token::CANCEL);
                     self.push(&remove)?;
                 }
-                *self.timeout_ts = timespec(d);
+                *self.timeout_ts = sqe::timespec(d);
                 let ts: *const types::Timespec = &*self.timeout_ts;
                 self.push(&opcode::Timeout::new(ts).build().user_data(token::TIMEOUT))?;
                 self.timeout_armed = true;
@@ -329,7 +242,7 @@ impl Uring {
                                 continue;
                             }
                             Verdict::Resubmit(code) => {
-                                self.retry_sqes.push(build_sqe(code).user_data(token));
+                                self.retry_sqes.push(sqe::build(code).user_data(token));
                                 continue;
                             }
                         };
@@ -381,37 +294,6 @@ impl Uring {
     }
 }
 
-/// The SQE for an operation. Pointers are copied as they are: the caller of
-/// `Driver::submit` keeps them valid until the completion.
-fn build_sqe(op: OpCode) -> squeue::Entry {
-    match op {
-        OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd.raw), addr, len)
-            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-            .build(),
-        OpCode::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
-            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-            .build(),
-        OpCode::Connect { fd, addr, len } => {
-            opcode::Connect::new(types::Fd(fd.raw), addr, len).build()
-        }
-        OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd.raw), buf, len).build(),
-        OpCode::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd.raw), buf, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build(),
-        OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd.raw), msg).build(),
-        OpCode::SendMsg { fd, msg } => opcode::SendMsg::new(types::Fd(fd.raw), msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build(),
-        OpCode::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
-        OpCode::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
-        OpCode::RecvMulti { fd, group } => opcode::RecvMulti::new(types::Fd(fd), group).build(),
-        OpCode::PollIn { fd } => {
-            opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLIN as u32).build()
-        }
-        OpCode::Nop => opcode::Nop::new().build(),
-    }
-}
-
 /// Hands an operation's completion to the op slab.
 fn deliver(
     ops: &mut OpSlab,
@@ -439,12 +321,6 @@ fn recycle(ring: &Option<Rc<BufRing>>, flags: u32) {
     if let (Some(bid), Some(ring)) = (sink::buffer_id(flags), ring) {
         ring.recycle(bid);
     }
-}
-
-fn timespec(d: Duration) -> types::Timespec {
-    types::Timespec::new()
-        .sec(d.as_secs())
-        .nsec(d.subsec_nanos())
 }
 
 impl Driver for Uring {
@@ -478,7 +354,7 @@ impl Driver for Uring {
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
         self.count_accept(&op);
         let user_data = self.ops.insert();
-        let sqe = build_sqe(op).user_data(user_data);
+        let sqe = sqe::build(op).user_data(user_data);
         self.retries.track(user_data, &op);
         if let Err(e) = self.push(&sqe) {
             self.retries.forget(user_data);
@@ -499,7 +375,7 @@ impl Driver for Uring {
     unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
         self.count_accept(&op);
         let user_data = self.ops.insert_sink(sink, tag);
-        let sqe = build_sqe(op).user_data(user_data);
+        let sqe = sqe::build(op).user_data(user_data);
         if let Err(e) = self.push(&sqe) {
             // Never reached the kernel: release the slot without telling the sink.
             self.ops.abandon(user_data, None, Late::Ignore);
@@ -561,7 +437,7 @@ impl Driver for Uring {
         if self.ops.is_pending(id.0) {
             // A full queue that cannot even be submitted leaves the op to finish on its
             // own; the cancel is a request, not a guarantee.
-            let _ = self.push(&cancel::sqe(id.0));
+            let _ = self.push(&sqe::cancel(id.0));
         }
     }
 
@@ -571,7 +447,7 @@ impl Driver for Uring {
         let worth_cancelling = held.is_some() || late != Late::Ignore;
         match self.ops.abandon(id.0, held, late) {
             Abandoned::InFlight if worth_cancelling => {
-                let _ = self.push(&cancel::sqe(id.0));
+                let _ = self.push(&sqe::cancel(id.0));
             }
             Abandoned::InFlight => {}
             Abandoned::Done => {}
@@ -614,7 +490,7 @@ impl Driver for Uring {
             targets.push(token::TIMEOUT);
         }
         for target in targets {
-            if self.push(&cancel::sqe(target)).is_err() {
+            if self.push(&sqe::cancel(target)).is_err() {
                 break;
             }
         }
@@ -653,17 +529,6 @@ impl Driver for Uring {
     }
 
     fn describe(&self) -> String {
-        let s = self.setup;
-        let mut flags = Vec::new();
-        if s.single_issuer {
-            flags.push("SINGLE_ISSUER");
-        }
-        if s.defer_taskrun {
-            flags.push("DEFER_TASKRUN");
-        }
-        if s.coop_taskrun {
-            flags.push("COOP_TASKRUN|TASKRUN_FLAG");
-        }
         let params = self.ring.params();
         let mut feats = Vec::new();
         if params.is_feature_ext_arg() {
@@ -677,11 +542,7 @@ impl Driver for Uring {
         }
         format!(
             "io_uring (setup {}; features {}; {} SQ entries)",
-            if flags.is_empty() {
-                "none".to_string()
-            } else {
-                flags.join("|")
-            },
+            self.setup.names(),
             feats.join(" "),
             params.sq_entries()
         )

@@ -3,11 +3,11 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::buf::{IoBuf, IoBufMut};
-use super::fd::Fd;
-use super::op::{OpCode, Operation};
-use super::recv::checked_len;
-use super::slab::Completion;
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::fd::Fd;
+use crate::driver::op::{OpCode, Operation};
+use crate::driver::ops::recv::checked_len;
+use crate::driver::slab::Completion;
 use crate::sys::net::SockAddr;
 
 /// A message header with its one iovec and its address, in one heap allocation the

@@ -2,11 +2,11 @@
 
 use std::io;
 
-use super::buf::IoBuf;
-use super::fd::Fd;
-use super::op::{OpCode, Operation};
-use super::recv::{checked_len, clamp_len};
-use super::slab::Completion;
+use crate::driver::buf::IoBuf;
+use crate::driver::fd::Fd;
+use crate::driver::op::{OpCode, Operation};
+use crate::driver::ops::recv::{checked_len, clamp_len};
+use crate::driver::slab::Completion;
 
 /// A send(2) in flight: yields the byte count and the buffer.
 pub struct Send<B> {

@@ -3,9 +3,9 @@
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
-use super::fd::Fd;
-use super::op::{Late, OpCode, Operation, result};
-use super::slab::Completion;
+use crate::driver::fd::Fd;
+use crate::driver::op::{Late, OpCode, Operation, result};
+use crate::driver::slab::Completion;
 use crate::sys::net::{SockAddr, own};
 
 /// An accept(2) in flight: yields the new connection and its peer address.

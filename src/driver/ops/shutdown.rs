@@ -3,8 +3,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::op::{OpCode, Operation, result};
-use super::slab::Completion;
+use crate::driver::op::{OpCode, Operation, result};
+use crate::driver::slab::Completion;
 
 /// A shutdown(2) in flight.
 pub struct Shutdown {

@@ -2,9 +2,9 @@
 
 use std::io;
 
-use super::fd::Fd;
-use super::op::{OpCode, Operation, result};
-use super::slab::Completion;
+use crate::driver::fd::Fd;
+use crate::driver::op::{OpCode, Operation, result};
+use crate::driver::slab::Completion;
 use crate::sys::net::SockAddr;
 
 /// A connect(2) in flight.

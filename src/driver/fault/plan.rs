@@ -1,0 +1,106 @@
+//! What the fault driver injects ([`FaultPlan`]) and the seeded PRNG that decides when.
+
+/// What a `FaultDriver` injects, as probabilities (`0.0` never, `1.0` always).
+///
+/// Test support, not API. Build one with struct-update syntax from
+/// [`FaultPlan::default`] (which injects nothing) or [`FaultPlan::chaos`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultPlan {
+    /// When set, building the loop fails with this errno (after the real driver was
+    /// built and dropped).
+    pub setup_error: Option<i32>,
+    /// Per turn: the turn fails with one of `turn_errnos`, doing nothing.
+    pub turn_error: f64,
+    /// The errnos a failing turn reports (default `EINTR`, `EAGAIN`, `EBUSY`, `ENOMEM`).
+    pub turn_errnos: Vec<i32>,
+    /// Per turn: only a random prefix of the queued operations is forwarded.
+    pub partial_submit: f64,
+    /// Per completion: it is held back for 1 to `max_delay_turns` turns.
+    pub delay: f64,
+    /// The longest delay, in turns (default 3).
+    pub max_delay_turns: u32,
+    /// Per turn: the completions delivered together are shuffled.
+    pub reorder: f64,
+    /// Per completion: it is delivered a second time, under the same token.
+    pub duplicate: f64,
+    /// Per turn: one completion under an unknown or stale token is delivered.
+    pub stray: f64,
+    /// Per stream recv or send: it is forwarded with a shorter length.
+    pub short_io: f64,
+    /// Per accept, connect, recv or send: it completes with one of `op_errnos` without
+    /// reaching the kernel.
+    pub op_error: f64,
+    /// The errnos a failing operation reports (default `EINTR`, `EAGAIN`).
+    pub op_errnos: Vec<i32>,
+}
+
+impl Default for FaultPlan {
+    /// Injects nothing.
+    fn default() -> Self {
+        FaultPlan {
+            setup_error: None,
+            turn_error: 0.0,
+            turn_errnos: vec![libc::EINTR, libc::EAGAIN, libc::EBUSY, libc::ENOMEM],
+            partial_submit: 0.0,
+            delay: 0.0,
+            max_delay_turns: 3,
+            reorder: 0.0,
+            duplicate: 0.0,
+            stray: 0.0,
+            short_io: 0.0,
+            op_error: 0.0,
+            op_errnos: vec![libc::EINTR, libc::EAGAIN],
+        }
+    }
+}
+
+impl FaultPlan {
+    /// Every fault the loop must hide from user code, at a moderate rate: turn errors,
+    /// partial submits, delays, reordering, duplicates, strays, short stream I/O, and
+    /// `EINTR`/`EAGAIN` from operations.
+    pub fn chaos() -> FaultPlan {
+        FaultPlan {
+            turn_error: 0.1,
+            partial_submit: 0.3,
+            delay: 0.3,
+            reorder: 0.5,
+            duplicate: 0.1,
+            stray: 0.1,
+            short_io: 0.3,
+            op_error: 0.1,
+            ..FaultPlan::default()
+        }
+    }
+}
+
+/// splitmix64: small, fast, and good enough to pick faults.
+#[derive(Debug)]
+pub(super) struct Rng(pub(super) u64);
+
+impl Rng {
+    pub(super) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `p` (draws nothing when `p` is zero).
+    pub(super) fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.next() >> 11) as f64) / ((1u64 << 53) as f64) < p
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub(super) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub(super) fn pick(&mut self, choices: &[i32]) -> Option<i32> {
+        if choices.is_empty() {
+            None
+        } else {
+            Some(choices[self.below(choices.len() as u64) as usize])
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Setting a ring up: the setup flags, tried from most to least wanted, and the check
+//! that the kernel knows every opcode ringloop submits.
+
+use std::io;
+
+use io_uring::{IoUring, opcode};
+
+/// Which setup flags the ring was built with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SetupFlags {
+    single_issuer: bool,
+    defer_taskrun: bool,
+    coop_taskrun: bool,
+}
+
+impl SetupFlags {
+    /// From most to least wanted: each step drops one flag the kernel may not know.
+    const LADDER: [SetupFlags; 4] = [
+        SetupFlags {
+            single_issuer: true,
+            defer_taskrun: true,
+            coop_taskrun: true,
+        },
+        SetupFlags {
+            single_issuer: true,
+            defer_taskrun: false,
+            coop_taskrun: true,
+        },
+        SetupFlags {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: true,
+        },
+        SetupFlags {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: false,
+        },
+    ];
+
+    fn build(self, entries: u32) -> io::Result<IoUring> {
+        let mut builder = IoUring::builder();
+        if self.single_issuer {
+            builder.setup_single_issuer();
+        }
+        if self.defer_taskrun {
+            builder.setup_defer_taskrun();
+        }
+        if self.coop_taskrun {
+            builder.setup_coop_taskrun().setup_taskrun_flag();
+        }
+        builder.build(entries)
+    }
+}
+
+impl SetupFlags {
+    /// The flags' names, `|`-separated, or `none`.
+    pub(super) fn names(self) -> String {
+        let mut flags = Vec::new();
+        if self.single_issuer {
+            flags.push("SINGLE_ISSUER");
+        }
+        if self.defer_taskrun {
+            flags.push("DEFER_TASKRUN");
+        }
+        if self.coop_taskrun {
+            flags.push("COOP_TASKRUN|TASKRUN_FLAG");
+        }
+        if flags.is_empty() {
+            "none".to_string()
+        } else {
+            flags.join("|")
+        }
+    }
+}
+
+/// Builds a ring of `entries` with the most wanted setup flags this kernel takes.
+pub(super) fn build_ring(entries: u32) -> io::Result<(IoUring, SetupFlags)> {
+    let mut last_err = None;
+    for setup in SetupFlags::LADDER {
+        match setup.build(entries) {
+            Ok(ring) => return Ok((ring, setup)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("io_uring setup failed")))
+}
+
+/// Checks that the kernel knows every opcode ringloop submits. A missing one is an
+/// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
+pub(super) fn probe_opcodes(ring: &IoUring) -> io::Result<()> {
+    const USED: [(u8, &str); 14] = [
+        (opcode::Nop::CODE, "NOP"),
+        (opcode::Accept::CODE, "ACCEPT"),
+        (opcode::Connect::CODE, "CONNECT"),
+        (opcode::Recv::CODE, "RECV"),
+        (opcode::Send::CODE, "SEND"),
+        (opcode::RecvMsg::CODE, "RECVMSG"),
+        (opcode::SendMsg::CODE, "SENDMSG"),
+        (opcode::Shutdown::CODE, "SHUTDOWN"),
+        (opcode::Close::CODE, "CLOSE"),
+        (opcode::Read::CODE, "READ"),
+        (opcode::Timeout::CODE, "TIMEOUT"),
+        (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
+        (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+        (opcode::PollAdd::CODE, "POLL_ADD"),
+    ];
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    match USED.iter().find(|(code, _)| !probe.is_supported(*code)) {
+        None => Ok(()),
+        Some((_, name)) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this kernel's io_uring lacks the {name} opcode ringloop uses"),
+        )),
+    }
+}

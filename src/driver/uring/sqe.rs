@@ -1,0 +1,56 @@
+//! Building SQEs: one per operation code, the async cancel, and timespecs. Building is
+//! safe; only pushing one onto the ring (`Uring::push`) hands memory to the kernel.
+
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, types};
+
+use crate::driver::op::OpCode;
+use crate::driver::token;
+
+/// The SQE for an operation. Pointers are copied as they are: the caller of
+/// `Driver::submit` keeps them valid until the completion.
+pub(super) fn build(op: OpCode) -> squeue::Entry {
+    match op {
+        OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd.raw), addr, len)
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build(),
+        OpCode::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build(),
+        OpCode::Connect { fd, addr, len } => {
+            opcode::Connect::new(types::Fd(fd.raw), addr, len).build()
+        }
+        OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd.raw), buf, len).build(),
+        OpCode::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd.raw), buf, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build(),
+        OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd.raw), msg).build(),
+        OpCode::SendMsg { fd, msg } => opcode::SendMsg::new(types::Fd(fd.raw), msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build(),
+        OpCode::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+        OpCode::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
+        OpCode::RecvMulti { fd, group } => opcode::RecvMulti::new(types::Fd(fd), group).build(),
+        OpCode::PollIn { fd } => {
+            opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLIN as u32).build()
+        }
+        OpCode::Nop => opcode::Nop::new().build(),
+    }
+}
+
+/// The SQE cancelling the operation whose `user_data` is `target`. The cancelled
+/// operation still completes (with `ECANCELED`, or with what it did first); the cancel
+/// request itself completes under the driver's `CANCEL` sentinel and is ignored.
+pub(super) fn cancel(target: u64) -> squeue::Entry {
+    opcode::AsyncCancel::new(target)
+        .build()
+        .user_data(token::CANCEL)
+}
+
+/// `d` as the kernel's timespec.
+pub(super) fn timespec(d: Duration) -> types::Timespec {
+    types::Timespec::new()
+        .sec(d.as_secs())
+        .nsec(d.subsec_nanos())
+}
