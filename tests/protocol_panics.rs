@@ -11,10 +11,12 @@ mod support;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Duration;
 
 use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, serve};
+use ringloop::sync::Event;
 use ringloop::{EventLoop, ExceptionKind, TaskError};
 
 use support::guard;
@@ -366,4 +368,149 @@ fn protocol_resume_writing_panic_costs_only_its_connection() {
 #[test]
 fn protocol_drop_panic_is_reported_and_the_server_goes_on() {
     a_panic_costs_only_its_connection(Where::Drop);
+}
+
+/// Connects `n` clients and makes sure each is served.
+async fn served_clients(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let client = connect(addr).await;
+        echo(&client, format!("client {i}").as_bytes()).await;
+        clients.push(client);
+    }
+    clients
+}
+
+#[test]
+fn dropping_the_server_while_connection_lost_panics_closes_every_connection() {
+    // Taken before `for_each_backend` makes the loops: they hold descriptors too.
+    let _fds = support::exclusive_fds();
+    support::for_each_backend(|lp| {
+        let fds_at_start = support::fd_count();
+        let log = Rc::new(Log::default());
+        log.listen(lp);
+        lp.run_until_complete(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // The first connection's protocol panics in connection_lost: the first one the
+            // teardown gets to.
+            let server = ringloop::spawn(serve(listener, factory(&log, 0, Where::ConnectionLost)));
+            let clients = served_clients(addr, 4).await;
+            server.cancel();
+            let result = server.await;
+            assert!(
+                matches!(result, Err(TaskError::Cancelled)),
+                "the server ended by its cancel, not a panic: {result:?}"
+            );
+            for client in &clients {
+                guard("end-of-file after the server", read_to_end(client)).await;
+            }
+            drop(clients);
+            wait_until("every descriptor closed", || {
+                support::fd_count() == fds_at_start
+            })
+            .await;
+            settle().await;
+        });
+        assert_eq!(support::fd_count(), fds_at_start);
+        assert_reported_once(&log, Where::ConnectionLost);
+        assert_eq!(*log.victim_lost.borrow(), [None]);
+        assert_eq!(*log.lost.borrow(), [None, None, None]);
+    });
+}
+
+#[test]
+fn a_server_stopped_by_an_accept_error_closes_its_connections() {
+    // Taken before `for_each_backend` makes the loops: they hold descriptors too.
+    let _fds = support::shared_fds();
+    support::for_each_backend(|lp| {
+        let log = Rc::new(Log::default());
+        log.listen(lp);
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        // Another handle on the listening socket, to shut it down under the server:
+        // accept(2) then fails with EINVAL, which stops the server.
+        let twin = std::net::TcpStream::from(OwnedFd::from(std_listener.try_clone().unwrap()));
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        let outcome: Rc<RefCell<Option<io::Result<()>>>> = Rc::default();
+        let release = Rc::new(Event::new());
+        lp.run_until_complete(async {
+            // The completed serve future is kept, not dropped, until `release`.
+            let (out, hold) = (outcome.clone(), release.clone());
+            let log2 = log.clone();
+            let server = ringloop::spawn(async move {
+                let mut serving = Box::pin(serve(listener, factory(&log2, u32::MAX, Where::Drop)));
+                let result = (&mut serving).await;
+                *out.borrow_mut() = Some(result);
+                hold.wait().await;
+                drop(serving);
+            });
+            let clients = served_clients(addr, 3).await;
+            twin.shutdown(Shutdown::Both).unwrap();
+            wait_until("the server to stop", || outcome.borrow().is_some()).await;
+            let result = outcome.borrow_mut().take().unwrap();
+            assert!(result.is_err(), "accepting failed: {result:?}");
+            // The serve future is still alive, and will never be polled again: its
+            // connections are closed already.
+            for client in &clients {
+                guard("end-of-file after the server stopped", read_to_end(client)).await;
+            }
+            assert_eq!(*log.lost.borrow(), [None, None, None]);
+            release.set();
+            guard("the server task", server).await.unwrap();
+        });
+        assert!(
+            log.reports.borrow().is_empty(),
+            "{:?}",
+            log.reports.borrow()
+        );
+    });
+}
+
+/// Panics when dropped (outside a panic).
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("test panic in the factory's Drop");
+        }
+    }
+}
+
+#[test]
+fn dropping_the_server_whose_factory_panics_in_drop_closes_every_connection() {
+    let _fds = support::shared_fds();
+    support::for_each_backend(|lp| {
+        let log = Rc::new(Log::default());
+        log.listen(lp);
+        lp.run_until_complete(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut make = factory(&log, u32::MAX, Where::Drop);
+            let bomb = PanicOnDrop;
+            let server = ringloop::spawn(serve(listener, move || {
+                let _owned = &bomb;
+                make()
+            }));
+            let clients = served_clients(addr, 2).await;
+            server.cancel();
+            let result = server.await;
+            assert!(
+                matches!(result, Err(TaskError::Cancelled)),
+                "the server ended by its cancel, not a panic: {result:?}"
+            );
+            for client in &clients {
+                guard("end-of-file after the server", read_to_end(client)).await;
+            }
+            settle().await;
+        });
+        let reports = log.reports.borrow();
+        assert_eq!(reports.len(), 1, "one report for one panic: {reports:?}");
+        assert!(
+            reports[0].1.contains("protocol factory's Drop"),
+            "{reports:?}"
+        );
+        assert_eq!(*log.lost.borrow(), [None, None]);
+    });
 }

@@ -131,8 +131,8 @@ pub trait Protocol: 'static {
 /// (asyncio's `loop.create_server(protocol_factory)`).
 ///
 /// The future completes only with an error from accepting (running out of descriptors
-/// is not one: accepting backs off and resumes). Dropping it (cancelling its task)
-/// stops accepting and closes every connection, each protocol seeing
+/// is not one: accepting backs off and resumes). Then, or when it is dropped (its task
+/// cancelled), it stops accepting and closes every connection, each protocol seeing
 /// `connection_lost(None)`.
 ///
 /// A panic in `factory`, in a protocol's callbacks or in its destructor costs that one
@@ -502,7 +502,8 @@ struct Entry<P> {
 
 struct Server<P: Protocol, F: FnMut() -> P> {
     shared: Rc<Shared>,
-    factory: F,
+    /// `None` only once the server is dropped (its destructor runs guarded).
+    factory: Option<F>,
     listener: TcpListener,
     acceptor: Acceptor,
     /// Scratch for the multishot accept's drained completions, kept for its memory
@@ -552,7 +553,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
                 in_poll: Cell::new(false),
                 try_send,
             }),
-            factory,
+            factory: Some(factory),
             listener,
             acceptor,
             accepted: Vec::new(),
@@ -578,10 +579,12 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         }
         self.shared.in_poll.set(true);
         let result = self.run(cx);
-        self.shared.in_poll.set(false);
         if result.is_ready() {
+            // Never polled again: nothing would serve the connections.
             self.failed = true;
+            self.close_all();
         }
+        self.shared.in_poll.set(false);
         result
     }
 
@@ -728,7 +731,10 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
     }
 
     fn add(&mut self, fd: OwnedFd) {
-        let Ok(proto) = guarded(&self.shared.core, Callback::Factory, &mut self.factory) else {
+        let Some(factory) = self.factory.as_mut() else {
+            unreachable!("the factory is only taken by the server's Drop");
+        };
+        let Ok(proto) = guarded(&self.shared.core, Callback::Factory, factory) else {
             // Reported: this connection goes, accepting goes on.
             close_soon(fd);
             return;
@@ -1163,43 +1169,73 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         self.free.push(slot);
         self.live -= 1;
     }
-}
 
-impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
-    fn drop(&mut self) {
+    /// Ends the server (it stopped, or is dropped): stops accepting and closes every
+    /// connection. First the kernel's side of all of them — receives cancelled, sends
+    /// handed to the driver, descriptors closed — with no user code in between; then each
+    /// protocol still owed it hears `connection_lost(None)`, a panic there going no
+    /// further. Idempotent.
+    fn close_all(&mut self) {
         self.shared.in_poll.set(true);
+        self.shared.sink.detach();
         // A multishot accept in flight is abandoned (the driver closes what it still
         // accepts), and connections it delivered and nobody took in are closed.
         self.acceptor = Acceptor::Single(None);
+        self.backoff = None;
         for fd in self.accepted.drain(..).flatten() {
             close_soon(fd);
         }
         let core = self.shared.core.clone();
-        for slot in 0..self.entries.len() {
-            let Some(conn) = self.entries[slot].conn.clone() else {
+        let mut owed = Vec::new();
+        for (slot, entry) in self.entries.iter_mut().enumerate() {
+            let Some(conn) = entry.conn.take() else {
                 continue;
             };
-            self.lose(&conn, None);
             let mut st = conn.st.borrow_mut();
+            st.lost = true;
+            st.pending.clear();
             if let Some(id) = st.recv.take() {
                 sink_io::abandon_plain(&core, id);
             }
             // A send in flight: its buffer goes to the driver until the kernel is done.
-            let out = std::mem::take(&mut st.out);
-            drop(out);
+            drop(std::mem::take(&mut st.out));
             if let Some(fd) = st.io.take() {
                 close_soon(fd);
             }
+            drop(st);
+            entry.stash = Vec::new();
+            entry.generation = entry.generation.wrapping_add(1);
+            self.free.push(slot as u32);
+            owed.extend(entry.proto.take());
         }
-        self.shared.sink.detach();
+        self.live = 0;
+        self.retry.clear();
+        self.shared.dirty.borrow_mut().clear();
+        // What completed meanwhile: dropped, its provided buffers back to the ring.
         let mut events = std::mem::take(&mut self.events);
         self.shared
             .sink
             .drain_into(&mut events, std::task::Waker::noop());
+        // The drain registered a waker: forget it again.
+        self.shared.sink.detach();
         for event in events.drain(..) {
             self.recycle(event.flags);
         }
-        self.shared.sink.detach();
+        self.events = events;
+        for proto in owed {
+            retire(&core, proto, None);
+        }
+    }
+}
+
+impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
+    fn drop(&mut self) {
+        self.close_all();
+        if let Some(factory) = self.factory.take() {
+            let _ = guarded(&self.shared.core, Callback::DropFactory, move || {
+                drop(factory)
+            });
+        }
     }
 }
 

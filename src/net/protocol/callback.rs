@@ -33,6 +33,8 @@ pub(super) enum Callback {
     ResumeWriting,
     /// A protocol's destructor, when the server lets go of it.
     DropProtocol,
+    /// The factory's destructor, when the server is dropped.
+    DropFactory,
 }
 
 impl fmt::Display for Callback {
@@ -46,6 +48,7 @@ impl fmt::Display for Callback {
             Callback::PauseWriting => "Protocol::pause_writing",
             Callback::ResumeWriting => "Protocol::resume_writing",
             Callback::DropProtocol => "the protocol's Drop",
+            Callback::DropFactory => "the protocol factory's Drop",
         })
     }
 }
