@@ -48,7 +48,12 @@ pub(crate) fn cancel(core: &Core, id: OpId) {
 /// Gives a memory-free sink operation up: the driver cancels it and drops its
 /// completions (returning any provided buffers they carry).
 pub(crate) fn abandon_plain(core: &Core, id: OpId) {
-    core.with_driver(|d| d.abandon_op(id, None, Late::Ignore));
+    core.with_driver(|d| {
+        // Cancelled first, explicitly: a driver leaves an abandoned operation that holds
+        // nothing to finish on its own, which a multishot receive never does.
+        d.cancel_op(id);
+        d.abandon_op(id, None, Late::Ignore);
+    });
 }
 
 /// What one completion of a [`MultiAccept`] brought: the new connection, or the

@@ -49,6 +49,20 @@
 //! A protocol is never re-entered: `pause_writing` owed by a `write` made inside a
 //! callback is called right after that callback returns. `connection_lost` is called
 //! exactly once per connection, also when the server future is dropped (with `None`).
+//!
+//! # Panics in user code
+//!
+//! A panic in the factory, in a protocol callback or in a protocol's destructor costs
+//! that one connection, as an exception in asyncio's callbacks closes only the
+//! offending transport: the panic is caught, and reported once to the loop's
+//! [exception handler](crate::EventLoop::set_exception_handler) as
+//! [`ExceptionKind::CallbackPanicked`](crate::ExceptionKind::CallbackPanicked), whose
+//! message (a `String` payload) names the callback and carries the panic's own message.
+//! The connection is then aborted (what was not sent is dropped) and its protocol gets
+//! `connection_lost(Some(error))`, an error saying which callback panicked, and no other
+//! callback. A panic in `connection_lost` or a destructor is only reported, and a
+//! factory that panics costs the connection it was called for: it is closed, and
+//! accepting goes on. Other connections, and the server, never notice.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -60,6 +74,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use self::callback::{Callback, guarded};
 use super::TcpListener;
 use super::socket::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, is_resource_exhaustion};
 use crate::driver::bufring::BufRing;
@@ -71,6 +86,8 @@ use crate::driver::sink_io::{self, Accepted, MultiAccept, SendBuf};
 use crate::event_loop::Core;
 use crate::sys::net::{SockAddr, recv_slice, send_slice};
 
+mod callback;
+
 /// asyncio's default high-water mark for the write buffer.
 const DEFAULT_HIGH: usize = 64 * 1024;
 /// The buffer the readiness path reads into (one per server).
@@ -80,7 +97,9 @@ const READS_PER_WAKE: usize = 16;
 
 /// A connection's callbacks, asyncio's `asyncio.Protocol`.
 ///
-/// All are called on the loop's thread, one at a time; none is re-entered.
+/// All are called on the loop's thread, one at a time; none is re-entered. A panic in
+/// one costs this connection only: it is reported to the loop's exception handler, and
+/// `connection_lost(Some(error))` follows (see [`serve`]).
 pub trait Protocol: 'static {
     /// The connection is up; `transport` writes to it and controls it (keep a clone).
     fn connection_made(&mut self, transport: Transport);
@@ -113,9 +132,16 @@ pub trait Protocol: 'static {
 /// (asyncio's `loop.create_server(protocol_factory)`).
 ///
 /// The future completes only with an error from accepting (running out of descriptors
-/// is not one: accepting backs off and resumes). Dropping it (cancelling its task)
-/// stops accepting and closes every connection, each protocol seeing
+/// is not one: accepting backs off and resumes). Then, or when it is dropped (its task
+/// cancelled), it stops accepting and closes every connection, each protocol seeing
 /// `connection_lost(None)`.
+///
+/// A panic in `factory`, in a protocol's callbacks or in its destructor costs that one
+/// connection, never the server: it reaches the loop's exception handler once
+/// ([`ExceptionKind::CallbackPanicked`](crate::ExceptionKind::CallbackPanicked), the
+/// message naming the callback), and the protocol gets `connection_lost(Some(error))`
+/// and no other callback. A factory that panics costs the connection it was called for;
+/// accepting goes on.
 ///
 /// # Panics
 ///
@@ -479,11 +505,12 @@ struct Entry<P> {
 
 struct Server<P: Protocol, F: FnMut() -> P> {
     shared: Rc<Shared>,
-    factory: F,
+    /// `None` only once the server is dropped (its destructor runs guarded).
+    factory: Option<F>,
     listener: TcpListener,
     acceptor: Acceptor,
     /// Scratch for the multishot accept's drained completions, kept for its memory
-    /// (empty between polls, unless a protocol callback panicked mid-batch).
+    /// (empty between polls).
     accepted: Vec<Accepted>,
     /// Out of descriptors: the multishot accept is re-armed when this sleep ends.
     backoff: Option<Pin<Box<crate::time::Sleep>>>,
@@ -529,7 +556,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
                 in_poll: Cell::new(false),
                 try_send,
             }),
-            factory,
+            factory: Some(factory),
             listener,
             acceptor,
             accepted: Vec::new(),
@@ -555,10 +582,12 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         }
         self.shared.in_poll.set(true);
         let result = self.run(cx);
-        self.shared.in_poll.set(false);
         if result.is_ready() {
+            // Never polled again: nothing would serve the connections.
             self.failed = true;
+            self.close_all();
         }
+        self.shared.in_poll.set(false);
         result
     }
 
@@ -705,6 +734,14 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
     }
 
     fn add(&mut self, fd: OwnedFd) {
+        let Some(factory) = self.factory.as_mut() else {
+            unreachable!("the factory is only taken by the server's Drop");
+        };
+        let Ok(proto) = guarded(&self.shared.core, Callback::Factory, factory) else {
+            // Reported: this connection goes, accepting goes on.
+            close_soon(fd);
+            return;
+        };
         // As asyncio does for every TCP transport: no Nagle delay on small writes.
         let _ = crate::sys::net::set_int_option(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         let slot = match self.free.pop() {
@@ -748,10 +785,12 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             }),
         });
         entry.conn = Some(conn.clone());
+        entry.proto = Some(proto);
         self.live += 1;
-        let mut proto = (self.factory)();
-        proto.connection_made(Transport { conn });
-        self.entries[slot as usize].proto = Some(proto);
+        let transport = Transport { conn: conn.clone() };
+        call(&conn, entry.proto.as_mut(), Callback::ConnectionMade, |p| {
+            p.connection_made(transport)
+        });
         self.settle(slot);
         self.start_reading(slot);
     }
@@ -815,8 +854,10 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
                 // Closing or closed: what still arrives is dropped.
             } else if paused || !entry.stash.is_empty() {
                 entry.stash.extend_from_slice(&data);
-            } else if let Some(proto) = entry.proto.as_mut() {
-                proto.data_received(&data);
+            } else {
+                call(conn, entry.proto.as_mut(), Callback::DataReceived, |p| {
+                    p.data_received(&data)
+                });
             }
             drop(data);
             if sink::is_final(event.flags) {
@@ -866,9 +907,10 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
                     return;
                 }
                 Ok(n) => {
-                    if let Some(proto) = self.entries[slot].proto.as_mut() {
-                        proto.data_received(&self.read_buf[..n]);
-                    }
+                    let proto = self.entries[slot].proto.as_mut();
+                    call(conn, proto, Callback::DataReceived, |p| {
+                        p.data_received(&self.read_buf[..n])
+                    });
                     self.settle(conn.slot);
                     if n < self.read_buf.len() {
                         // Drained: any later arrival raises a new readiness edge.
@@ -935,11 +977,9 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             }
             st.read_eof = true;
         }
-        let keep_open = match self.entries[slot].proto.as_mut() {
-            Some(proto) => proto.eof_received(),
-            None => false,
-        };
-        if !keep_open {
+        let proto = self.entries[slot].proto.as_mut();
+        let keep_open = call(conn, proto, Callback::EofReceived, |p| p.eof_received());
+        if keep_open != Some(true) {
             let mut st = conn.st.borrow_mut();
             st.closing = true;
         }
@@ -989,9 +1029,8 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             st.writing_paused = false;
             st.owe_pause = false;
             drop(st);
-            if let Some(proto) = self.entries[slot].proto.as_mut() {
-                proto.resume_writing();
-            }
+            let proto = self.entries[slot].proto.as_mut();
+            call(conn, proto, Callback::ResumeWriting, |p| p.resume_writing());
         }
     }
 
@@ -1010,9 +1049,9 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         let entry = &mut self.entries[slot as usize];
         if conn.st.borrow().can_deliver() && !entry.stash.is_empty() {
             let mut stash = std::mem::take(&mut entry.stash);
-            if let Some(proto) = entry.proto.as_mut() {
-                proto.data_received(&stash);
-            }
+            call(&conn, entry.proto.as_mut(), Callback::DataReceived, |p| {
+                p.data_received(&stash)
+            });
             stash.clear();
             let entry = &mut self.entries[slot as usize];
             if entry.stash.is_empty() {
@@ -1057,27 +1096,29 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             if st.lost {
                 return;
             }
+            // A failed connection (an error, or a callback that panicked) is owed
+            // nothing more than `connection_lost`.
+            if let Some(e) = st.error.take() {
+                drop(st);
+                self.lose(&conn, Some(e));
+                return;
+            }
             if st.owe_pause {
                 st.owe_pause = false;
                 drop(st);
-                if let Some(proto) = self.entries[slot as usize].proto.as_mut() {
-                    proto.pause_writing();
-                }
+                let proto = self.entries[slot as usize].proto.as_mut();
+                call(&conn, proto, Callback::PauseWriting, |p| p.pause_writing());
                 continue;
             }
             if st.owe_resume {
                 st.owe_resume = false;
                 st.writing_paused = false;
                 drop(st);
-                if let Some(proto) = self.entries[slot as usize].proto.as_mut() {
-                    proto.resume_writing();
-                }
+                let proto = self.entries[slot as usize].proto.as_mut();
+                call(&conn, proto, Callback::ResumeWriting, |p| {
+                    p.resume_writing()
+                });
                 continue;
-            }
-            if let Some(e) = st.error.take() {
-                drop(st);
-                self.lose(&conn, Some(e));
-                return;
             }
             if st.aborted || (st.closing && st.buffered() == 0 && !st.out.in_flight()) {
                 drop(st);
@@ -1105,8 +1146,8 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         }
         let entry = &mut self.entries[slot];
         entry.stash.clear();
-        if let Some(mut proto) = entry.proto.take() {
-            proto.connection_lost(error);
+        if let Some(proto) = entry.proto.take() {
+            retire(&self.shared.core, proto, error);
         }
     }
 
@@ -1132,42 +1173,103 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         self.free.push(slot);
         self.live -= 1;
     }
-}
 
-impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
-    fn drop(&mut self) {
+    /// Ends the server (it stopped, or is dropped): stops accepting and closes every
+    /// connection. First the kernel's side of all of them — receives cancelled, sends
+    /// handed to the driver, descriptors closed — with no user code in between; then each
+    /// protocol still owed it hears `connection_lost(None)`, a panic there going no
+    /// further. Idempotent.
+    fn close_all(&mut self) {
         self.shared.in_poll.set(true);
+        self.shared.sink.detach();
         // A multishot accept in flight is abandoned (the driver closes what it still
         // accepts), and connections it delivered and nobody took in are closed.
         self.acceptor = Acceptor::Single(None);
+        self.backoff = None;
         for fd in self.accepted.drain(..).flatten() {
             close_soon(fd);
         }
         let core = self.shared.core.clone();
-        for slot in 0..self.entries.len() {
-            let Some(conn) = self.entries[slot].conn.clone() else {
+        let mut owed = Vec::new();
+        for (slot, entry) in self.entries.iter_mut().enumerate() {
+            let Some(conn) = entry.conn.take() else {
                 continue;
             };
-            self.lose(&conn, None);
             let mut st = conn.st.borrow_mut();
+            st.lost = true;
+            st.pending.clear();
             if let Some(id) = st.recv.take() {
                 sink_io::abandon_plain(&core, id);
             }
             // A send in flight: its buffer goes to the driver until the kernel is done.
-            let out = std::mem::take(&mut st.out);
-            drop(out);
+            drop(std::mem::take(&mut st.out));
             if let Some(fd) = st.io.take() {
                 close_soon(fd);
             }
+            drop(st);
+            entry.stash = Vec::new();
+            entry.generation = entry.generation.wrapping_add(1);
+            self.free.push(slot as u32);
+            owed.extend(entry.proto.take());
         }
-        self.shared.sink.detach();
+        self.live = 0;
+        self.retry.clear();
+        self.shared.dirty.borrow_mut().clear();
+        // What completed meanwhile: dropped, its provided buffers back to the ring.
         let mut events = std::mem::take(&mut self.events);
         self.shared
             .sink
             .drain_into(&mut events, std::task::Waker::noop());
+        // The drain registered a waker: forget it again.
+        self.shared.sink.detach();
         for event in events.drain(..) {
             self.recycle(event.flags);
         }
-        self.shared.sink.detach();
+        self.events = events;
+        for proto in owed {
+            retire(&core, proto, None);
+        }
     }
+}
+
+impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
+    fn drop(&mut self) {
+        self.close_all();
+        if let Some(factory) = self.factory.take() {
+            let _ = guarded(&self.shared.core, Callback::DropFactory, move || {
+                drop(factory)
+            });
+        }
+    }
+}
+
+/// Calls `f` on a connection's protocol, if it still has one, through [`guarded`]: a
+/// panic fails the connection, which the next [`Server::settle`] loses with the panic as
+/// its error. `None` when there was no protocol or it panicked.
+fn call<P: Protocol, R>(
+    conn: &Conn,
+    proto: Option<&mut P>,
+    callback: Callback,
+    f: impl FnOnce(&mut P) -> R,
+) -> Option<R> {
+    let proto = proto?;
+    match guarded(&conn.shared.core, callback, || f(proto)) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            let mut st = conn.st.borrow_mut();
+            if !st.lost {
+                st.error = Some(error);
+            }
+            None
+        }
+    }
+}
+
+/// Tells a protocol its connection is gone and lets go of it; a panic in either is
+/// reported and goes no further.
+fn retire<P: Protocol>(core: &Core, mut proto: P, error: Option<io::Error>) {
+    let _ = guarded(core, Callback::ConnectionLost, || {
+        proto.connection_lost(error)
+    });
+    let _ = guarded(core, Callback::DropProtocol, move || drop(proto));
 }
