@@ -10,7 +10,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use ringloop::EventLoop;
-use ringloop::net::ops::{Recv, Send};
+use ringloop::net::ops::{Recv, SendOp};
 use ringloop::net::{IoBuf, IoBufMut, Op, TcpListener, TcpStream, UnixStream};
 
 /// xorshift64: a fixed seed makes every run drop at the same points.
@@ -46,14 +46,14 @@ async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 /// TCP and Unix streams alike.
 trait Duplex: 'static {
     fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>>;
-    fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>>;
+    fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>>;
 }
 
 impl Duplex for TcpStream {
     fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         TcpStream::read(self, buf)
     }
-    fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+    fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         TcpStream::write(self, buf)
     }
 }
@@ -62,7 +62,7 @@ impl Duplex for UnixStream {
     fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         UnixStream::read(self, buf)
     }
-    fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+    fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         UnixStream::write(self, buf)
     }
 }

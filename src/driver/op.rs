@@ -304,9 +304,5 @@ pub(crate) fn loop_closed() -> io::Error {
 
 /// The completion's result as a byte count or an error.
 pub(crate) fn result(c: Completion) -> io::Result<u32> {
-    if c.result < 0 {
-        Err(io::Error::from_raw_os_error(-c.result))
-    } else {
-        Ok(c.result as u32)
-    }
+    crate::sys::result(c.result)
 }

@@ -104,14 +104,12 @@ impl MultiAccept {
             if sink::is_final(event.flags) {
                 self.armed = None;
             }
-            let result = if event.result >= 0 {
+            let result = crate::sys::result(event.result).map(|fd| {
                 // SAFETY: this sink only receives completions of this handle's
-                // `AcceptMulti` operations, and a non-negative one is a descriptor the
+                // `AcceptMulti` operations, and a successful one is a descriptor the
                 // kernel just created for us; it is taken out of the sink here, once.
-                Ok(unsafe { own(event.result) })
-            } else {
-                Err(io::Error::from_raw_os_error(-event.result))
-            };
+                unsafe { own(fd as RawFd) }
+            });
             out.push(result);
         }
     }
@@ -237,10 +235,7 @@ impl SendBuf {
     /// The send's final completion arrived: how many bytes went, or the error.
     pub(crate) fn complete(&mut self, result: i32) -> io::Result<usize> {
         self.flight = None;
-        if result < 0 {
-            return Err(io::Error::from_raw_os_error(-result));
-        }
-        let n = (result as usize).min(self.remaining());
+        let n = (crate::sys::result(result)? as usize).min(self.remaining());
         self.sent += n;
         Ok(n)
     }

@@ -58,6 +58,6 @@ pub mod ops {
     pub use crate::driver::ops::connect::Connect;
     pub use crate::driver::ops::msg::{RecvMsg, SendMsg};
     pub use crate::driver::ops::recv::Recv;
-    pub use crate::driver::ops::send::Send;
-    pub use crate::driver::ops::shutdown::Shutdown;
+    pub use crate::driver::ops::send::SendOp;
+    pub use crate::driver::ops::shutdown::ShutdownOp;
 }

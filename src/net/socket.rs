@@ -13,7 +13,7 @@ use crate::driver::op::Op;
 use crate::driver::ops::accept::Accept;
 use crate::driver::ops::close::close_soon;
 use crate::driver::ops::recv::Recv;
-use crate::driver::ops::send::Send;
+use crate::driver::ops::send::SendOp;
 use crate::driver::try_first::TryGate;
 use crate::sys::net::SockAddr;
 
@@ -69,7 +69,7 @@ macro_rules! stream_methods {
 
         /// Writes some of `buf`'s initialized bytes; returns how many. A peer that
         /// closed gives an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE`.
-        pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+        pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
             self.sock.write(buf)
         }
 
@@ -142,10 +142,10 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         }
     }
 
-    pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+    pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         let core = crate::context::current_core("writing to a socket");
         let try_first = core.try_first_io();
-        let op = Op::new(core, Send::new(self.handle(), buf));
+        let op = Op::new(core, SendOp::new(self.handle(), buf));
         if try_first {
             op.try_first(&self.write_gate)
         } else {
@@ -196,7 +196,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         let core = crate::context::current_core("shutting down a socket");
         Op::new(
             core,
-            crate::driver::ops::shutdown::Shutdown::new(self.fd(), how),
+            crate::driver::ops::shutdown::ShutdownOp::new(self.fd(), how),
         )
         .await
     }
@@ -238,7 +238,7 @@ pub struct WriteHalf<S: AsRawFd + Into<OwnedFd> = std::net::TcpStream> {
 
 impl<S: AsRawFd + Into<OwnedFd>> WriteHalf<S> {
     /// Writes from `buf`; see [`TcpStream::write`](super::TcpStream::write).
-    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+    pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         self.sock.write(buf)
     }
 

@@ -13,7 +13,7 @@ use crate::driver::op::Op;
 use crate::driver::ops::close::close_soon;
 use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
-use crate::driver::ops::send::Send;
+use crate::driver::ops::send::SendOp;
 use crate::sys::net::{self as sys, SockAddr};
 
 /// How a [`TcpListener`] is set up. `SO_REUSEADDR` is always on.

@@ -12,7 +12,7 @@ use crate::driver::op::Op;
 use crate::driver::ops::close::close_soon;
 use crate::driver::ops::msg::{RecvMsg, SendMsg};
 use crate::driver::ops::recv::Recv;
-use crate::driver::ops::send::Send;
+use crate::driver::ops::send::SendOp;
 
 /// A UDP socket.
 pub struct UdpSocket {
@@ -63,9 +63,9 @@ impl UdpSocket {
     }
 
     /// Sends one datagram to the connected peer.
-    pub fn send<B: IoBuf>(&self, buf: B) -> Op<'_, Send<B>> {
+    pub fn send<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         let core = crate::context::current_core("UdpSocket::send");
-        Op::new(core, Send::new(self.handle(), buf))
+        Op::new(core, SendOp::new(self.handle(), buf))
     }
 
     /// Receives one datagram from the connected peer.

@@ -16,7 +16,7 @@ use crate::driver::op::Op;
 use crate::driver::ops::close::close_soon;
 use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
-use crate::driver::ops::send::Send;
+use crate::driver::ops::send::SendOp;
 use crate::sys::net::{self as sys, SockAddr};
 
 /// A Unix-domain socket listening for connections.

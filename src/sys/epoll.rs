@@ -1,8 +1,5 @@
-//! epoll and the nonblocking socket syscalls the epoll backend runs operations with.
-//!
-//! The operation calls return what io_uring would put in a CQE: the syscall's return
-//! value, or `-errno`. `EINTR` is retried here, so it never escapes. The calls that take
-//! an operation's raw pointers are `unsafe fn`s: the caller vouches for the memory.
+//! epoll: the instance, its interest list, and waiting. (The socket calls the epoll
+//! backend runs operations with live in `net.rs`.)
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -112,111 +109,6 @@ pub(crate) fn eventfd_read(fd: RawFd) {
     // An empty counter (`EAGAIN`) or a signal leaves nothing to do: the next write
     // raises a new edge.
     let _ = syscall!(read(fd, ptr, 8));
-}
-
-/// `-errno` for a failed call, the return value otherwise; `EINTR` is retried.
-fn retry<T: TryInto<i32>>(mut call: impl FnMut() -> io::Result<T>) -> i32 {
-    loop {
-        match call() {
-            Ok(n) => return n.try_into().unwrap_or(i32::MAX),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return -e.raw_os_error().unwrap_or(libc::EIO),
-        }
-    }
-}
-
-/// accept4(2) with a nonblocking, close-on-exec result, as the io_uring backend asks.
-///
-/// # Safety
-///
-/// `addr` and `len` are valid for writes (`*len` bytes at `addr`).
-pub(crate) unsafe fn accept(
-    fd: RawFd,
-    addr: *mut libc::sockaddr,
-    len: *mut libc::socklen_t,
-) -> i32 {
-    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-    retry(|| syscall!(accept4(fd, addr, len, flags)))
-}
-
-/// connect(2). A nonblocking TCP socket answers `-EINPROGRESS`.
-///
-/// # Safety
-///
-/// `addr` is valid for reads of `len` bytes.
-pub(crate) unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t) -> i32 {
-    retry(|| syscall!(connect(fd, addr, len)))
-}
-
-/// The outcome of a connect that answered `EINPROGRESS`: `0` or `-errno`
-/// (`getsockopt(SO_ERROR)`).
-pub(crate) fn connect_result(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    let ptr = (&mut err as *mut libc::c_int).cast::<libc::c_void>();
-    match retry(|| {
-        syscall!(getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            ptr,
-            &mut len
-        ))
-    }) {
-        0 => -err,
-        failed => failed,
-    }
-}
-
-/// recv(2).
-///
-/// # Safety
-///
-/// `buf` is valid for writes of `len` bytes.
-pub(crate) unsafe fn recv(fd: RawFd, buf: *mut u8, len: u32) -> i32 {
-    retry(|| syscall!(recv(fd, buf.cast(), len as usize, 0)))
-}
-
-/// send(2), never raising `SIGPIPE`.
-///
-/// # Safety
-///
-/// `buf` is valid for reads of `len` bytes.
-pub(crate) unsafe fn send(fd: RawFd, buf: *const u8, len: u32) -> i32 {
-    retry(|| syscall!(send(fd, buf.cast(), len as usize, libc::MSG_NOSIGNAL)))
-}
-
-/// recvmsg(2).
-///
-/// # Safety
-///
-/// `msg` and everything it points to are valid (for writes where recvmsg writes).
-pub(crate) unsafe fn recvmsg(fd: RawFd, msg: *mut libc::msghdr) -> i32 {
-    retry(|| syscall!(recvmsg(fd, msg, 0)))
-}
-
-/// sendmsg(2), never raising `SIGPIPE`.
-///
-/// # Safety
-///
-/// `msg` and everything it points to are valid for reads.
-pub(crate) unsafe fn sendmsg(fd: RawFd, msg: *const libc::msghdr) -> i32 {
-    retry(|| syscall!(sendmsg(fd, msg, libc::MSG_NOSIGNAL)))
-}
-
-/// shutdown(2).
-pub(crate) fn shutdown(fd: RawFd, how: libc::c_int) -> i32 {
-    retry(|| syscall!(shutdown(fd, how)))
-}
-
-/// close(2). Never retried: on Linux the descriptor is gone even when close reports
-/// `EINTR`, which therefore counts as success.
-pub(crate) fn close(fd: RawFd) -> i32 {
-    match syscall!(close(fd)) {
-        Ok(_) => 0,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,29 @@ macro_rules! syscall {
     }};
 }
 
+/// A result as an io_uring completion reports it (and ringloop's own operation
+/// wrappers, see [`as_result`]): non-negative is the value, `-errno` a failure. The one
+/// place such a result becomes an [`io::Error`].
+pub(crate) fn result(res: i32) -> io::Result<u32> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as u32)
+    }
+}
+
+/// Runs a syscall wrapper and reports its outcome as a completion would: the value, or
+/// `-errno`; `EINTR` is retried. The one place an [`io::Error`] becomes such a result.
+pub(crate) fn as_result<T: TryInto<i32>>(mut call: impl FnMut() -> io::Result<T>) -> i32 {
+    loop {
+        match call() {
+            Ok(n) => return n.try_into().unwrap_or(i32::MAX),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return -e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+}
+
 pub(crate) mod epoll;
 pub(crate) mod net;
 

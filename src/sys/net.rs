@@ -3,7 +3,7 @@
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -173,37 +173,108 @@ pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// `-errno` for a failed call, the byte count otherwise; `EINTR` is retried.
-fn byte_count(mut call: impl FnMut() -> io::Result<isize>) -> i32 {
-    loop {
-        match call() {
-            Ok(n) => return i32::try_from(n).unwrap_or(i32::MAX),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return -e.raw_os_error().unwrap_or(libc::EIO),
-        }
-    }
-}
+// The calls below that run an operation report as an io_uring completion would: the
+// return value, or `-errno` (`super::as_result`). `EINTR` is retried, so it never
+// escapes. Those that take an operation's raw pointers are `unsafe fn`s: the caller
+// vouches for the memory.
 
 /// recv(2) that never blocks (`MSG_DONTWAIT`): the byte count, or `-errno` (`-EAGAIN`
-/// when nothing is waiting), as an io_uring completion would report it.
+/// when nothing is waiting). The one recv wrapper: operations (try-first and the epoll
+/// backend) and [`recv_slice`] go through it.
 ///
 /// # Safety
 ///
 /// `buf` is valid for writes of `len` bytes.
-pub(crate) unsafe fn recv_now(fd: RawFd, buf: *mut u8, len: u32) -> i32 {
-    byte_count(|| syscall!(recv(fd, buf.cast(), len as usize, libc::MSG_DONTWAIT)))
+pub(crate) unsafe fn recv(fd: RawFd, buf: *mut u8, len: u32) -> i32 {
+    super::as_result(|| syscall!(recv(fd, buf.cast(), len as usize, libc::MSG_DONTWAIT)))
 }
 
 /// send(2) that never blocks (`MSG_DONTWAIT`) and never raises `SIGPIPE`
 /// (`MSG_NOSIGNAL`): the byte count, or `-errno` (`-EAGAIN` when the socket's send
-/// buffer is full).
+/// buffer is full). The one send wrapper, as [`recv`] is for receiving.
 ///
 /// # Safety
 ///
 /// `buf` is valid for reads of `len` bytes.
-pub(crate) unsafe fn send_now(fd: RawFd, buf: *const u8, len: u32) -> i32 {
+pub(crate) unsafe fn send(fd: RawFd, buf: *const u8, len: u32) -> i32 {
     let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-    byte_count(|| syscall!(send(fd, buf.cast(), len as usize, flags)))
+    super::as_result(|| syscall!(send(fd, buf.cast(), len as usize, flags)))
+}
+
+/// accept4(2) with a nonblocking, close-on-exec result, as the io_uring backend asks.
+///
+/// # Safety
+///
+/// `addr` and `len` are valid for writes (`*len` bytes at `addr`).
+pub(crate) unsafe fn accept(
+    fd: RawFd,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> i32 {
+    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    super::as_result(|| syscall!(accept4(fd, addr, len, flags)))
+}
+
+/// connect(2). A nonblocking TCP socket answers `-EINPROGRESS`.
+///
+/// # Safety
+///
+/// `addr` is valid for reads of `len` bytes.
+pub(crate) unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t) -> i32 {
+    super::as_result(|| syscall!(connect(fd, addr, len)))
+}
+
+/// The outcome of a connect that answered `EINPROGRESS`: `0` or `-errno`
+/// (`getsockopt(SO_ERROR)`).
+pub(crate) fn connect_result(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ptr = (&mut err as *mut libc::c_int).cast::<libc::c_void>();
+    match super::as_result(|| {
+        syscall!(getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            ptr,
+            &mut len
+        ))
+    }) {
+        0 => -err,
+        failed => failed,
+    }
+}
+
+/// recvmsg(2).
+///
+/// # Safety
+///
+/// `msg` and everything it points to are valid (for writes where recvmsg writes).
+pub(crate) unsafe fn recvmsg(fd: RawFd, msg: *mut libc::msghdr) -> i32 {
+    super::as_result(|| syscall!(recvmsg(fd, msg, 0)))
+}
+
+/// sendmsg(2), never raising `SIGPIPE`.
+///
+/// # Safety
+///
+/// `msg` and everything it points to are valid for reads.
+pub(crate) unsafe fn sendmsg(fd: RawFd, msg: *const libc::msghdr) -> i32 {
+    super::as_result(|| syscall!(sendmsg(fd, msg, libc::MSG_NOSIGNAL)))
+}
+
+/// shutdown(2).
+pub(crate) fn shutdown(fd: RawFd, how: libc::c_int) -> i32 {
+    super::as_result(|| syscall!(shutdown(fd, how)))
+}
+
+/// close(2), reported as a completion would be. Never retried: on Linux the descriptor
+/// is gone even when close reports `EINTR`, which therefore counts as success.
+pub(crate) fn close(fd: OwnedFd) -> i32 {
+    match syscall!(close(fd.into_raw_fd())) {
+        Ok(_) => 0,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
 }
 
 /// Takes ownership of a descriptor the kernel just created for us (an accept result).
@@ -240,30 +311,18 @@ pub(crate) fn is_stream(fd: RawFd) -> bool {
     .is_ok_and(|_| ty == libc::SOCK_STREAM)
 }
 
-/// send(2) of a slice, never blocking and never raising `SIGPIPE`; `EINTR` is retried.
+/// [`send`] of a slice (at most 4 GiB of it per call).
 pub(crate) fn send_slice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
-    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-    loop {
-        match syscall!(send(fd, data.as_ptr().cast(), data.len(), flags)) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other.map(|n| n as usize),
-        }
-    }
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    // SAFETY: `data` is valid for reads of its length, of which `len` is at most.
+    super::result(unsafe { send(fd, data.as_ptr(), len) }).map(|n| n as usize)
 }
 
-/// recv(2) into a slice, never blocking; `EINTR` is retried.
+/// [`recv`] into a slice (at most 4 GiB of it per call).
 pub(crate) fn recv_slice(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match syscall!(recv(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT
-        )) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other.map(|n| n as usize),
-        }
-    }
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: `buf` is valid for writes of its length, of which `len` is at most.
+    super::result(unsafe { recv(fd, buf.as_mut_ptr(), len) }).map(|n| n as usize)
 }
 
 /// The peer address of a connected IP socket.

@@ -67,6 +67,7 @@ use crate::driver::slab::{Abandoned, Completion, Delivered, OpSlab};
 use crate::driver::token::{self, Token};
 use crate::driver::{Backend, Driver, DriverConfig, DriverStats, Wait};
 use crate::sys::epoll as sys;
+use crate::sys::net::{self as sock, own};
 use readiness::{Dir, FdState, READ_CLOSED, direction, ready_bits};
 
 /// Events one wait collects at most; more stay queued in the kernel for the next.
@@ -206,9 +207,8 @@ impl Epoll {
             Delivered::Sink(waker) => wakers.extend(waker),
             Delivered::Quiet => {}
             Delivered::Stray => self.stats.stray_completions += 1,
-            Delivered::CloseFd(fd) => {
-                sys::close(fd);
-            }
+            // SAFETY: the descriptor an abandoned accept produced: nothing else owns it.
+            Delivered::CloseFd(fd) => drop(unsafe { own(fd) }),
         }
     }
 
@@ -234,7 +234,7 @@ impl Epoll {
             }
             OpCode::Shutdown { fd, how } => {
                 self.stats.sqes_submitted += 1;
-                let result = sys::shutdown(fd, how);
+                let result = sock::shutdown(fd, how);
                 self.finish(token, result, wakers);
             }
             OpCode::Nop => self.finish(token, 0, wakers),
@@ -284,19 +284,19 @@ impl Epoll {
                 // SAFETY: `Driver::submit`'s contract keeps the pointers valid until the
                 // completion is collected or the abandoned operation is freed; it is live
                 // (neither completed nor abandoned), so neither has happened.
-                unsafe { sys::accept(fd.raw, addr, len) }
+                unsafe { sock::accept(fd.raw, addr, len) }
             }
-            OpCode::Connect { fd, .. } if connecting => sys::connect_result(fd.raw),
+            OpCode::Connect { fd, .. } if connecting => sock::connect_result(fd.raw),
             // SAFETY: as for accept, above (the pointers are live).
-            OpCode::Connect { fd, addr, len } => unsafe { sys::connect(fd.raw, addr, len) },
+            OpCode::Connect { fd, addr, len } => unsafe { sock::connect(fd.raw, addr, len) },
             // SAFETY: as for accept, above.
-            OpCode::Recv { fd, buf, len } => unsafe { sys::recv(fd.raw, buf, len) },
+            OpCode::Recv { fd, buf, len } => unsafe { sock::recv(fd.raw, buf, len) },
             // SAFETY: as for accept, above.
-            OpCode::Send { fd, buf, len } => unsafe { sys::send(fd.raw, buf, len) },
+            OpCode::Send { fd, buf, len } => unsafe { sock::send(fd.raw, buf, len) },
             // SAFETY: as for accept, above.
-            OpCode::RecvMsg { fd, msg } => unsafe { sys::recvmsg(fd.raw, msg) },
+            OpCode::RecvMsg { fd, msg } => unsafe { sock::recvmsg(fd.raw, msg) },
             // SAFETY: as for accept, above.
-            OpCode::SendMsg { fd, msg } => unsafe { sys::sendmsg(fd.raw, msg) },
+            OpCode::SendMsg { fd, msg } => unsafe { sock::sendmsg(fd.raw, msg) },
             // Readiness arrived (an event woke the parked operation): done.
             OpCode::PollIn { .. } => libc::POLLIN as i32,
             OpCode::Shutdown { .. }
@@ -454,7 +454,12 @@ impl Epoll {
             }
         }
         self.stats.sqes_submitted += 1;
-        sys::close(fd)
+        if fd < 0 {
+            return -libc::EBADF;
+        }
+        // SAFETY: a close operation owns its descriptor (`ops::close::Close::new` took
+        // it), and this is its one attempt.
+        sock::close(unsafe { own(fd) })
     }
 
     /// Frees abandoned operations, as the io_uring backend does when their cancel
@@ -662,9 +667,8 @@ impl Driver for Epoll {
                 self.abandoned.push(id.0);
             }
             Abandoned::Done => {}
-            Abandoned::CloseFd(fd) => {
-                sys::close(fd);
-            }
+            // SAFETY: the descriptor a completed accept produced: nothing else owns it.
+            Abandoned::CloseFd(fd) => drop(unsafe { own(fd) }),
         }
     }
 

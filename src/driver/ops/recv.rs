@@ -45,7 +45,7 @@ unsafe impl<B: IoBufMut + Unpin> Operation for Recv<B> {
         let (buf, len) = (self.buf.stable_mut_ptr(), clamp_len(self.buf.bytes_total()));
         // SAFETY: `IoBufMut`'s contract: `buf` is valid for writes of `bytes_total()`
         // bytes, of which `len` is at most; the call returns before we touch it again.
-        let result = unsafe { crate::sys::net::recv_now(self.fd.raw, buf, len) };
+        let result = unsafe { crate::sys::net::recv(self.fd.raw, buf, len) };
         (result != -libc::EAGAIN).then_some(Completion { result, flags: 0 })
     }
 

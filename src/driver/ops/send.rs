@@ -8,21 +8,22 @@ use crate::driver::op::{OpCode, Operation};
 use crate::driver::ops::recv::{checked_len, clamp_len};
 use crate::driver::slab::Completion;
 
-/// A send(2) in flight: yields the byte count and the buffer.
-pub struct Send<B> {
+/// A send(2) in flight: yields the byte count and the buffer. (Named apart from the
+/// `Send` marker trait.)
+pub struct SendOp<B> {
     fd: Fd,
     buf: B,
 }
 
-impl<B: IoBuf> Send<B> {
-    pub(crate) fn new(fd: Fd, buf: B) -> Send<B> {
-        Send { fd, buf }
+impl<B: IoBuf> SendOp<B> {
+    pub(crate) fn new(fd: Fd, buf: B) -> SendOp<B> {
+        SendOp { fd, buf }
     }
 }
 
 // SAFETY: the buffer's memory is stable across moves (`IoBuf`'s contract) and owned by
 // `self.buf`.
-unsafe impl<B: IoBuf + Unpin> Operation for Send<B> {
+unsafe impl<B: IoBuf + Unpin> Operation for SendOp<B> {
     type Output = (io::Result<usize>, B);
 
     fn code(&mut self) -> OpCode {
@@ -37,7 +38,7 @@ unsafe impl<B: IoBuf + Unpin> Operation for Send<B> {
         let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
         // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes,
         // of which `len` is at most; the call returns before the buffer can move on.
-        let result = unsafe { crate::sys::net::send_now(self.fd.raw, buf, len) };
+        let result = unsafe { crate::sys::net::send(self.fd.raw, buf, len) };
         (result != -libc::EAGAIN).then_some(Completion { result, flags: 0 })
     }
 
@@ -50,9 +51,9 @@ unsafe impl<B: IoBuf + Unpin> Operation for Send<B> {
     }
 }
 
-impl<B> std::fmt::Debug for Send<B> {
+impl<B> std::fmt::Debug for SendOp<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Send")
+        f.debug_struct("SendOp")
             .field("fd", &self.fd)
             .finish_non_exhaustive()
     }

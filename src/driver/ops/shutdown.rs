@@ -6,25 +6,26 @@ use std::os::fd::RawFd;
 use crate::driver::op::{OpCode, Operation, result};
 use crate::driver::slab::Completion;
 
-/// A shutdown(2) in flight.
-pub struct Shutdown {
+/// A shutdown(2) in flight. (Named apart from `std::net::Shutdown`, the direction it
+/// takes.)
+pub struct ShutdownOp {
     fd: RawFd,
     how: libc::c_int,
 }
 
-impl Shutdown {
-    pub(crate) fn new(fd: RawFd, how: std::net::Shutdown) -> Shutdown {
+impl ShutdownOp {
+    pub(crate) fn new(fd: RawFd, how: std::net::Shutdown) -> ShutdownOp {
         let how = match how {
             std::net::Shutdown::Read => libc::SHUT_RD,
             std::net::Shutdown::Write => libc::SHUT_WR,
             std::net::Shutdown::Both => libc::SHUT_RDWR,
         };
-        Shutdown { fd, how }
+        ShutdownOp { fd, how }
     }
 }
 
 // SAFETY: the request holds no pointers.
-unsafe impl Operation for Shutdown {
+unsafe impl Operation for ShutdownOp {
     type Output = io::Result<()>;
 
     fn code(&mut self) -> OpCode {
@@ -43,9 +44,9 @@ unsafe impl Operation for Shutdown {
     }
 }
 
-impl std::fmt::Debug for Shutdown {
+impl std::fmt::Debug for ShutdownOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shutdown")
+        f.debug_struct("ShutdownOp")
             .field("fd", &self.fd)
             .finish_non_exhaustive()
     }

@@ -129,11 +129,7 @@ impl Uring {
             self.enter(Wait::Timeout(Duration::from_millis(100)))?;
             self.reap(&mut wakers);
             if let Poll::Ready(done) = self.ops.poll(user_data, &mut cx) {
-                return if done.result >= 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::from_raw_os_error(-done.result))
-                };
+                return crate::sys::result(done.result).map(drop);
             }
         }
         Err(io::Error::new(
