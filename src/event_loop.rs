@@ -27,11 +27,16 @@ use std::time::{Duration, Instant};
 use crate::driver::fault::{FaultDriver, FaultPlan};
 use crate::driver::{self, Backend, Driver, DriverConfig, Wait};
 use crate::task::callback::{self, CallbackRef};
-use crate::task::remote::{RemoteMsg, Shared};
+use crate::task::raw::catch;
+use crate::task::remote::{RemoteMsg, Shared, log_drop_panic};
 use crate::task::scheduler::{Popped, Scheduler};
-use crate::task::{ExceptionContext, Task};
+use crate::task::{ExceptionContext, ExceptionKind, Task};
 use crate::time::queue::{TimerKey, TimerQueue};
 use crate::time::{TimerTarget, duration_to_ns};
+
+mod remote;
+
+pub use remote::{Closed, Remote, TrySendError};
 
 /// The most ready nodes (tasks and callbacks) one iteration runs before the loop checks
 /// the driver and timers again. Like tokio's event interval: large enough that the
@@ -126,6 +131,19 @@ impl Core {
         self.sched.shared()
     }
 
+    /// The loop's identity, as the thread records its running loop (see
+    /// `context::is_running`): the address of its `Shared`, which stays allocated as long
+    /// as anything that can ask (a sleep or an operation holding the core, a task node
+    /// holding the `Shared`) is alive, so no other loop can have the same id meanwhile.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(self.shared()).addr()
+    }
+
+    /// Whether the loop has closed (or is closing).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
     /// Nanoseconds since the loop was built, on the monotonic clock.
     fn now_ns(&self) -> u64 {
         duration_to_ns(self.base.elapsed())
@@ -172,16 +190,23 @@ impl Core {
         let handler = self.handler.borrow_mut().take();
         match handler {
             Some(mut handler) => {
-                if let Err(payload) = crate::task::raw::catch(|| handler(report)) {
+                if let Err(payload) = catch(|| handler(report)) {
                     eprintln!(
                         "ringloop: the exception handler panicked: {}",
                         crate::task::error::panic_message(&*payload)
                     );
                 }
-                let mut slot = self.handler.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(handler);
-                }
+                let replaced = {
+                    let mut slot = self.handler.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(handler);
+                        None
+                    } else {
+                        // The handler set a new one while it ran: this one goes.
+                        Some(handler)
+                    }
+                };
+                drop_handler(replaced);
             }
             None => default_exception_handler(report),
         }
@@ -194,8 +219,9 @@ impl Core {
         // At most one iteration's budget, and only what was queued when the drain
         // began: threads that send faster than the loop runs must neither hold one
         // iteration forever nor grow the ready queue without bound. The rest waits for
-        // the next iteration, which then does not block.
-        for _ in 0..self.shared().len().min(ITERATION_BUDGET) {
+        // the next iteration, which then does not block. (`queued` is one load;
+        // `SegQueue::len` retries for as long as senders keep pushing.)
+        for _ in 0..self.shared().queued().min(ITERATION_BUDGET) {
             let Some(msg) = self.shared().pop() else {
                 break;
             };
@@ -319,10 +345,18 @@ impl Core {
 
     /// Closes the loop: every task's future is dropped, every queued callback and timer
     /// is released, in-flight operations are cancelled and drained, the ring is closed.
+    ///
+    /// Other threads are shut out first: from the first line on, `Remote` calls are
+    /// refused (`Closed`), so a backlog of remote calls cannot grow while it is dropped.
+    /// Every destructor of something the user handed over (futures, closures, wakers,
+    /// results, the exception handler) runs contained: its panic is reported to the
+    /// exception handler (as `DestructorPanicked`, or as the task's failure) or, once no
+    /// handler is left, logged; the close always finishes.
     fn close(&self) {
         if self.closed.replace(true) {
             return;
         }
+        self.shared().close();
         let mut reports = Vec::new();
         // Dropping futures, callbacks and wakers can spawn, schedule, arm timers or drop
         // task handles (whose unobserved failures arrive as remote reports), so release
@@ -336,15 +370,15 @@ impl Core {
             for target in targets {
                 match target {
                     // The closure goes now, even while a `CallbackHandle` keeps the node.
-                    TimerTarget::Call(node) => node.discard(),
-                    TimerTarget::Wake(waker) => drop(waker),
+                    TimerTarget::Call(node) => reports.extend(node.discard()),
+                    TimerTarget::Wake(waker) => reports.extend(contained_drop(waker)),
                 }
             }
-            // A snapshot, as in `drain_remote`: threads still sending must not keep
-            // the close going. Their calls and stops are dropped unrun and need no
-            // further round; whatever dropping them causes here (a wake) arrives as
-            // a message or a scheduled node of its own.
-            for _ in 0..self.shared().len() {
+            // A snapshot, as in `drain_remote`: wakers still used on other threads must
+            // not keep the close going. Calls and stops (queued before the close) are
+            // dropped unrun and need no further round; whatever dropping them causes
+            // here (a wake) arrives as a message or a scheduled node of its own.
+            for _ in 0..self.shared().queued() {
                 let Some(msg) = self.shared().pop() else {
                     break;
                 };
@@ -354,35 +388,65 @@ impl Core {
                         reports.push(report);
                     }
                     None => released = true,
-                    Some(other) => drop(other),
+                    Some(other) => reports.extend(contained_drop(other)),
                 }
             }
             while let Some(popped) = self.sched.pop() {
                 released = true;
                 if let Popped::Node(node) = popped {
-                    node.discard();
+                    reports.extend(node.discard());
                 }
             }
             if !released && self.sched.live_tasks() == 0 {
                 break;
             }
         }
-        // From here on, wakes and calls from other threads are refused (`Closed`).
-        self.shared().close();
+        // From here on, wakes and reports from anywhere are refused too.
+        self.shared().seal();
         while let Some(msg) = self.shared().pop() {
-            if let Some(RemoteMsg::Report(report)) = self.sched.apply_remote(msg) {
-                reports.push(report);
+            match self.sched.apply_remote(msg) {
+                Some(RemoteMsg::Report(report)) => reports.push(report),
+                Some(other) => reports.extend(contained_drop(other)),
+                None => {}
             }
         }
-        self.sched.discard_ready();
+        self.sched.discard_ready(&mut reports);
         let driver = self.driver.borrow_mut().take();
         if let Some(mut driver) = driver {
-            self.io_drained.set(driver.shutdown());
+            match catch(|| driver.shutdown()) {
+                Ok(drained) => self.io_drained.set(drained),
+                Err(payload) => {
+                    // A buffer's destructor panicked mid-drain: the kernel may still own
+                    // memory of operations not drained yet, so nothing of the driver is
+                    // freed (operations still held leak too; see `Op`).
+                    self.io_drained.set(false);
+                    log_drop_panic("a buffer held by the closing driver", &*payload);
+                    std::mem::forget(driver);
+                }
+            }
         }
         for report in reports {
             self.report(report);
         }
-        self.handler.borrow_mut().take();
+        let handler = self.handler.borrow_mut().take();
+        drop_handler(handler);
+    }
+}
+
+/// Drops `value`, turning a panic in its destructor into a report.
+fn contained_drop<T>(value: T) -> Option<ExceptionContext> {
+    catch(move || drop(value))
+        .err()
+        .map(|payload| ExceptionContext::new(ExceptionKind::DestructorPanicked, payload))
+}
+
+/// Drops an exception handler that is going away; a panic in its destructor is logged
+/// (there is no handler to tell).
+fn drop_handler(handler: Option<ExceptionHandler>) {
+    if let Some(handler) = handler
+        && let Err(payload) = catch(move || drop(handler))
+    {
+        log_drop_panic("an exception handler", &*payload);
     }
 }
 
@@ -453,6 +517,7 @@ pub struct Builder {
     try_first_io: Option<bool>,
     recv_buffers: u16,
     recv_buffer_size: u32,
+    remote_queue_limit: usize,
 }
 
 impl Default for Builder {
@@ -466,6 +531,7 @@ impl Default for Builder {
             try_first_io: None,
             recv_buffers: 256,
             recv_buffer_size: 16 * 1024,
+            remote_queue_limit: usize::MAX,
         }
     }
 }
@@ -541,6 +607,55 @@ impl Builder {
         self
     }
 
+    /// Bounds the queue through which other threads reach the loop (default: unbounded,
+    /// as asyncio's `call_soon_threadsafe`). With a limit of `n` (at least 1; 0 counts as
+    /// 1), [`Remote::try_call_soon_threadsafe`] refuses a call with
+    /// [`TrySendError::Full`], handing the closure back, while `n` messages are waiting
+    /// for the loop to take them. Every message counts toward the depth: calls from
+    /// either method, stops, and wakes of the loop's tasks from other threads (at most
+    /// one waits per task).
+    ///
+    /// [`Remote::call_soon_threadsafe`] is not bounded by the limit (it cannot report a
+    /// full queue): it always queues. Senders that must not outrun the loop use the
+    /// `try_` method and apply back-pressure on `Full`: wait (sleep, or block on a
+    /// signal from a callback the loop runs) and send the same closure again, or shed
+    /// the work.
+    ///
+    /// The loop takes at most [`ITERATION_BUDGET`] messages per iteration out of the
+    /// queue, so the memory held for other threads stays within about `n` closures plus
+    /// one budget of callbacks about to run.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use ringloop::{EventLoop, TrySendError};
+    ///
+    /// let lp = EventLoop::builder().remote_queue_limit(2).build()?;
+    /// let remote = lp.remote();
+    /// let ran = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..2 {
+    ///     let ran = ran.clone();
+    ///     remote.try_call_soon_threadsafe(move || { ran.fetch_add(1, Ordering::SeqCst); })
+    ///         .expect("room for two");
+    /// }
+    /// let third = {
+    ///     let ran = ran.clone();
+    ///     move || { ran.fetch_add(1, Ordering::SeqCst); }
+    /// };
+    /// let third = match remote.try_call_soon_threadsafe(third) {
+    ///     Err(TrySendError::Full(f)) => f, // the closure comes back: try again later
+    ///     other => panic!("expected a full queue, got {other:?}"),
+    /// };
+    /// lp.run_until_complete(ringloop::yield_now()); // the loop takes both
+    /// assert_eq!(ran.load(Ordering::SeqCst), 2);
+    /// remote.try_call_soon_threadsafe(third).expect("room again");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remote_queue_limit(&mut self, n: usize) -> &mut Self {
+        self.remote_queue_limit = n.max(1);
+        self
+    }
+
     /// Builds the loop.
     ///
     /// # Errors
@@ -564,7 +679,7 @@ impl Builder {
                 ),
             ));
         }
-        let shared = Arc::new(Shared::new()?);
+        let shared = Arc::new(Shared::new(self.remote_queue_limit)?);
         let config = DriverConfig {
             ring_entries: self.ring_entries,
             force_timeout_sqe: self.force_timeout_sqe,
@@ -796,9 +911,7 @@ impl EventLoop {
 
     /// A handle for other threads.
     pub fn remote(&self) -> Remote {
-        Remote {
-            shared: self.core.shared().clone(),
-        }
+        Remote::new(self.core.shared().clone())
     }
 
     /// The backend this loop runs on.
@@ -817,8 +930,21 @@ impl EventLoop {
     /// Sets the function that hears about failures nobody else sees: panics in callbacks,
     /// and task panics whose result was never retrieved. Each is reported once. The
     /// default prints one line to stderr.
+    ///
+    /// A replaced handler is dropped; should its destructor panic, the new handler hears
+    /// of it ([`ExceptionKind::DestructorPanicked`]). A handler still set when the loop
+    /// closes is dropped last, after every report of the close; should its destructor
+    /// panic, that is logged (through the `log` crate) and the close still finishes.
     pub fn set_exception_handler(&self, handler: impl FnMut(ExceptionContext) + 'static) {
-        *self.core.handler.borrow_mut() = Some(Box::new(handler));
+        let old = self.core.handler.borrow_mut().replace(Box::new(handler));
+        if let Some(old) = old
+            && let Err(payload) = catch(move || drop(old))
+        {
+            self.core.report(ExceptionContext::new(
+                ExceptionKind::DestructorPanicked,
+                payload,
+            ));
+        }
     }
 
     /// What the loop has done so far.
@@ -929,57 +1055,6 @@ impl fmt::Debug for CallbackHandle {
         f.debug_struct("CallbackHandle")
             .field("callback", &self.callback)
             .field("timer", &self.timer.as_ref().map(|(_, key)| key))
-            .finish()
-    }
-}
-
-/// The loop has closed; the call was not scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
-
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the event loop has closed")
-    }
-}
-
-impl std::error::Error for Closed {}
-
-/// A handle to a loop for other threads: `Send + Sync + Clone`.
-#[derive(Clone)]
-pub struct Remote {
-    shared: Arc<Shared>,
-}
-
-impl Remote {
-    /// Schedules `f` to run on the loop's thread, waking the loop if it is blocked in the
-    /// kernel. Callbacks from one thread run in the order they were sent.
-    ///
-    /// # Errors
-    ///
-    /// [`Closed`] once the loop has closed (the closure is dropped).
-    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Closed> {
-        self.shared
-            .push(RemoteMsg::Call(Box::new(f)))
-            .map_err(|_| Closed)
-    }
-
-    /// Stops the loop's `run_forever` after its current iteration, waking it if it is
-    /// blocked in the kernel. Does nothing once the loop has closed.
-    pub fn stop(&self) {
-        let _ = self.shared.push(RemoteMsg::Stop);
-    }
-
-    /// Whether the loop has closed.
-    pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
-    }
-}
-
-impl fmt::Debug for Remote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Remote")
-            .field("shared", &self.shared)
             .finish()
     }
 }

@@ -208,16 +208,21 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let inner = spawn(future);
-    spawn(async move {
-        match inner.await {
-            Ok(value) => value,
-            Err(TaskError::Panicked(payload)) => std::panic::resume_unwind(payload),
-            Err(TaskError::Cancelled) => {
-                panic!("a shielded task was cancelled: its loop is closing")
+    let core = crate::context::current_core("ringloop::shield()");
+    let eager = core.eager_tasks();
+    let inner = core.spawn(future, eager);
+    core.spawn(
+        async move {
+            match inner.await {
+                Ok(value) => value,
+                Err(TaskError::Panicked(payload)) => std::panic::resume_unwind(payload),
+                Err(TaskError::Cancelled) => {
+                    panic!("a shielded task was cancelled: its loop is closing")
+                }
             }
-        }
-    })
+        },
+        eager,
+    )
 }
 
 impl<F: Future> fmt::Debug for Slot<F> {

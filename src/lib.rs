@@ -79,7 +79,9 @@ pub mod sync;
 pub mod __fuzz;
 
 pub use driver::Backend;
-pub use event_loop::{Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats};
+pub use event_loop::{
+    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats, TrySendError,
+};
 pub use facade::{
     ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, spawn_eager, wait, yield_now,
 };

@@ -152,6 +152,10 @@ enum State<T> {
 /// real result and the buffer, call [`cancel`](Op::cancel) and await the `Op`.
 ///
 /// The `'a` lifetime borrows the socket: it stays open while an `Op` on it exists.
+///
+/// An `Op` belongs to the loop it is created in (`stream.read(buf)` looks the running
+/// loop up at once): create it inside the loop, e.g.
+/// `lp.run_until_complete(async { stream.read(buf).await })`, and await it there.
 #[must_use = "an operation does nothing until awaited"]
 pub struct Op<'a, T: Operation> {
     core: Rc<Core>,
@@ -199,6 +203,11 @@ impl<T: Operation> Future for Op<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
+        // Only its own loop, while it runs, can complete it (on another it would wait
+        // forever); an operation whose loop has closed answers an error below instead.
+        if !crate::context::is_running(this.core.id()) && !this.core.is_closed() {
+            crate::context::wrong_loop("this socket operation");
+        }
         loop {
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Idle(mut op) => {
@@ -259,7 +268,7 @@ impl<T: Operation> Future for Op<'_, T> {
                         }
                     }
                 }
-                State::Done => panic!("an ringloop Op was polled after it completed"),
+                State::Done => panic!("a ringloop Op was polled after it completed"),
             }
         }
     }

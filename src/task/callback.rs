@@ -79,17 +79,21 @@ impl<F: FnOnce() + 'static> CallbackCell<F> {
         report
     }
 
-    unsafe fn discard(ptr: NonNull<Header>) {
+    unsafe fn discard(ptr: NonNull<Header>) -> Option<ExceptionContext> {
         // SAFETY: we own the queue's reference.
         let header = unsafe { ptr.as_ref() };
         header.clear(State::SCHEDULED);
         header.set(State::CALLED);
         // SAFETY: live cell of this type, loop thread.
         let f = unsafe { Self::take(ptr) };
-        // The loop is closing: a panicking destructor must not stop the close.
-        let _ = catch(move || drop(f));
+        // The loop is closing: a panicking destructor must not stop the close; it is
+        // reported instead.
+        let report = catch(move || drop(f))
+            .err()
+            .map(|payload| ExceptionContext::new(ExceptionKind::DestructorPanicked, payload));
         // SAFETY: releasing the queue's reference.
         unsafe { release(ptr, 1) };
+        report
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {

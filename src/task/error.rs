@@ -81,6 +81,34 @@ pub enum ExceptionKind {
     /// A task panicked and nobody retrieved its result: its handle was dropped (or was
     /// already gone) without awaiting it. asyncio's "Task exception was never retrieved".
     TaskNeverRetrieved,
+    /// A destructor panicked while the loop released something it held for you without
+    /// running it: a callback or remote call dropped unrun when the loop closed, a timer's
+    /// waker, or an exception handler replaced by another. The panic is contained: the
+    /// loop goes on (or finishes closing).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use ringloop::{EventLoop, ExceptionKind};
+    ///
+    /// struct Loud;
+    /// impl Drop for Loud {
+    ///     fn drop(&mut self) {
+    ///         panic!("loud drop");
+    ///     }
+    /// }
+    ///
+    /// let kinds = Rc::new(RefCell::new(Vec::new()));
+    /// let lp = EventLoop::new()?;
+    /// let seen = kinds.clone();
+    /// lp.set_exception_handler(move |report| seen.borrow_mut().push(report.kind()));
+    /// let loud = Loud;
+    /// lp.call_soon(move || drop(loud)); // never runs: the loop closes first
+    /// drop(lp); // no panic escapes
+    /// assert_eq!(*kinds.borrow(), [ExceptionKind::DestructorPanicked]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    DestructorPanicked,
 }
 
 /// A failure nobody else will see, handed to the loop's exception handler once.
@@ -126,6 +154,7 @@ impl fmt::Display for ExceptionContext {
         let what = match self.kind {
             ExceptionKind::CallbackPanicked => "a callback panicked",
             ExceptionKind::TaskNeverRetrieved => "task failure was never retrieved",
+            ExceptionKind::DestructorPanicked => "a destructor panicked while the loop released it",
         };
         write!(f, "{what}: {}", self.message())
     }

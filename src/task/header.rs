@@ -25,8 +25,8 @@ pub(crate) struct Vtable {
     /// Runs the node (polls a task, calls a callback). Consumes the queue's reference.
     pub(crate) run: unsafe fn(NonNull<Header>, &Scheduler) -> Option<ExceptionContext>,
     /// Releases what the node owns without running it (the loop is closing). Consumes the
-    /// queue's reference.
-    pub(crate) discard: unsafe fn(NonNull<Header>),
+    /// queue's reference. A panicking destructor is contained and returned as a report.
+    pub(crate) discard: unsafe fn(NonNull<Header>) -> Option<ExceptionContext>,
     /// Frees the allocation. Called once, when `refs` reaches zero.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
     /// Tasks only: drops the future now and resolves the task as cancelled (the loop is
@@ -150,8 +150,10 @@ impl NodeRef {
         unsafe { (ptr.as_ref().vtable.run)(ptr, sched) }
     }
 
-    /// Releases what the node owns without running it, consuming this reference.
-    pub(crate) fn discard(self) {
+    /// Releases what the node owns without running it, consuming this reference. A
+    /// panicking destructor (a callback's closure) comes back as a report.
+    #[must_use = "a destructor's panic must reach the exception handler"]
+    pub(crate) fn discard(self) -> Option<ExceptionContext> {
         let ptr = self.into_raw();
         // SAFETY: we own one reference, which `discard` consumes; the node is alive.
         unsafe { (ptr.as_ref().vtable.discard)(ptr) }

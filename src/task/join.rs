@@ -6,6 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::error::TaskError;
@@ -24,7 +25,16 @@ use super::state::State;
 /// later panics the loop's exception handler hears of it ("never retrieved"). Call
 /// [`cancel`](Task::cancel) to stop it.
 ///
-/// A `Task` belongs to its loop's thread (it is neither `Send` nor `Sync`).
+/// A `Task` belongs to its loop's thread (it is neither `Send` nor `Sync`), and is
+/// awaited on its loop: awaiting an unfinished task on another loop, or from another
+/// executor, panics (it could never finish there). A finished task's result can be
+/// taken anywhere. It cannot be sent to another thread's loop at all:
+///
+/// ```compile_fail
+/// let lp = ringloop::EventLoop::new().unwrap();
+/// let task = lp.spawn(async { 1 });
+/// std::thread::spawn(move || drop(task)); // error: `Task` is not `Send`
+/// ```
 ///
 /// # Two shapes
 ///
@@ -240,7 +250,16 @@ impl<T: 'static> Future for Task<T> {
     }
 }
 
+/// Registers the awaiter of a task that is not done yet.
+///
+/// # Panics
+///
+/// When the task's loop is not the one running here: the task only moves while its
+/// loop runs, so the awaiter (on another loop, or another executor) would wait forever.
 fn register_awaiter(task: &super::raw::TaskHeader, cx: &Context<'_>) {
+    if !crate::context::is_running(Arc::as_ptr(&task.shared).addr()) {
+        crate::context::wrong_loop("this Task");
+    }
     match task.awaiter.take() {
         Some(waker) if waker.will_wake(cx.waker()) => task.awaiter.set(Some(waker)),
         _ => task.awaiter.set(Some(cx.waker().clone())),

@@ -372,7 +372,7 @@ where
         report
     }
 
-    unsafe fn discard(ptr: NonNull<Header>) {
+    unsafe fn discard(ptr: NonNull<Header>) -> Option<ExceptionContext> {
         // A task in the queue at close is already COMPLETE (close shuts every task down
         // first); the queue's reference is all there is to give back.
         // SAFETY: we own the queue's reference.
@@ -380,6 +380,7 @@ where
         header.clear(State::SCHEDULED);
         // SAFETY: as above.
         unsafe { release(ptr, 1) };
+        None
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {

@@ -286,11 +286,12 @@ impl Scheduler {
         }
     }
 
-    /// Drops every queued node without running it (loop close).
-    pub(crate) fn discard_ready(&self) {
+    /// Drops every queued node without running it (loop close). Panicking destructors
+    /// are contained and added to `reports`.
+    pub(crate) fn discard_ready(&self, reports: &mut Vec<ExceptionContext>) {
         while let Some(popped) = self.pop() {
             if let Popped::Node(node) = popped {
-                node.discard();
+                reports.extend(node.discard());
             }
         }
     }
@@ -300,7 +301,7 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         let mut reports = Vec::new();
         self.shutdown_all(&mut reports);
-        self.discard_ready();
+        self.discard_ready(&mut reports);
         for report in reports {
             crate::event_loop::default_exception_handler(report);
         }
@@ -334,11 +335,12 @@ unsafe fn main_run(ptr: NonNull<Header>, _: &Scheduler) -> Option<ExceptionConte
     None
 }
 
-unsafe fn main_discard(ptr: NonNull<Header>) {
+unsafe fn main_discard(ptr: NonNull<Header>) -> Option<ExceptionContext> {
     // SAFETY: we own the queue's reference.
     unsafe { ptr.as_ref() }.clear(State::SCHEDULED);
     // SAFETY: releasing the queue's reference.
     unsafe { release(ptr, 1) };
+    None
 }
 
 unsafe fn main_dealloc(ptr: NonNull<Header>) {
@@ -363,7 +365,7 @@ mod tests {
     /// owned, never dropped uncounted or leaked.
     #[test]
     fn eager_outcomes_keep_the_shared_count_exact() {
-        let shared = Arc::new(Shared::new().unwrap());
+        let shared = Arc::new(Shared::new(usize::MAX).unwrap());
         let sched = Scheduler::new(shared.clone());
         let base = Arc::strong_count(&shared);
 

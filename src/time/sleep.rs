@@ -18,7 +18,8 @@ use crate::event_loop::Core;
 ///
 /// # Panics
 ///
-/// When polled outside a running ringloop loop.
+/// When polled outside a running ringloop loop, or on a loop other than the one it
+/// was first polled on.
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         when: When::After(duration),
@@ -31,7 +32,8 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// # Panics
 ///
-/// When polled outside a running ringloop loop.
+/// When polled outside a running ringloop loop, or on a loop other than the one it
+/// was first polled on.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         when: When::At(deadline),
@@ -47,6 +49,9 @@ enum When {
 }
 
 /// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// A `Sleep` belongs to the loop it is first polled on (where its timer starts); polling
+/// it on another loop, or outside any, panics (it would never fire there).
 pub struct Sleep {
     when: When,
     registered: Option<(Rc<Core>, TimerKey)>,
@@ -65,6 +70,11 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         if let Some((core, key)) = &this.registered {
+            // Its timer is in its first loop's queue: polled anywhere else it would
+            // never be woken, or, with that loop gone, look fired at once (early).
+            if !crate::context::is_running(core.id()) {
+                crate::context::wrong_loop("this Sleep");
+            }
             if core.update_timer_waker(*key, cx.waker()) {
                 return Poll::Pending;
             }
@@ -75,7 +85,7 @@ impl Future for Sleep {
         if let When::Fired = this.when {
             return Poll::Ready(());
         }
-        let core = crate::context::current_core("sleep() / timeout()");
+        let core = crate::context::polling_core("sleep() / timeout()");
         let deadline = match this.when {
             When::After(d) => core.deadline_after(d),
             When::At(t) => core.deadline_at(t),

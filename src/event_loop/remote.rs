@@ -1,0 +1,250 @@
+//! `Remote`: the loop's handle for other threads, and the errors of its calls.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::task::raw::catch;
+use crate::task::remote::{Refused, Shared, log_drop_panic};
+
+/// The loop has closed; the call was not scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event loop has closed")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// Why [`Remote::try_call_soon_threadsafe`] did not queue a call. Either way the closure
+/// comes back, unrun, so the caller can send it again later, run it elsewhere, or drop
+/// it.
+///
+/// ```
+/// use ringloop::{EventLoop, TrySendError};
+///
+/// let lp = EventLoop::builder().remote_queue_limit(1).build()?;
+/// let remote = lp.remote();
+/// remote.try_call_soon_threadsafe(|| {}).unwrap();
+/// let err = remote.try_call_soon_threadsafe(|| {}).unwrap_err();
+/// assert!(err.is_full());
+/// drop(lp);
+/// let err = remote.try_call_soon_threadsafe(|| {}).unwrap_err();
+/// assert!(err.is_closed());
+/// let _f = err.into_inner(); // the closure, never run
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError<F> {
+    /// The loop's queue holds as many messages as [`Builder::remote_queue_limit`]
+    /// allows: apply back-pressure (wait, then send the closure again) or shed the work.
+    ///
+    /// [`Builder::remote_queue_limit`]: crate::Builder::remote_queue_limit
+    Full(F),
+    /// The loop has closed (or is closing); it will never run the closure.
+    Closed(F),
+}
+
+impl<F> TrySendError<F> {
+    /// The closure that was not queued.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use ringloop::EventLoop;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// drop(lp);
+    /// let (tx, rx) = mpsc::channel();
+    /// let err = remote.try_call_soon_threadsafe(move || tx.send(7).unwrap()).unwrap_err();
+    /// let f = err.into_inner();
+    /// f(); // run it here instead
+    /// assert_eq!(rx.recv().unwrap(), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_inner(self) -> F {
+        match self {
+            TrySendError::Full(f) | TrySendError::Closed(f) => f,
+        }
+    }
+
+    /// Whether the queue was full (the loop is alive: try again later).
+    ///
+    /// ```
+    /// use ringloop::EventLoop;
+    ///
+    /// let lp = EventLoop::builder().remote_queue_limit(1).build()?;
+    /// let remote = lp.remote();
+    /// remote.try_call_soon_threadsafe(|| {}).unwrap();
+    /// assert!(remote.try_call_soon_threadsafe(|| {}).unwrap_err().is_full());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+
+    /// Whether the loop has closed (sending again is pointless).
+    ///
+    /// ```
+    /// use ringloop::EventLoop;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// drop(lp);
+    /// assert!(remote.try_call_soon_threadsafe(|| {}).unwrap_err().is_closed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TrySendError::Closed(_))
+    }
+}
+
+impl<F> fmt::Debug for TrySendError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<F> fmt::Display for TrySendError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("the event loop's remote queue is full"),
+            TrySendError::Closed(_) => f.write_str("the event loop has closed"),
+        }
+    }
+}
+
+impl<F> std::error::Error for TrySendError<F> {}
+
+/// A handle to a loop for other threads: `Send + Sync + Clone`.
+#[derive(Clone)]
+pub struct Remote {
+    shared: Arc<Shared>,
+}
+
+impl Remote {
+    pub(super) fn new(shared: Arc<Shared>) -> Remote {
+        Remote { shared }
+    }
+
+    /// Schedules `f` to run on the loop's thread, waking the loop if it is blocked in the
+    /// kernel. Callbacks from one thread run in the order they were sent.
+    ///
+    /// Unbounded, as asyncio's: this always queues, whatever
+    /// [`Builder::remote_queue_limit`] says. To keep senders from outrunning the loop,
+    /// use [`try_call_soon_threadsafe`](Self::try_call_soon_threadsafe) on a loop built
+    /// with a limit.
+    ///
+    /// A call accepted here runs exactly once, or, if the loop closes first, is dropped
+    /// unrun on the loop's thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] once the loop has closed or started closing (the closure is dropped
+    /// here, unrun; should its destructor panic, that is logged, not unwound into the
+    /// caller).
+    ///
+    /// [`Builder::remote_queue_limit`]: crate::Builder::remote_queue_limit
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Closed> {
+        match self.shared.push_call(f, false) {
+            Ok(()) => Ok(()),
+            Err((_, f)) => {
+                if let Err(payload) = catch(move || drop(f)) {
+                    log_drop_panic("a call refused by a closed event loop", &*payload);
+                }
+                Err(Closed)
+            }
+        }
+    }
+
+    /// Schedules `f` to run on the loop's thread, as
+    /// [`call_soon_threadsafe`](Self::call_soon_threadsafe) does, unless the loop's queue
+    /// is full ([`Builder::remote_queue_limit`]) or the loop has closed: then `f` comes
+    /// back in the error, unrun. Costs one atomic operation more than the unbounded
+    /// call; a refused call allocates nothing.
+    ///
+    /// # Back-pressure
+    ///
+    /// On [`TrySendError::Full`] the sender waits and sends the same closure again, so
+    /// the queue never holds more than the limit; how it waits is its choice: sleep and
+    /// retry, or block until a callback the loop runs signals room (a callback that
+    /// notifies a `Condvar` or a channel), or shed the work.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::{EventLoop, TrySendError};
+    ///
+    /// let lp = EventLoop::builder().remote_queue_limit(64).build()?;
+    /// let remote = lp.remote();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let sender = std::thread::spawn(move || {
+    ///     for i in 0..1000 {
+    ///         let tx = tx.clone();
+    ///         let mut call = move || tx.send(i).unwrap();
+    ///         loop {
+    ///             match remote.try_call_soon_threadsafe(call) {
+    ///                 Ok(()) => break,
+    ///                 Err(TrySendError::Full(f)) => {
+    ///                     call = f; // back-pressure: wait, then send it again
+    ///                     std::thread::sleep(Duration::from_micros(50));
+    ///                 }
+    ///                 Err(TrySendError::Closed(_)) => return,
+    ///             }
+    ///         }
+    ///     }
+    /// });
+    /// lp.run_until_complete(async {
+    ///     let mut got = 0;
+    ///     while got < 1000 {
+    ///         while rx.try_recv().is_ok() {
+    ///             got += 1;
+    ///         }
+    ///         ringloop::sleep(Duration::from_millis(1)).await;
+    ///     }
+    /// });
+    /// sender.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] while the queue holds the limit's worth of messages;
+    /// [`TrySendError::Closed`] once the loop has closed or started closing.
+    ///
+    /// [`Builder::remote_queue_limit`]: crate::Builder::remote_queue_limit
+    pub fn try_call_soon_threadsafe<F>(&self, f: F) -> Result<(), TrySendError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.shared
+            .push_call(f, true)
+            .map_err(|(why, f)| match why {
+                Refused::Full => TrySendError::Full(f),
+                Refused::Closed => TrySendError::Closed(f),
+            })
+    }
+
+    /// Stops the loop's `run_forever` after its current iteration, waking it if it is
+    /// blocked in the kernel. Does nothing once the loop has closed.
+    pub fn stop(&self) {
+        self.shared.push_stop();
+    }
+
+    /// Whether the loop has closed (or started closing): calls are refused from then on.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
