@@ -56,7 +56,7 @@ type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
 
 /// The loop's state, shared (through `Rc`) with sleeps and callback handles.
 pub(crate) struct Core {
-    sched: Scheduler,
+    sched: Rc<Scheduler>,
     timers: RefCell<TimerQueue<TimerTarget>>,
     driver: RefCell<Option<Box<dyn Driver>>>,
     backend: Backend,
@@ -82,7 +82,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn scheduler(&self) -> &Scheduler {
+    pub(crate) fn scheduler(&self) -> &Rc<Scheduler> {
         &self.sched
     }
 
@@ -136,7 +136,7 @@ impl Core {
     /// as anything that can ask (a sleep or an operation holding the core, a task node
     /// holding the `Shared`) is alive, so no other loop can have the same id meanwhile.
     pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(self.shared()).addr()
+        self.sched.id()
     }
 
     /// Whether the loop has closed (or is closing).
@@ -208,7 +208,7 @@ impl Core {
                 };
                 drop_handler(replaced);
             }
-            None => default_exception_handler(report),
+            None => crate::task::error::default_exception_handler(report),
         }
     }
 
@@ -469,11 +469,6 @@ fn try_first_from_env() -> bool {
     }
 }
 
-/// The default exception handler: one line on stderr.
-pub(crate) fn default_exception_handler(report: ExceptionContext) {
-    eprintln!("ringloop: {report}");
-}
-
 /// Counters describing what a loop has done. See [`EventLoop::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -691,7 +686,7 @@ impl Builder {
             driver = Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?);
         }
         let core = Core {
-            sched: Scheduler::new(shared),
+            sched: Rc::new(Scheduler::new(shared)),
             timers: RefCell::new(TimerQueue::new()),
             backend: driver.backend(),
             driver: RefCell::new(Some(driver)),

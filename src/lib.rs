@@ -62,7 +62,6 @@ mod context;
 mod driver;
 mod event_loop;
 mod facade;
-mod queue;
 mod sys;
 mod task;
 mod time;

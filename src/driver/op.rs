@@ -205,8 +205,8 @@ impl<T: Operation> Future for Op<'_, T> {
         let this = self.get_mut();
         // Only its own loop, while it runs, can complete it (on another it would wait
         // forever); an operation whose loop has closed answers an error below instead.
-        if !crate::context::is_running(this.core.id()) && !this.core.is_closed() {
-            crate::context::wrong_loop("this socket operation");
+        if !crate::task::current::is_running(this.core.id()) && !this.core.is_closed() {
+            crate::task::current::wrong_loop("this socket operation");
         }
         loop {
             match std::mem::replace(&mut this.state, State::Done) {

@@ -111,6 +111,11 @@ pub enum ExceptionKind {
     DestructorPanicked,
 }
 
+/// The exception handler of a loop that has none set: one line on stderr.
+pub(crate) fn default_exception_handler(report: ExceptionContext) {
+    eprintln!("ringloop: {report}");
+}
+
 /// A failure nobody else will see, handed to the loop's exception handler once.
 ///
 /// See [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).

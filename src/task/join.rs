@@ -182,7 +182,7 @@ impl<T: 'static> Task<T> {
     /// (or use the value you awaited) instead.
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<T, TaskError>) + 'static) {
         if self.node.get().is_none() {
-            crate::context::with_scheduler(|sched| match sched {
+            super::current::with_scheduler(|sched| match sched {
                 Some(sched) => self.materialize(sched),
                 None => panic!(
                     "Task::add_done_callback on a finished task needs its loop to be running \
@@ -208,7 +208,7 @@ impl<T: 'static> Task<T> {
                  the handle; add done callbacks before awaiting it"
             );
         }
-        crate::context::with_scheduler(|sched| match sched {
+        super::current::with_scheduler(|sched| match sched {
             Some(sched) if sched.owns(&prefix.task) => {
                 let ptr = NonNull::from(&prefix.task.header);
                 // SAFETY: a live, COMPLETE task with result type `T`, loop thread.
@@ -257,8 +257,8 @@ impl<T: 'static> Future for Task<T> {
 /// When the task's loop is not the one running here: the task only moves while its
 /// loop runs, so the awaiter (on another loop, or another executor) would wait forever.
 fn register_awaiter(task: &super::raw::TaskHeader, cx: &Context<'_>) {
-    if !crate::context::is_running(Arc::as_ptr(&task.shared).addr()) {
-        crate::context::wrong_loop("this Task");
+    if !super::current::is_running(Arc::as_ptr(&task.shared).addr()) {
+        super::current::wrong_loop("this Task");
     }
     match task.awaiter.take() {
         Some(waker) if waker.will_wake(cx.waker()) => task.awaiter.set(Some(waker)),
@@ -290,7 +290,7 @@ impl<T> Drop for Task<T> {
                 prefix.task.shared.push(RemoteMsg::Report(report))
         {
             // The loop is gone; nobody else can hear about it.
-            crate::event_loop::default_exception_handler(report);
+            super::error::default_exception_handler(report);
         }
         // SAFETY: releasing the handle's reference.
         unsafe { release(ptr, 1) };
@@ -300,7 +300,7 @@ impl<T> Drop for Task<T> {
 /// Hands a failure of an inline handle to the running loop's exception handler (the
 /// default one when no loop runs here).
 fn report_unclaimed(report: ExceptionContext) {
-    let report = crate::context::with_scheduler(|sched| match sched {
+    let report = super::current::with_scheduler(|sched| match sched {
         Some(sched) => match sched.shared().push(RemoteMsg::Report(report)) {
             Ok(()) => None,
             Err(RemoteMsg::Report(report)) => Some(report),
@@ -309,7 +309,7 @@ fn report_unclaimed(report: ExceptionContext) {
         None => Some(report),
     });
     if let Some(report) = report {
-        crate::event_loop::default_exception_handler(report);
+        super::error::default_exception_handler(report);
     }
 }
 

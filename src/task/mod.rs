@@ -10,9 +10,11 @@
 //! - [`scheduler`]: ready queue, live-task list, main node.
 
 pub(crate) mod callback;
+pub(crate) mod current;
 pub(crate) mod error;
 pub(crate) mod header;
 pub(crate) mod join;
+pub(crate) mod queue;
 pub(crate) mod raw;
 pub(crate) mod remote;
 pub(crate) mod scheduler;

@@ -189,7 +189,7 @@ impl Shared {
     fn release_queued(&self) {
         while let Some(msg) = self.pop() {
             match msg {
-                RemoteMsg::Report(report) => crate::event_loop::default_exception_handler(report),
+                RemoteMsg::Report(report) => super::error::default_exception_handler(report),
                 other => {
                     if let Err(payload) = catch(move || drop(other)) {
                         log_drop_panic("a call queued for a closed event loop", &*payload);

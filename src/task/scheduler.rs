@@ -20,10 +20,10 @@ use std::task::Waker;
 use super::error::ExceptionContext;
 use super::header::{Header, NodeRef, Vtable, keep_payload, not_a_task, release};
 use super::join::Task;
+use super::queue::ReadyQueue;
 use super::raw::{self, TaskHeader};
 use super::remote::{RemoteMsg, Shared};
 use super::state::State;
-use crate::queue::ReadyQueue;
 
 /// What the loop does with a node it popped.
 #[derive(Debug)]
@@ -69,6 +69,14 @@ impl Scheduler {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The loop's identity, as the thread records its running loop (see
+    /// `current::is_running`): the address of its `Shared`, which stays allocated as long
+    /// as anything that can ask (a task node, a sleep, an operation) is alive, so no
+    /// other loop can have the same id meanwhile.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
     }
 
     /// Whether `task` belongs to this scheduler's loop.
@@ -303,7 +311,7 @@ impl Drop for Scheduler {
         self.shutdown_all(&mut reports);
         self.discard_ready(&mut reports);
         for report in reports {
-            crate::event_loop::default_exception_handler(report);
+            super::error::default_exception_handler(report);
         }
         // SAFETY: the scheduler's own reference to the main node.
         unsafe { release(self.main, 1) };

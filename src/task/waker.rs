@@ -113,7 +113,7 @@ unsafe fn wake_by_ref(data: *const ()) {
     let ptr = node(data);
     // SAFETY: the waker keeps the node alive; wakers are made only for task nodes.
     let task = unsafe { TaskHeader::from_header(ptr) };
-    let local = crate::context::with_scheduler(|sched| match sched {
+    let local = super::current::with_scheduler(|sched| match sched {
         Some(sched) if sched.owns(task) => {
             if needs_queueing(&task.header) {
                 // SAFETY: the waker keeps the node alive.
@@ -146,7 +146,7 @@ fn needs_queueing(header: &Header) -> bool {
 pub(crate) fn schedule(task: NodeRef) {
     // SAFETY: `task` keeps the node alive, and only task nodes reach here.
     let header = unsafe { TaskHeader::from_header(task.as_ptr()) };
-    let remote = crate::context::with_scheduler(move |sched| match sched {
+    let remote = super::current::with_scheduler(move |sched| match sched {
         Some(sched) if sched.owns(header) => {
             if needs_queueing(&header.header) {
                 sched.schedule(task);

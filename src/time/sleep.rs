@@ -72,8 +72,8 @@ impl Future for Sleep {
         if let Some((core, key)) = &this.registered {
             // Its timer is in its first loop's queue: polled anywhere else it would
             // never be woken, or, with that loop gone, look fired at once (early).
-            if !crate::context::is_running(core.id()) {
-                crate::context::wrong_loop("this Sleep");
+            if !crate::task::current::is_running(core.id()) {
+                crate::task::current::wrong_loop("this Sleep");
             }
             if core.update_timer_waker(*key, cx.waker()) {
                 return Poll::Pending;

@@ -77,7 +77,7 @@ fn report(core: &Core, message: String) {
     if let Err(RemoteMsg::Report(report)) =
         core.scheduler().shared().push(RemoteMsg::Report(report))
     {
-        crate::event_loop::default_exception_handler(report);
+        crate::task::error::default_exception_handler(report);
     }
 }
 
