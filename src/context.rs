@@ -45,26 +45,10 @@ pub(crate) fn current_core(what: &str) -> Rc<Core> {
     })
 }
 
-/// The running loop, for `what`, a future that looks its loop up when first polled
-/// (a sleep).
-///
-/// # Panics
-///
-/// With a message naming `what` when no loop runs on this thread: the future is
-/// polled by something else (another executor, a hand-made poll).
-pub(crate) fn polling_core(what: &str) -> Rc<Core> {
-    try_current().unwrap_or_else(|| {
-        panic!(
-            "{what} was polled outside a running ringloop event loop: await it in code the \
-             loop runs (inside ringloop::run(...), EventLoop::run_until_complete(...), or a \
-             task spawned on the loop), not from another executor"
-        )
-    })
-}
-
 /// Marks `core` as this thread's running loop until the guard drops.
 pub(crate) struct Enter {
     _scheduler: crate::task::current::Enter,
+    _timers: crate::time::current::Enter,
 }
 
 pub(crate) fn enter(core: &Rc<Core>) -> Enter {
@@ -86,6 +70,7 @@ pub(crate) fn enter(core: &Rc<Core>) -> Enter {
     });
     Enter {
         _scheduler: crate::task::current::enter(core.scheduler()),
+        _timers: crate::time::current::enter(core.timers()),
     }
 }
 

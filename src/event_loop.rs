@@ -31,8 +31,9 @@ use crate::task::raw::catch;
 use crate::task::remote::{RemoteMsg, Shared, log_drop_panic};
 use crate::task::scheduler::{Popped, Scheduler};
 use crate::task::{ExceptionContext, ExceptionKind, Task};
-use crate::time::queue::{TimerKey, TimerQueue};
-use crate::time::{TimerTarget, duration_to_ns};
+use crate::time::TimerTarget;
+use crate::time::queue::TimerKey;
+use crate::time::timers::Timers;
 
 mod remote;
 
@@ -57,13 +58,12 @@ type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
 /// The loop's state, shared (through `Rc`) with sleeps and callback handles.
 pub(crate) struct Core {
     sched: Rc<Scheduler>,
-    timers: RefCell<TimerQueue<TimerTarget>>,
+    timers: Rc<Timers>,
     driver: RefCell<Option<Box<dyn Driver>>>,
     backend: Backend,
     /// Scratch space reused every iteration (no allocation in steady state).
     woken: RefCell<Vec<Waker>>,
     expired: RefCell<Vec<TimerTarget>>,
-    base: Instant,
     running: Cell<bool>,
     stopping: Cell<bool>,
     closed: Cell<bool>,
@@ -144,46 +144,9 @@ impl Core {
         self.closed.get()
     }
 
-    /// Nanoseconds since the loop was built, on the monotonic clock.
-    fn now_ns(&self) -> u64 {
-        duration_to_ns(self.base.elapsed())
-    }
-
-    pub(crate) fn deadline_after(&self, d: Duration) -> u64 {
-        self.now_ns().saturating_add(duration_to_ns(d))
-    }
-
-    pub(crate) fn deadline_at(&self, t: Instant) -> u64 {
-        duration_to_ns(t.saturating_duration_since(self.base))
-    }
-
-    pub(crate) fn insert_timer(&self, deadline: u64, target: TimerTarget) -> TimerKey {
-        if self.closed.get() {
-            panic!("a timer was started on an event loop that has closed");
-        }
-        self.timers.borrow_mut().insert(deadline, target)
-    }
-
-    /// Refreshes a pending timer's waker; returns false when the timer already fired.
-    pub(crate) fn update_timer_waker(&self, key: TimerKey, waker: &Waker) -> bool {
-        let mut timers = self.timers.borrow_mut();
-        match timers.get_mut(key) {
-            Some(TimerTarget::Wake(w)) => {
-                if !w.will_wake(waker) {
-                    *w = waker.clone();
-                }
-                true
-            }
-            Some(TimerTarget::Call(_)) => true,
-            None => false,
-        }
-    }
-
-    pub(crate) fn remove_timer(&self, key: TimerKey) {
-        let removed = self.timers.borrow_mut().remove(key);
-        // Dropped after the borrow ends: a waker's drop may free a task, whose drop may
-        // touch timers again.
-        drop(removed);
+    /// The loop's timers.
+    pub(crate) fn timers(&self) -> &Rc<Timers> {
+        &self.timers
     }
 
     fn report(&self, report: ExceptionContext) {
@@ -245,11 +208,11 @@ impl Core {
         let wait = if self.sched.has_ready() || self.stopping.get() || shared.is_notified() {
             Wait::Poll
         } else {
-            let next = self.timers.borrow().next_deadline();
+            let next = self.timers.next_deadline();
             match next {
                 None => Wait::Forever,
                 Some(deadline) => {
-                    let now = self.now_ns();
+                    let now = self.timers.now_ns();
                     if deadline <= now {
                         Wait::Poll
                     } else {
@@ -322,18 +285,7 @@ impl Core {
 
     fn fire_timers(&self) {
         let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
-        {
-            let mut timers = self.timers.borrow_mut();
-            if timers.is_empty() {
-                drop(timers);
-                *self.expired.borrow_mut() = expired;
-                return;
-            }
-            let now = self.now_ns();
-            while let Some(target) = timers.pop_expired(now) {
-                expired.push(target);
-            }
-        }
+        self.timers.take_expired(&mut expired);
         for target in expired.drain(..) {
             match target {
                 TimerTarget::Wake(waker) => waker.wake(),
@@ -356,6 +308,7 @@ impl Core {
         if self.closed.replace(true) {
             return;
         }
+        self.timers.close();
         self.shared().close();
         let mut reports = Vec::new();
         // Dropping futures, callbacks and wakers can spawn, schedule, arm timers or drop
@@ -365,7 +318,7 @@ impl Core {
         for _ in 0..1000 {
             self.sched.shutdown_all(&mut reports);
             let mut targets = Vec::new();
-            self.timers.borrow_mut().drain(|t| targets.push(t));
+            self.timers.drain(&mut targets);
             let mut released = !targets.is_empty();
             for target in targets {
                 match target {
@@ -685,14 +638,14 @@ impl Builder {
         if let Some((seed, plan)) = &self.fault {
             driver = Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?);
         }
+        let sched = Rc::new(Scheduler::new(shared));
         let core = Core {
-            sched: Rc::new(Scheduler::new(shared)),
-            timers: RefCell::new(TimerQueue::new()),
+            timers: Rc::new(Timers::new(sched.id())),
+            sched,
             backend: driver.backend(),
             driver: RefCell::new(Some(driver)),
             woken: RefCell::new(Vec::new()),
             expired: RefCell::new(Vec::new()),
-            base: Instant::now(),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
@@ -889,13 +842,13 @@ impl EventLoop {
 
     /// Schedules `f` to run once `delay` has passed.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
-        let deadline = self.core.deadline_after(delay);
+        let deadline = self.core.timers.deadline_after(delay);
         call_at_ns(&self.core, deadline, f)
     }
 
     /// Schedules `f` to run at `when` (on the loop's clock, [`time`](Self::time)).
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> CallbackHandle {
-        let deadline = self.core.deadline_at(when);
+        let deadline = self.core.timers.deadline_at(when);
         call_at_ns(&self.core, deadline, f)
     }
 
@@ -956,7 +909,7 @@ impl EventLoop {
             tasks_spawned: self.core.sched.spawned.get(),
             tasks_polled: self.core.sched.polled.get(),
             tasks_live: self.core.sched.live_tasks(),
-            timers_pending: self.core.timers.borrow().len(),
+            timers_pending: self.core.timers.len(),
             io_uring_enters: driver.enters,
             sqes_submitted: driver.sqes_submitted,
             ops_in_flight: driver.ops_in_flight,
@@ -1012,10 +965,10 @@ pub(crate) fn call_soon_on(core: &Rc<Core>, f: impl FnOnce() + 'static) -> Callb
 fn call_at_ns(core: &Rc<Core>, deadline: u64, f: impl FnOnce() + 'static) -> CallbackHandle {
     let node = callback::allocate(f, 1);
     let handle = CallbackRef::new(node.clone());
-    let key = core.insert_timer(deadline, TimerTarget::Call(node));
+    let key = core.timers.insert(deadline, TimerTarget::Call(node));
     CallbackHandle {
         callback: handle,
-        timer: Some((core.clone(), key)),
+        timer: Some((core.timers.clone(), key)),
     }
 }
 
@@ -1024,7 +977,7 @@ fn call_at_ns(core: &Rc<Core>, deadline: u64, f: impl FnOnce() + 'static) -> Cal
 /// Dropping the handle does not cancel the callback.
 pub struct CallbackHandle {
     callback: CallbackRef,
-    timer: Option<(Rc<Core>, TimerKey)>,
+    timer: Option<(Rc<Timers>, TimerKey)>,
 }
 
 impl CallbackHandle {
@@ -1033,8 +986,8 @@ impl CallbackHandle {
     /// it.
     pub fn cancel(&self) -> bool {
         let cancelled = self.callback.cancel();
-        if let Some((core, key)) = &self.timer {
-            core.remove_timer(*key);
+        if let Some((timers, key)) = &self.timer {
+            timers.remove(*key);
         }
         cancelled
     }

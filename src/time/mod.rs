@@ -7,9 +7,11 @@
 
 #![forbid(unsafe_code)]
 
+pub(crate) mod current;
 pub(crate) mod queue;
 mod sleep;
 mod timeout;
+pub(crate) mod timers;
 
 use std::task::Waker;
 

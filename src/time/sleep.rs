@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::TimerTarget;
 use super::queue::TimerKey;
-use crate::event_loop::Core;
+use super::timers::Timers;
 
 /// Suspends the current task for at least `duration`, counted from the first poll.
 ///
@@ -54,7 +54,7 @@ enum When {
 /// it on another loop, or outside any, panics (it would never fire there).
 pub struct Sleep {
     when: When,
-    registered: Option<(Rc<Core>, TimerKey)>,
+    registered: Option<(Rc<Timers>, TimerKey)>,
 }
 
 impl Sleep {
@@ -69,13 +69,13 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some((core, key)) = &this.registered {
+        if let Some((timers, key)) = &this.registered {
             // Its timer is in its first loop's queue: polled anywhere else it would
             // never be woken, or, with that loop gone, look fired at once (early).
-            if !crate::task::current::is_running(core.id()) {
+            if !crate::task::current::is_running(timers.loop_id()) {
                 crate::task::current::wrong_loop("this Sleep");
             }
-            if core.update_timer_waker(*key, cx.waker()) {
+            if timers.update_waker(*key, cx.waker()) {
                 return Poll::Pending;
             }
             this.registered = None;
@@ -85,22 +85,22 @@ impl Future for Sleep {
         if let When::Fired = this.when {
             return Poll::Ready(());
         }
-        let core = crate::context::polling_core("sleep() / timeout()");
+        let timers = super::current::timers("sleep() / timeout()");
         let deadline = match this.when {
-            When::After(d) => core.deadline_after(d),
-            When::At(t) => core.deadline_at(t),
+            When::After(d) => timers.deadline_after(d),
+            When::At(t) => timers.deadline_at(t),
             When::Fired => return Poll::Ready(()),
         };
-        let key = core.insert_timer(deadline, TimerTarget::Wake(cx.waker().clone()));
-        this.registered = Some((core, key));
+        let key = timers.insert(deadline, TimerTarget::Wake(cx.waker().clone()));
+        this.registered = Some((timers, key));
         Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((core, key)) = self.registered.take() {
-            core.remove_timer(key);
+        if let Some((timers, key)) = self.registered.take() {
+            timers.remove(key);
         }
     }
 }

@@ -1,0 +1,134 @@
+//! A loop's timers: its timer queue and its clock, shared (through `Rc`) by the loop,
+//! which fires them, and the sleeps and callback handles that start and cancel them.
+//!
+//! # Ground rules
+//!
+//! - Used only on the loop's thread (`Rc`, `RefCell`).
+//! - No borrow of the queue is held while user code runs or a waker is dropped: removed
+//!   and expired targets leave the borrow before they are dropped or woken.
+//! - Deadlines are nanoseconds since the loop was built, on the monotonic clock, and a
+//!   timer never fires before its deadline.
+
+use std::cell::{Cell, RefCell};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::queue::{TimerKey, TimerQueue};
+use super::{TimerTarget, duration_to_ns};
+
+/// See the module docs.
+pub(crate) struct Timers {
+    queue: RefCell<TimerQueue<TimerTarget>>,
+    base: Instant,
+    /// The id of the loop these timers belong to (`task::current::is_running`).
+    loop_id: usize,
+    closed: Cell<bool>,
+}
+
+impl Timers {
+    /// Timers for the loop with id `loop_id`, their clock starting now.
+    pub(crate) fn new(loop_id: usize) -> Timers {
+        Timers {
+            queue: RefCell::new(TimerQueue::new()),
+            base: Instant::now(),
+            loop_id,
+            closed: Cell::new(false),
+        }
+    }
+
+    /// The id of the loop these timers belong to.
+    pub(crate) fn loop_id(&self) -> usize {
+        self.loop_id
+    }
+
+    /// Nanoseconds since the clock started.
+    pub(crate) fn now_ns(&self) -> u64 {
+        duration_to_ns(self.base.elapsed())
+    }
+
+    /// The deadline `d` from now.
+    pub(crate) fn deadline_after(&self, d: Duration) -> u64 {
+        self.now_ns().saturating_add(duration_to_ns(d))
+    }
+
+    /// The deadline at `t` (now, if `t` has passed).
+    pub(crate) fn deadline_at(&self, t: Instant) -> u64 {
+        duration_to_ns(t.saturating_duration_since(self.base))
+    }
+
+    /// Starts a timer.
+    ///
+    /// # Panics
+    ///
+    /// Once the loop has closed: such a timer would never fire.
+    pub(crate) fn insert(&self, deadline: u64, target: TimerTarget) -> TimerKey {
+        if self.closed.get() {
+            panic!("a timer was started on an event loop that has closed");
+        }
+        self.queue.borrow_mut().insert(deadline, target)
+    }
+
+    /// Refreshes a pending timer's waker; returns false when the timer already fired.
+    pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        let mut queue = self.queue.borrow_mut();
+        match queue.get_mut(key) {
+            Some(TimerTarget::Wake(w)) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                true
+            }
+            Some(TimerTarget::Call(_)) => true,
+            None => false,
+        }
+    }
+
+    /// Cancels a timer (nothing if it already fired).
+    pub(crate) fn remove(&self, key: TimerKey) {
+        let removed = self.queue.borrow_mut().remove(key);
+        // Dropped after the borrow ends: a waker's drop may free a task, whose drop may
+        // touch timers again.
+        drop(removed);
+    }
+
+    /// The earliest deadline pending.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.queue.borrow().next_deadline()
+    }
+
+    /// Timers pending.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
+    /// Moves every timer due now into `expired`, in firing order.
+    pub(crate) fn take_expired(&self, expired: &mut Vec<TimerTarget>) {
+        let mut queue = self.queue.borrow_mut();
+        if queue.is_empty() {
+            return;
+        }
+        let now = self.now_ns();
+        while let Some(target) = queue.pop_expired(now) {
+            expired.push(target);
+        }
+    }
+
+    /// Refuses new timers from now on (the loop is closing).
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+    }
+
+    /// Moves every pending timer into `out` (the loop is closing).
+    pub(crate) fn drain(&self, out: &mut Vec<TimerTarget>) {
+        self.queue.borrow_mut().drain(|t| out.push(t));
+    }
+}
+
+impl std::fmt::Debug for Timers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timers")
+            .field("pending", &self.len())
+            .field("closed", &self.closed.get())
+            .finish()
+    }
+}
