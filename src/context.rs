@@ -45,6 +45,12 @@ pub(crate) fn current_core(what: &str) -> Rc<Core> {
     })
 }
 
+/// The running loop's driver handle, for `what`, a call that builds an operation; see
+/// [`current_core`].
+pub(crate) fn current_io(what: &str) -> Rc<crate::driver::handle::DriverHandle> {
+    current_core(what).io().clone()
+}
+
 /// Marks `core` as this thread's running loop until the guard drops.
 pub(crate) struct Enter {
     _scheduler: crate::task::current::Enter,

@@ -25,7 +25,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::driver::fault::{FaultDriver, FaultPlan};
-use crate::driver::{self, Backend, Driver, DriverConfig, Wait};
+use crate::driver::handle::DriverHandle;
+use crate::driver::{self, Backend, DriverConfig, Wait};
 use crate::task::callback::{self, CallbackRef};
 use crate::task::raw::catch;
 use crate::task::remote::{RemoteMsg, Shared, log_drop_panic};
@@ -59,7 +60,7 @@ type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
 pub(crate) struct Core {
     sched: Rc<Scheduler>,
     timers: Rc<Timers>,
-    driver: RefCell<Option<Box<dyn Driver>>>,
+    io: Rc<DriverHandle>,
     backend: Backend,
     /// Scratch space reused every iteration (no allocation in steady state).
     woken: RefCell<Vec<Waker>>,
@@ -67,18 +68,13 @@ pub(crate) struct Core {
     running: Cell<bool>,
     stopping: Cell<bool>,
     closed: Cell<bool>,
-    iterations: Cell<u64>,
     handler: RefCell<Option<ExceptionHandler>>,
-    /// False if the close could not get every operation back from the kernel.
-    io_drained: Cell<bool>,
     /// Driver turns that failed in a row.
     turn_failures: Cell<u32>,
     /// Tasks and callbacks the last iteration ran (for `Driver::wants_poll`).
     ran: Cell<usize>,
     /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
     eager: bool,
-    /// `Builder::try_first_io`: socket reads and writes try the syscall first.
-    try_first: bool,
 }
 
 impl Core {
@@ -100,31 +96,14 @@ impl Core {
         }
     }
 
-    /// Whether socket reads and writes try the syscall before submitting
-    /// ([`Builder::try_first_io`]).
-    pub(crate) fn try_first_io(&self) -> bool {
-        self.try_first
-    }
-
-    /// The number of the current iteration (counted from 1).
-    pub(crate) fn iteration(&self) -> u64 {
-        self.iterations.get()
-    }
-
     /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
     pub(crate) fn eager_tasks(&self) -> bool {
         self.eager
     }
 
-    /// Runs `f` on the driver; `None` once the loop has closed.
-    pub(crate) fn with_driver<R>(&self, f: impl FnOnce(&mut dyn Driver) -> R) -> Option<R> {
-        let mut driver = self.driver.borrow_mut();
-        driver.as_mut().map(|d| f(&mut **d))
-    }
-
-    /// Whether the close got every operation back from the kernel (true while open).
-    pub(crate) fn io_drained(&self) -> bool {
-        self.io_drained.get()
+    /// The loop's driver handle: what operations and sinks hold.
+    pub(crate) fn io(&self) -> &Rc<DriverHandle> {
+        &self.io
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -201,7 +180,7 @@ impl Core {
 
     /// One iteration. `main` polls `run_until_complete`'s future when its node comes up.
     fn run_once(&self, main: &mut dyn FnMut(&mut Context<'_>)) {
-        self.iterations.set(self.iterations.get() + 1);
+        self.io.next_iteration();
 
         // 1. How long may we block?
         let shared = self.shared();
@@ -225,15 +204,16 @@ impl Core {
         // 2. Turn the driver (skipping the syscall when there is nothing to do in it).
         {
             let mut woken = self.woken.borrow_mut();
-            let mut driver = self.driver.borrow_mut();
-            let driver = driver
-                .as_mut()
-                .expect("the loop's driver is gone: the loop was used after close");
-            if wait != Wait::Poll || driver.wants_poll(self.ran.get()) {
-                match driver.turn(wait, &mut woken) {
-                    Ok(()) => self.turn_failures.set(0),
-                    Err(e) => self.turn_failed(&e, driver.backend()),
+            let turned = self.io.with_driver(|driver| {
+                if wait != Wait::Poll || driver.wants_poll(self.ran.get()) {
+                    driver.turn(wait, &mut woken)
+                } else {
+                    Ok(())
                 }
+            });
+            match turned.expect("the loop's driver is gone: the loop was used after close") {
+                Ok(()) => self.turn_failures.set(0),
+                Err(e) => self.turn_failed(&e, self.io.backend()),
             }
         }
         // 3. Wake what completed (borrows released first), then remote messages, timers.
@@ -309,6 +289,7 @@ impl Core {
             return;
         }
         self.timers.close();
+        self.io.start_close();
         self.shared().close();
         let mut reports = Vec::new();
         // Dropping futures, callbacks and wakers can spawn, schedule, arm timers or drop
@@ -364,15 +345,15 @@ impl Core {
             }
         }
         self.sched.discard_ready(&mut reports);
-        let driver = self.driver.borrow_mut().take();
+        let driver = self.io.take();
         if let Some(mut driver) = driver {
             match catch(|| driver.shutdown()) {
-                Ok(drained) => self.io_drained.set(drained),
+                Ok(drained) => self.io.set_drained(drained),
                 Err(payload) => {
                     // A buffer's destructor panicked mid-drain: the kernel may still own
                     // memory of operations not drained yet, so nothing of the driver is
                     // freed (operations still held leak too; see `Op`).
-                    self.io_drained.set(false);
+                    self.io.set_drained(false);
                     log_drop_panic("a buffer held by the closing driver", &*payload);
                     std::mem::forget(driver);
                 }
@@ -639,27 +620,25 @@ impl Builder {
             driver = Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?);
         }
         let sched = Rc::new(Scheduler::new(shared));
+        // Under fault injection every operation goes through the (faulty) driver, unless
+        // try-first was asked for explicitly.
+        let try_first = self
+            .try_first_io
+            .unwrap_or_else(|| self.fault.is_none() && try_first_from_env());
         let core = Core {
             timers: Rc::new(Timers::new(sched.id())),
-            sched,
             backend: driver.backend(),
-            driver: RefCell::new(Some(driver)),
+            io: Rc::new(DriverHandle::new(driver, try_first, sched.id())),
+            sched,
             woken: RefCell::new(Vec::new()),
             expired: RefCell::new(Vec::new()),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
-            io_drained: Cell::new(true),
             turn_failures: Cell::new(0),
             ran: Cell::new(0),
-            iterations: Cell::new(0),
             handler: RefCell::new(None),
             eager: self.eager_tasks,
-            // Under fault injection every operation goes through the (faulty) driver,
-            // unless try-first was asked for explicitly.
-            try_first: self
-                .try_first_io
-                .unwrap_or_else(|| self.fault.is_none() && try_first_from_env()),
         };
         Ok(EventLoop {
             core: Rc::new(core),
@@ -869,8 +848,8 @@ impl EventLoop {
 
     /// A line describing the backend and the kernel features it uses.
     pub fn backend_description(&self) -> String {
-        match self.core.driver.borrow().as_ref() {
-            Some(driver) => driver.describe(),
+        match self.core.io.with_driver(|d| d.describe()) {
+            Some(description) => description,
             None => "closed".to_string(),
         }
     }
@@ -899,13 +878,11 @@ impl EventLoop {
     pub fn stats(&self) -> Stats {
         let driver = self
             .core
-            .driver
-            .borrow()
-            .as_ref()
-            .map(|d| d.stats())
+            .io
+            .with_driver(|d| d.stats())
             .unwrap_or_default();
         Stats {
-            iterations: self.core.iterations.get(),
+            iterations: self.core.io.iteration(),
             tasks_spawned: self.core.sched.spawned.get(),
             tasks_polled: self.core.sched.polled.get(),
             tasks_live: self.core.sched.live_tasks(),

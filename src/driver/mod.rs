@@ -23,6 +23,7 @@ pub(crate) mod bufring;
 pub(crate) mod epoll;
 pub(crate) mod fault;
 pub(crate) mod fd;
+pub(crate) mod handle;
 pub(crate) mod op;
 pub(crate) mod ops;
 pub(crate) mod retry;

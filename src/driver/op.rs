@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use super::fd::Fd;
 use super::slab::Completion;
 use super::try_first::TryGate;
-use crate::event_loop::Core;
+use super::handle::DriverHandle;
 
 /// Handle of a submitted operation (its token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +158,7 @@ enum State<T> {
 /// `lp.run_until_complete(async { stream.read(buf).await })`, and await it there.
 #[must_use = "an operation does nothing until awaited"]
 pub struct Op<'a, T: Operation> {
-    core: Rc<Core>,
+    io: Rc<DriverHandle>,
     state: State<T>,
     cancel_requested: bool,
     /// The socket's try-first gate for this direction, when trying first is on.
@@ -167,9 +167,9 @@ pub struct Op<'a, T: Operation> {
 }
 
 impl<'a, T: Operation> Op<'a, T> {
-    pub(crate) fn new(core: Rc<Core>, op: T) -> Self {
+    pub(crate) fn new(io: Rc<DriverHandle>, op: T) -> Self {
         Op {
-            core,
+            io,
             state: State::Idle(op),
             cancel_requested: false,
             gate: None,
@@ -193,7 +193,7 @@ impl<'a, T: Operation> Op<'a, T> {
     pub fn cancel(&mut self) {
         self.cancel_requested = true;
         if let State::InFlight { id, .. } = self.state {
-            self.core.with_driver(|d| d.cancel_op(id));
+            self.io.with_driver(|d| d.cancel_op(id));
         }
     }
 }
@@ -205,7 +205,7 @@ impl<T: Operation> Future for Op<'_, T> {
         let this = self.get_mut();
         // Only its own loop, while it runs, can complete it (on another it would wait
         // forever); an operation whose loop has closed answers an error below instead.
-        if !crate::task::current::is_running(this.core.id()) && !this.core.is_closed() {
+        if !crate::task::current::is_running(this.io.loop_id()) && !this.io.is_closed() {
             crate::task::current::wrong_loop("this socket operation");
         }
         loop {
@@ -219,7 +219,7 @@ impl<T: Operation> Future for Op<'_, T> {
                     }
                     if let Some(gate) = this.gate.take() {
                         // Only on the first poll: a retry after EAGAIN is submitted.
-                        let iteration = this.core.iteration();
+                        let iteration = this.io.iteration();
                         if gate.should_try(iteration) {
                             match op.try_now() {
                                 Some(c) => {
@@ -234,7 +234,7 @@ impl<T: Operation> Future for Op<'_, T> {
                     // SAFETY: `Operation`'s contract: the pointers in `code` stay valid
                     // while `op` lives, wherever it moves; it lives in `this.state` until
                     // the completion is collected, or in the driver after `abandon_op`.
-                    let submitted = this.core.with_driver(|d| unsafe { d.submit(code) });
+                    let submitted = this.io.with_driver(|d| unsafe { d.submit(code) });
                     match submitted {
                         Some(Ok(id)) => this.state = State::InFlight { id, op },
                         Some(Err(e)) => return Poll::Ready(op.fail(e)),
@@ -242,7 +242,7 @@ impl<T: Operation> Future for Op<'_, T> {
                     }
                 }
                 State::InFlight { id, op } => {
-                    let polled = this.core.with_driver(|d| d.poll_op(id, cx));
+                    let polled = this.io.with_driver(|d| d.poll_op(id, cx));
                     match polled {
                         Some(Poll::Pending) => {
                             this.state = State::InFlight { id, op };
@@ -258,7 +258,7 @@ impl<T: Operation> Future for Op<'_, T> {
                         None => {
                             // The loop closed under us and drained the kernel's work;
                             // if it could not, the memory must not be freed.
-                            if !this.core.io_drained() {
+                            if !this.io.io_drained() {
                                 std::mem::forget(op);
                                 panic!(
                                     "ringloop: the event loop closed with this operation still owned by the kernel"
@@ -279,12 +279,12 @@ impl<T: Operation> Drop for Op<'_, T> {
         if let State::InFlight { id, op } = std::mem::replace(&mut self.state, State::Done) {
             let held: Box<dyn Any> = Box::new(op);
             let mut held = Some(held);
-            self.core
+            self.io
                 .with_driver(|d| d.abandon_op(id, held.take(), T::LATE));
             if let Some(held) = held {
                 // No driver: the loop closed. Its close drained the kernel's work unless
                 // it says otherwise, in which case the memory is leaked, never freed.
-                if !self.core.io_drained() {
+                if !self.io.io_drained() {
                     std::mem::forget(held);
                 }
             }

@@ -17,8 +17,8 @@ use std::task::Waker;
 use super::fd::Fd;
 use super::op::{Late, OpCode, OpId, loop_closed};
 use super::sink::{self, Sink, SinkEvent};
-use crate::driver::ops::close::close_soon;
-use crate::event_loop::Core;
+use crate::driver::ops::close::close_on;
+use super::handle::DriverHandle;
 use crate::sys::net::own;
 
 /// Submits a memory-free operation whose completions go to `sink` with `tag`.
@@ -27,7 +27,7 @@ use crate::sys::net::own;
 ///
 /// If `op` holds pointers (only `RecvMulti`, `PollIn` and `AcceptMulti` are accepted).
 /// An `AcceptMulti` belongs in a [`MultiAccept`], which owns the descriptors it yields.
-pub(crate) fn submit_plain(core: &Core, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+pub(crate) fn submit_plain(io: &DriverHandle, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
     assert!(
         matches!(
             op,
@@ -36,19 +36,19 @@ pub(crate) fn submit_plain(core: &Core, op: OpCode, sink: &Rc<Sink>, tag: u64) -
         "submit_plain takes operations without memory, not {op:?}"
     );
     // SAFETY: the operation holds no pointers (checked above).
-    core.with_driver(|d| unsafe { d.submit_to(op, sink, tag) })
+    io.with_driver(|d| unsafe { d.submit_to(op, sink, tag) })
         .unwrap_or_else(|| Err(loop_closed()))
 }
 
 /// Asks the kernel to cancel a sink operation; its final completion still arrives.
-pub(crate) fn cancel(core: &Core, id: OpId) {
-    core.with_driver(|d| d.cancel_op(id));
+pub(crate) fn cancel(io: &DriverHandle, id: OpId) {
+    io.with_driver(|d| d.cancel_op(id));
 }
 
 /// Gives a memory-free sink operation up: the driver cancels it and drops its
 /// completions (returning any provided buffers they carry).
-pub(crate) fn abandon_plain(core: &Core, id: OpId) {
-    core.with_driver(|d| {
+pub(crate) fn abandon_plain(io: &DriverHandle, id: OpId) {
+    io.with_driver(|d| {
         // Cancelled first, explicitly: a driver leaves an abandoned operation that holds
         // nothing to finish on its own, which a multishot receive never does.
         d.cancel_op(id);
@@ -67,7 +67,7 @@ pub(crate) type Accepted = io::Result<OwnedFd>;
 /// Dropping it abandons the operation in flight with `Late::CloseFd` (the driver closes
 /// whatever it still accepts) and closes the connections already in the sink.
 pub(crate) struct MultiAccept {
-    core: Rc<Core>,
+    io: Rc<DriverHandle>,
     listener: RawFd,
     sink: Rc<Sink>,
     /// The armed operation, until its final completion was drained.
@@ -77,9 +77,9 @@ pub(crate) struct MultiAccept {
 
 impl MultiAccept {
     /// A handle for `listener` (which must outlive it); nothing is armed yet.
-    pub(crate) fn new(core: Rc<Core>, listener: RawFd) -> MultiAccept {
+    pub(crate) fn new(io: Rc<DriverHandle>, listener: RawFd) -> MultiAccept {
         MultiAccept {
-            core,
+            io,
             listener,
             sink: Rc::new(Sink::new()),
             armed: None,
@@ -92,7 +92,7 @@ impl MultiAccept {
     pub(crate) fn arm(&mut self) -> io::Result<()> {
         if self.armed.is_none() {
             let op = OpCode::AcceptMulti { fd: self.listener };
-            self.armed = Some(submit_plain(&self.core, op, &self.sink, 0)?);
+            self.armed = Some(submit_plain(&self.io, op, &self.sink, 0)?);
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Drop for MultiAccept {
         if let Some(id) = self.armed.take() {
             // The kernel may go on accepting until the cancel lands: the driver closes
             // every descriptor it still produces.
-            self.core
+            self.io
                 .with_driver(|d| d.abandon_op(id, None, Late::CloseFd));
         }
         // Connections accepted before the abandon (or while the loop drained at close).
@@ -129,7 +129,7 @@ impl Drop for MultiAccept {
         self.drain_into(&mut out, Waker::noop());
         self.sink.detach();
         for fd in out.into_iter().flatten() {
-            close_soon(fd);
+            close_on(&self.io, fd);
         }
     }
 }
@@ -155,7 +155,7 @@ pub(crate) struct SendBuf {
     buf: Vec<u8>,
     /// Bytes of `buf` already sent.
     sent: usize,
-    flight: Option<(Rc<Core>, OpId)>,
+    flight: Option<(Rc<DriverHandle>, OpId)>,
 }
 
 impl SendBuf {
@@ -207,7 +207,7 @@ impl SendBuf {
     /// Submits one send of the unsent bytes to `sink` with `tag`.
     pub(crate) fn submit(
         &mut self,
-        core: &Rc<Core>,
+        io: &Rc<DriverHandle>,
         fd: Fd,
         sink: &Rc<Sink>,
         tag: u64,
@@ -221,10 +221,10 @@ impl SendBuf {
         };
         // SAFETY: the pointer is into `buf`'s heap memory, which the invariant keeps in
         // place and unwritten until the completion, or hands to the driver on drop.
-        let submitted = core.with_driver(|d| unsafe { d.submit_to(op, sink, tag) });
+        let submitted = io.with_driver(|d| unsafe { d.submit_to(op, sink, tag) });
         match submitted {
             Some(Ok(id)) => {
-                self.flight = Some((core.clone(), id));
+                self.flight = Some((io.clone(), id));
                 Ok(())
             }
             Some(Err(e)) => Err(e),
@@ -242,22 +242,22 @@ impl SendBuf {
 
     /// Asks the kernel to cancel the send in flight, if any.
     pub(crate) fn cancel(&self) {
-        if let Some((core, id)) = &self.flight {
-            cancel(core, *id);
+        if let Some((io, id)) = &self.flight {
+            cancel(io, *id);
         }
     }
 }
 
 impl Drop for SendBuf {
     fn drop(&mut self) {
-        if let Some((core, id)) = self.flight.take() {
+        if let Some((io, id)) = self.flight.take() {
             let held: Box<dyn Any> = Box::new(std::mem::take(&mut self.buf));
             let mut held = Some(held);
-            core.with_driver(|d| d.abandon_op(id, held.take(), Late::Ignore));
+            io.with_driver(|d| d.abandon_op(id, held.take(), Late::Ignore));
             if let Some(held) = held {
                 // No driver: the loop closed, and drained the kernel's work unless it
                 // says otherwise, in which case the memory is leaked, never freed.
-                if !core.io_drained() {
+                if !io.io_drained() {
                     std::mem::forget(held);
                 }
             }

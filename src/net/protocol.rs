@@ -80,7 +80,7 @@ use super::socket::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, is_resource_exhausti
 use crate::driver::bufring::BufRing;
 use crate::driver::fd::Fd;
 use crate::driver::op::{OpCode, OpId};
-use crate::driver::ops::close::close_soon;
+use super::socket::close_soon;
 use crate::driver::sink::{self, Sink, SinkEvent};
 use crate::driver::sink_io::{self, Accepted, MultiAccept, SendBuf};
 use crate::event_loop::Core;

@@ -10,7 +10,7 @@ use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::ops::close::close_soon;
+use super::socket::close_soon;
 use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
@@ -160,7 +160,7 @@ impl TcpStream {
 
     /// Connects to `addr` (each of its addresses in turn, until one connects).
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let core = crate::context::current_core("TcpStream::connect");
+        let core = crate::context::current_io("TcpStream::connect");
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;

@@ -13,7 +13,7 @@ use super::tcp::ListenOptions;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::ops::close::close_soon;
+use super::socket::close_soon;
 use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
@@ -109,7 +109,7 @@ impl UnixStream {
 
     /// Connects to the socket bound at `path`.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let core = crate::context::current_core("UnixStream::connect");
+        let core = crate::context::current_io("UnixStream::connect");
         let addr = SockAddr::from_path(path.as_ref())?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
         // The stream keeps the identity the connect registered under.

@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 
+use crate::driver::handle::DriverHandle;
 use crate::driver::op::{Late, OpCode, Operation, result};
 use crate::driver::slab::Completion;
 use crate::sys::net::own;
@@ -41,15 +42,12 @@ unsafe impl Operation for Close {
     }
 }
 
-/// Closes `fd` through the running loop's ring when there is one, else at once.
-pub(crate) fn close_soon(fd: OwnedFd) {
-    let Some(core) = crate::context::try_current() else {
-        drop(fd);
-        return;
-    };
+/// Closes `fd` through `io`'s ring, in its next batch of submissions (at once when the
+/// loop has closed).
+pub(crate) fn close_on(io: &DriverHandle, fd: OwnedFd) {
     let mut op = Close::new(fd);
     let code = op.code();
-    let submitted = core.with_driver(|d| {
+    let submitted = io.with_driver(|d| {
         // SAFETY: a close request holds no pointers.
         let id = unsafe { d.submit(code) }?;
         // Nobody awaits it: the driver frees the slot when the completion arrives.
