@@ -110,19 +110,6 @@ impl Core {
         self.sched.shared()
     }
 
-    /// The loop's identity, as the thread records its running loop (see
-    /// `context::is_running`): the address of its `Shared`, which stays allocated as long
-    /// as anything that can ask (a sleep or an operation holding the core, a task node
-    /// holding the `Shared`) is alive, so no other loop can have the same id meanwhile.
-    pub(crate) fn id(&self) -> usize {
-        self.sched.id()
-    }
-
-    /// Whether the loop has closed (or is closing).
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.get()
-    }
-
     /// The loop's timers.
     pub(crate) fn timers(&self) -> &Rc<Timers> {
         &self.timers
@@ -876,11 +863,7 @@ impl EventLoop {
 
     /// What the loop has done so far.
     pub fn stats(&self) -> Stats {
-        let driver = self
-            .core
-            .io
-            .with_driver(|d| d.stats())
-            .unwrap_or_default();
+        let driver = self.core.io.with_driver(|d| d.stats()).unwrap_or_default();
         Stats {
             iterations: self.core.io.iteration(),
             tasks_spawned: self.core.sched.spawned.get(),

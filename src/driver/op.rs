@@ -18,9 +18,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::fd::Fd;
+use super::handle::DriverHandle;
 use super::slab::Completion;
 use super::try_first::TryGate;
-use super::handle::DriverHandle;
 
 /// Handle of a submitted operation (its token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

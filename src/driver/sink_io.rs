@@ -15,10 +15,10 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use super::fd::Fd;
+use super::handle::DriverHandle;
 use super::op::{Late, OpCode, OpId, loop_closed};
 use super::sink::{self, Sink, SinkEvent};
 use crate::driver::ops::close::close_on;
-use super::handle::DriverHandle;
 use crate::sys::net::own;
 
 /// Submits a memory-free operation whose completions go to `sink` with `tag`.
@@ -27,7 +27,12 @@ use crate::sys::net::own;
 ///
 /// If `op` holds pointers (only `RecvMulti`, `PollIn` and `AcceptMulti` are accepted).
 /// An `AcceptMulti` belongs in a [`MultiAccept`], which owns the descriptors it yields.
-pub(crate) fn submit_plain(io: &DriverHandle, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+pub(crate) fn submit_plain(
+    io: &DriverHandle,
+    op: OpCode,
+    sink: &Rc<Sink>,
+    tag: u64,
+) -> io::Result<OpId> {
     assert!(
         matches!(
             op,

@@ -6,11 +6,11 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
+use super::socket::close_soon;
 use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use super::socket::close_soon;
 use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;

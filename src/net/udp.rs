@@ -5,11 +5,11 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 
+use super::socket::close_soon;
 use super::tcp::each_addr;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use super::socket::close_soon;
 use crate::driver::ops::msg::{RecvMsg, SendMsg};
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;

@@ -8,12 +8,12 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
 
+use super::socket::close_soon;
 use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use super::tcp::ListenOptions;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use super::socket::close_soon;
 use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
