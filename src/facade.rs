@@ -42,7 +42,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let core = crate::context::current_core("ringloop::spawn()");
+    let core = crate::event_loop::context::current_core("ringloop::spawn()");
     core.spawn(future, core.eager_tasks())
 }
 
@@ -59,7 +59,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let core = crate::context::current_core("ringloop::spawn_eager()");
+    let core = crate::event_loop::context::current_core("ringloop::spawn_eager()");
     core.spawn(future, true)
 }
 
@@ -69,7 +69,7 @@ where
 ///
 /// When no loop runs on this thread; use [`EventLoop::call_soon`] before running.
 pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
-    let core = crate::context::current_core("ringloop::call_soon()");
+    let core = crate::event_loop::context::current_core("ringloop::call_soon()");
     call_soon_on(&core, f)
 }
 
@@ -208,7 +208,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let core = crate::context::current_core("ringloop::shield()");
+    let core = crate::event_loop::context::current_core("ringloop::shield()");
     let eager = core.eager_tasks();
     let inner = core.spawn(future, eager);
     core.spawn(

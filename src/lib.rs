@@ -58,7 +58,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-mod context;
 mod driver;
 mod event_loop;
 mod facade;

@@ -28,7 +28,7 @@ pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// error, so the loop keeps running other tasks and timers and accepting resumes once
 /// descriptors free up. A connection aborted before it was accepted is skipped.
 pub(crate) async fn accept(fd: Fd, what: &str) -> io::Result<(OwnedFd, SockAddr)> {
-    let core = crate::context::current_io(what);
+    let core = crate::event_loop::context::current_io(what);
     let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         match Op::<Accept>::new(core.clone(), Accept::new(fd)).await {
@@ -53,7 +53,7 @@ pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
 /// Closes `fd` through the running loop's ring when there is one (the close rides in
 /// its next batch of submissions), else at once.
 pub(crate) fn close_soon(fd: OwnedFd) {
-    match crate::context::try_current() {
+    match crate::event_loop::context::try_current() {
         Some(core) => crate::driver::ops::close::close_on(core.io(), fd),
         None => drop(fd),
     }
@@ -140,7 +140,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     }
 
     pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
-        let core = crate::context::current_io("reading from a socket");
+        let core = crate::event_loop::context::current_io("reading from a socket");
         let try_first = core.try_first_io();
         let op = Op::new(core, Recv::new(self.handle(), buf));
         if try_first {
@@ -151,7 +151,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     }
 
     pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
-        let core = crate::context::current_io("writing to a socket");
+        let core = crate::event_loop::context::current_io("writing to a socket");
         let try_first = core.try_first_io();
         let op = Op::new(core, SendOp::new(self.handle(), buf));
         if try_first {
@@ -201,7 +201,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     }
 
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let core = crate::context::current_io("shutting down a socket");
+        let core = crate::event_loop::context::current_io("shutting down a socket");
         Op::new(
             core,
             crate::driver::ops::shutdown::ShutdownOp::new(self.fd(), how),

@@ -160,7 +160,7 @@ impl TcpStream {
 
     /// Connects to `addr` (each of its addresses in turn, until one connects).
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let core = crate::context::current_io("TcpStream::connect");
+        let core = crate::event_loop::context::current_io("TcpStream::connect");
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;

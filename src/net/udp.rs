@@ -51,26 +51,26 @@ impl UdpSocket {
 
     /// Sends `buf`'s initialized bytes as one datagram to `addr`.
     pub fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> Op<'_, SendMsg<B>> {
-        let core = crate::context::current_io("UdpSocket::send_to");
+        let core = crate::event_loop::context::current_io("UdpSocket::send_to");
         Op::new(core, SendMsg::new(self.handle(), buf, addr))
     }
 
     /// Receives one datagram into `buf`, with its sender's address. A datagram longer
     /// than the buffer's capacity is truncated.
     pub fn recv_from<B: IoBufMut>(&self, buf: B) -> Op<'_, RecvMsg<B>> {
-        let core = crate::context::current_io("UdpSocket::recv_from");
+        let core = crate::event_loop::context::current_io("UdpSocket::recv_from");
         Op::new(core, RecvMsg::new(self.handle(), buf))
     }
 
     /// Sends one datagram to the connected peer.
     pub fn send<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
-        let core = crate::context::current_io("UdpSocket::send");
+        let core = crate::event_loop::context::current_io("UdpSocket::send");
         Op::new(core, SendOp::new(self.handle(), buf))
     }
 
     /// Receives one datagram from the connected peer.
     pub fn recv<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
-        let core = crate::context::current_io("UdpSocket::recv");
+        let core = crate::event_loop::context::current_io("UdpSocket::recv");
         Op::new(core, Recv::new(self.handle(), buf))
     }
 

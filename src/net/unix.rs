@@ -109,7 +109,7 @@ impl UnixStream {
 
     /// Connects to the socket bound at `path`.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let core = crate::context::current_io("UnixStream::connect");
+        let core = crate::event_loop::context::current_io("UnixStream::connect");
         let addr = SockAddr::from_path(path.as_ref())?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
         // The stream keeps the identity the connect registered under.

@@ -81,7 +81,7 @@ pub(super) struct Server<P: Protocol, F: FnMut() -> P> {
 
 impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
     pub(super) fn new(listener: TcpListener, factory: F) -> Server<P, F> {
-        let core = crate::context::current_core("ringloop::net::serve");
+        let core = crate::event_loop::context::current_core("ringloop::net::serve");
         let ring = core.io().with_driver(|d| d.buf_ring()).flatten();
         let read_buf = if ring.is_some() {
             Vec::new()

@@ -1,0 +1,245 @@
+//! Building a loop with non-default settings.
+
+#![forbid(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::driver::fault::{FaultDriver, FaultPlan};
+use crate::driver::handle::DriverHandle;
+use crate::driver::{self, Backend, DriverConfig};
+use crate::task::remote::Shared;
+use crate::task::scheduler::Scheduler;
+use crate::time::timers::Timers;
+
+use super::{Core, EventLoop};
+
+/// Builds an [`EventLoop`] with non-default settings.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    backend: Backend,
+    ring_entries: u32,
+    force_timeout_sqe: bool,
+    fault: Option<(u64, FaultPlan)>,
+    eager_tasks: bool,
+    try_first_io: Option<bool>,
+    recv_buffers: u16,
+    recv_buffer_size: u32,
+    remote_queue_limit: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            backend: Backend::Auto,
+            ring_entries: 256,
+            force_timeout_sqe: false,
+            fault: None,
+            eager_tasks: false,
+            try_first_io: None,
+            recv_buffers: 256,
+            recv_buffer_size: 16 * 1024,
+            remote_queue_limit: usize::MAX,
+        }
+    }
+}
+
+impl Builder {
+    /// Which I/O backend to use (default [`Backend::Auto`]).
+    pub fn backend(&mut self, backend: Backend) -> &mut Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Submission queue entries of the io_uring ring (default 256; the kernel rounds up
+    /// to a power of two, and more than 32768, the kernel's most, is taken as 32768). A
+    /// full queue is submitted and refilled, never an error.
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
+        self.ring_entries = entries;
+        self
+    }
+
+    /// Makes every spawn eager (default off): [`EventLoop::spawn`] and
+    /// [`spawn`](crate::spawn) behave like [`EventLoop::spawn_eager`], as with Python
+    /// 3.12's `loop.set_task_factory(asyncio.eager_task_factory)`.
+    pub fn eager_tasks(&mut self, on: bool) -> &mut Self {
+        self.eager_tasks = on;
+        self
+    }
+
+    /// Whether stream reads and writes try the nonblocking syscall on their first poll,
+    /// before submitting to the driver, when the socket was ready lately (default on,
+    /// off under fault injection; when not set here, env `RINGLOOP_TRY_FIRST=0` turns it
+    /// off, for comparisons).
+    ///
+    /// A read or write that finds the socket ready completes within that first poll,
+    /// with exactly the result a submitted operation would give; one that finds it not
+    /// ready is submitted as usual, and the socket's next few operations skip the try
+    /// (adaptive, per socket and direction, backing off to one try in 17). At most 16
+    /// operations per socket and direction complete this way per loop iteration, so a
+    /// task reading a socket that always has data still suspends regularly.
+    pub fn try_first_io(&mut self, on: bool) -> &mut Self {
+        self.try_first_io = Some(on);
+        self
+    }
+
+    /// Bounds waits with a timeout SQE instead of `IORING_ENTER_EXT_ARG`, as on kernels
+    /// older than 5.11. For tests of that path.
+    #[doc(hidden)]
+    pub fn force_timeout_sqe(&mut self, on: bool) -> &mut Self {
+        self.force_timeout_sqe = on;
+        self
+    }
+
+    /// Runs the loop on a fault-injecting wrapper around the chosen backend, which
+    /// perturbs what the loop sees as `plan` says, with decisions drawn from a PRNG
+    /// seeded with `seed`. For tests of the loop's failure paths.
+    #[doc(hidden)]
+    pub fn fault_injection(&mut self, seed: u64, plan: FaultPlan) -> &mut Self {
+        self.fault = Some((seed, plan));
+        self
+    }
+
+    /// The provided buffers that [`net::serve`](crate::net::serve) receives into on
+    /// io_uring (multishot receive): `count` buffers (rounded up to a power of two, at
+    /// most 32768) of `size` bytes each (default 256 × 16 KiB, allocated on first use).
+    /// A connection that finds them all in use waits until some are returned, which
+    /// happens as soon as `data_received` returns; no data is lost.
+    ///
+    /// All of them together may take at most 1 GiB: [`build`](Builder::build) refuses
+    /// more with an `InvalidInput` error. Where the memory cannot be had when the
+    /// server first needs it, the server reads on readiness instead.
+    pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
+        self.recv_buffers = count.max(1).checked_next_power_of_two().unwrap_or(32768);
+        self.recv_buffer_size = size.max(1);
+        self
+    }
+
+    /// Bounds the queue through which other threads reach the loop (default: unbounded,
+    /// as asyncio's `call_soon_threadsafe`). With a limit of `n` (at least 1; 0 counts as
+    /// 1), [`Remote::try_call_soon_threadsafe`] refuses a call with
+    /// [`TrySendError::Full`], handing the closure back, while `n` messages are waiting
+    /// for the loop to take them. Every message counts toward the depth: calls from
+    /// either method, stops, and wakes of the loop's tasks from other threads (at most
+    /// one waits per task).
+    ///
+    /// [`Remote::call_soon_threadsafe`] is not bounded by the limit (it cannot report a
+    /// full queue): it always queues. Senders that must not outrun the loop use the
+    /// `try_` method and apply back-pressure on `Full`: wait (sleep, or block on a
+    /// signal from a callback the loop runs) and send the same closure again, or shed
+    /// the work.
+    ///
+    /// The loop takes at most [`ITERATION_BUDGET`] messages per iteration out of the
+    /// queue, so the memory held for other threads stays within about `n` closures plus
+    /// one budget of callbacks about to run.
+    ///
+    /// [`Remote::try_call_soon_threadsafe`]: crate::Remote::try_call_soon_threadsafe
+    /// [`TrySendError::Full`]: crate::TrySendError::Full
+    /// [`Remote::call_soon_threadsafe`]: crate::Remote::call_soon_threadsafe
+    /// [`ITERATION_BUDGET`]: crate::ITERATION_BUDGET
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use ringloop::{EventLoop, TrySendError};
+    ///
+    /// let lp = EventLoop::builder().remote_queue_limit(2).build()?;
+    /// let remote = lp.remote();
+    /// let ran = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..2 {
+    ///     let ran = ran.clone();
+    ///     remote.try_call_soon_threadsafe(move || { ran.fetch_add(1, Ordering::SeqCst); })
+    ///         .expect("room for two");
+    /// }
+    /// let third = {
+    ///     let ran = ran.clone();
+    ///     move || { ran.fetch_add(1, Ordering::SeqCst); }
+    /// };
+    /// let third = match remote.try_call_soon_threadsafe(third) {
+    ///     Err(TrySendError::Full(f)) => f, // the closure comes back: try again later
+    ///     other => panic!("expected a full queue, got {other:?}"),
+    /// };
+    /// lp.run_until_complete(ringloop::yield_now()); // the loop takes both
+    /// assert_eq!(ran.load(Ordering::SeqCst), 2);
+    /// remote.try_call_soon_threadsafe(third).expect("room again");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remote_queue_limit(&mut self, n: usize) -> &mut Self {
+        self.remote_queue_limit = n.max(1);
+        self
+    }
+
+    /// Builds the loop.
+    ///
+    /// # Errors
+    ///
+    /// When the backend cannot be set up here (io_uring disabled, out of memory, a bad
+    /// `RINGLOOP_BACKEND` value), or a setting is out of range ([`recv_buffers`]), as
+    /// an [`io::Error`].
+    ///
+    /// [`recv_buffers`]: Builder::recv_buffers
+    pub fn build(&self) -> io::Result<EventLoop> {
+        let recv_bytes = u64::from(self.recv_buffers) * u64::from(self.recv_buffer_size);
+        if recv_bytes > driver::MAX_RECV_BUFFER_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Builder::recv_buffers({}, {}) asks for {recv_bytes} bytes of receive \
+                     buffers; at most {} (1 GiB) are allowed",
+                    self.recv_buffers,
+                    self.recv_buffer_size,
+                    driver::MAX_RECV_BUFFER_BYTES
+                ),
+            ));
+        }
+        let shared = Arc::new(Shared::new(self.remote_queue_limit)?);
+        let config = DriverConfig {
+            ring_entries: self.ring_entries,
+            force_timeout_sqe: self.force_timeout_sqe,
+            recv_buffers: self.recv_buffers,
+            recv_buffer_size: self.recv_buffer_size,
+        };
+        let mut driver = driver::build(self.backend, config, shared.wake_fd())?;
+        if let Some((seed, plan)) = &self.fault {
+            driver = Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?);
+        }
+        let sched = Rc::new(Scheduler::new(shared));
+        // Under fault injection every operation goes through the (faulty) driver, unless
+        // try-first was asked for explicitly.
+        let try_first = self
+            .try_first_io
+            .unwrap_or_else(|| self.fault.is_none() && try_first_from_env());
+        let core = Core {
+            timers: Rc::new(Timers::new(sched.id())),
+            backend: driver.backend(),
+            io: Rc::new(DriverHandle::new(driver, try_first, sched.id())),
+            sched,
+            woken: RefCell::new(Vec::new()),
+            expired: RefCell::new(Vec::new()),
+            running: Cell::new(false),
+            stopping: Cell::new(false),
+            closed: Cell::new(false),
+            turn_failures: Cell::new(0),
+            ran: Cell::new(0),
+            handler: RefCell::new(None),
+            eager: self.eager_tasks,
+        };
+        Ok(EventLoop {
+            core: Rc::new(core),
+        })
+    }
+}
+
+/// `RINGLOOP_TRY_FIRST`: `0`, `false`, `off` or `no` turn try-first I/O off; anything
+/// else (or nothing) leaves it on.
+fn try_first_from_env() -> bool {
+    match std::env::var("RINGLOOP_TRY_FIRST") {
+        Ok(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "off" | "no"
+        ),
+        Err(_) => true,
+    }
+}

@@ -1,0 +1,371 @@
+//! The loop's state and one iteration of the loop (see the module docs of `event_loop`).
+
+#![forbid(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use crate::driver::handle::DriverHandle;
+use crate::driver::{Backend, Wait};
+use crate::task::callback;
+use crate::task::raw::catch;
+use crate::task::remote::{RemoteMsg, Shared, log_drop_panic};
+use crate::task::scheduler::{Popped, Scheduler};
+use crate::task::{ExceptionContext, ExceptionKind, Task};
+use crate::time::TimerTarget;
+use crate::time::timers::Timers;
+
+use super::ITERATION_BUDGET;
+
+/// Consecutive failed turns tolerated for `EINTR`, `EAGAIN` and `EBUSY` (retried at the
+/// next iteration, as if nothing happened) before the loop gives up with a panic.
+const TURN_RETRIES: u32 = 1000;
+
+/// Consecutive failed turns tolerated for `ENOMEM`, each retried after a back-off of
+/// 1 ms doubling to 100 ms (about 1.5 s in all), before the loop gives up with a panic.
+const TURN_ENOMEM_RETRIES: u32 = 20;
+
+/// The user's exception handler.
+type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
+
+/// The loop's state, shared (through `Rc`) with sleeps and callback handles.
+pub(crate) struct Core {
+    pub(super) sched: Rc<Scheduler>,
+    pub(super) timers: Rc<Timers>,
+    pub(super) io: Rc<DriverHandle>,
+    pub(super) backend: Backend,
+    /// Scratch space reused every iteration (no allocation in steady state).
+    pub(super) woken: RefCell<Vec<Waker>>,
+    pub(super) expired: RefCell<Vec<TimerTarget>>,
+    pub(super) running: Cell<bool>,
+    pub(super) stopping: Cell<bool>,
+    pub(super) closed: Cell<bool>,
+    pub(super) handler: RefCell<Option<ExceptionHandler>>,
+    /// Driver turns that failed in a row.
+    pub(super) turn_failures: Cell<u32>,
+    /// Tasks and callbacks the last iteration ran (for `Driver::wants_poll`).
+    pub(super) ran: Cell<usize>,
+    /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
+    pub(super) eager: bool,
+}
+
+impl Core {
+    pub(crate) fn scheduler(&self) -> &Rc<Scheduler> {
+        &self.sched
+    }
+
+    /// Spawns `future`: eagerly when `eager` is asked for and the loop is running (on
+    /// this thread, since the loop is `!Send`), else queued. See [`EventLoop::spawn_eager`].
+    pub(crate) fn spawn<F>(&self, future: F, eager: bool) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if eager && self.running.get() {
+            self.sched.spawn_eager(future)
+        } else {
+            self.sched.spawn(future)
+        }
+    }
+
+    /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
+    pub(crate) fn eager_tasks(&self) -> bool {
+        self.eager
+    }
+
+    /// The loop's driver handle: what operations and sinks hold.
+    pub(crate) fn io(&self) -> &Rc<DriverHandle> {
+        &self.io
+    }
+
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        self.sched.shared()
+    }
+
+    /// The loop's timers.
+    pub(crate) fn timers(&self) -> &Rc<Timers> {
+        &self.timers
+    }
+
+    pub(super) fn report(&self, report: ExceptionContext) {
+        let handler = self.handler.borrow_mut().take();
+        match handler {
+            Some(mut handler) => {
+                if let Err(payload) = catch(|| handler(report)) {
+                    eprintln!(
+                        "ringloop: the exception handler panicked: {}",
+                        crate::task::error::panic_message(&*payload)
+                    );
+                }
+                let replaced = {
+                    let mut slot = self.handler.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(handler);
+                        None
+                    } else {
+                        // The handler set a new one while it ran: this one goes.
+                        Some(handler)
+                    }
+                };
+                drop_handler(replaced);
+            }
+            None => crate::task::error::default_exception_handler(report),
+        }
+    }
+
+    fn drain_remote(&self) {
+        if !self.shared().take_notified() {
+            return;
+        }
+        // At most one iteration's budget, and only what was queued when the drain
+        // began: threads that send faster than the loop runs must neither hold one
+        // iteration forever nor grow the ready queue without bound. The rest waits for
+        // the next iteration, which then does not block. (`queued` is one load;
+        // `SegQueue::len` retries for as long as senders keep pushing.)
+        for _ in 0..self.shared().queued().min(ITERATION_BUDGET) {
+            let Some(msg) = self.shared().pop() else {
+                break;
+            };
+            match self.sched.apply_remote(msg) {
+                None => {}
+                Some(RemoteMsg::Call(f)) => self.sched.schedule(callback::allocate(f, 1)),
+                Some(RemoteMsg::Stop) => self.stopping.set(true),
+                Some(RemoteMsg::Report(report)) => self.report(report),
+                Some(RemoteMsg::Wake(_)) => unreachable!("wakes are applied by the scheduler"),
+            }
+        }
+        self.shared().renotify_if_queued();
+    }
+
+    /// One iteration. `main` polls `run_until_complete`'s future when its node comes up.
+    pub(super) fn run_once(&self, main: &mut dyn FnMut(&mut Context<'_>)) {
+        self.io.next_iteration();
+
+        // 1. How long may we block?
+        let shared = self.shared();
+        let wait = if self.sched.has_ready() || self.stopping.get() || shared.is_notified() {
+            Wait::Poll
+        } else {
+            let next = self.timers.next_deadline();
+            match next {
+                None => Wait::Forever,
+                Some(deadline) => {
+                    let now = self.timers.now_ns();
+                    if deadline <= now {
+                        Wait::Poll
+                    } else {
+                        Wait::Timeout(Duration::from_nanos(deadline - now))
+                    }
+                }
+            }
+        };
+
+        // 2. Turn the driver (skipping the syscall when there is nothing to do in it).
+        {
+            let mut woken = self.woken.borrow_mut();
+            let turned = self.io.with_driver(|driver| {
+                if wait != Wait::Poll || driver.wants_poll(self.ran.get()) {
+                    driver.turn(wait, &mut woken)
+                } else {
+                    Ok(())
+                }
+            });
+            match turned.expect("the loop's driver is gone: the loop was used after close") {
+                Ok(()) => self.turn_failures.set(0),
+                Err(e) => self.turn_failed(&e, self.io.backend()),
+            }
+        }
+        // 3. Wake what completed (borrows released first), then remote messages, timers.
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        for waker in woken.drain(..) {
+            waker.wake();
+        }
+        *self.woken.borrow_mut() = woken;
+        self.drain_remote();
+        self.fire_timers();
+
+        // 4. Run the snapshot.
+        let budget = self.sched.ready_len().min(ITERATION_BUDGET);
+        self.ran.set(budget);
+        for _ in 0..budget {
+            match self.sched.pop() {
+                Some(Popped::Main) => {
+                    let waker = self.sched.main_waker();
+                    main(&mut Context::from_waker(&waker));
+                }
+                Some(Popped::Node(node)) => {
+                    if let Some(report) = node.run(&self.sched) {
+                        self.report(report);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// A turn failed. `EINTR`, `EAGAIN` and `EBUSY` mean nothing happened: the
+    /// iteration goes on (timers, ready work) and the next one turns again. `ENOMEM` is
+    /// retried the same way after a back-off. Anything else, or a transient error that
+    /// persists, is a broken driver: a panic naming the backend.
+    fn turn_failed(&self, e: &io::Error, backend: Backend) {
+        let failures = self.turn_failures.get() + 1;
+        self.turn_failures.set(failures);
+        match e.raw_os_error() {
+            Some(libc::EINTR | libc::EAGAIN | libc::EBUSY) if failures < TURN_RETRIES => {}
+            Some(libc::ENOMEM) if failures < TURN_ENOMEM_RETRIES => {
+                std::thread::sleep(turn_backoff(failures));
+            }
+            Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ENOMEM) => panic!(
+                "ringloop: the {backend:?} driver failed {failures} times in a row, last with: {e}"
+            ),
+            _ => panic!("ringloop: the {backend:?} driver failed: {e}"),
+        }
+    }
+
+    fn fire_timers(&self) {
+        let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
+        self.timers.take_expired(&mut expired);
+        for target in expired.drain(..) {
+            match target {
+                TimerTarget::Wake(waker) => waker.wake(),
+                TimerTarget::Call(node) => self.sched.schedule(node),
+            }
+        }
+        *self.expired.borrow_mut() = expired;
+    }
+
+    /// Closes the loop: every task's future is dropped, every queued callback and timer
+    /// is released, in-flight operations are cancelled and drained, the ring is closed.
+    ///
+    /// Other threads are shut out first: from the first line on, `Remote` calls are
+    /// refused (`Closed`), so a backlog of remote calls cannot grow while it is dropped.
+    /// Every destructor of something the user handed over (futures, closures, wakers,
+    /// results, the exception handler) runs contained: its panic is reported to the
+    /// exception handler (as `DestructorPanicked`, or as the task's failure) or, once no
+    /// handler is left, logged; the close always finishes.
+    pub(super) fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.timers.close();
+        self.io.start_close();
+        self.shared().close();
+        let mut reports = Vec::new();
+        // Dropping futures, callbacks and wakers can spawn, schedule, arm timers or drop
+        // task handles (whose unobserved failures arrive as remote reports), so release
+        // everything in rounds until a round finds nothing left. Bounded, in case
+        // destructors keep producing work forever.
+        for _ in 0..1000 {
+            self.sched.shutdown_all(&mut reports);
+            let mut targets = Vec::new();
+            self.timers.drain(&mut targets);
+            let mut released = !targets.is_empty();
+            for target in targets {
+                match target {
+                    // The closure goes now, even while a `CallbackHandle` keeps the node.
+                    TimerTarget::Call(node) => reports.extend(node.discard()),
+                    TimerTarget::Wake(waker) => reports.extend(contained_drop(waker)),
+                }
+            }
+            // A snapshot, as in `drain_remote`: wakers still used on other threads must
+            // not keep the close going. Calls and stops (queued before the close) are
+            // dropped unrun and need no further round; whatever dropping them causes
+            // here (a wake) arrives as a message or a scheduled node of its own.
+            for _ in 0..self.shared().queued() {
+                let Some(msg) = self.shared().pop() else {
+                    break;
+                };
+                match self.sched.apply_remote(msg) {
+                    Some(RemoteMsg::Report(report)) => {
+                        released = true;
+                        reports.push(report);
+                    }
+                    None => released = true,
+                    Some(other) => reports.extend(contained_drop(other)),
+                }
+            }
+            while let Some(popped) = self.sched.pop() {
+                released = true;
+                if let Popped::Node(node) = popped {
+                    reports.extend(node.discard());
+                }
+            }
+            if !released && self.sched.live_tasks() == 0 {
+                break;
+            }
+        }
+        // From here on, wakes and reports from anywhere are refused too.
+        self.shared().seal();
+        while let Some(msg) = self.shared().pop() {
+            match self.sched.apply_remote(msg) {
+                Some(RemoteMsg::Report(report)) => reports.push(report),
+                Some(other) => reports.extend(contained_drop(other)),
+                None => {}
+            }
+        }
+        self.sched.discard_ready(&mut reports);
+        let driver = self.io.take();
+        if let Some(mut driver) = driver {
+            match catch(|| driver.shutdown()) {
+                Ok(drained) => self.io.set_drained(drained),
+                Err(payload) => {
+                    // A buffer's destructor panicked mid-drain: the kernel may still own
+                    // memory of operations not drained yet, so nothing of the driver is
+                    // freed (operations still held leak too; see `Op`).
+                    self.io.set_drained(false);
+                    log_drop_panic("a buffer held by the closing driver", &*payload);
+                    std::mem::forget(driver);
+                }
+            }
+        }
+        for report in reports {
+            self.report(report);
+        }
+        let handler = self.handler.borrow_mut().take();
+        drop_handler(handler);
+    }
+}
+
+/// Drops `value`, turning a panic in its destructor into a report.
+fn contained_drop<T>(value: T) -> Option<ExceptionContext> {
+    catch(move || drop(value))
+        .err()
+        .map(|payload| ExceptionContext::new(ExceptionKind::DestructorPanicked, payload))
+}
+
+/// Drops an exception handler that is going away; a panic in its destructor is logged
+/// (there is no handler to tell).
+fn drop_handler(handler: Option<ExceptionHandler>) {
+    if let Some(handler) = handler
+        && let Err(payload) = catch(move || drop(handler))
+    {
+        log_drop_panic("an exception handler", &*payload);
+    }
+}
+
+/// How long to wait before turning again after the `failures`-th failed turn in a row:
+/// 1 ms, doubling, at most 100 ms.
+fn turn_backoff(failures: u32) -> Duration {
+    let ms = 1u64 << failures.saturating_sub(1).min(7);
+    Duration::from_millis(ms.min(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_backoff_doubles_from_one_millisecond_to_a_tenth_of_a_second() {
+        let waits: Vec<u64> = (1..=10)
+            .map(|n| turn_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 100, 100, 100]);
+        let total: Duration = (1..TURN_ENOMEM_RETRIES).map(turn_backoff).sum();
+        assert!(total < Duration::from_secs(2), "{total:?}");
+    }
+}

@@ -1,0 +1,341 @@
+//! `EventLoop`, its `Builder`, and one iteration of the loop.
+//!
+//! # The iteration
+//!
+//! 1. Compute the wait: zero if anything is ready (or a stop or remote message is
+//!    pending), else until the next timer, else forever.
+//! 2. Turn the driver: submit every queued SQE and wait, in one `io_uring_enter`. When
+//!    work is ready and the ring has nothing to submit or reap, skip the syscall.
+//! 3. Wake what completed, drain messages from other threads, move expired timers to
+//!    the ready queue.
+//! 4. Run exactly the nodes that were ready at this point (asyncio's snapshot rule), at
+//!    most [`ITERATION_BUDGET`] of them, so I/O is reaped even while tasks stay ready.
+//!    Whatever they schedule waits for the next iteration.
+//!
+//! # Where things live
+//!
+//! - `mod.rs`: [`EventLoop`], the public face;
+//! - `core.rs`: the loop's state and the iteration above, the close, exception reports;
+//! - `builder.rs`: [`Builder`]; `stats.rs`: [`Stats`];
+//! - `handle.rs`: `call_soon` / `call_later` callbacks and their [`CallbackHandle`];
+//! - `remote.rs`: [`Remote`], how other threads reach the loop;
+//! - `context.rs`: the thread's running loop, which also sets the lower layers' own
+//!   views of it (`task::current`, `time::current`).
+//!
+//! The layers below (`driver`, `task`, `time`) never name this module: the loop hands
+//! each of them a handle of its own (the driver handle, the scheduler, the timers).
+
+#![forbid(unsafe_code)]
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::driver::Backend;
+use crate::task::raw::catch;
+use crate::task::{ExceptionContext, ExceptionKind, Task};
+
+mod builder;
+pub(crate) mod context;
+mod core;
+mod handle;
+mod remote;
+mod stats;
+
+pub use builder::Builder;
+pub(crate) use core::Core;
+pub use handle::CallbackHandle;
+use handle::call_at_ns;
+pub(crate) use handle::call_soon_on;
+pub use stats::Stats;
+
+pub use remote::{Closed, Remote, TrySendError};
+
+/// The most ready nodes (tasks and callbacks) one iteration runs before the loop checks
+/// the driver and timers again. Like tokio's event interval: large enough that the
+/// per-iteration work is noise, small enough that I/O completions are never starved.
+pub const ITERATION_BUDGET: usize = 128;
+
+/// An event loop: tasks, callbacks, timers and I/O on one thread.
+///
+/// Dropping it closes it: every task's future is dropped, queued callbacks and timers
+/// are released, in-flight operations are cancelled and drained, and the ring is closed.
+pub struct EventLoop {
+    core: Rc<Core>,
+}
+
+/// Resets `running` (and the thread's current loop) even if a task's panic unwinds
+/// through `run_until_complete`.
+struct Running<'a> {
+    core: &'a Core,
+    _enter: crate::event_loop::context::Enter,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.core.running.set(false);
+        self.core.stopping.set(false);
+    }
+}
+
+impl EventLoop {
+    /// A loop on [`Backend::Auto`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`].
+    pub fn new() -> io::Result<EventLoop> {
+        Builder::default().build()
+    }
+
+    /// A builder for a loop with non-default settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn enter(&self) -> Running<'_> {
+        let enter = crate::event_loop::context::enter(&self.core);
+        self.core.running.set(true);
+        Running {
+            core: &self.core,
+            _enter: enter,
+        }
+    }
+
+    /// Runs the loop until `future` completes and returns its output; other tasks stay
+    /// where they are (pending tasks are not cancelled).
+    ///
+    /// The future is polled in the loop's first iteration, in FIFO order with whatever
+    /// was already scheduled. When it completes, the current iteration finishes and the
+    /// call returns.
+    ///
+    /// # Panics
+    ///
+    /// If the loop is already running (await the future instead), if another loop runs
+    /// on this thread, if [`stop`](Self::stop) is called before the future completes, or
+    /// if the future itself panics (the panic propagates).
+    pub fn run_until_complete<F: Future>(&self, future: F) -> F::Output {
+        let running = self.enter();
+        let mut future = pin!(future);
+        let output = Cell::new(None);
+        let done = Cell::new(false);
+        self.core.sched.schedule_main();
+        let mut poll_main = |cx: &mut Context<'_>| {
+            if !done.get()
+                && let Poll::Ready(value) = future.as_mut().poll(cx)
+            {
+                output.set(Some(value));
+                done.set(true);
+            }
+        };
+        loop {
+            self.core.run_once(&mut poll_main);
+            if let Some(value) = output.take() {
+                drop(running);
+                return value;
+            }
+            if self.core.stopping.get() {
+                panic!(
+                    "the event loop was stopped before the future given to \
+                     run_until_complete completed; use run_forever() with stop(), or let \
+                     the future finish"
+                );
+            }
+        }
+    }
+
+    /// Runs the loop until [`stop`](Self::stop) is called (from a task, a callback, or a
+    /// [`Remote`] on another thread). If `stop` was called before, runs exactly one
+    /// iteration.
+    ///
+    /// # Panics
+    ///
+    /// If the loop is already running, or another loop runs on this thread.
+    pub fn run_forever(&self) {
+        let _running = self.enter();
+        loop {
+            self.core.run_once(&mut |_| {});
+            if self.core.stopping.get() {
+                return;
+            }
+        }
+    }
+
+    /// Asks `run_forever` to return: the current iteration finishes first.
+    pub fn stop(&self) {
+        self.core.stopping.set(true);
+    }
+
+    /// Whether the loop is running (inside `run_until_complete` or `run_forever`).
+    pub fn is_running(&self) -> bool {
+        self.core.running.get()
+    }
+
+    /// Spawns `future` as a task (asyncio's `create_task`). It first runs in the next
+    /// iteration, after everything already scheduled.
+    ///
+    /// On a loop built with [`Builder::eager_tasks`]`(true)`, this is
+    /// [`spawn_eager`](Self::spawn_eager).
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn(future, self.core.eager)
+    }
+
+    /// Spawns `future` and runs it at once, up to its first suspension (Python 3.12's
+    /// eager task factory). A task that finishes without suspending is never queued:
+    /// when this returns it is done, and awaiting the handle is immediately ready. When
+    /// it finished with a value and nothing else refers to it, its allocation is freed
+    /// at once and the handle holds the value itself (the cheap path: about half the
+    /// cost of a plain spawn).
+    ///
+    /// Everything else is as for [`spawn`](Self::spawn): the same results, the same
+    /// [`Task`] handle, the same order among whatever the task awaits and wakes. Where it
+    /// differs:
+    ///
+    /// - **The first step runs before `spawn_eager` returns**: before the caller's next
+    ///   statement, and before every task and callback already in the ready queue. Side
+    ///   effects of that step (prints, `call_soon`, sends, spawns) happen first.
+    /// - **Wakes during the first step** queue the task at the back of the ready queue,
+    ///   as in any poll: a task that yields (`yield_now`) in its first step resumes in
+    ///   the loop's next iteration, after the tasks already ready.
+    /// - **Reentrancy**: called from inside a task's poll (or a callback), the new task's
+    ///   first step runs nested inside the caller's; an eager task may spawn eagerly in
+    ///   turn. Past 32 nested eager steps a spawn is queued instead, so recursion cannot
+    ///   overflow the stack.
+    /// - **Panics** in the first step resolve the task as [`TaskError::Panicked`]
+    ///   (awaiting the handle yields it); they never unwind into the caller.
+    /// - **Cancellation**: a task that finished eagerly is done (`cancel()` returns
+    ///   `false`); one that suspended is cancelled at its await point like any other.
+    /// - **Done callbacks** are still scheduled (as by `call_soon`), never run inline,
+    ///   even for a task that finished before `spawn_eager` returned.
+    /// - **No running loop**: when the loop is not running (spawning before
+    ///   `run_until_complete`), there is no "at once": the task is queued exactly like
+    ///   [`spawn`](Self::spawn) and first runs in the loop's first iteration.
+    ///
+    /// [`TaskError::Panicked`]: crate::TaskError::Panicked
+    pub fn spawn_eager<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn(future, true)
+    }
+
+    /// Schedules `f` to run in the next iteration, after everything already scheduled.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
+        call_soon_on(&self.core, f)
+    }
+
+    /// Schedules `f` to run once `delay` has passed.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let deadline = self.core.timers.deadline_after(delay);
+        call_at_ns(&self.core, deadline, f)
+    }
+
+    /// Schedules `f` to run at `when` (on the loop's clock, [`time`](Self::time)).
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let deadline = self.core.timers.deadline_at(when);
+        call_at_ns(&self.core, deadline, f)
+    }
+
+    /// The loop's clock: monotonic, the one timers use.
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// A handle for other threads.
+    pub fn remote(&self) -> Remote {
+        Remote::new(self.core.shared().clone())
+    }
+
+    /// The backend this loop runs on.
+    pub fn backend(&self) -> Backend {
+        self.core.backend
+    }
+
+    /// A line describing the backend and the kernel features it uses.
+    pub fn backend_description(&self) -> String {
+        match self.core.io.with_driver(|d| d.describe()) {
+            Some(description) => description,
+            None => "closed".to_string(),
+        }
+    }
+
+    /// Sets the function that hears about failures nobody else sees: panics in callbacks,
+    /// and task panics whose result was never retrieved. Each is reported once. The
+    /// default prints one line to stderr.
+    ///
+    /// A replaced handler is dropped; should its destructor panic, the new handler hears
+    /// of it ([`ExceptionKind::DestructorPanicked`]). A handler still set when the loop
+    /// closes is dropped last, after every report of the close; should its destructor
+    /// panic, that is logged (through the `log` crate) and the close still finishes.
+    pub fn set_exception_handler(&self, handler: impl FnMut(ExceptionContext) + 'static) {
+        let old = self.core.handler.borrow_mut().replace(Box::new(handler));
+        if let Some(old) = old
+            && let Err(payload) = catch(move || drop(old))
+        {
+            self.core.report(ExceptionContext::new(
+                ExceptionKind::DestructorPanicked,
+                payload,
+            ));
+        }
+    }
+
+    /// What the loop has done so far.
+    pub fn stats(&self) -> Stats {
+        let driver = self.core.io.with_driver(|d| d.stats()).unwrap_or_default();
+        Stats {
+            iterations: self.core.io.iteration(),
+            tasks_spawned: self.core.sched.spawned.get(),
+            tasks_polled: self.core.sched.polled.get(),
+            tasks_live: self.core.sched.live_tasks(),
+            timers_pending: self.core.timers.len(),
+            io_uring_enters: driver.enters,
+            sqes_submitted: driver.sqes_submitted,
+            ops_in_flight: driver.ops_in_flight,
+            buffers_held: driver.buffers_held,
+            stray_completions: driver.stray_completions,
+            accepts_submitted: driver.accepts_submitted,
+        }
+    }
+
+    /// Cancels every live task and runs the loop until they are gone (what `run` does
+    /// before it closes the loop). Tasks spawned while cancelling are cancelled too.
+    pub(crate) fn cancel_all_tasks(&self) {
+        let _running = self.enter();
+        // Bounded, in case task destructors keep spawning forever.
+        // Keep going while callbacks are ready too: the done callbacks of the cancelled
+        // tasks are scheduled as callbacks and must run before the loop closes.
+        for _ in 0..1000 {
+            if self.core.sched.live_tasks() == 0 && !self.core.sched.has_ready() {
+                break;
+            }
+            self.core.sched.cancel_all();
+            self.core.run_once(&mut |_| {});
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("backend", &self.core.backend)
+            .field("running", &self.core.running.get())
+            .field("scheduler", &self.core.sched)
+            .finish()
+    }
+}
