@@ -86,5 +86,5 @@ pub use facade::{
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
 
-#[doc(hidden)]
+#[cfg(feature = "fault-injection")]
 pub use driver::fault::FaultPlan;

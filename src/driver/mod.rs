@@ -21,6 +21,7 @@
 pub(crate) mod buf;
 pub(crate) mod bufring;
 pub(crate) mod epoll;
+#[cfg(feature = "fault-injection")]
 pub(crate) mod fault;
 pub(crate) mod fd;
 pub(crate) mod handle;

@@ -7,6 +7,7 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 
+#[cfg(feature = "fault-injection")]
 use crate::driver::fault::{FaultDriver, FaultPlan};
 use crate::driver::handle::DriverHandle;
 use crate::driver::{self, Backend, DriverConfig};
@@ -22,6 +23,7 @@ pub struct Builder {
     backend: Backend,
     ring_entries: u32,
     force_timeout_sqe: bool,
+    #[cfg(feature = "fault-injection")]
     fault: Option<(u64, FaultPlan)>,
     eager_tasks: bool,
     try_first_io: Option<bool>,
@@ -36,6 +38,7 @@ impl Default for Builder {
             backend: Backend::Auto,
             ring_entries: 256,
             force_timeout_sqe: false,
+            #[cfg(feature = "fault-injection")]
             fault: None,
             eager_tasks: false,
             try_first_io: None,
@@ -85,18 +88,38 @@ impl Builder {
         self
     }
 
-    /// Bounds waits with a timeout SQE instead of `IORING_ENTER_EXT_ARG`, as on kernels
-    /// older than 5.11. For tests of that path.
-    #[doc(hidden)]
+    /// Makes the io_uring backend bound its waits with a timeout SQE instead of
+    /// `IORING_ENTER_EXT_ARG`, as it does on kernels older than 5.11 (default off): for
+    /// testing a service on that path without an old kernel. Needs the
+    /// `fault-injection` feature.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let lp = ringloop::EventLoop::builder().force_timeout_sqe(true).build().unwrap();
+    /// lp.run_until_complete(ringloop::sleep(Duration::from_millis(1)));
+    /// ```
+    #[cfg(feature = "fault-injection")]
     pub fn force_timeout_sqe(&mut self, on: bool) -> &mut Self {
         self.force_timeout_sqe = on;
         self
     }
 
-    /// Runs the loop on a fault-injecting wrapper around the chosen backend, which
-    /// perturbs what the loop sees as `plan` says, with decisions drawn from a PRNG
-    /// seeded with `seed`. For tests of the loop's failure paths.
-    #[doc(hidden)]
+    /// Runs the loop on a fault-injecting wrapper around the chosen backend: what the
+    /// kernel reports is perturbed as `plan` says (failed waits, delayed, reordered and
+    /// duplicated completions, stray completions, short reads and writes, operations
+    /// failing with `EINTR`, `EAGAIN` or `ENOBUFS`, a failed setup), with every decision
+    /// drawn from a PRNG seeded with `seed`, so a failing run can be replayed with its
+    /// seed. Needs the `fault-injection` feature; see [`FaultPlan`] for what each fault
+    /// means to a service and an example.
+    ///
+    /// The loop hides the transient faults (a service sees the same bytes, in the same
+    /// order, and no `Interrupted` or `WouldBlock`), and reports the others as the kernel
+    /// would: a chaos test checks that the service copes with both. While faults are
+    /// injected, try-first I/O is off unless [`try_first_io`](Builder::try_first_io)
+    /// asks for it, so every operation meets the faulty backend.
+    ///
+    /// [`FaultPlan`]: crate::FaultPlan
+    #[cfg(feature = "fault-injection")]
     pub fn fault_injection(&mut self, seed: u64, plan: FaultPlan) -> &mut Self {
         self.fault = Some((seed, plan));
         self
@@ -171,6 +194,14 @@ impl Builder {
         self
     }
 
+    /// Whether faults are injected.
+    fn faulty(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        return self.fault.is_some();
+        #[cfg(not(feature = "fault-injection"))]
+        return false;
+    }
+
     /// Builds the loop.
     ///
     /// # Errors
@@ -201,16 +232,18 @@ impl Builder {
             recv_buffers: self.recv_buffers,
             recv_buffer_size: self.recv_buffer_size,
         };
-        let mut driver = driver::build(self.backend, config, shared.wake_fd())?;
-        if let Some((seed, plan)) = &self.fault {
-            driver = Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?);
-        }
+        let driver = driver::build(self.backend, config, shared.wake_fd())?;
+        #[cfg(feature = "fault-injection")]
+        let driver: Box<dyn crate::driver::Driver> = match &self.fault {
+            Some((seed, plan)) => Box::new(FaultDriver::wrap(driver, *seed, plan.clone())?),
+            None => driver,
+        };
         let sched = Rc::new(Scheduler::new(shared));
         // Under fault injection every operation goes through the (faulty) driver, unless
         // try-first was asked for explicitly.
         let try_first = self
             .try_first_io
-            .unwrap_or_else(|| self.fault.is_none() && try_first_from_env());
+            .unwrap_or_else(|| !self.faulty() && try_first_from_env());
         let core = Core {
             timers: Rc::new(Timers::new(sched.id())),
             backend: driver.backend(),

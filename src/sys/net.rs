@@ -297,6 +297,7 @@ impl std::fmt::Debug for SockAddr {
 }
 
 /// Whether `fd` is a stream socket (`SO_TYPE` is `SOCK_STREAM`); false on any error.
+#[cfg(feature = "fault-injection")]
 pub(crate) fn is_stream(fd: RawFd) -> bool {
     let mut ty: libc::c_int = 0;
     let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -1,5 +1,6 @@
-//! A fault-injecting driver for tests: it wraps a real driver (io_uring or epoll) and
-//! perturbs what the loop sees, from a seeded PRNG and a [`FaultPlan`].
+//! A fault-injecting driver (feature `fault-injection`): it wraps a real driver (io_uring
+//! or epoll) and perturbs what the loop sees, from a seeded PRNG and a [`FaultPlan`], so
+//! the loop's failure paths and a service's own can be tested on the real kernel.
 //!
 //! The loop, its timers and the op lifecycle run on it unchanged: it implements the
 //! same [`Driver`] seam, keeps its own op slab (the real [`OpSlab`]) under its own

@@ -1,9 +1,54 @@
 //! What the fault driver injects ([`FaultPlan`]) and the seeded PRNG that decides when.
 
-/// What a `FaultDriver` injects, as probabilities (`0.0` never, `1.0` always).
+/// What a loop built with [`Builder::fault_injection`](crate::Builder::fault_injection)
+/// injects, as probabilities (`0.0` never, `1.0` always). Feature `fault-injection`.
 ///
-/// Test support, not API. Build one with struct-update syntax from
-/// [`FaultPlan::default`] (which injects nothing) or [`FaultPlan::chaos`].
+/// A fault plan is how a service chaos-tests itself on the real loop and the real
+/// kernel: the loop runs unchanged on a wrapper around its backend, which perturbs what
+/// the kernel reports, deterministically by seed. Two kinds of fault:
+///
+/// - **hidden** ones, which a correct loop absorbs and a service never sees: failed
+///   waits (`turn_error`), operations held back (`partial_submit`) or delivered late,
+///   out of order or twice (`delay`, `reorder`, `duplicate`), completions under unknown
+///   or stale tokens (`stray`), short reads and writes (`short_io`: `write_all` and
+///   `read_exact` still move every byte), and `EINTR`/`EAGAIN` from operations
+///   (`op_error` with the default `op_errnos`). Under these a service must behave
+///   exactly as without them;
+/// - **visible** ones, which reach the service as the kernel's errors would: other
+///   errnos in `op_errnos` (say `ENOBUFS` or `ENOMEM`: a read or write fails with that
+///   `io::Error`), and a failed setup (`setup_error`: `build()` returns the error).
+///   Under these a service must fail cleanly: one connection lost, nothing leaked.
+///
+/// Build one with struct-update syntax from [`FaultPlan::default`] (which injects
+/// nothing) or [`FaultPlan::chaos`] (every hidden fault at a moderate rate). A run is
+/// reproducible in the faults it chooses, not in every interleaving: the kernel's
+/// timing still varies.
+///
+/// ```
+/// use ringloop::net::UnixStream;
+/// use ringloop::{EventLoop, FaultPlan};
+///
+/// for seed in 0..8 {
+///     let lp = EventLoop::builder()
+///         .fault_injection(seed, FaultPlan::chaos())
+///         .build()
+///         .unwrap();
+///     lp.run_until_complete(async {
+///         let (a, b) = UnixStream::pair().unwrap();
+///         let message: Vec<u8> = (0..64 * 1024).map(|i| i as u8).collect();
+///         let writer = ringloop::spawn(async move {
+///             let (sent, _) = a.write_all(message).await;
+///             sent.unwrap();
+///         });
+///         // Short reads, retries and reordered completions are hidden: every byte
+///         // arrives, in order.
+///         let (got, buf) = b.read_exact(Vec::with_capacity(64 * 1024)).await;
+///         got.unwrap();
+///         assert!(buf.iter().enumerate().all(|(i, &x)| x == i as u8), "seed {seed}");
+///         writer.await.unwrap();
+///     });
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultPlan {
     /// When set, building the loop fails with this errno (after the real driver was
