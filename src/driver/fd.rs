@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A descriptor number and its owner's identity (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Fd {
+pub struct Fd {
     /// The descriptor number.
     pub(crate) raw: RawFd,
     /// Unique in the process for the socket object that owns `raw`; never 0.

@@ -28,7 +28,7 @@ pub(crate) struct OpId(pub(crate) u64);
 
 /// What the driver does with the result of an operation whose future is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Late {
+pub enum Late {
     /// Nothing: drop the resources.
     Ignore,
     /// The result is a new descriptor nobody will own: close it.
@@ -38,7 +38,7 @@ pub(crate) enum Late {
 /// A request for the kernel, in raw form. Every pointer points into heap memory owned by
 /// the operation that built it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum OpCode {
+pub enum OpCode {
     Accept {
         fd: Fd,
         addr: *mut libc::sockaddr,

@@ -18,7 +18,7 @@ use super::token::{self, MAX_SLOTS};
 
 /// A completion as the kernel reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Completion {
+pub struct Completion {
     pub(crate) result: i32,
     pub(crate) flags: u32,
 }
