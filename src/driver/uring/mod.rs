@@ -279,6 +279,23 @@ impl Uring {
         Ok(())
     }
 
+    /// Pushes the SQE of an operation whose slot `user_data` was just taken. If it
+    /// cannot reach the kernel, the slot is released at once (a sink hears nothing).
+    fn push_op(&mut self, op: OpCode, user_data: u64) -> io::Result<OpId> {
+        self.count_accept(&op);
+        if let Err(e) = self.push(&sqe::build(op).user_data(user_data)) {
+            self.retries.forget(user_data);
+            self.ops.abandon(user_data, None, Late::Ignore);
+            let never_ran = Completion {
+                result: -libc::ECANCELED,
+                flags: 0,
+            };
+            self.ops.complete(user_data, never_ran);
+            return Err(e);
+        }
+        Ok(OpId(user_data))
+    }
+
     fn count_accept(&mut self, op: &OpCode) {
         if matches!(op, OpCode::Accept { .. } | OpCode::AcceptMulti { .. }) {
             self.stats.accepts_submitted += 1;
@@ -348,43 +365,14 @@ impl Driver for Uring {
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
-        self.count_accept(&op);
         let user_data = self.ops.insert();
-        let sqe = sqe::build(op).user_data(user_data);
         self.retries.track(user_data, &op);
-        if let Err(e) = self.push(&sqe) {
-            self.retries.forget(user_data);
-            // Never reached the kernel: release the slot.
-            self.ops.abandon(user_data, None, Late::Ignore);
-            self.ops.complete(
-                user_data,
-                Completion {
-                    result: -libc::ECANCELED,
-                    flags: 0,
-                },
-            );
-            return Err(e);
-        }
-        Ok(OpId(user_data))
+        self.push_op(op, user_data)
     }
 
     unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
-        self.count_accept(&op);
         let user_data = self.ops.insert_sink(sink, tag);
-        let sqe = sqe::build(op).user_data(user_data);
-        if let Err(e) = self.push(&sqe) {
-            // Never reached the kernel: release the slot without telling the sink.
-            self.ops.abandon(user_data, None, Late::Ignore);
-            self.ops.complete(
-                user_data,
-                Completion {
-                    result: -libc::ECANCELED,
-                    flags: 0,
-                },
-            );
-            return Err(e);
-        }
-        Ok(OpId(user_data))
+        self.push_op(op, user_data)
     }
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
