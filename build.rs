@@ -10,6 +10,14 @@ fn main() {
     // drive (`ringloop::__fuzz`).
     println!("cargo::rustc-check-cfg=cfg(fuzzing)");
     println!("cargo::rustc-check-cfg=cfg(ringloop_fuzzing)");
+    // `poll_io`: either poll-style trait feature is on, so the readiness-wait path they
+    // share (`net/ready.rs`) is compiled.
+    println!("cargo::rustc-check-cfg=cfg(poll_io)");
+    if std::env::var_os("CARGO_FEATURE_TOKIO_IO").is_some()
+        || std::env::var_os("CARGO_FEATURE_FUTURES_IO").is_some()
+    {
+        println!("cargo::rustc-cfg=poll_io");
+    }
 
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os != "linux" {

@@ -65,6 +65,7 @@ mod sys;
 mod task;
 mod time;
 
+pub mod compat;
 pub mod net;
 pub mod sync;
 

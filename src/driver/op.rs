@@ -92,6 +92,10 @@ pub enum OpCode {
     PollIn {
         fd: Fd,
     },
+    /// Completes once `fd` is writable, as `PollIn` for reading.
+    PollOut {
+        fd: Fd,
+    },
     Nop,
 }
 

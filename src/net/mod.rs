@@ -39,7 +39,9 @@
 #![forbid(unsafe_code)]
 
 mod protocol;
-mod socket;
+#[cfg(poll_io)]
+mod ready;
+pub(crate) mod socket;
 mod tcp;
 mod udp;
 mod unix;

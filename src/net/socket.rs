@@ -105,6 +105,9 @@ pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
     fd: Fd,
     read_gate: TryGate,
     write_gate: TryGate,
+    /// Readiness waits of the poll-style traits (`ready.rs`).
+    #[cfg(poll_io)]
+    waits: super::ready::Waits,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
@@ -122,6 +125,8 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
             fd,
             read_gate: TryGate::new(),
             write_gate: TryGate::new(),
+            #[cfg(poll_io)]
+            waits: super::ready::Waits::default(),
         }
     }
 
@@ -131,6 +136,11 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
     pub(crate) fn fd(&self) -> RawFd {
         self.get().as_raw_fd()
+    }
+
+    #[cfg(poll_io)]
+    pub(crate) fn waits(&self) -> &super::ready::Waits {
+        &self.waits
     }
 
     /// The descriptor with this socket's identity, for operations.

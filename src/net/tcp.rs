@@ -148,7 +148,7 @@ impl fmt::Debug for TcpListener {
 
 /// A TCP connection.
 pub struct TcpStream {
-    sock: Rc<Socket<std::net::TcpStream>>,
+    pub(crate) sock: Rc<Socket<std::net::TcpStream>>,
 }
 
 impl TcpStream {

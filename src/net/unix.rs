@@ -97,7 +97,7 @@ impl fmt::Debug for UnixListener {
 
 /// A Unix-domain stream connection.
 pub struct UnixStream {
-    sock: Rc<Socket<std::os::unix::net::UnixStream>>,
+    pub(crate) sock: Rc<Socket<std::os::unix::net::UnixStream>>,
 }
 
 impl UnixStream {

@@ -336,3 +336,35 @@ pub(crate) fn peer_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
     ))?;
     addr.as_inet()
 }
+
+/// sendmsg(2) of several slices at once (writev on a socket), never blocking and never
+/// raising `SIGPIPE`; `EINTR` is retried.
+#[cfg(poll_io)]
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero `msghdr` is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    // `IoSlice` is ABI-compatible with `iovec` on Unix (std's guarantee); the kernel
+    // only reads through it. More than `IOV_MAX` slices are cut to that many.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast::<libc::iovec>();
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize);
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    let n = super::as_result(|| syscall!(sendmsg(fd, &msg, flags)));
+    super::result(n).map(|n| n as usize)
+}
+
+/// recv(2) into the unfilled part of a tokio `ReadBuf`, never blocking; `EINTR` is
+/// retried. The bytes received are marked filled (and initialized).
+#[cfg(feature = "tokio-io")]
+pub(crate) fn recv_into(fd: RawFd, buf: &mut tokio::io::ReadBuf<'_>) -> io::Result<usize> {
+    // SAFETY: only the kernel writes into the unfilled part (never de-initializing it),
+    // and at most its length.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    let len = u32::try_from(unfilled.len()).unwrap_or(u32::MAX);
+    // SAFETY: `unfilled` is valid for writes of its length, of which `len` is at most.
+    let n = super::result(unsafe { recv(fd, unfilled.as_mut_ptr().cast::<u8>(), len) })?;
+    let n = n as usize;
+    // SAFETY: the kernel initialized the first `n` bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(n)
+}

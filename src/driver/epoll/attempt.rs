@@ -57,6 +57,9 @@ impl Epoll {
                     self.park(token, Dir::Read, false, wakers);
                 }
             }
+            // Waits for the next writability edge (its submitter's send just found the
+            // buffer full); a hang-up or error wakes it too, and the send then reports it.
+            OpCode::PollOut { fd } if fd.raw >= 0 => self.park(token, Dir::Write, false, wakers),
             _ => {
                 let (fd, dir) = direction(&code).expect("a waiting operation");
                 if fd.raw < 0 {
@@ -103,6 +106,7 @@ impl Epoll {
             OpCode::SendMsg { fd, msg } => unsafe { sock::sendmsg(fd.raw, msg) },
             // Readiness arrived (an event woke the parked operation): done.
             OpCode::PollIn { .. } => libc::POLLIN as i32,
+            OpCode::PollOut { .. } => libc::POLLOUT as i32,
             OpCode::Shutdown { .. }
             | OpCode::Close { .. }
             | OpCode::RecvMulti { .. }

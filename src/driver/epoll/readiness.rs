@@ -30,9 +30,10 @@ pub(super) fn direction(code: &OpCode) -> Option<(Fd, Dir)> {
         | OpCode::Recv { fd, .. }
         | OpCode::RecvMsg { fd, .. }
         | OpCode::PollIn { fd } => Some((fd, Dir::Read)),
-        OpCode::Connect { fd, .. } | OpCode::Send { fd, .. } | OpCode::SendMsg { fd, .. } => {
-            Some((fd, Dir::Write))
-        }
+        OpCode::Connect { fd, .. }
+        | OpCode::Send { fd, .. }
+        | OpCode::SendMsg { fd, .. }
+        | OpCode::PollOut { fd } => Some((fd, Dir::Write)),
         OpCode::Shutdown { .. }
         | OpCode::Close { .. }
         | OpCode::RecvMulti { .. }

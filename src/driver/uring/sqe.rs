@@ -35,6 +35,9 @@ pub(super) fn build(op: OpCode) -> squeue::Entry {
         OpCode::PollIn { fd } => {
             opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLIN as u32).build()
         }
+        OpCode::PollOut { fd } => {
+            opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLOUT as u32).build()
+        }
         OpCode::Nop => opcode::Nop::new().build(),
     }
 }

@@ -1,0 +1,139 @@
+//! `futures_io::AsyncRead` and `AsyncWrite` for ringloop's streams (feature `futures-io`).
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::net::socket::{ReadHalf, Socket, WriteHalf};
+use crate::net::{TcpStream, UnixStream};
+use crate::sys::net as sys;
+
+fn poll_read<S: AsRawFd + Into<OwnedFd>>(
+    sock: &Socket<S>,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    let fd = sock.fd();
+    sock.poll_read_with(cx, || sys::recv_slice(fd, buf))
+}
+
+fn poll_write<S: AsRawFd + Into<OwnedFd>>(
+    sock: &Socket<S>,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    let fd = sock.fd();
+    sock.poll_write_with(cx, || sys::send_slice(fd, buf))
+}
+
+fn poll_write_vectored<S: AsRawFd + Into<OwnedFd>>(
+    sock: &Socket<S>,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    if bufs.iter().all(|b| b.is_empty()) {
+        return Poll::Ready(Ok(0));
+    }
+    let fd = sock.fd();
+    sock.poll_write_with(cx, || sys::send_vectored(fd, bufs))
+}
+
+/// A half-close: the peer reads end-of-file; reading goes on. Already shut (or reset):
+/// nothing to do.
+fn shutdown_write(fd: std::os::fd::RawFd) -> Poll<io::Result<()>> {
+    match sys::shutdown(fd, libc::SHUT_WR) {
+        r if r >= 0 || r == -libc::ENOTCONN => Poll::Ready(Ok(())),
+        r => Poll::Ready(crate::sys::result(r).map(drop)),
+    }
+}
+
+macro_rules! stream_traits {
+    ($ty:ty) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                poll_read(&self.sock, cx, buf)
+            }
+        }
+
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                poll_write(&self.sock, cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                poll_write_vectored(&self.sock, cx, bufs)
+            }
+
+            /// Nothing is buffered: written bytes are in the kernel already.
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            /// Shuts the write direction down (the peer reads end-of-file); the socket
+            /// closes when dropped.
+            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                shutdown_write(self.sock.fd())
+            }
+        }
+    };
+}
+
+stream_traits!(TcpStream);
+stream_traits!(UnixStream);
+
+impl<S: AsRawFd + Into<OwnedFd>> AsyncRead for ReadHalf<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_read(&self.sock, cx, buf)
+    }
+}
+
+impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write(&self.sock, cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_vectored(&self.sock, cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        shutdown_write(self.sock.fd())
+    }
+}
