@@ -6,24 +6,17 @@
 //! re-run this binary as a child (`RINGLOOP_SELECTION_CHILD`) with the variable set, and
 //! read what the child reports on stdout.
 
-use std::future::Future;
+mod support;
+
 use std::io;
-use std::process::Command;
 use std::time::Duration;
 
 use ringloop::net::{TcpListener, TcpStream};
 use ringloop::{Backend, EventLoop};
+use support::guard;
 
 const CHILD: &str = "RINGLOOP_SELECTION_CHILD";
 const CHILD_TEST: &str = "selection_child";
-
-/// A hang guard: its expiry is the failure.
-async fn guard<F: Future>(what: &str, fut: F) -> F::Output {
-    match ringloop::timeout(Duration::from_secs(20), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} hung"),
-    }
-}
 
 fn epoll_loop() -> EventLoop {
     EventLoop::builder()
@@ -176,8 +169,7 @@ fn selection_child() {
 
 /// Runs [`selection_child`] in a child with `RINGLOOP_BACKEND` set; returns its report.
 fn child_report(mode: &str, backend_var: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+    let out = support::rerun(CHILD_TEST)
         .env(CHILD, mode)
         .env("RINGLOOP_BACKEND", backend_var)
         .output()

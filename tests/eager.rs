@@ -2,6 +2,11 @@
 //! `Builder::eager_tasks`): the first step runs before the spawn returns; everything
 //! after the first suspension is ordinary. Ordering against plain spawns, panics,
 //! cancellation, nesting, done callbacks, and the no-running-loop fallback.
+//!
+//! The tests that sleep run on each backend; the others are pure scheduling (no I/O, no
+//! timer, no wait) and run on the default backend.
+
+mod support;
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -9,43 +14,16 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use ringloop::{EventLoop, ExceptionKind, TaskError};
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("an event loop can be created here")
-}
+use ringloop::{EventLoop, ExceptionKind};
+use support::{
+    DropFlag, Log, default_loop, for_each_backend, log, record_exceptions, task_panic_message,
+};
 
 fn eager_loop() -> EventLoop {
     EventLoop::builder()
         .eager_tasks(true)
         .build()
         .expect("an event loop can be created here")
-}
-
-/// Sets a flag when dropped.
-struct DropFlag(Rc<Cell<bool>>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-fn panic_message(err: TaskError) -> String {
-    let payload = err.into_panic();
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string payload>".to_string()
-    }
 }
 
 /// A task body that logs `name:0`, yields, logs `name:1`, yields, logs `name:2`.
@@ -121,7 +99,7 @@ fn eager_tasks_yielding_in_turn_interleave() {
 
 #[test]
 fn eager_task_that_finishes_is_done_and_never_queued() {
-    let lp = new_loop();
+    let lp = default_loop();
     let before = lp.stats();
     let value = lp.run_until_complete(async {
         let t = ringloop::spawn_eager(async { 41 + 1 });
@@ -142,7 +120,7 @@ fn eager_task_that_finishes_is_done_and_never_queued() {
 
 #[test]
 fn eager_task_suspends_and_is_woken_by_what_it_awaits() {
-    let lp = new_loop();
+    let lp = default_loop();
     let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
     let out = lp.run_until_complete({
         let stash = stash.clone();
@@ -172,20 +150,22 @@ fn eager_task_suspends_and_is_woken_by_what_it_awaits() {
 
 #[test]
 fn eager_task_sleeping_in_first_step_completes() {
-    let out = ringloop::run(async {
-        let t = ringloop::spawn_eager(async {
-            ringloop::sleep(Duration::from_millis(2)).await;
-            "slept"
+    for_each_backend(|lp| {
+        let out = lp.run_until_complete(async {
+            let t = ringloop::spawn_eager(async {
+                ringloop::sleep(Duration::from_millis(2)).await;
+                "slept"
+            });
+            assert!(!t.is_done());
+            t.await
         });
-        assert!(!t.is_done());
-        t.await
+        assert_eq!(out.unwrap(), "slept");
     });
-    assert_eq!(out.unwrap(), "slept");
 }
 
 #[test]
 fn eager_self_wake_runs_once_in_the_next_iteration() {
-    let lp = new_loop();
+    let lp = default_loop();
     let polls = Rc::new(Cell::new(0));
     lp.run_until_complete({
         let polls = polls.clone();
@@ -210,10 +190,8 @@ fn eager_self_wake_runs_once_in_the_next_iteration() {
 
 #[test]
 fn eager_panic_resolves_panicked_and_never_unwinds_into_the_spawner() {
-    let lp = new_loop();
-    let reports = log();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| r.borrow_mut().push(ctx.kind()));
+    let lp = default_loop();
+    let reports = record_exceptions(&lp);
     let (err, after) = lp.run_until_complete(async {
         let t = ringloop::spawn_eager(async {
             if true {
@@ -226,19 +204,15 @@ fn eager_panic_resolves_panicked_and_never_unwinds_into_the_spawner() {
         (t.await.unwrap_err(), after)
     });
     assert!(err.is_panic());
-    assert_eq!(panic_message(err), "eager boom");
+    assert_eq!(task_panic_message(err), "eager boom");
     assert_eq!(after, 5);
     assert!(reports.borrow().is_empty(), "the failure was retrieved");
 }
 
 #[test]
 fn eager_panic_never_retrieved_is_reported_once() {
-    let lp = new_loop();
-    let reports = log();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| {
-        r.borrow_mut().push((ctx.kind(), ctx.message().to_string()))
-    });
+    let lp = default_loop();
+    let reports = record_exceptions(&lp);
     lp.run_until_complete(async {
         drop(ringloop::spawn_eager(async {
             if true {
@@ -265,25 +239,27 @@ fn cancel_of_an_eagerly_finished_task_is_false() {
 
 #[test]
 fn cancel_of_a_suspended_eager_task_drops_it_at_the_await_point() {
-    let dropped = Rc::new(Cell::new(false));
-    let resumed = Rc::new(Cell::new(false));
-    ringloop::run({
-        let dropped = dropped.clone();
-        let resumed = resumed.clone();
-        async move {
-            let t = ringloop::spawn_eager(async move {
-                let _flag = DropFlag(dropped);
-                ringloop::sleep(Duration::from_secs(60)).await;
-                resumed.set(true);
-            });
-            assert!(!t.is_done());
-            assert!(t.cancel());
-            let err = t.await.unwrap_err();
-            assert!(err.is_cancelled());
-        }
+    for_each_backend(|lp| {
+        let dropped = Rc::new(Cell::new(false));
+        let resumed = Rc::new(Cell::new(false));
+        lp.run_until_complete({
+            let dropped = dropped.clone();
+            let resumed = resumed.clone();
+            async move {
+                let t = ringloop::spawn_eager(async move {
+                    let _flag = DropFlag(dropped);
+                    ringloop::sleep(Duration::from_secs(60)).await;
+                    resumed.set(true);
+                });
+                assert!(!t.is_done());
+                assert!(t.cancel());
+                let err = t.await.unwrap_err();
+                assert!(err.is_cancelled());
+            }
+        });
+        assert!(dropped.get(), "the destructor ran");
+        assert!(!resumed.get());
     });
-    assert!(dropped.get(), "the destructor ran");
-    assert!(!resumed.get());
 }
 
 #[test]
@@ -383,7 +359,7 @@ fn done_callbacks_of_eager_tasks_are_scheduled_never_inline() {
 
 #[test]
 fn spawn_eager_with_no_running_loop_queues_like_spawn() {
-    let lp = new_loop();
+    let lp = default_loop();
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
     let t = lp.spawn_eager(async move {
@@ -404,7 +380,7 @@ fn free_spawn_eager_without_a_loop_panics_clearly() {
 
 #[test]
 fn event_loop_spawn_eager_while_running_is_eager() {
-    let lp = Rc::new(new_loop());
+    let lp = Rc::new(default_loop());
     let ran = Rc::new(Cell::new(false));
     let inner = lp.clone();
     let r = ran.clone();
@@ -440,7 +416,7 @@ fn builder_eager_tasks_makes_spawn_eager() {
 
 #[test]
 fn plain_loop_spawn_stays_lazy() {
-    let lp = new_loop();
+    let lp = default_loop();
     lp.run_until_complete(async {
         let ran = Rc::new(Cell::new(false));
         let r = ran.clone();
@@ -453,7 +429,7 @@ fn plain_loop_spawn_stays_lazy() {
 
 #[test]
 fn eager_spawn_from_a_callback() {
-    let lp = new_loop();
+    let lp = default_loop();
     let out: Rc<RefCell<Option<ringloop::Task<u8>>>> = Rc::default();
     let o = out.clone();
     lp.call_soon(move || {
@@ -483,7 +459,7 @@ fn run_cancels_suspended_eager_leftovers() {
 #[test]
 fn eager_results_match_plain_spawn_results() {
     fn sum(eager: bool) -> u64 {
-        let lp = if eager { eager_loop() } else { new_loop() };
+        let lp = if eager { eager_loop() } else { default_loop() };
         lp.run_until_complete(async {
             let handles: Vec<_> = (0..200u64)
                 .map(|i| {
@@ -537,12 +513,8 @@ impl Drop for PanicOnDrop {
 
 #[test]
 fn unclaimed_eager_value_with_panicking_destructor_is_reported_once() {
-    let lp = new_loop();
-    let reports = log();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| {
-        r.borrow_mut().push((ctx.kind(), ctx.message().to_string()))
-    });
+    let lp = default_loop();
+    let reports = record_exceptions(&lp);
     lp.run_until_complete(async {
         let t = ringloop::spawn_eager(async { PanicOnDrop });
         assert!(t.is_done());
@@ -561,7 +533,7 @@ fn unclaimed_eager_value_with_panicking_destructor_is_reported_once() {
 #[test]
 fn eager_task_that_keeps_its_waker_still_resolves() {
     let stash: Rc<RefCell<Option<Waker>>> = Rc::default();
-    let lp = new_loop();
+    let lp = default_loop();
     let out = lp.run_until_complete({
         let stash = stash.clone();
         async move {

@@ -8,13 +8,13 @@
 //! itself: each test re-runs this binary as a child (`RINGLOOP_SECCOMP_CHILD` names the
 //! errno, `--exact` the test) and asserts that the child exited 0 and got to the end.
 
-use std::future::Future;
+mod support;
+
 use std::io;
-use std::process::Command;
-use std::time::Duration;
 
 use ringloop::net::{IoBuf, TcpListener, TcpStream};
 use ringloop::{Backend, EventLoop};
+use support::guard;
 
 /// Set in the child: which errno the filter returns (`EPERM` or `ENOSYS`).
 const CHILD: &str = "RINGLOOP_SECCOMP_CHILD";
@@ -55,8 +55,7 @@ fn under_seccomp(test: &str, errno_name: &str, errno: i32) {
 }
 
 fn parent(test: &str, errno_name: &str) {
-    let out = Command::new(std::env::current_exe().expect("the test binary's path"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+    let out = support::rerun(test)
         .env(CHILD, errno_name)
         .env_remove("RINGLOOP_BACKEND")
         .output()
@@ -95,14 +94,6 @@ fn child(errno: i32) {
     assert_eq!(lp.backend(), Backend::Epoll);
     lp.run_until_complete(guard("the echo round trip", echo()));
     println!("{DONE}: errno {errno}, backend {:?}", lp.backend());
-}
-
-/// A hang guard: its expiry is the failure.
-async fn guard<F: Future>(what: &str, fut: F) -> F::Output {
-    match ringloop::timeout(Duration::from_secs(20), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} hung"),
-    }
 }
 
 /// An echo server task on loopback, and a client that sends messages of a few sizes

@@ -5,18 +5,20 @@
 //! and plans; assertions on behaviour and counts, never on time (the `timeout`s are hang
 //! guards whose expiry is itself the failure).
 
+mod support;
+
 use std::cell::RefCell;
-use std::future::Future;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use ringloop::net::{IoBuf, TcpListener, TcpStream, UdpSocket, UnixStream};
+use ringloop::net::{IoBuf, TcpStream, UdpSocket, UnixStream};
 use ringloop::{Backend, EventLoop, FaultPlan};
+use support::{
+    exclusive_fds, fd_count, guard, local_listener, on_each_backend, panic_message, pattern,
+    poll_once, shared_fds,
+};
 
 /// The seeds every test runs with; `RINGLOOP_FAULT_SEEDS=n` adds `n` more (longer runs).
 fn seeds() -> Vec<u64> {
@@ -26,21 +28,6 @@ fn seeds() -> Vec<u64> {
         .unwrap_or(0);
     let mut out = vec![1, 0x5eed_cafe, 0xdead_beef_0bad_f00d];
     out.extend((0..extra).map(|i| 0x1000 + i * 0x9E37_79B9));
-    out
-}
-
-/// Backends to wrap: epoll always, io_uring where it works here.
-fn backends() -> Vec<Backend> {
-    let mut out = vec![Backend::Epoll];
-    if EventLoop::builder()
-        .backend(Backend::IoUring)
-        .build()
-        .is_ok()
-    {
-        out.insert(0, Backend::IoUring);
-    } else {
-        eprintln!("io_uring is unavailable here: only the epoll backend is wrapped");
-    }
     out
 }
 
@@ -92,24 +79,6 @@ fn injected(lp: &EventLoop, what: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no count before {what:?} in {line:?}"))
 }
 
-/// Tests that count `/proc/self/fd` run alone (write lock), the others together.
-static FD_TABLE: RwLock<()> = RwLock::new(());
-
-fn shared_fds() -> RwLockReadGuard<'static, ()> {
-    FD_TABLE.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive_fds() -> RwLockWriteGuard<'static, ()> {
-    FD_TABLE.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd is readable")
-        .count()
-        - 1
-}
-
 /// What each open descriptor points at, for a leak's message.
 fn fd_targets() -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir("/proc/self/fd")
@@ -128,22 +97,9 @@ fn fd_targets() -> Vec<String> {
     out
 }
 
-const HANG: Duration = Duration::from_secs(20);
-
-async fn guard<F: Future>(what: &str, fut: F) -> F::Output {
-    match ringloop::timeout(HANG, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} hung for {HANG:?}"),
-    }
-}
-
-/// Polls `fut` exactly once.
-async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
-}
-
 /// Runs the loop until nothing is in flight or held and every delayed completion (and
-/// duplicate) has been delivered.
+/// duplicate) has been delivered. (The fault driver's delays count turns, not time: it
+/// yields rather than sleeps, unlike `support::settle_io`.)
 async fn settle(lp: &EventLoop) {
     for _ in 0..10_000 {
         let s = lp.stats();
@@ -157,20 +113,6 @@ async fn settle(lp: &EventLoop) {
         ringloop::yield_now().await;
     }
     panic!("still in flight after settling: {:?}", lp.stats());
-}
-
-/// A deterministic pattern (xorshift64*).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Echoes until end-of-file.
@@ -194,7 +136,7 @@ async fn echo(stream: TcpStream) {
 
 /// Connections × bytes each, checked byte for byte, in chunks of varying sizes.
 async fn echo_workload(conns: usize, bytes: usize, seed: u64) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = local_listener();
     let addr = listener.local_addr().unwrap();
     let server = ringloop::spawn(async move {
         let mut handlers = Vec::new();
@@ -245,7 +187,7 @@ async fn echo_workload(conns: usize, bytes: usize, seed: u64) {
 #[test]
 fn tcp_echo_is_byte_exact_under_every_plan_and_seed() {
     let _fds = shared_fds();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for (name, plan) in plans() {
             for seed in seeds() {
                 let lp = faulty(backend, seed, plan.clone());
@@ -262,7 +204,7 @@ fn tcp_echo_is_byte_exact_under_every_plan_and_seed() {
                 eprintln!("{name}: {}", lp.backend_description());
             }
         }
-    }
+    });
 }
 
 #[test]
@@ -275,7 +217,7 @@ fn eintr_and_eagain_never_reach_user_code() {
         op_errnos: vec![libc::EINTR, libc::EAGAIN],
         ..FaultPlan::default()
     };
-    for backend in backends() {
+    on_each_backend(|backend| {
         for seed in seeds() {
             let lp = faulty(backend, seed, plan.clone());
             // Every read and write in the workload `expect`s success.
@@ -287,7 +229,7 @@ fn eintr_and_eagain_never_reach_user_code() {
             assert!(injected(&lp, "turn errors") > 0, "{backend:?} {seed:#x}");
             assert!(injected(&lp, "op errors") > 0, "{backend:?} {seed:#x}");
         }
-    }
+    });
 }
 
 #[test]
@@ -298,7 +240,7 @@ fn enomem_from_turns_is_retried_with_back_off() {
         turn_errnos: vec![libc::ENOMEM],
         ..FaultPlan::default()
     };
-    for backend in backends() {
+    on_each_backend(|backend| {
         let lp = faulty(backend, 9, plan.clone());
         let v = lp.run_until_complete(async {
             let t = ringloop::spawn(async {
@@ -311,74 +253,77 @@ fn enomem_from_turns_is_retried_with_back_off() {
         });
         assert_eq!(v, 7);
         assert!(injected(&lp, "turn errors") > 0, "{backend:?}");
-    }
+    });
 }
 
 #[test]
 fn timers_fire_in_order_and_never_early() {
     let _fds = shared_fds();
-    // io_uring also with the timeout-SQE wait of kernels before 5.11.
-    let mut setups: Vec<(Backend, bool)> = backends().into_iter().map(|b| (b, false)).collect();
-    if setups[0].0 == Backend::IoUring {
-        setups.push((Backend::IoUring, true));
-    }
-    for (backend, timeout_sqe) in setups {
-        for seed in seeds() {
-            let lp = EventLoop::builder()
-                .backend(backend)
-                .force_timeout_sqe(timeout_sqe)
-                .fault_injection(
-                    seed,
-                    FaultPlan {
-                        turn_error: 0.3,
-                        turn_errnos: vec![libc::EINTR, libc::EAGAIN, libc::EBUSY],
-                        ..FaultPlan::chaos()
-                    },
-                )
-                .build()
-                .unwrap();
-            let fired = Rc::new(RefCell::new(Vec::new()));
-            lp.run_until_complete(async {
-                let start = Instant::now();
-                // I/O alongside, so the completion stream is perturbed while timers run.
-                let io = ringloop::spawn(echo_workload(1, 4 << 10, seed));
-                let mut tasks = Vec::new();
-                for i in 0..40u64 {
-                    // Equal deadlines in groups of four, out of order of creation.
-                    let ms = (i * 7 % 10) * 2;
-                    let deadline = start + Duration::from_millis(ms);
-                    let fired = fired.clone();
-                    tasks.push(ringloop::spawn(async move {
-                        ringloop::sleep_until(deadline).await;
-                        let now = Instant::now();
-                        assert!(now >= deadline, "timer {i} fired early");
-                        fired.borrow_mut().push((deadline, i));
-                    }));
-                }
-                for t in tasks {
-                    guard("timer", t).await.unwrap();
-                }
-                guard("io", io).await.unwrap();
-                settle(&lp).await;
-            });
-            let fired = fired.borrow();
-            let mut expected = fired.clone();
-            expected.sort();
-            assert_eq!(*fired, expected, "{backend:?} seed {seed:#x}: out of order");
-            assert!(injected(&lp, "turn errors") > 0);
+    on_each_backend(|backend| {
+        // io_uring also with the timeout-SQE wait of kernels before 5.11.
+        let wait_paths: &[bool] = if backend == Backend::IoUring {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &timeout_sqe in wait_paths {
+            for seed in seeds() {
+                let lp = EventLoop::builder()
+                    .backend(backend)
+                    .force_timeout_sqe(timeout_sqe)
+                    .fault_injection(
+                        seed,
+                        FaultPlan {
+                            turn_error: 0.3,
+                            turn_errnos: vec![libc::EINTR, libc::EAGAIN, libc::EBUSY],
+                            ..FaultPlan::chaos()
+                        },
+                    )
+                    .build()
+                    .unwrap();
+                let fired = Rc::new(RefCell::new(Vec::new()));
+                lp.run_until_complete(async {
+                    let start = Instant::now();
+                    // I/O alongside, so the completion stream is perturbed while timers run.
+                    let io = ringloop::spawn(echo_workload(1, 4 << 10, seed));
+                    let mut tasks = Vec::new();
+                    for i in 0..40u64 {
+                        // Equal deadlines in groups of four, out of order of creation.
+                        let ms = (i * 7 % 10) * 2;
+                        let deadline = start + Duration::from_millis(ms);
+                        let fired = fired.clone();
+                        tasks.push(ringloop::spawn(async move {
+                            ringloop::sleep_until(deadline).await;
+                            let now = Instant::now();
+                            assert!(now >= deadline, "timer {i} fired early");
+                            fired.borrow_mut().push((deadline, i));
+                        }));
+                    }
+                    for t in tasks {
+                        guard("timer", t).await.unwrap();
+                    }
+                    guard("io", io).await.unwrap();
+                    settle(&lp).await;
+                });
+                let fired = fired.borrow();
+                let mut expected = fired.clone();
+                expected.sort();
+                assert_eq!(*fired, expected, "{backend:?} seed {seed:#x}: out of order");
+                assert!(injected(&lp, "turn errors") > 0);
+            }
         }
-    }
+    });
 }
 
 #[test]
 fn reads_dropped_mid_flight_release_everything() {
     let _fds = exclusive_fds();
     let before = fd_count();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for seed in seeds() {
             let lp = faulty(backend, seed, FaultPlan::chaos());
             lp.run_until_complete(async {
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let listener = local_listener();
                 let addr = listener.local_addr().unwrap();
                 let accept = ringloop::spawn(async move { listener.accept().await });
                 let client = TcpStream::connect(addr).await.unwrap();
@@ -405,7 +350,7 @@ fn reads_dropped_mid_flight_release_everything() {
                     }
                 }
                 // Dropped accepts, one of them with a connection on its way.
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let listener = local_listener();
                 let addr = listener.local_addr().unwrap();
                 for i in 0..20 {
                     let mut accept = Box::pin(listener.accept());
@@ -424,7 +369,7 @@ fn reads_dropped_mid_flight_release_everything() {
             assert_eq!(stats.ops_in_flight, 0, "{backend:?} seed {seed:#x}");
             assert_eq!(stats.buffers_held, 0, "{backend:?} seed {seed:#x}");
         }
-    }
+    });
     assert_eq!(fd_count(), before, "descriptors leaked");
 }
 
@@ -438,11 +383,11 @@ fn duplicated_and_stale_completions_are_stray_and_wake_no_one() {
         reorder: 1.0,
         ..FaultPlan::default()
     };
-    for backend in backends() {
+    on_each_backend(|backend| {
         for seed in seeds() {
             let lp = faulty(backend, seed, plan.clone());
             lp.run_until_complete(async {
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let listener = local_listener();
                 let addr = listener.local_addr().unwrap();
                 let accept = ringloop::spawn(async move { listener.accept().await });
                 let client = TcpStream::connect(addr).await.unwrap();
@@ -475,13 +420,13 @@ fn duplicated_and_stale_completions_are_stray_and_wake_no_one() {
                 "{backend:?} seed {seed:#x}: every duplicate and stray counted once"
             );
         }
-    }
+    });
 }
 
 #[test]
 fn setup_failure_is_a_clear_error() {
     let _fds = shared_fds();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for (errno, kind) in [
             (libc::ENOMEM, io::ErrorKind::OutOfMemory),
             (libc::EPERM, io::ErrorKind::PermissionDenied),
@@ -502,21 +447,13 @@ fn setup_failure_is_a_clear_error() {
             assert!(msg.contains(&format!("{backend:?}")), "{msg}");
             assert!(msg.contains("setting up"), "{msg}");
         }
-    }
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
+    });
 }
 
 #[test]
 fn persistent_turn_failures_panic_naming_the_backend() {
     let _fds = shared_fds();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for (errno, expect) in [
             (libc::EBUSY, "1000 times in a row"),
             (libc::ENOMEM, "20 times in a row"),
@@ -535,19 +472,19 @@ fn persistent_turn_failures_panic_naming_the_backend() {
             let caught = catch_unwind(AssertUnwindSafe(|| {
                 lp.run_until_complete(ringloop::sleep(Duration::from_secs(60)))
             }));
-            let msg = panic_text(caught.expect_err("a persistent failure must panic"));
+            let msg = panic_message(&*caught.expect_err("a persistent failure must panic"));
             assert!(msg.contains(&format!("{backend:?} driver")), "{msg}");
             assert!(msg.contains(expect), "{msg}");
             // The loop still closes cleanly.
             drop(lp);
         }
-    }
+    });
 }
 
 #[test]
 fn enobufs_and_enomem_from_operations_reach_the_caller() {
     let _fds = shared_fds();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for errno in [libc::ENOBUFS, libc::ENOMEM] {
             let lp = faulty(
                 backend,
@@ -575,7 +512,7 @@ fn enobufs_and_enomem_from_operations_reach_the_caller() {
             });
             assert_eq!(lp.stats().ops_in_flight, 0);
         }
-    }
+    });
 }
 
 #[test]
@@ -587,11 +524,11 @@ fn a_cancelled_operation_never_reports_eintr_or_eagain() {
         delay: 0.5,
         ..FaultPlan::default()
     };
-    for backend in backends() {
+    on_each_backend(|backend| {
         for seed in seeds() {
             let lp = faulty(backend, seed, plan.clone());
             lp.run_until_complete(async {
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let listener = local_listener();
                 let addr = listener.local_addr().unwrap();
                 let accept = ringloop::spawn(async move { listener.accept().await });
                 let client = TcpStream::connect(addr).await.unwrap();
@@ -617,13 +554,13 @@ fn a_cancelled_operation_never_reports_eintr_or_eagain() {
                 settle(&lp).await;
             });
         }
-    }
+    });
 }
 
 #[test]
 fn datagrams_and_unix_streams_arrive_whole_under_chaos() {
     let _fds = shared_fds();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for seed in seeds() {
             let lp = faulty(backend, seed, FaultPlan::chaos());
             lp.run_until_complete(async {
@@ -667,7 +604,7 @@ fn datagrams_and_unix_streams_arrive_whole_under_chaos() {
                 settle(&lp).await;
             });
         }
-    }
+    });
 }
 
 #[test]
@@ -675,10 +612,10 @@ fn a_loop_dropped_mid_flight_under_chaos_closes_everything() {
     let _fds = exclusive_fds();
     let before = fd_count();
     let before_targets = fd_targets();
-    for backend in backends() {
+    on_each_backend(|backend| {
         for seed in seeds() {
             let lp = faulty(backend, seed, FaultPlan::chaos());
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = local_listener();
             let addr = listener.local_addr().unwrap();
             lp.run_until_complete(async {
                 let mut pairs = Vec::new();
@@ -708,7 +645,7 @@ fn a_loop_dropped_mid_flight_under_chaos_closes_everything() {
             });
             drop(lp);
         }
-    }
+    });
     assert_eq!(
         fd_count(),
         before,
@@ -720,7 +657,7 @@ fn a_loop_dropped_mid_flight_under_chaos_closes_everything() {
 #[test]
 fn remote_wakes_and_stop_reach_a_loop_on_the_fault_backend() {
     let _fds = shared_fds();
-    for backend in backends() {
+    on_each_backend(|backend| {
         let lp = faulty(backend, 77, FaultPlan::chaos());
         let remote = lp.remote();
         let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -740,5 +677,5 @@ fn remote_wakes_and_stop_reach_a_loop_on_the_fault_backend() {
         lp.run_forever();
         thread.join().unwrap();
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 100);
-    }
+    });
 }

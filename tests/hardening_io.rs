@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ringloop::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use ringloop::{Backend, EventLoop};
-use support::{for_each_backend, guard, shared_fds};
+use support::{for_each_backend, guard, on_each_backend, shared_fds};
 
 /// An address on which nothing listens (a listener bound, then closed).
 fn down_server() -> SocketAddr {
@@ -198,7 +198,7 @@ fn a_unix_connect_to_a_full_backlog_waits_without_spinning() {
 
 #[test]
 fn oversized_receive_buffers_are_refused_by_build_with_the_limit_named() {
-    for backend in support::backends() {
+    on_each_backend(|backend| {
         let err = EventLoop::builder()
             .backend(backend)
             .recv_buffers(32768, 1 << 20)
@@ -221,7 +221,7 @@ fn oversized_receive_buffers_are_refused_by_build_with_the_limit_named() {
             .build()
             .expect("1 GiB is allowed");
         assert_eq!(lp.backend(), backend);
-    }
+    });
 }
 
 #[test]

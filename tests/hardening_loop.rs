@@ -11,11 +11,8 @@
 
 mod support;
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll, Waker};
@@ -27,20 +24,11 @@ use ringloop::{Backend, Closed, EventLoop, ExceptionKind, TaskError, TrySendErro
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// The message of a panic payload.
-fn message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "<not a string>".to_string())
-}
-
 /// Runs `f`, which must panic; returns the panic's message.
 fn panic_message_of<R>(what: &str, f: impl FnOnce() -> R) -> String {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(_) => panic!("{what}: expected a panic, got none"),
-        Err(payload) => message(&*payload),
+        Err(payload) => support::panic_message(&*payload),
     }
 }
 
@@ -51,19 +39,6 @@ impl Drop for Loud {
     fn drop(&mut self) {
         panic!("{}", self.0);
     }
-}
-
-/// What an exception handler heard.
-type Heard = Rc<RefCell<Vec<(ExceptionKind, String)>>>;
-
-fn record_reports(lp: &EventLoop) -> Heard {
-    let heard: Heard = Rc::default();
-    let h = heard.clone();
-    lp.set_exception_handler(move |report| {
-        h.borrow_mut()
-            .push((report.kind(), report.message().to_string()))
-    });
-    heard
 }
 
 /// Messages logged through the `log` crate, for every test of this binary.
@@ -139,9 +114,9 @@ fn run_until(lp: &EventLoop, what: &str, done: impl Fn() -> bool) {
 
 #[test]
 fn remote_call_whose_drop_panics_is_contained_reported_and_the_remote_closes() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = support::new_loop(backend);
-        let heard = record_reports(&lp);
+        let heard = support::record_exceptions(&lp);
         let remote = lp.remote();
         let loud = Loud("remote closure drop");
         remote
@@ -169,13 +144,13 @@ fn remote_call_whose_drop_panics_is_contained_reported_and_the_remote_closes() {
             )],
             "{backend:?}: the handler hears of the panic once"
         );
-    }
+    });
 }
 
 #[test]
 fn exception_handler_whose_drop_panics_is_contained_and_logged() {
     install_logger();
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = support::new_loop(backend);
         let remote = lp.remote();
         let loud = Loud("handler drop at close");
@@ -195,7 +170,7 @@ fn exception_handler_whose_drop_panics_is_contained_and_logged() {
             before + 1,
             "{backend:?}: the contained panic is logged once"
         );
-    }
+    });
 }
 
 #[test]
@@ -205,7 +180,7 @@ fn replaced_exception_handler_whose_drop_panics_is_reported_to_the_new_one() {
         lp.set_exception_handler(move |_| {
             let _keep = &loud;
         });
-        let heard = record_reports(lp);
+        let heard = support::record_exceptions(lp);
         assert_eq!(
             *heard.borrow(),
             [(
@@ -218,9 +193,9 @@ fn replaced_exception_handler_whose_drop_panics_is_reported_to_the_new_one() {
 
 #[test]
 fn callbacks_dropped_unrun_at_close_report_their_destructor_panics() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = support::new_loop(backend);
-        let heard = record_reports(&lp);
+        let heard = support::record_exceptions(&lp);
         let soon = Loud("call_soon closure drop");
         lp.call_soon(move || drop(soon));
         let later = Loud("call_later closure drop");
@@ -243,7 +218,7 @@ fn callbacks_dropped_unrun_at_close_report_their_destructor_panics() {
             ],
             "{backend:?}"
         );
-    }
+    });
 }
 
 /// Records, when dropped, whether its remote already refused calls.
@@ -267,7 +242,7 @@ impl Drop for SeesClosed {
 /// sending).
 #[test]
 fn the_remote_refuses_calls_before_the_close_drops_the_backlog() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = support::new_loop(backend);
         let remote = lp.remote();
         let closed_when_dropped = Arc::new(AtomicUsize::new(0));
@@ -290,7 +265,7 @@ fn the_remote_refuses_calls_before_the_close_drops_the_backlog() {
             BACKLOG,
             "{backend:?}: calls were still accepted while the close dropped the backlog"
         );
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -300,7 +275,7 @@ const WRONG_LOOP: &str = "belongs to the loop it was first polled on";
 
 #[test]
 fn a_task_awaited_on_another_loop_panics_instead_of_hanging() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let a = support::new_loop(backend);
         let b = support::new_loop(backend);
         let task = a.spawn(std::future::pending::<u32>());
@@ -318,7 +293,7 @@ fn a_task_awaited_on_another_loop_panics_instead_of_hanging() {
         let result = b.run_until_complete(support::guard("B's waiter", waiter));
         match result {
             Err(TaskError::Panicked(payload)) => {
-                let msg = message(&*payload);
+                let msg = support::panic_message(&*payload);
                 assert!(
                     msg.contains("this Task was polled on another event loop"),
                     "{msg:?}"
@@ -326,12 +301,12 @@ fn a_task_awaited_on_another_loop_panics_instead_of_hanging() {
             }
             other => panic!("{backend:?}: expected a panicked waiter, got {other:?}"),
         }
-    }
+    });
 }
 
 #[test]
 fn a_task_awaited_from_another_executor_panics_instead_of_hanging() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = support::new_loop(backend);
         let task = lp.spawn(std::future::pending::<u32>());
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -346,7 +321,7 @@ fn a_task_awaited_from_another_executor_panics_instead_of_hanging() {
                 && msg.contains(WRONG_LOOP),
             "{backend:?}: {msg:?}"
         );
-    }
+    });
 }
 
 #[test]
@@ -366,7 +341,7 @@ fn a_finished_task_can_still_be_taken_anywhere() {
 
 #[test]
 fn a_sleep_first_polled_on_one_loop_panics_when_awaited_on_another() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let a = support::new_loop(backend);
         let b = support::new_loop(backend);
         let mut sleep = ringloop::sleep(Duration::from_secs(30));
@@ -380,12 +355,12 @@ fn a_sleep_first_polled_on_one_loop_panics_when_awaited_on_another() {
             "{backend:?}: {msg:?}"
         );
         assert!(!sleep.is_elapsed(), "{backend:?}: the sleep fired early");
-    }
+    });
 }
 
 #[test]
 fn a_sleep_whose_loop_was_dropped_never_fires_early_on_another_loop() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let a = support::new_loop(backend);
         let b = support::new_loop(backend);
         let mut sleep = ringloop::sleep(Duration::from_secs(30));
@@ -405,13 +380,13 @@ fn a_sleep_whose_loop_was_dropped_never_fires_early_on_another_loop() {
             !sleep.is_elapsed(),
             "{backend:?}: the 30 s sleep fired early"
         );
-    }
+    });
 }
 
 #[test]
 fn a_socket_operation_created_on_one_loop_panics_when_awaited_on_another() {
     let _fds = support::shared_fds();
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let a = support::new_loop(backend);
         let b = support::new_loop(backend);
         let (stream, _peer) = UnixStream::pair().unwrap();
@@ -424,13 +399,13 @@ fn a_socket_operation_created_on_one_loop_panics_when_awaited_on_another() {
                 && msg.contains(WRONG_LOOP),
             "{backend:?}: {msg:?}"
         );
-    }
+    });
 }
 
 #[test]
 fn a_socket_operation_whose_loop_closed_answers_an_error() {
     let _fds = support::shared_fds();
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let a = support::new_loop(backend);
         let b = support::new_loop(backend);
         let (stream, _peer) = UnixStream::pair().unwrap();
@@ -439,7 +414,7 @@ fn a_socket_operation_whose_loop_closed_answers_an_error() {
         let (result, _buf) = b.run_until_complete(support::guard("a closed loop's read", read));
         let err = result.expect_err("the loop closed");
         assert!(err.to_string().contains("closed"), "{backend:?}: {err}");
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -544,7 +519,7 @@ fn counters(n: usize) -> Arc<Vec<AtomicUsize>> {
 #[test]
 fn a_bounded_remote_queue_refuses_the_call_past_the_limit_and_loses_nothing() {
     const LIMIT: usize = 16;
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = bounded_loop(backend, LIMIT);
         let remote = lp.remote();
         let runs = counters(LIMIT + 1);
@@ -580,12 +555,12 @@ fn a_bounded_remote_queue_refuses_the_call_past_the_limit_and_loses_nothing() {
             "{backend:?}: each call runs once"
         );
         assert_eq!(drops.load(Ordering::SeqCst), LIMIT + 1);
-    }
+    });
 }
 
 #[test]
 fn the_unbounded_call_still_queues_past_the_limit() {
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = bounded_loop(backend, 1);
         let remote = lp.remote();
         let ran = Arc::new(AtomicUsize::new(0));
@@ -607,27 +582,29 @@ fn the_unbounded_call_still_queues_past_the_limit() {
         run_until(&lp, "the unbounded calls", || {
             ran.load(Ordering::SeqCst) == 3
         });
-    }
+    });
 }
 
 #[test]
 fn a_zero_limit_counts_as_one() {
-    let lp = bounded_loop(Backend::Epoll, 0);
-    let remote = lp.remote();
-    remote.try_call_soon_threadsafe(|| {}).unwrap();
-    assert!(
-        remote
-            .try_call_soon_threadsafe(|| {})
-            .unwrap_err()
-            .is_full()
-    );
+    support::on_each_backend(|backend| {
+        let lp = bounded_loop(backend, 0);
+        let remote = lp.remote();
+        remote.try_call_soon_threadsafe(|| {}).unwrap();
+        assert!(
+            remote
+                .try_call_soon_threadsafe(|| {})
+                .unwrap_err()
+                .is_full()
+        );
+    });
 }
 
 #[test]
 fn senders_applying_back_pressure_get_every_call_run_exactly_once() {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 2000;
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = bounded_loop(backend, 8);
         let runs = counters(THREADS * PER_THREAD);
         let drops = Arc::new(AtomicUsize::new(0));
@@ -663,13 +640,13 @@ fn senders_applying_back_pressure_get_every_call_run_exactly_once() {
             runs.iter().all(|r| r.load(Ordering::SeqCst) == 1),
             "{backend:?}: a call ran twice or never"
         );
-    }
+    });
 }
 
 #[test]
 fn accepted_calls_not_run_are_dropped_at_close_and_later_calls_are_refused() {
     const LIMIT: usize = 32;
-    for backend in support::backends() {
+    support::on_each_backend(|backend| {
         let lp = bounded_loop(backend, LIMIT);
         let remote = lp.remote();
         let runs = counters(LIMIT);
@@ -700,5 +677,5 @@ fn accepted_calls_not_run_are_dropped_at_close_and_later_calls_are_refused() {
         );
         assert_eq!(remote.call_soon_threadsafe(|| {}), Err(Closed));
         assert!(remote.is_closed());
-    }
+    });
 }

@@ -2,22 +2,22 @@
 //! snapshot rule, FIFO order shared by callbacks and tasks, stop, run_until_complete,
 //! run's cleanup, the budget, and the syscall-free fast path. Every test asserts orders
 //! and counts, never an upper bound on time.
+//!
+//! What involves the driver (a wait, stop, a timer, the close) runs on each backend;
+//! `run`'s own cleanup, whose loop `ringloop::run` builds itself, runs in a child per
+//! backend. The rest is pure scheduling and runs on the default backend.
 
-use std::cell::{Cell, RefCell};
+mod support;
+
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use ringloop::{EventLoop, ExceptionKind, ITERATION_BUDGET, TaskError};
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("an event loop can be created here")
-}
+use support::{
+    DropFlag, Log, default_loop, for_each_backend, for_each_backend_by_env, log, new_loop,
+    on_each_backend, record_exceptions,
+};
 
 /// Runs exactly one iteration of `lp` (stop before run_forever).
 fn run_one_iteration(lp: &EventLoop) {
@@ -25,18 +25,9 @@ fn run_one_iteration(lp: &EventLoop) {
     lp.run_forever();
 }
 
-/// Sets a flag when dropped.
-struct DropFlag(Rc<Cell<bool>>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
 #[test]
 fn iteration_runs_only_what_was_ready() {
-    let lp = new_loop();
+    let lp = default_loop();
     let events = log();
     let e = events.clone();
     lp.call_soon(move || {
@@ -59,7 +50,7 @@ fn iteration_runs_only_what_was_ready() {
 
 #[test]
 fn task_spawned_during_iteration_waits_for_next_iteration() {
-    let lp = new_loop();
+    let lp = default_loop();
     let events = log();
     let e = events.clone();
     lp.call_soon(move || {
@@ -76,7 +67,7 @@ fn task_spawned_during_iteration_waits_for_next_iteration() {
 
 #[test]
 fn call_soon_is_fifo() {
-    let lp = new_loop();
+    let lp = default_loop();
     let order = log();
     for i in 0..100 {
         let o = order.clone();
@@ -125,7 +116,7 @@ fn yield_now_interleaves_two_tasks() {
 
 #[test]
 fn callbacks_and_tasks_share_one_fifo() {
-    let lp = new_loop();
+    let lp = default_loop();
     let order = log();
     let o = order.clone();
     lp.call_soon(move || o.borrow_mut().push("callback 1"));
@@ -172,77 +163,85 @@ fn woken_task_queues_behind_callbacks_scheduled_earlier() {
 
 #[test]
 fn stop_before_run_forever_runs_one_iteration() {
-    let lp = new_loop();
-    let ran = log();
-    let r = ran.clone();
-    lp.call_soon(move || {
-        r.borrow_mut().push(1);
-        let r2 = r.clone();
-        ringloop::call_soon(move || r2.borrow_mut().push(2));
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
+        let ran = log();
+        let r = ran.clone();
+        lp.call_soon(move || {
+            r.borrow_mut().push(1);
+            let r2 = r.clone();
+            ringloop::call_soon(move || r2.borrow_mut().push(2));
+        });
+        let before = lp.stats().iterations;
+        lp.stop();
+        lp.run_forever();
+        assert_eq!(lp.stats().iterations, before + 1);
+        assert_eq!(*ran.borrow(), [1]);
+        assert!(!lp.is_running());
     });
-    let before = lp.stats().iterations;
-    lp.stop();
-    lp.run_forever();
-    assert_eq!(lp.stats().iterations, before + 1);
-    assert_eq!(*ran.borrow(), [1]);
-    assert!(!lp.is_running());
 }
 
 #[test]
 fn stop_before_run_forever_with_nothing_ready_still_returns() {
-    let lp = new_loop();
-    let before = lp.stats().iterations;
-    lp.stop();
-    lp.run_forever();
-    assert_eq!(lp.stats().iterations, before + 1);
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
+        let before = lp.stats().iterations;
+        lp.stop();
+        lp.run_forever();
+        assert_eq!(lp.stats().iterations, before + 1);
+    });
 }
 
 #[test]
 fn stop_lets_the_current_iteration_finish() {
-    let lp = Rc::new(new_loop());
-    let order = log();
-    let (o, l) = (order.clone(), lp.clone());
-    lp.call_soon(move || {
-        o.borrow_mut().push("stopper");
-        l.stop();
-        let o2 = o.clone();
-        ringloop::call_soon(move || o2.borrow_mut().push("next iteration"));
+    on_each_backend(|backend| {
+        let lp = Rc::new(new_loop(backend));
+        let order = log();
+        let (o, l) = (order.clone(), lp.clone());
+        lp.call_soon(move || {
+            o.borrow_mut().push("stopper");
+            l.stop();
+            let o2 = o.clone();
+            ringloop::call_soon(move || o2.borrow_mut().push("next iteration"));
+        });
+        let o = order.clone();
+        lp.call_soon(move || o.borrow_mut().push("same iteration"));
+        lp.run_forever();
+        assert_eq!(*order.borrow(), ["stopper", "same iteration"]);
+        // The loop can be run again; what was scheduled is still there.
+        run_one_iteration(&lp);
+        assert_eq!(
+            *order.borrow(),
+            ["stopper", "same iteration", "next iteration"]
+        );
     });
-    let o = order.clone();
-    lp.call_soon(move || o.borrow_mut().push("same iteration"));
-    lp.run_forever();
-    assert_eq!(*order.borrow(), ["stopper", "same iteration"]);
-    // The loop can be run again; what was scheduled is still there.
-    run_one_iteration(&lp);
-    assert_eq!(
-        *order.borrow(),
-        ["stopper", "same iteration", "next iteration"]
-    );
 }
 
 #[test]
 fn stop_from_a_task_returns_from_run_forever() {
-    let lp = Rc::new(new_loop());
-    let l = lp.clone();
-    let steps = Rc::new(Cell::new(0));
-    let s = steps.clone();
-    let task = lp.spawn(async move {
-        for _ in 0..5 {
-            s.set(s.get() + 1);
-            ringloop::yield_now().await;
-        }
-        l.stop();
-        "stopped"
+    on_each_backend(|backend| {
+        let lp = Rc::new(new_loop(backend));
+        let l = lp.clone();
+        let steps = Rc::new(Cell::new(0));
+        let s = steps.clone();
+        let task = lp.spawn(async move {
+            for _ in 0..5 {
+                s.set(s.get() + 1);
+                ringloop::yield_now().await;
+            }
+            l.stop();
+            "stopped"
+        });
+        lp.run_forever();
+        assert_eq!(steps.get(), 5);
+        assert!(task.is_done());
+        assert_eq!(lp.run_until_complete(task).unwrap(), "stopped");
     });
-    lp.run_forever();
-    assert_eq!(steps.get(), 5);
-    assert!(task.is_done());
-    assert_eq!(lp.run_until_complete(task).unwrap(), "stopped");
 }
 
 #[test]
 fn run_until_complete_returns_the_output() {
-    let lp = new_loop();
+    let lp = default_loop();
     let value = lp.run_until_complete(async {
         ringloop::yield_now().await;
         41 + 1
@@ -254,7 +253,7 @@ fn run_until_complete_returns_the_output() {
 
 #[test]
 fn run_until_complete_polls_main_after_already_scheduled_work() {
-    let lp = new_loop();
+    let lp = default_loop();
     let order = log();
     let o = order.clone();
     lp.call_soon(move || o.borrow_mut().push("scheduled before"));
@@ -265,7 +264,7 @@ fn run_until_complete_polls_main_after_already_scheduled_work() {
 
 #[test]
 fn run_until_complete_leaves_other_tasks_pending() {
-    let lp = new_loop();
+    let lp = default_loop();
     let steps = Rc::new(Cell::new(0u32));
     let s = steps.clone();
     let dropped = Rc::new(Cell::new(false));
@@ -298,7 +297,7 @@ fn run_until_complete_leaves_other_tasks_pending() {
 
 #[test]
 fn is_running_only_inside_run() {
-    let lp = new_loop();
+    let lp = default_loop();
     assert!(!lp.is_running());
     let inside = lp.run_until_complete(async { lp.is_running() });
     assert!(inside);
@@ -307,114 +306,124 @@ fn is_running_only_inside_run() {
 
 #[test]
 fn run_cancels_leftover_tasks() {
-    let dropped = Rc::new(Cell::new(false));
-    let body_after_await = Rc::new(Cell::new(false));
-    let never_started = Rc::new(Cell::new(false));
-    let (d, b, n) = (
-        dropped.clone(),
-        body_after_await.clone(),
-        never_started.clone(),
-    );
-    let value = ringloop::run(async move {
-        let guard = DropFlag(d);
-        // Detached and suspended forever.
-        drop(ringloop::spawn(async move {
-            let _guard = guard;
-            ringloop::sleep(Duration::MAX).await;
-            b.set(true);
-        }));
-        ringloop::yield_now().await;
-        // Spawned in the last iteration: it never gets to run.
-        drop(ringloop::spawn(async move { n.set(true) }));
-        "main done"
+    for_each_backend_by_env("run_cancels_leftover_tasks", || {
+        let dropped = Rc::new(Cell::new(false));
+        let body_after_await = Rc::new(Cell::new(false));
+        let never_started = Rc::new(Cell::new(false));
+        let (d, b, n) = (
+            dropped.clone(),
+            body_after_await.clone(),
+            never_started.clone(),
+        );
+        let value = ringloop::run(async move {
+            let guard = DropFlag(d);
+            // Detached and suspended forever.
+            drop(ringloop::spawn(async move {
+                let _guard = guard;
+                ringloop::sleep(Duration::MAX).await;
+                b.set(true);
+            }));
+            ringloop::yield_now().await;
+            // Spawned in the last iteration: it never gets to run.
+            drop(ringloop::spawn(async move { n.set(true) }));
+            "main done"
+        });
+        assert_eq!(value, "main done");
+        assert!(dropped.get(), "the leftover task's future was dropped");
+        assert!(!body_after_await.get());
+        assert!(
+            !never_started.get(),
+            "a task cancelled before its first run never runs its body"
+        );
     });
-    assert_eq!(value, "main done");
-    assert!(dropped.get(), "the leftover task's future was dropped");
-    assert!(!body_after_await.get());
-    assert!(
-        !never_started.get(),
-        "a task cancelled before its first run never runs its body"
-    );
 }
 
 #[test]
 fn run_runs_done_callbacks_of_cancelled_leftover_tasks() {
-    // `run`'s doc: leftover tasks are cancelled "in the loop, so done callbacks run".
-    let done_seen: Log<&'static str> = log();
-    let seen = done_seen.clone();
-    ringloop::run(async move {
-        let suspended = ringloop::spawn(ringloop::sleep(Duration::MAX));
-        suspended.add_done_callback(move |r| {
-            seen.borrow_mut().push(match r {
-                Err(TaskError::Cancelled) => "cancelled",
-                Err(TaskError::Panicked(_)) => "panicked",
-                Ok(()) => "finished",
-            })
-        });
-        ringloop::yield_now().await;
-    });
-    assert_eq!(*done_seen.borrow(), ["cancelled"]);
+    for_each_backend_by_env(
+        "run_runs_done_callbacks_of_cancelled_leftover_tasks",
+        || {
+            // `run`'s doc: leftover tasks are cancelled "in the loop, so done callbacks run".
+            let done_seen: Log<&'static str> = log();
+            let seen = done_seen.clone();
+            ringloop::run(async move {
+                let suspended = ringloop::spawn(ringloop::sleep(Duration::MAX));
+                suspended.add_done_callback(move |r| {
+                    seen.borrow_mut().push(match r {
+                        Err(TaskError::Cancelled) => "cancelled",
+                        Err(TaskError::Panicked(_)) => "panicked",
+                        Ok(()) => "finished",
+                    })
+                });
+                ringloop::yield_now().await;
+            });
+            assert_eq!(*done_seen.borrow(), ["cancelled"]);
+        },
+    );
 }
 
 #[test]
 fn run_cancels_tasks_spawned_by_cancelled_tasks_destructors() {
-    struct SpawnOnDrop(Rc<Cell<bool>>);
-    impl Drop for SpawnOnDrop {
-        fn drop(&mut self) {
-            // Spawning needs a running loop: run cancels leftovers inside the loop.
-            let guard = DropFlag(self.0.clone());
-            drop(ringloop::spawn(async move {
-                let _guard = guard;
-                ringloop::sleep(Duration::MAX).await;
-            }));
-        }
-    }
-    let second_dropped = Rc::new(Cell::new(false));
-    let s = second_dropped.clone();
-    ringloop::run(async move {
-        drop(ringloop::spawn(async move {
-            let _guard = SpawnOnDrop(s);
-            ringloop::sleep(Duration::MAX).await;
-        }));
-        ringloop::yield_now().await;
-    });
-    assert!(second_dropped.get());
+    for_each_backend_by_env(
+        "run_cancels_tasks_spawned_by_cancelled_tasks_destructors",
+        || {
+            struct SpawnOnDrop(Rc<Cell<bool>>);
+            impl Drop for SpawnOnDrop {
+                fn drop(&mut self) {
+                    // Spawning needs a running loop: run cancels leftovers inside the loop.
+                    let guard = DropFlag(self.0.clone());
+                    drop(ringloop::spawn(async move {
+                        let _guard = guard;
+                        ringloop::sleep(Duration::MAX).await;
+                    }));
+                }
+            }
+            let second_dropped = Rc::new(Cell::new(false));
+            let s = second_dropped.clone();
+            ringloop::run(async move {
+                drop(ringloop::spawn(async move {
+                    let _guard = SpawnOnDrop(s);
+                    ringloop::sleep(Duration::MAX).await;
+                }));
+                ringloop::yield_now().await;
+            });
+            assert!(second_dropped.get());
+        },
+    );
 }
 
 #[test]
 fn dropping_the_loop_drops_pending_tasks_and_callbacks() {
-    let task_dropped = Rc::new(Cell::new(false));
-    let callback_dropped = Rc::new(Cell::new(false));
-    let timer_dropped = Rc::new(Cell::new(false));
-    {
-        let lp = new_loop();
-        let guard = DropFlag(task_dropped.clone());
-        let task = lp.spawn(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await;
-        });
-        lp.run_until_complete(ringloop::yield_now());
-        let guard = DropFlag(callback_dropped.clone());
-        lp.call_soon(move || drop(guard));
-        let guard = DropFlag(timer_dropped.clone());
-        lp.call_later(Duration::from_secs(3600), move || drop(guard));
-        drop(lp);
-        assert!(task.is_done());
-        assert!(task.is_cancelled());
-    }
-    assert!(task_dropped.get());
-    assert!(callback_dropped.get());
-    assert!(timer_dropped.get());
+    on_each_backend(|backend| {
+        let task_dropped = Rc::new(Cell::new(false));
+        let callback_dropped = Rc::new(Cell::new(false));
+        let timer_dropped = Rc::new(Cell::new(false));
+        {
+            let lp = new_loop(backend);
+            let guard = DropFlag(task_dropped.clone());
+            let task = lp.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            });
+            lp.run_until_complete(ringloop::yield_now());
+            let guard = DropFlag(callback_dropped.clone());
+            lp.call_soon(move || drop(guard));
+            let guard = DropFlag(timer_dropped.clone());
+            lp.call_later(Duration::from_secs(3600), move || drop(guard));
+            drop(lp);
+            assert!(task.is_done());
+            assert!(task.is_cancelled());
+        }
+        assert!(task_dropped.get());
+        assert!(callback_dropped.get());
+        assert!(timer_dropped.get());
+    });
 }
 
 #[test]
 fn callback_panic_reaches_handler() {
-    let lp = new_loop();
-    let reports = log();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| {
-        r.borrow_mut().push((ctx.kind(), ctx.message().to_string()))
-    });
+    let lp = default_loop();
+    let reports = record_exceptions(&lp);
     let after = Rc::new(Cell::new(false));
     lp.call_soon(|| panic!("callback boom"));
     let a = after.clone();
@@ -432,18 +441,20 @@ fn callback_panic_reaches_handler() {
 
 #[test]
 fn call_later_panic_reaches_handler() {
-    let lp = new_loop();
-    let reports = log();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| r.borrow_mut().push(ctx.kind()));
-    lp.call_later(Duration::from_millis(1), || panic!("timer boom"));
-    lp.run_until_complete(ringloop::sleep(Duration::from_millis(5)));
-    assert_eq!(*reports.borrow(), [ExceptionKind::CallbackPanicked]);
+    for_each_backend(|lp| {
+        let reports = record_exceptions(lp);
+        lp.call_later(Duration::from_millis(1), || panic!("timer boom"));
+        lp.run_until_complete(ringloop::sleep(Duration::from_millis(5)));
+        assert_eq!(
+            *reports.borrow(),
+            [(ExceptionKind::CallbackPanicked, "timer boom".to_string())]
+        );
+    });
 }
 
 #[test]
 fn exception_handler_panic_does_not_stop_loop() {
-    let lp = new_loop();
+    let lp = default_loop();
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
     lp.set_exception_handler(move |_| {
@@ -463,7 +474,7 @@ fn exception_handler_panic_does_not_stop_loop() {
 
 #[test]
 fn call_soon_cancel_prevents_run_and_drops_closure() {
-    let lp = new_loop();
+    let lp = default_loop();
     let ran = Rc::new(Cell::new(false));
     let dropped = Rc::new(Cell::new(false));
     let (r, guard) = (ran.clone(), DropFlag(dropped.clone()));
@@ -482,7 +493,7 @@ fn call_soon_cancel_prevents_run_and_drops_closure() {
 
 #[test]
 fn call_soon_cancel_after_run_returns_false() {
-    let lp = new_loop();
+    let lp = default_loop();
     let handle = lp.call_soon(|| {});
     run_one_iteration(&lp);
     assert!(!handle.cancel());
@@ -491,7 +502,7 @@ fn call_soon_cancel_after_run_returns_false() {
 
 #[test]
 fn iteration_runs_at_most_budget_nodes() {
-    let lp = new_loop();
+    let lp = default_loop();
     let count = Rc::new(Cell::new(0usize));
     let total = ITERATION_BUDGET * 2 + 5;
     for _ in 0..total {
@@ -508,45 +519,48 @@ fn iteration_runs_at_most_budget_nodes() {
 
 #[test]
 fn loop_makes_no_syscall_when_work_is_ready() {
-    let lp = new_loop();
-    // Warm up: a real wait arms whatever the driver keeps armed.
-    lp.run_until_complete(ringloop::sleep(Duration::from_millis(1)));
-    let before = lp.stats();
-    assert_eq!(before.timers_pending, 0);
-    assert_eq!(before.ops_in_flight, 0);
-    lp.run_until_complete(async {
-        let a = ringloop::spawn(async {
+    for_each_backend(|lp| {
+        // Warm up: a real wait arms whatever the driver keeps armed.
+        lp.run_until_complete(ringloop::sleep(Duration::from_millis(1)));
+        let before = lp.stats();
+        assert_eq!(before.timers_pending, 0);
+        assert_eq!(before.ops_in_flight, 0);
+        lp.run_until_complete(async {
+            let a = ringloop::spawn(async {
+                for _ in 0..500 {
+                    ringloop::yield_now().await;
+                }
+            });
             for _ in 0..500 {
                 ringloop::yield_now().await;
             }
+            a.await.unwrap();
         });
-        for _ in 0..500 {
-            ringloop::yield_now().await;
-        }
-        a.await.unwrap();
-    });
-    let after = lp.stats();
-    let iterations = after.iterations - before.iterations;
-    let enters = after.io_uring_enters - before.io_uring_enters;
-    let polled = after.tasks_polled - before.tasks_polled;
-    assert!(iterations >= 500, "{iterations} iterations");
-    // io_uring sees its completions without a syscall. epoll cannot, so it looks (one
-    // nonblocking epoll_wait) once per iteration budget of work, lest I/O starve.
-    let allowed = match lp.backend() {
-        // What ran: the tasks' polls, and the main future's, one per iteration.
-        ringloop::Backend::Epoll => 2 + (polled + iterations) / ringloop::ITERATION_BUDGET as u64,
-        _ => 2,
-    };
-    assert!(
-        enters <= allowed,
-        "{enters} waits for I/O over {iterations} iterations ({polled} polls) that always \
+        let after = lp.stats();
+        let iterations = after.iterations - before.iterations;
+        let enters = after.io_uring_enters - before.io_uring_enters;
+        let polled = after.tasks_polled - before.tasks_polled;
+        assert!(iterations >= 500, "{iterations} iterations");
+        // io_uring sees its completions without a syscall. epoll cannot, so it looks (one
+        // nonblocking epoll_wait) once per iteration budget of work, lest I/O starve.
+        let allowed = match lp.backend() {
+            // What ran: the tasks' polls, and the main future's, one per iteration.
+            ringloop::Backend::Epoll => {
+                2 + (polled + iterations) / ringloop::ITERATION_BUDGET as u64
+            }
+            _ => 2,
+        };
+        assert!(
+            enters <= allowed,
+            "{enters} waits for I/O over {iterations} iterations ({polled} polls) that always \
          had work ready"
-    );
+        );
+    });
 }
 
 #[test]
 fn stats_count_spawned_and_polled_tasks() {
-    let lp = new_loop();
+    let lp = default_loop();
     let before = lp.stats();
     lp.run_until_complete(async {
         let t = ringloop::spawn(async {
@@ -563,40 +577,48 @@ fn stats_count_spawned_and_polled_tasks() {
 
 #[test]
 fn closing_the_loop_drops_pending_callbacks_even_while_their_handle_is_held() {
-    let lp = new_loop();
-    let later_dropped = Rc::new(Cell::new(false));
-    let soon_dropped = Rc::new(Cell::new(false));
-    let guard = DropFlag(later_dropped.clone());
-    let later = lp.call_later(Duration::from_secs(3600), move || drop(guard));
-    let guard = DropFlag(soon_dropped.clone());
-    let soon = lp.call_soon(move || drop(guard));
-    drop(lp);
-    assert!(
-        later_dropped.get(),
-        "a call_later closure outlived its loop"
-    );
-    assert!(soon_dropped.get(), "a call_soon closure outlived its loop");
-    // The handles stay usable: cancelling after the close is a harmless no-op.
-    assert!(!later.cancel());
-    assert!(!soon.cancel());
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
+        let later_dropped = Rc::new(Cell::new(false));
+        let soon_dropped = Rc::new(Cell::new(false));
+        let guard = DropFlag(later_dropped.clone());
+        let later = lp.call_later(Duration::from_secs(3600), move || drop(guard));
+        let guard = DropFlag(soon_dropped.clone());
+        let soon = lp.call_soon(move || drop(guard));
+        drop(lp);
+        assert!(
+            later_dropped.get(),
+            "a call_later closure outlived its loop"
+        );
+        assert!(soon_dropped.get(), "a call_soon closure outlived its loop");
+        // The handles stay usable: cancelling after the close is a harmless no-op.
+        assert!(!later.cancel());
+        assert!(!soon.cancel());
+    });
 }
 
 #[test]
 fn a_failure_released_by_the_close_reaches_the_installed_handler() {
-    // A task holds the handle of a task that panicked; nobody looked at the failure
-    // before the loop closed. Dropping the holder at close drops that handle, and the
-    // failure goes to the loop's own handler, not past it.
-    let lp = new_loop();
-    let heard = log();
-    let h = heard.clone();
-    lp.set_exception_handler(move |ctx| h.borrow_mut().push(ctx.kind()));
-    let failing = lp.spawn(async { panic!("nobody looks at this") });
-    lp.spawn(async move {
-        let _held = failing;
-        ringloop::sleep(Duration::MAX).await;
+    on_each_backend(|backend| {
+        // A task holds the handle of a task that panicked; nobody looked at the failure
+        // before the loop closed. Dropping the holder at close drops that handle, and the
+        // failure goes to the loop's own handler, not past it.
+        let lp = new_loop(backend);
+        let heard = record_exceptions(&lp);
+        let failing = lp.spawn(async { panic!("nobody looks at this") });
+        lp.spawn(async move {
+            let _held = failing;
+            ringloop::sleep(Duration::MAX).await;
+        });
+        lp.run_until_complete(ringloop::yield_now());
+        assert!(heard.borrow().is_empty());
+        drop(lp);
+        assert_eq!(
+            *heard.borrow(),
+            [(
+                ExceptionKind::TaskNeverRetrieved,
+                "nobody looks at this".to_string()
+            )]
+        );
     });
-    lp.run_until_complete(ringloop::yield_now());
-    assert!(heard.borrow().is_empty());
-    drop(lp);
-    assert_eq!(*heard.borrow(), [ExceptionKind::TaskNeverRetrieved]);
 }

@@ -1,20 +1,22 @@
 //! Misuse gets a clear panic that says what to do, never a hang (DESIGN.md, "Semantics
 //! to keep" 6). Each `expected` is a substring of the message, including its advice.
+//!
+//! A misuse is caught before anything waits or reaches the driver, so these run on the
+//! default backend (and `should_panic` ends a test at its first panic).
+
+mod support;
 
 use std::pin::pin;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use ringloop::{EventLoop, TaskError};
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("an event loop can be created here")
-}
+use ringloop::TaskError;
+use support::{default_loop, task_panic_message};
 
 #[test]
 #[should_panic(expected = "this event loop is already running: await the future")]
 fn run_until_complete_inside_running_loop_panics() {
-    let lp = new_loop();
+    let lp = default_loop();
     lp.run_until_complete(async {
         lp.run_until_complete(async {});
     });
@@ -23,7 +25,7 @@ fn run_until_complete_inside_running_loop_panics() {
 #[test]
 #[should_panic(expected = "this event loop is already running: await the future")]
 fn run_forever_inside_running_loop_panics() {
-    let lp = new_loop();
+    let lp = default_loop();
     lp.run_until_complete(async {
         lp.run_forever();
     });
@@ -32,8 +34,8 @@ fn run_forever_inside_running_loop_panics() {
 #[test]
 #[should_panic(expected = "start the second loop on its own thread")]
 fn second_loop_run_inside_running_loop_panics() {
-    let first = new_loop();
-    let second = new_loop();
+    let first = default_loop();
+    let second = default_loop();
     first.run_until_complete(async {
         second.run_until_complete(async {});
     });
@@ -113,7 +115,7 @@ fn add_done_callback_after_result_taken_panics() {
 #[test]
 #[should_panic(expected = "call it from inside the loop")]
 fn add_done_callback_on_finished_task_outside_loop_panics() {
-    let lp = new_loop();
+    let lp = default_loop();
     let task = lp.spawn(async { 1 });
     lp.run_until_complete(ringloop::yield_now());
     assert!(task.is_done());
@@ -129,7 +131,7 @@ fn task_error_into_panic_on_cancelled_panics() {
 #[test]
 #[should_panic(expected = "use run_forever() with stop(), or let the future finish")]
 fn stop_during_run_until_complete_panics() {
-    let lp = new_loop();
+    let lp = default_loop();
     lp.run_until_complete(async {
         lp.stop();
         std::future::pending::<()>().await;
@@ -138,7 +140,7 @@ fn stop_during_run_until_complete_panics() {
 
 #[test]
 fn loop_is_usable_after_a_misuse_panic() {
-    let lp = new_loop();
+    let lp = default_loop();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         lp.run_until_complete(async {
             lp.run_until_complete(async {});
@@ -160,12 +162,7 @@ fn task_panic_inside_loop_is_not_a_misuse_panic() {
         })
         .await
         .unwrap_err();
-        let payload = err.into_panic();
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default()
+        task_panic_message(err)
     });
     assert!(
         message.contains("start the second loop on its own thread"),

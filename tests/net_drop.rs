@@ -1,17 +1,21 @@
 //! Dropped and crowded operations (issue 3): reads dropped at random points leave
 //! nothing in flight and no buffer held; a ring of 8 entries carries 100,000 operations
 //! without losing one; normal traffic counts no stray completion. Counts, never timings.
+//! Every test runs on each backend (on epoll, "the ring" is the readiness path with the
+//! same entry limit).
+
+mod support;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::Duration;
 
 use ringloop::EventLoop;
 use ringloop::net::ops::{Recv, SendOp};
-use ringloop::net::{IoBuf, IoBufMut, Op, TcpListener, TcpStream, UnixStream};
+use ringloop::net::{IoBuf, IoBufMut, Op, TcpStream, UnixStream};
+use support::{bump, on_each_backend, poll_once, settle_io, tcp_pair};
 
 /// xorshift64: a fixed seed makes every run drop at the same points.
 struct XorShift(u64);
@@ -36,11 +40,6 @@ fn env_count(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Polls `fut` exactly once.
-async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
 }
 
 /// TCP and Unix streams alike.
@@ -83,10 +82,6 @@ struct Tally {
     never_polled: Cell<usize>,
     in_flight: Cell<usize>,
     completed: Cell<usize>,
-}
-
-fn bump(c: &Cell<usize>) {
-    c.set(c.get() + 1);
 }
 
 /// Makes one read of buffer `buf` on `a` and drops it at the point `mode` picks.
@@ -172,186 +167,178 @@ async fn drop_reads<S: Duplex>(
     }
 }
 
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .expect("connect");
-    let (server, _) = listener.accept().await.expect("accept");
-    (client, server)
-}
-
-/// Runs the loop until nothing is in flight, for at most `turns` turns.
-async fn settle(lp: &EventLoop, turns: usize) {
-    for _ in 0..turns {
-        if lp.stats().ops_in_flight == 0 {
-            return;
-        }
-        ringloop::sleep(Duration::from_millis(1)).await;
-    }
-}
-
 #[test]
 fn reads_dropped_at_random_points_leave_nothing_in_flight_or_held() {
-    let total = env_count("RINGLOOP_DROPS", 100_000);
-    const UNIX_PAIRS: usize = 6;
-    const TCP_PAIRS: usize = 2;
-    let per_task = total.div_ceil(UNIX_PAIRS + TCP_PAIRS);
-    // Every read must reach the driver (these are drops of in-flight operations), so
-    // no read may finish early by trying the syscall first.
-    let lp = EventLoop::builder().try_first_io(false).build().unwrap();
-    let tally = Rc::new(Tally::default());
-    lp.run_until_complete(async {
-        let mut tasks = Vec::new();
-        let mut keep = Vec::new();
-        for i in 0..UNIX_PAIRS {
-            let (a, b) = UnixStream::pair().unwrap();
-            let (a, b) = (Rc::new(a), Rc::new(b));
-            keep.push((Some((a.clone(), b.clone())), None));
-            let lp = &lp;
-            let tally = tally.clone();
-            tasks.push(Box::pin(async move {
-                drop_reads(lp, a, b, per_task, 0x9e37_79b9 + i as u64, tally).await
-            }) as Pin<Box<dyn Future<Output = ()>>>);
-        }
-        for i in 0..TCP_PAIRS {
-            let (a, b) = tcp_pair().await;
-            let (a, b) = (Rc::new(a), Rc::new(b));
-            keep.push((None, Some((a.clone(), b.clone()))));
-            let lp = &lp;
-            let tally = tally.clone();
-            tasks.push(Box::pin(async move {
-                drop_reads(lp, a, b, per_task, 0x1234_5678 + i as u64, tally).await
-            }));
-        }
-        // The tasks borrow the loop, so they run as one gathered future here.
-        ringloop::gather(tasks).await;
+    on_each_backend(|backend| {
+        let total = env_count("RINGLOOP_DROPS", 100_000);
+        const UNIX_PAIRS: usize = 6;
+        const TCP_PAIRS: usize = 2;
+        let per_task = total.div_ceil(UNIX_PAIRS + TCP_PAIRS);
+        // Every read must reach the driver (these are drops of in-flight operations), so
+        // no read may finish early by trying the syscall first.
+        let lp = EventLoop::builder()
+            .backend(backend)
+            .try_first_io(false)
+            .build()
+            .unwrap();
+        let tally = Rc::new(Tally::default());
+        lp.run_until_complete(async {
+            let mut tasks = Vec::new();
+            let mut keep = Vec::new();
+            for i in 0..UNIX_PAIRS {
+                let (a, b) = UnixStream::pair().unwrap();
+                let (a, b) = (Rc::new(a), Rc::new(b));
+                keep.push((Some((a.clone(), b.clone())), None));
+                let lp = &lp;
+                let tally = tally.clone();
+                tasks.push(Box::pin(async move {
+                    drop_reads(lp, a, b, per_task, 0x9e37_79b9 + i as u64, tally).await
+                }) as Pin<Box<dyn Future<Output = ()>>>);
+            }
+            for i in 0..TCP_PAIRS {
+                let (a, b) = tcp_pair().await;
+                let (a, b) = (Rc::new(a), Rc::new(b));
+                keep.push((None, Some((a.clone(), b.clone()))));
+                let lp = &lp;
+                let tally = tally.clone();
+                tasks.push(Box::pin(async move {
+                    drop_reads(lp, a, b, per_task, 0x1234_5678 + i as u64, tally).await
+                }));
+            }
+            // The tasks borrow the loop, so they run as one gathered future here.
+            ringloop::gather(tasks).await;
 
-        // A few loop turns for the cancels to come back, with the sockets still open.
-        settle(&lp, 1000).await;
-        let stats = lp.stats();
-        assert_eq!(stats.ops_in_flight, 0, "{stats:?}");
-        assert_eq!(stats.buffers_held, 0, "{stats:?}");
+            // A few loop turns for the cancels to come back, with the sockets still open.
+            settle_io(&lp).await;
+            let stats = lp.stats();
+            assert_eq!(stats.ops_in_flight, 0, "{stats:?}");
+            assert_eq!(stats.buffers_held, 0, "{stats:?}");
 
-        // And again once the sockets are closed.
-        drop(keep);
-        settle(&lp, 1000).await;
-        let stats = lp.stats();
-        assert_eq!(
-            (stats.ops_in_flight, stats.buffers_held),
-            (0, 0),
-            "{stats:?}"
-        );
-        assert_eq!(stats.stray_completions, 0, "{stats:?}");
+            // And again once the sockets are closed.
+            drop(keep);
+            settle_io(&lp).await;
+            let stats = lp.stats();
+            assert_eq!(
+                (stats.ops_in_flight, stats.buffers_held),
+                (0, 0),
+                "{stats:?}"
+            );
+            assert_eq!(stats.stray_completions, 0, "{stats:?}");
+        });
+        let t = &*tally;
+        let (never, flight, done) = (t.never_polled.get(), t.in_flight.get(), t.completed.get());
+        println!("dropped: {never} before polling, {flight} in flight, {done} completed");
+        assert_eq!(never + flight + done, per_task * (UNIX_PAIRS + TCP_PAIRS));
+        if total >= 1000 {
+            assert!(
+                never > 0 && flight > 0 && done > 0,
+                "every drop point was hit"
+            );
+        }
     });
-    let t = &*tally;
-    let (never, flight, done) = (t.never_polled.get(), t.in_flight.get(), t.completed.get());
-    println!("dropped: {never} before polling, {flight} in flight, {done} completed");
-    assert_eq!(never + flight + done, per_task * (UNIX_PAIRS + TCP_PAIRS));
-    if total >= 1000 {
-        assert!(
-            never > 0 && flight > 0 && done > 0,
-            "every drop point was hit"
-        );
-    }
 }
 
 #[test]
 fn a_ring_of_8_entries_loses_none_of_100_000_operations() {
-    let total = env_count("RINGLOOP_RING_OPS", 100_000);
-    const PAIRS: usize = 32;
-    // Each message is one write and at least one read.
-    let per_pair = total.div_ceil(2 * PAIRS);
-    // Every operation goes through the 8-entry ring: none finishes by trying first.
-    let lp = EventLoop::builder()
-        .ring_entries(8)
-        .try_first_io(false)
-        .build()
-        .unwrap();
-    let before = lp.stats();
-    let received = Rc::new(Cell::new(0usize));
-    lp.run_until_complete(async {
-        let mut tasks = Vec::new();
-        for pair in 0..PAIRS {
-            let (a, b) = UnixStream::pair().unwrap();
-            let writer = ringloop::spawn(async move {
-                for seq in 0..per_pair {
-                    let mut msg = Vec::with_capacity(8);
-                    msg.extend_from_slice(&(pair as u32).to_le_bytes());
-                    msg.extend_from_slice(&(seq as u32).to_le_bytes());
-                    let (res, _) = a.write_all(msg).await;
-                    res.expect("write");
-                }
-            });
-            let received = received.clone();
-            let reader = ringloop::spawn(async move {
-                let mut buf = vec![0u8; 8].into_boxed_slice();
-                for seq in 0..per_pair {
-                    let (res, b2) = b.read_exact(buf).await;
-                    buf = b2;
-                    res.expect("read");
-                    let got_pair = u32::from_le_bytes(buf[..4].try_into().unwrap());
-                    let got_seq = u32::from_le_bytes(buf[4..].try_into().unwrap());
-                    assert_eq!((got_pair, got_seq), (pair as u32, seq as u32));
-                    received.set(received.get() + 1);
-                }
-            });
-            tasks.push(writer);
-            tasks.push(reader);
-        }
-        for t in tasks {
-            t.await.expect("task");
-        }
-        settle(&lp, 1000).await;
+    on_each_backend(|backend| {
+        let total = env_count("RINGLOOP_RING_OPS", 100_000);
+        const PAIRS: usize = 32;
+        // Each message is one write and at least one read.
+        let per_pair = total.div_ceil(2 * PAIRS);
+        // Every operation goes through the 8-entry ring: none finishes by trying first.
+        let lp = EventLoop::builder()
+            .backend(backend)
+            .ring_entries(8)
+            .try_first_io(false)
+            .build()
+            .unwrap();
+        let before = lp.stats();
+        let received = Rc::new(Cell::new(0usize));
+        lp.run_until_complete(async {
+            let mut tasks = Vec::new();
+            for pair in 0..PAIRS {
+                let (a, b) = UnixStream::pair().unwrap();
+                let writer = ringloop::spawn(async move {
+                    for seq in 0..per_pair {
+                        let mut msg = Vec::with_capacity(8);
+                        msg.extend_from_slice(&(pair as u32).to_le_bytes());
+                        msg.extend_from_slice(&(seq as u32).to_le_bytes());
+                        let (res, _) = a.write_all(msg).await;
+                        res.expect("write");
+                    }
+                });
+                let received = received.clone();
+                let reader = ringloop::spawn(async move {
+                    let mut buf = vec![0u8; 8].into_boxed_slice();
+                    for seq in 0..per_pair {
+                        let (res, b2) = b.read_exact(buf).await;
+                        buf = b2;
+                        res.expect("read");
+                        let got_pair = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                        let got_seq = u32::from_le_bytes(buf[4..].try_into().unwrap());
+                        assert_eq!((got_pair, got_seq), (pair as u32, seq as u32));
+                        received.set(received.get() + 1);
+                    }
+                });
+                tasks.push(writer);
+                tasks.push(reader);
+            }
+            for t in tasks {
+                t.await.expect("task");
+            }
+            settle_io(&lp).await;
+        });
+        let after = lp.stats();
+        assert_eq!(received.get(), per_pair * PAIRS, "messages lost");
+        let sqes = after.sqes_submitted - before.sqes_submitted;
+        assert!(
+            sqes as usize >= 2 * per_pair * PAIRS,
+            "only {sqes} SQEs reached the kernel"
+        );
+        assert_eq!((after.ops_in_flight, after.buffers_held), (0, 0));
+        assert_eq!(after.stray_completions, 0);
+        println!(
+            "{sqes} SQEs in {} io_uring_enter calls",
+            after.io_uring_enters - before.io_uring_enters
+        );
     });
-    let after = lp.stats();
-    assert_eq!(received.get(), per_pair * PAIRS, "messages lost");
-    let sqes = after.sqes_submitted - before.sqes_submitted;
-    assert!(
-        sqes as usize >= 2 * per_pair * PAIRS,
-        "only {sqes} SQEs reached the kernel"
-    );
-    assert_eq!((after.ops_in_flight, after.buffers_held), (0, 0));
-    assert_eq!(after.stray_completions, 0);
-    println!(
-        "{sqes} SQEs in {} io_uring_enter calls",
-        after.io_uring_enters - before.io_uring_enters
-    );
 }
 
 #[test]
 fn normal_traffic_counts_no_stray_completions() {
-    let lp = EventLoop::new().unwrap();
-    let log = Rc::new(RefCell::new(Vec::new()));
-    lp.run_until_complete(async {
-        let (a, b) = tcp_pair().await;
-        let (quiet, _quiet_peer) = UnixStream::pair().unwrap();
-        for i in 0..200u32 {
-            // Reads that time out (on a socket that never gets data), reads that
-            // complete, reads cancelled and awaited.
-            let timed =
-                ringloop::timeout(Duration::from_micros(100), quiet.read(vec![0u8; 16])).await;
-            assert!(timed.is_err());
-            if i % 2 == 0 {
-                let (res, _) = b.write_all(i.to_le_bytes().to_vec()).await;
-                res.unwrap();
-                let (res, buf) = a.read_exact(vec![0u8; 4]).await;
-                res.unwrap();
-                log.borrow_mut()
-                    .push(u32::from_le_bytes(buf[..].try_into().unwrap()));
+    on_each_backend(|backend| {
+        let lp = support::new_loop(backend);
+        let log = Rc::new(RefCell::new(Vec::new()));
+        lp.run_until_complete(async {
+            let (a, b) = tcp_pair().await;
+            let (quiet, _quiet_peer) = UnixStream::pair().unwrap();
+            for i in 0..200u32 {
+                // Reads that time out (on a socket that never gets data), reads that
+                // complete, reads cancelled and awaited.
+                let timed =
+                    ringloop::timeout(Duration::from_micros(100), quiet.read(vec![0u8; 16])).await;
+                assert!(timed.is_err());
+                if i % 2 == 0 {
+                    let (res, _) = b.write_all(i.to_le_bytes().to_vec()).await;
+                    res.unwrap();
+                    let (res, buf) = a.read_exact(vec![0u8; 4]).await;
+                    res.unwrap();
+                    log.borrow_mut()
+                        .push(u32::from_le_bytes(buf[..].try_into().unwrap()));
+                }
+                let mut op = b.read(vec![0u8; 4]);
+                let _ = poll_once(&mut op).await;
+                op.cancel();
+                let (res, _) = op.await;
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(125 /* ECANCELED */));
             }
-            let mut op = b.read(vec![0u8; 4]);
-            let _ = poll_once(&mut op).await;
-            op.cancel();
-            let (res, _) = op.await;
-            assert_eq!(res.unwrap_err().raw_os_error(), Some(125 /* ECANCELED */));
-        }
-        // Closing goes through the ring too: settle after the sockets are gone.
-        drop((a, b, quiet, _quiet_peer));
-        settle(&lp, 1000).await;
+            // Closing goes through the ring too: settle after the sockets are gone.
+            drop((a, b, quiet, _quiet_peer));
+            settle_io(&lp).await;
+        });
+        assert_eq!(*log.borrow(), (0..200).step_by(2).collect::<Vec<u32>>());
+        let stats = lp.stats();
+        assert_eq!(stats.stray_completions, 0, "{stats:?}");
+        assert_eq!((stats.ops_in_flight, stats.buffers_held), (0, 0));
     });
-    assert_eq!(*log.borrow(), (0..200).step_by(2).collect::<Vec<u32>>());
-    let stats = lp.stats();
-    assert_eq!(stats.stray_completions, 0, "{stats:?}");
-    assert_eq!((stats.ops_in_flight, stats.buffers_held), (0, 0));
 }

@@ -6,9 +6,11 @@
 //! handler hears each unobserved failure exactly once (and nothing else).
 //!
 //! `tests/tasks.rs` and `tests/loop_semantics.rs` hold the single cases; this file runs
-//! every combination, each on a fresh loop, and names the failing cell.
+//! every combination, each on a fresh loop, on each backend, and names the failing cell.
 
-use std::cell::{Cell, RefCell};
+mod support;
+
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +19,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ringloop::sync::Event;
-use ringloop::{EventLoop, ExceptionKind, Task, TaskError};
+use ringloop::{Backend, EventLoop, ExceptionKind, Task, TaskError};
+use support::Log;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Where {
@@ -47,6 +50,7 @@ enum Handle {
 
 #[derive(Clone, Copy)]
 struct Cell3 {
+    backend: Backend,
     at: Where,
     handle: Handle,
     cancel: bool,
@@ -56,7 +60,8 @@ impl fmt::Display for Cell3 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "[panic in {:?}, handle {:?}, {}]",
+            "[{:?}: panic in {:?}, handle {:?}, {}]",
+            self.backend,
             self.at,
             self.handle,
             if self.cancel {
@@ -119,7 +124,7 @@ impl<F> Drop for Body<F> {
     }
 }
 
-type Reports = Rc<RefCell<Vec<(ExceptionKind, String)>>>;
+type Reports = Log<(ExceptionKind, String)>;
 
 /// Runs the loop for a few iterations (reports from dropped handles arrive in the next).
 fn turn(lp: &EventLoop, n: usize) {
@@ -135,12 +140,8 @@ fn count(reports: &Reports, kind: ExceptionKind) -> usize {
 }
 
 fn run_cell(cell: Cell3) {
-    let lp = Rc::new(EventLoop::new().expect("an event loop"));
-    let reports: Reports = Rc::default();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| {
-        r.borrow_mut().push((ctx.kind(), ctx.message().to_string()));
-    });
+    let lp = Rc::new(support::new_loop(cell.backend));
+    let reports = support::record_exceptions(&lp);
     let drops = Rc::new(Cell::new(0usize));
     let acted = Rc::new(Cell::new(false));
     let gate = Rc::new(Event::new());
@@ -243,11 +244,7 @@ fn run_cell(cell: Cell3) {
     if let Some(result) = result {
         match (cell.task_fails(), cell.cancel, result) {
             (true, _, Err(TaskError::Panicked(p))) => {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or(p.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("");
+                let msg = support::panic_message(&*p);
                 assert!(msg.starts_with("cell panic in"), "{cell}: payload {msg:?}");
             }
             (false, true, Err(TaskError::Cancelled)) => {}
@@ -304,25 +301,32 @@ fn every_panic_cell_keeps_the_loop_running_drops_once_and_reports_once() {
         }
     }));
     let mut cells = 0;
-    for at in [
-        Where::Poll,
-        Where::Drop,
-        Where::Callback,
-        Where::Timer,
-        Where::DoneCallback,
-    ] {
-        for handle in [
-            Handle::DroppedBefore,
-            Handle::DroppedAfter,
-            Handle::Kept,
-            Handle::Awaited,
+    support::on_each_backend(|backend| {
+        for at in [
+            Where::Poll,
+            Where::Drop,
+            Where::Callback,
+            Where::Timer,
+            Where::DoneCallback,
         ] {
-            for cancel in [false, true] {
-                run_cell(Cell3 { at, handle, cancel });
-                cells += 1;
+            for handle in [
+                Handle::DroppedBefore,
+                Handle::DroppedAfter,
+                Handle::Kept,
+                Handle::Awaited,
+            ] {
+                for cancel in [false, true] {
+                    run_cell(Cell3 {
+                        backend,
+                        at,
+                        handle,
+                        cancel,
+                    });
+                    cells += 1;
+                }
             }
         }
-    }
+    });
     std::panic::set_hook(hook);
     println!("{cells} cells");
 }

@@ -1,6 +1,7 @@
-//! `net::serve`: protocols and transports, on whichever backend `RINGLOOP_BACKEND`
-//! selects (CI runs this file on io_uring and on epoll). Clients are plain blocking std
-//! sockets on threads of their own; the server runs on the test thread's loop.
+//! `net::serve`: protocols and transports, on each backend. Clients are plain blocking
+//! std sockets on threads of their own; the server runs on the test thread's loop.
+
+mod support;
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
@@ -9,9 +10,10 @@ use std::rc::Rc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use ringloop::net::{Protocol, TcpListener, Transport, serve};
+use ringloop::net::{Protocol, Transport, serve};
 use ringloop::sync::Event;
-use ringloop::{EventLoop, spawn};
+use ringloop::{Backend, EventLoop, spawn};
+use support::{local_listener, new_loop, on_each_backend};
 
 #[global_allocator]
 static ALLOC: testkit::CountingAlloc = testkit::CountingAlloc::new();
@@ -46,7 +48,7 @@ where
     T: Send + 'static,
 {
     let ev = builder.build().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = local_listener();
     let addr = listener.local_addr().unwrap();
     let handle: JoinHandle<T> = thread::spawn(move || client(addr));
     ev.run_until_complete(async move {
@@ -66,8 +68,11 @@ where
     })
 }
 
-fn default_builder() -> ringloop::Builder {
-    EventLoop::builder()
+/// A builder of loops on `backend`, otherwise with the defaults.
+fn default_builder(backend: Backend) -> ringloop::Builder {
+    let mut builder = EventLoop::builder();
+    builder.backend(backend);
+    builder
 }
 
 /// Echoes, and records the callbacks it saw.
@@ -157,13 +162,15 @@ fn echo_round_trips(addr: SocketAddr, size: usize, rounds: usize, seed: u8) {
 
 #[test]
 fn protocol_echo_round_trips_and_callbacks_once() {
-    // Writes sent at once (the default), and as driver operations only (on io_uring: one
-    // send SQE per write).
-    let mut sqe_writes = default_builder();
-    sqe_writes.try_first_io(false);
-    for builder in [default_builder(), sqe_writes] {
-        echo_round_trips_and_callbacks_once(&builder);
-    }
+    on_each_backend(|backend| {
+        // Writes sent at once (the default), and as driver operations only (on io_uring: one
+        // send SQE per write).
+        let mut sqe_writes = default_builder(backend);
+        sqe_writes.try_first_io(false);
+        for builder in [default_builder(backend), sqe_writes] {
+            echo_round_trips_and_callbacks_once(&builder);
+        }
+    });
 }
 
 fn echo_round_trips_and_callbacks_once(builder: &ringloop::Builder) {
@@ -198,25 +205,27 @@ fn echo_round_trips_and_callbacks_once(builder: &ringloop::Builder) {
 
 #[test]
 fn protocol_buffer_ring_exhaustion_recovers_without_losing_data() {
-    // 4 provided buffers of 64 bytes for 40 connections sending 8 KiB each at once.
-    let mut builder = default_builder();
-    builder.recv_buffers(4, 64);
-    let log = Rc::new(Log::default());
-    let l = log.clone();
-    with_server(
-        &builder,
-        move || Echo::new(&l),
-        |addr| {
-            let clients: Vec<_> = (0..40u8)
-                .map(|i| thread::spawn(move || echo_round_trips(addr, 8192, 5, i)))
-                .collect();
-            for c in clients {
-                c.join().unwrap();
-            }
-        },
-    );
-    assert_eq!(log.bytes.get(), 40 * 8192 * 5);
-    assert_eq!(log.lost.get(), 40);
+    on_each_backend(|backend| {
+        // 4 provided buffers of 64 bytes for 40 connections sending 8 KiB each at once.
+        let mut builder = default_builder(backend);
+        builder.recv_buffers(4, 64);
+        let log = Rc::new(Log::default());
+        let l = log.clone();
+        with_server(
+            &builder,
+            move || Echo::new(&l),
+            |addr| {
+                let clients: Vec<_> = (0..40u8)
+                    .map(|i| thread::spawn(move || echo_round_trips(addr, 8192, 5, i)))
+                    .collect();
+                for c in clients {
+                    c.join().unwrap();
+                }
+            },
+        );
+        assert_eq!(log.bytes.get(), 40 * 8192 * 5);
+        assert_eq!(log.lost.get(), 40);
+    });
 }
 
 /// Writes `total` bytes on connection, respecting pause_writing / resume_writing.
@@ -279,40 +288,42 @@ impl Protocol for Producer {
 
 #[test]
 fn protocol_backpressure_through_the_water_marks() {
-    const TOTAL: usize = 8 << 20;
-    let log = Rc::new(Log::default());
-    let max_buffered = Rc::new(Cell::new(0));
-    let (l, m) = (log.clone(), max_buffered.clone());
-    let data = Rc::new(pattern(TOTAL, 7));
-    let got = with_server(
-        &default_builder(),
-        move || Producer {
-            log: l.clone(),
-            transport: None,
-            data: data.clone(),
-            written: 0,
-            paused: false,
-            max_buffered: m.clone(),
-        },
-        |addr| {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            // A slow reader first, so the server's buffer fills.
-            thread::sleep(Duration::from_millis(100));
-            let mut all = Vec::new();
-            s.read_to_end(&mut all).unwrap();
-            all
-        },
-    );
-    assert_eq!(got.len(), TOTAL);
-    assert!(got == pattern(TOTAL, 7), "data intact");
-    assert!(log.paused.get() >= 1, "pause_writing was called");
-    assert_eq!(log.paused.get(), log.resumed.get());
-    assert_eq!(log.lost.get(), 1);
-    assert!(
-        max_buffered.get() <= 64 * 1024 + 4096,
-        "{}",
-        max_buffered.get()
-    );
+    on_each_backend(|backend| {
+        const TOTAL: usize = 8 << 20;
+        let log = Rc::new(Log::default());
+        let max_buffered = Rc::new(Cell::new(0));
+        let (l, m) = (log.clone(), max_buffered.clone());
+        let data = Rc::new(pattern(TOTAL, 7));
+        let got = with_server(
+            &default_builder(backend),
+            move || Producer {
+                log: l.clone(),
+                transport: None,
+                data: data.clone(),
+                written: 0,
+                paused: false,
+                max_buffered: m.clone(),
+            },
+            |addr| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                // A slow reader first, so the server's buffer fills.
+                thread::sleep(Duration::from_millis(100));
+                let mut all = Vec::new();
+                s.read_to_end(&mut all).unwrap();
+                all
+            },
+        );
+        assert_eq!(got.len(), TOTAL);
+        assert!(got == pattern(TOTAL, 7), "data intact");
+        assert!(log.paused.get() >= 1, "pause_writing was called");
+        assert_eq!(log.paused.get(), log.resumed.get());
+        assert_eq!(log.lost.get(), 1);
+        assert!(
+            max_buffered.get() <= 64 * 1024 + 4096,
+            "{}",
+            max_buffered.get()
+        );
+    });
 }
 
 /// Pauses reading after each message and resumes a little later.
@@ -352,32 +363,34 @@ impl Protocol for Pauser {
 
 #[test]
 fn protocol_pause_and_resume_reading() {
-    let received = Rc::new(RefCell::new(Vec::new()));
-    let violations = Rc::new(Cell::new(0));
-    let (r, v) = (received.clone(), violations.clone());
-    let sent = with_server(
-        &default_builder(),
-        move || Pauser {
-            transport: None,
-            received: r.clone(),
-            paused: Rc::new(Cell::new(false)),
-            violations: v.clone(),
-        },
-        |addr| {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            let data = pattern(300_000, 3);
-            for chunk in data.chunks(10_000) {
-                s.write_all(chunk).unwrap();
-                thread::sleep(Duration::from_millis(1));
-            }
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut rest = Vec::new();
-            s.read_to_end(&mut rest).unwrap();
-            data
-        },
-    );
-    assert_eq!(violations.get(), 0, "data_received while paused");
-    assert!(*received.borrow() == sent, "data intact and in order");
+    on_each_backend(|backend| {
+        let received = Rc::new(RefCell::new(Vec::new()));
+        let violations = Rc::new(Cell::new(0));
+        let (r, v) = (received.clone(), violations.clone());
+        let sent = with_server(
+            &default_builder(backend),
+            move || Pauser {
+                transport: None,
+                received: r.clone(),
+                paused: Rc::new(Cell::new(false)),
+                violations: v.clone(),
+            },
+            |addr| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                let data = pattern(300_000, 3);
+                for chunk in data.chunks(10_000) {
+                    s.write_all(chunk).unwrap();
+                    thread::sleep(Duration::from_millis(1));
+                }
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut rest = Vec::new();
+                s.read_to_end(&mut rest).unwrap();
+                data
+            },
+        );
+        assert_eq!(violations.get(), 0, "data_received while paused");
+        assert!(*received.borrow() == sent, "data intact and in order");
+    });
 }
 
 /// Writes forever; the peer vanishes.
@@ -414,56 +427,60 @@ impl Protocol for Flood {
 
 #[test]
 fn protocol_peer_vanishing_mid_stream_loses_the_connection_once() {
-    let log = Rc::new(Log::default());
-    let l = log.clone();
-    with_server(
-        &default_builder(),
-        move || Flood {
-            log: l.clone(),
-            transport: None,
-        },
-        |addr| {
-            for _ in 0..5 {
-                let mut s = std::net::TcpStream::connect(addr).unwrap();
-                s.write_all(&[1; 32]).unwrap();
-                let mut buf = [0; 1000];
-                s.read_exact(&mut buf).unwrap();
-                // Closing with unread data pending resets the connection (RFC 2525).
-                drop(s);
-            }
-            thread::sleep(Duration::from_millis(100));
-        },
-    );
-    assert_eq!(log.made.get(), 5);
-    assert_eq!(log.lost.get(), 5, "connection_lost exactly once each");
-    assert!(log.lost_with_error.get() >= 1, "a reset shows as an error");
+    on_each_backend(|backend| {
+        let log = Rc::new(Log::default());
+        let l = log.clone();
+        with_server(
+            &default_builder(backend),
+            move || Flood {
+                log: l.clone(),
+                transport: None,
+            },
+            |addr| {
+                for _ in 0..5 {
+                    let mut s = std::net::TcpStream::connect(addr).unwrap();
+                    s.write_all(&[1; 32]).unwrap();
+                    let mut buf = [0; 1000];
+                    s.read_exact(&mut buf).unwrap();
+                    // Closing with unread data pending resets the connection (RFC 2525).
+                    drop(s);
+                }
+                thread::sleep(Duration::from_millis(100));
+            },
+        );
+        assert_eq!(log.made.get(), 5);
+        assert_eq!(log.lost.get(), 5, "connection_lost exactly once each");
+        assert!(log.lost_with_error.get() >= 1, "a reset shows as an error");
+    });
 }
 
 #[test]
 fn protocol_eof_received_false_closes_true_keeps_writing() {
-    for keep_open in [false, true] {
-        let log = Rc::new(Log::default());
-        let l = log.clone();
-        let got = with_server(
-            &default_builder(),
-            move || Echo {
-                keep_open_on_eof: keep_open,
-                ..Echo::new(&l)
-            },
-            |addr| {
-                let mut s = std::net::TcpStream::connect(addr).unwrap();
-                s.write_all(b"abc").unwrap();
-                s.shutdown(Shutdown::Write).unwrap();
-                let mut all = Vec::new();
-                s.read_to_end(&mut all).unwrap();
-                all
-            },
-        );
-        let expected: &[u8] = if keep_open { b"abcbye" } else { b"abc" };
-        assert_eq!(got, expected, "keep_open={keep_open}");
-        assert_eq!((log.eof.get(), log.lost.get()), (1, 1));
-        assert_eq!(log.lost_with_error.get(), 0);
-    }
+    on_each_backend(|backend| {
+        for keep_open in [false, true] {
+            let log = Rc::new(Log::default());
+            let l = log.clone();
+            let got = with_server(
+                &default_builder(backend),
+                move || Echo {
+                    keep_open_on_eof: keep_open,
+                    ..Echo::new(&l)
+                },
+                |addr| {
+                    let mut s = std::net::TcpStream::connect(addr).unwrap();
+                    s.write_all(b"abc").unwrap();
+                    s.shutdown(Shutdown::Write).unwrap();
+                    let mut all = Vec::new();
+                    s.read_to_end(&mut all).unwrap();
+                    all
+                },
+            );
+            let expected: &[u8] = if keep_open { b"abcbye" } else { b"abc" };
+            assert_eq!(got, expected, "keep_open={keep_open}");
+            assert_eq!((log.eof.get(), log.lost.get()), (1, 1));
+            assert_eq!(log.lost_with_error.get(), 0);
+        }
+    });
 }
 
 /// The end of the stream arriving right behind the data, while the server waits for
@@ -471,28 +488,31 @@ fn protocol_eof_received_false_closes_true_keeps_writing() {
 /// only; the EOF must still be seen (it once waited for an edge that never came).
 #[test]
 fn protocol_sees_an_eof_that_arrives_with_the_data() {
-    for round in 0..20 {
-        let log = Rc::new(Log::default());
-        let l = log.clone();
-        let got = with_server(
-            &default_builder(),
-            move || Echo::new(&l),
-            |addr| {
-                let mut s = std::net::TcpStream::connect(addr).unwrap();
-                // A hang becomes an error here instead of a stuck test.
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                // Let the server drain the empty socket and wait for readiness.
-                thread::sleep(Duration::from_millis(5));
-                s.write_all(b"abc").unwrap();
-                s.shutdown(Shutdown::Write).unwrap();
-                let mut all = Vec::new();
-                s.read_to_end(&mut all).map(|_| all)
-            },
-        );
-        let got = got.unwrap_or_else(|e| panic!("round {round}: no EOF seen by the server: {e}"));
-        assert_eq!(got, b"abc", "round {round}");
-        assert_eq!((log.eof.get(), log.lost.get()), (1, 1), "round {round}");
-    }
+    on_each_backend(|backend| {
+        for round in 0..20 {
+            let log = Rc::new(Log::default());
+            let l = log.clone();
+            let got = with_server(
+                &default_builder(backend),
+                move || Echo::new(&l),
+                |addr| {
+                    let mut s = std::net::TcpStream::connect(addr).unwrap();
+                    // A hang becomes an error here instead of a stuck test.
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    // Let the server drain the empty socket and wait for readiness.
+                    thread::sleep(Duration::from_millis(5));
+                    s.write_all(b"abc").unwrap();
+                    s.shutdown(Shutdown::Write).unwrap();
+                    let mut all = Vec::new();
+                    s.read_to_end(&mut all).map(|_| all)
+                },
+            );
+            let got =
+                got.unwrap_or_else(|e| panic!("round {round}: no EOF seen by the server: {e}"));
+            assert_eq!(got, b"abc", "round {round}");
+            assert_eq!((log.eof.get(), log.lost.get()), (1, 1), "round {round}");
+        }
+    });
 }
 
 /// Echoes, and reads this thread's allocation count at two round trips.
@@ -528,47 +548,49 @@ impl Protocol for Counting {
 
 #[test]
 fn protocol_echo_allocates_nothing_per_round_trip_once_warm() {
-    let ev = EventLoop::new().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_nodelay(true).unwrap();
-        let msg = [7u8; 1024];
-        let mut back = [0u8; 1024];
-        for _ in 0..WARM + MEASURED {
-            s.write_all(&msg).unwrap();
-            s.read_exact(&mut back).unwrap();
-        }
+    on_each_backend(|backend| {
+        let ev = new_loop(backend);
+        let listener = local_listener();
+        let addr = listener.local_addr().unwrap();
+        let client = thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_nodelay(true).unwrap();
+            let msg = [7u8; 1024];
+            let mut back = [0u8; 1024];
+            for _ in 0..WARM + MEASURED {
+                s.write_all(&msg).unwrap();
+                s.read_exact(&mut back).unwrap();
+            }
+        });
+        let rounds = Rc::new(Cell::new(0));
+        let marks = Rc::new(RefCell::new(Vec::with_capacity(2)));
+        let done = Rc::new(Event::new());
+        let (r, m, d) = (rounds.clone(), marks.clone(), done.clone());
+        ev.run_until_complete(async move {
+            let server = spawn(serve(listener, move || Counting {
+                transport: None,
+                rounds: r.clone(),
+                marks: m.clone(),
+                done: d.clone(),
+            }));
+            done.wait().await;
+            client.join().unwrap();
+            server.cancel();
+            let _ = server.await;
+        });
+        // Only exact 1 KiB messages count as round trips if they arrive whole; a split one
+        // only moves the marks, which are read inside the callbacks anyway.
+        let marks = marks.borrow();
+        assert_eq!(marks.len(), 2);
+        let per_round = (marks[1] - marks[0]) as f64 / MEASURED as f64;
+        println!(
+            "{:?}: {} allocations over {MEASURED} round trips once warm",
+            ev.backend(),
+            marks[1] - marks[0]
+        );
+        assert_eq!(
+            marks[1], marks[0],
+            "allocations in steady state ({per_round} per round trip)"
+        );
     });
-    let rounds = Rc::new(Cell::new(0));
-    let marks = Rc::new(RefCell::new(Vec::with_capacity(2)));
-    let done = Rc::new(Event::new());
-    let (r, m, d) = (rounds.clone(), marks.clone(), done.clone());
-    ev.run_until_complete(async move {
-        let server = spawn(serve(listener, move || Counting {
-            transport: None,
-            rounds: r.clone(),
-            marks: m.clone(),
-            done: d.clone(),
-        }));
-        done.wait().await;
-        client.join().unwrap();
-        server.cancel();
-        let _ = server.await;
-    });
-    // Only exact 1 KiB messages count as round trips if they arrive whole; a split one
-    // only moves the marks, which are read inside the callbacks anyway.
-    let marks = marks.borrow();
-    assert_eq!(marks.len(), 2);
-    let per_round = (marks[1] - marks[0]) as f64 / MEASURED as f64;
-    println!(
-        "{:?}: {} allocations over {MEASURED} round trips once warm",
-        ev.backend(),
-        marks[1] - marks[0]
-    );
-    assert_eq!(
-        marks[1], marks[0],
-        "allocations in steady state ({per_round} per round trip)"
-    );
 }

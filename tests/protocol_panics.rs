@@ -19,7 +19,7 @@ use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, serve};
 use ringloop::sync::Event;
 use ringloop::{EventLoop, ExceptionKind, TaskError};
 
-use support::guard;
+use support::{guard, local_listener, wait_until};
 
 /// Where the victim connection's user code panics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,7 +203,7 @@ async fn echo(stream: &TcpStream, msg: &[u8]) {
 }
 
 /// Reads until the connection ends: end-of-file, or a reset. Returns the bytes read.
-async fn read_to_end(stream: &TcpStream) -> usize {
+async fn read_until_closed(stream: &TcpStream) -> usize {
     let mut total = 0;
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -217,16 +217,6 @@ async fn read_to_end(stream: &TcpStream) -> usize {
             Err(e) => panic!("reading until the connection ends: {e}"),
         }
     }
-}
-
-/// Waits until `ready` holds, polling every millisecond, within the hang guard.
-async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    guard(what, async {
-        while !ready() {
-            ringloop::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await;
 }
 
 /// Lets the loop run a few iterations, so that a report queued late arrives.
@@ -256,7 +246,7 @@ fn a_panic_costs_only_its_connection(at: Where) {
         let log = Rc::new(Log::default());
         log.listen(lp);
         lp.run_until_complete(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = local_listener();
             let addr = listener.local_addr().unwrap();
             let server = ringloop::spawn(serve(listener, factory(&log, 1, at)));
             let before = connect(addr).await;
@@ -275,7 +265,7 @@ fn a_panic_costs_only_its_connection(at: Where) {
                         .unwrap();
                 }
             }
-            guard("the victim's connection to end", read_to_end(&victim)).await;
+            guard("the victim's connection to end", read_until_closed(&victim)).await;
 
             // The server goes on: the connection made before still echoes, a new one is
             // accepted and echoes too.
@@ -291,8 +281,8 @@ fn a_panic_costs_only_its_connection(at: Where) {
                 matches!(result, Err(TaskError::Cancelled)),
                 "the server ended by its cancel, not a panic: {result:?}"
             );
-            guard("end-of-file after the server", read_to_end(&before)).await;
-            guard("end-of-file after the server", read_to_end(&after)).await;
+            guard("end-of-file after the server", read_until_closed(&before)).await;
+            guard("end-of-file after the server", read_until_closed(&after)).await;
             settle().await;
         });
 
@@ -390,7 +380,7 @@ fn dropping_the_server_while_connection_lost_panics_closes_every_connection() {
         let log = Rc::new(Log::default());
         log.listen(lp);
         lp.run_until_complete(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = local_listener();
             let addr = listener.local_addr().unwrap();
             // The first connection's protocol panics in connection_lost: the first one the
             // teardown gets to.
@@ -403,7 +393,7 @@ fn dropping_the_server_while_connection_lost_panics_closes_every_connection() {
                 "the server ended by its cancel, not a panic: {result:?}"
             );
             for client in &clients {
-                guard("end-of-file after the server", read_to_end(client)).await;
+                guard("end-of-file after the server", read_until_closed(client)).await;
             }
             drop(clients);
             wait_until("every descriptor closed", || {
@@ -453,7 +443,11 @@ fn a_server_stopped_by_an_accept_error_closes_its_connections() {
             // The serve future is still alive, and will never be polled again: its
             // connections are closed already.
             for client in &clients {
-                guard("end-of-file after the server stopped", read_to_end(client)).await;
+                guard(
+                    "end-of-file after the server stopped",
+                    read_until_closed(client),
+                )
+                .await;
             }
             assert_eq!(*log.lost.borrow(), [None, None, None]);
             release.set();
@@ -485,7 +479,7 @@ fn dropping_the_server_whose_factory_panics_in_drop_closes_every_connection() {
         let log = Rc::new(Log::default());
         log.listen(lp);
         lp.run_until_complete(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = local_listener();
             let addr = listener.local_addr().unwrap();
             let mut make = factory(&log, u32::MAX, Where::Drop);
             let bomb = PanicOnDrop;
@@ -501,7 +495,7 @@ fn dropping_the_server_whose_factory_panics_in_drop_closes_every_connection() {
                 "the server ended by its cancel, not a panic: {result:?}"
             );
             for client in &clients {
-                guard("end-of-file after the server", read_to_end(client)).await;
+                guard("end-of-file after the server", read_until_closed(client)).await;
             }
             settle().await;
         });

@@ -2,9 +2,14 @@
 //! demonstrate: the order in which things happen. Nothing here looks at printed text or
 //! measures time; the programs' random choices come from fixed seeds (plus one run with
 //! a clock seed, which must satisfy the same rules).
+//!
+//! The programs build their own loops (`ringloop::run`, `EventLoop::new()`), so each
+//! test runs them in a child of this binary once per backend, `RINGLOOP_BACKEND` naming
+//! it (`support::for_each_backend_by_env`).
 
 #[path = "../examples/seeds/mod.rs"]
 mod seeds;
+mod support;
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -17,6 +22,7 @@ use seeds::{
     Narrator, Rng, counters, gather_sleeps, producer_consumer, run_forever_thread,
     unlikely_to_return,
 };
+use support::for_each_backend_by_env;
 
 const SEEDS: [u64; 4] = [1, 7, 42, 2024];
 
@@ -184,35 +190,47 @@ fn positions(events: &[Event], matches: impl Fn(&Event) -> bool) -> Vec<usize> {
 
 #[test]
 fn awaited_results_come_back_in_spawn_order() {
-    for seed in SEEDS {
-        check_awaited_in_spawn_order(&unlikely(seed), seed);
-    }
+    for_each_backend_by_env("awaited_results_come_back_in_spawn_order", || {
+        for seed in SEEDS {
+            check_awaited_in_spawn_order(&unlikely(seed), seed);
+        }
+    });
 }
 
 #[test]
 fn done_callbacks_fire_once_after_completion_and_never_inline() {
-    for seed in SEEDS {
-        check_done_callbacks(&unlikely(seed), seed);
-    }
+    for_each_backend_by_env(
+        "done_callbacks_fire_once_after_completion_and_never_inline",
+        || {
+            for seed in SEEDS {
+                check_done_callbacks(&unlikely(seed), seed);
+            }
+        },
+    );
 }
 
 #[test]
 fn workers_behave_the_same_however_their_results_are_collected() {
-    // Each worker has its own random stream, so part two rolls exactly as part one did.
-    for seed in SEEDS {
-        let outcome = unlikely(seed);
-        let from_callback_part: Vec<(&str, unlikely_to_return::Attempt)> = outcome
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Awaited { tag, result } if *tag != unlikely_to_return::LATE_TAG => {
-                    Some((*tag, *result))
-                }
-                _ => None,
-            })
-            .collect();
-        assert_eq!(outcome.awaited, from_callback_part, "seed {seed}");
-    }
+    for_each_backend_by_env(
+        "workers_behave_the_same_however_their_results_are_collected",
+        || {
+            // Each worker has its own random stream, so part two rolls exactly as part one did.
+            for seed in SEEDS {
+                let outcome = unlikely(seed);
+                let from_callback_part: Vec<(&str, unlikely_to_return::Attempt)> = outcome
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Awaited { tag, result } if *tag != unlikely_to_return::LATE_TAG => {
+                            Some((*tag, *result))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(outcome.awaited, from_callback_part, "seed {seed}");
+            }
+        },
+    );
 }
 
 // ---- producer_consumer --------------------------------------------------------------
@@ -291,15 +309,20 @@ fn positions_of(steps: &[Step], matches: impl Fn(&Step) -> bool) -> Vec<usize> {
 
 #[test]
 fn producer_consumer_delivers_every_item_in_order_and_stops_at_the_marker() {
-    let mut most = 0;
-    for seed in SEEDS {
-        let outcome = producer_consumer(seed);
-        check_producer_consumer(&outcome, seed);
-        most = most.max(outcome.produced.len());
-    }
-    assert!(
-        most >= 3,
-        "the fixed seeds should include a run with a few items, not only empty ones"
+    for_each_backend_by_env(
+        "producer_consumer_delivers_every_item_in_order_and_stops_at_the_marker",
+        || {
+            let mut most = 0;
+            for seed in SEEDS {
+                let outcome = producer_consumer(seed);
+                check_producer_consumer(&outcome, seed);
+                most = most.max(outcome.produced.len());
+            }
+            assert!(
+                most >= 3,
+                "the fixed seeds should include a run with a few items, not only empty ones"
+            );
+        },
     );
 }
 
@@ -307,16 +330,18 @@ fn producer_consumer_delivers_every_item_in_order_and_stops_at_the_marker() {
 
 #[test]
 fn counters_take_strict_turns() {
-    for rounds in [0, 1, 5] {
-        let outcome = finishes("counters", move || counters::run(rounds, &quiet()));
-        let expected: Vec<(&str, u32)> = (1..=rounds)
-            .flat_map(|n| counters::NAMES.map(|name| (name, n)))
-            .collect();
-        assert_eq!(
-            outcome.ticks, expected,
-            "{rounds} rounds: a1 b1 c1 d1 a2 b2 ... exactly"
-        );
-    }
+    for_each_backend_by_env("counters_take_strict_turns", || {
+        for rounds in [0, 1, 5] {
+            let outcome = finishes("counters", move || counters::run(rounds, &quiet()));
+            let expected: Vec<(&str, u32)> = (1..=rounds)
+                .flat_map(|n| counters::NAMES.map(|name| (name, n)))
+                .collect();
+            assert_eq!(
+                outcome.ticks, expected,
+                "{rounds} rounds: a1 b1 c1 d1 a2 b2 ... exactly"
+            );
+        }
+    });
 }
 
 // ---- gather_sleeps ------------------------------------------------------------------
@@ -347,15 +372,20 @@ fn check_gather(outcome: &gather_sleeps::Outcome, seed: u64) {
 
 #[test]
 fn gather_keeps_argument_order_while_tasks_finish_in_sleep_order() {
-    let mut reordered = false;
-    for seed in SEEDS {
-        let outcome = gather_sleeps(seed);
-        check_gather(&outcome, seed);
-        reordered |= !outcome.finished.is_sorted();
-    }
-    assert!(
-        reordered,
-        "the fixed seeds should include a run where finishing order differs from spawn order"
+    for_each_backend_by_env(
+        "gather_keeps_argument_order_while_tasks_finish_in_sleep_order",
+        || {
+            let mut reordered = false;
+            for seed in SEEDS {
+                let outcome = gather_sleeps(seed);
+                check_gather(&outcome, seed);
+                reordered |= !outcome.finished.is_sorted();
+            }
+            assert!(
+                reordered,
+                "the fixed seeds should include a run where finishing order differs from spawn order"
+            );
+        },
     );
 }
 
@@ -363,35 +393,40 @@ fn gather_keeps_argument_order_while_tasks_finish_in_sleep_order() {
 
 #[test]
 fn run_forever_thread_stops_when_asked_and_runs_each_call_once() {
-    let outcome = finishes("run_forever_thread", || run_forever_thread::run(&quiet()));
-    let numbers: Vec<u32> = outcome.calls.iter().map(|&(n, _)| n).collect();
-    assert_eq!(
-        numbers,
-        (1..=run_forever_thread::CALLS).collect::<Vec<_>>(),
-        "every closure runs exactly once, in the order sent, before the stop"
-    );
-    assert!(
-        outcome
-            .calls
-            .iter()
-            .all(|&(_, thread)| thread == outcome.loop_thread),
-        "the closures run on the loop's thread"
-    );
-    assert_ne!(outcome.loop_thread, thread::current().id());
-    assert!(
-        outcome.beats >= run_forever_thread::BEATS_BEFORE_STEERING,
-        "the main thread waited for {} heartbeats, the loop counted {}",
-        run_forever_thread::BEATS_BEFORE_STEERING,
-        outcome.beats
-    );
-    assert!(
-        outcome.closed_afterwards,
-        "the remote sees the loop closed once its thread has dropped it"
-    );
-    assert_eq!(
-        outcome.late_call,
-        Err(Closed),
-        "a closed loop refuses calls"
+    for_each_backend_by_env(
+        "run_forever_thread_stops_when_asked_and_runs_each_call_once",
+        || {
+            let outcome = finishes("run_forever_thread", || run_forever_thread::run(&quiet()));
+            let numbers: Vec<u32> = outcome.calls.iter().map(|&(n, _)| n).collect();
+            assert_eq!(
+                numbers,
+                (1..=run_forever_thread::CALLS).collect::<Vec<_>>(),
+                "every closure runs exactly once, in the order sent, before the stop"
+            );
+            assert!(
+                outcome
+                    .calls
+                    .iter()
+                    .all(|&(_, thread)| thread == outcome.loop_thread),
+                "the closures run on the loop's thread"
+            );
+            assert_ne!(outcome.loop_thread, thread::current().id());
+            assert!(
+                outcome.beats >= run_forever_thread::BEATS_BEFORE_STEERING,
+                "the main thread waited for {} heartbeats, the loop counted {}",
+                run_forever_thread::BEATS_BEFORE_STEERING,
+                outcome.beats
+            );
+            assert!(
+                outcome.closed_afterwards,
+                "the remote sees the loop closed once its thread has dropped it"
+            );
+            assert_eq!(
+                outcome.late_call,
+                Err(Closed),
+                "a closed loop refuses calls"
+            );
+        },
     );
 }
 
@@ -399,12 +434,14 @@ fn run_forever_thread_stops_when_asked_and_runs_each_call_once() {
 
 #[test]
 fn the_rules_hold_for_a_clock_seed() {
-    let seed = seeds::pick_seed(None);
-    let outcome = unlikely(seed);
-    check_awaited_in_spawn_order(&outcome, seed);
-    check_done_callbacks(&outcome, seed);
-    check_producer_consumer(&producer_consumer(seed), seed);
-    check_gather(&gather_sleeps(seed), seed);
+    for_each_backend_by_env("the_rules_hold_for_a_clock_seed", || {
+        let seed = seeds::pick_seed(None);
+        let outcome = unlikely(seed);
+        check_awaited_in_spawn_order(&outcome, seed);
+        check_done_callbacks(&outcome, seed);
+        check_producer_consumer(&producer_consumer(seed), seed);
+        check_gather(&gather_sleeps(seed), seed);
+    });
 }
 
 // ---- the helpers --------------------------------------------------------------------
@@ -433,29 +470,34 @@ fn seeds_replay_and_stay_in_range() {
 
 #[test]
 fn fetch_monitor_sees_only_whole_batches_and_gets_everything_in_order() {
-    for seed in SEEDS {
-        let outcome = finishes("fetch_monitor", move || {
-            seeds::fetch_monitor::run(seed, 30, &quiet())
-        });
-        assert_eq!(outcome.sent.len(), 30 * seeds::fetch_monitor::BATCH);
-        assert_eq!(
-            outcome.fetched, outcome.sent,
-            "seed {seed}: lost or reordered"
-        );
-        assert!(
-            !outcome.seen_lengths.is_empty(),
-            "seed {seed}: the monitor never ran"
-        );
-        for len in &outcome.seen_lengths {
-            assert_eq!(
-                len % seeds::fetch_monitor::BATCH,
-                0,
-                "seed {seed}: the monitor ran in the middle of a batch"
-            );
-        }
-        assert!(
-            outcome.seen_lengths.windows(2).all(|w| w[0] <= w[1]),
-            "seed {seed}: the list shrank"
-        );
-    }
+    for_each_backend_by_env(
+        "fetch_monitor_sees_only_whole_batches_and_gets_everything_in_order",
+        || {
+            for seed in SEEDS {
+                let outcome = finishes("fetch_monitor", move || {
+                    seeds::fetch_monitor::run(seed, 30, &quiet())
+                });
+                assert_eq!(outcome.sent.len(), 30 * seeds::fetch_monitor::BATCH);
+                assert_eq!(
+                    outcome.fetched, outcome.sent,
+                    "seed {seed}: lost or reordered"
+                );
+                assert!(
+                    !outcome.seen_lengths.is_empty(),
+                    "seed {seed}: the monitor never ran"
+                );
+                for len in &outcome.seen_lengths {
+                    assert_eq!(
+                        len % seeds::fetch_monitor::BATCH,
+                        0,
+                        "seed {seed}: the monitor ran in the middle of a batch"
+                    );
+                }
+                assert!(
+                    outcome.seen_lengths.windows(2).all(|w| w[0] <= w[1]),
+                    "seed {seed}: the list shrank"
+                );
+            }
+        },
+    );
 }

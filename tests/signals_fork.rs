@@ -14,6 +14,8 @@
 //! `testkit::process`. Sizes scale with
 //! `RINGLOOP_SOAK`.
 
+mod support;
+
 use std::io::Write;
 use std::net::Shutdown;
 use std::rc::Rc;
@@ -22,34 +24,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use ringloop::net::{TcpListener, TcpStream, UnixStream};
-use ringloop::{Backend, EventLoop};
+use ringloop::net::{TcpStream, UnixStream};
+use support::{backends, local_listener, new_loop, on_each_backend, soak_scale};
 use testkit::process;
 
 const STORM_CHILD: &str = "RINGLOOP_SIGNAL_STORM_CHILD";
-
-fn scale() -> usize {
-    std::env::var("RINGLOOP_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1)
-}
-
-/// Loops on each backend this machine has (`Auto` may already be epoll).
-fn loops() -> Vec<EventLoop> {
-    let mut out = Vec::new();
-    for backend in [Backend::IoUring, Backend::Epoll] {
-        match EventLoop::builder().backend(backend).build() {
-            Ok(lp) => out.push(lp),
-            Err(e) if backend == Backend::IoUring => {
-                let _ = writeln!(std::io::stderr(), "io_uring unavailable here: {e}");
-            }
-            Err(e) => panic!("the epoll backend failed: {e}"),
-        }
-    }
-    out
-}
 
 /// Timers, sleeps and socket traffic; every result must be `Ok`: an `Interrupted`
 /// error is a failure. Returns how many operations completed.
@@ -68,7 +47,7 @@ async fn workload(rounds: usize) -> usize {
         })
         .collect();
     // TCP: connections accepted, echoed and half-closed.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = local_listener();
     let addr = listener.local_addr().unwrap();
     let conns = rounds / 8;
     let server = ringloop::spawn(async move {
@@ -141,7 +120,7 @@ async fn workload(rounds: usize) -> usize {
 
 /// The storm itself, in the child process.
 fn storm_child() {
-    let rounds = 5000 * scale();
+    let rounds = 5000 * soak_scale();
     process::install_noop_handler(libc::SIGUSR1).expect("sigaction");
     let tid = process::gettid();
     let halt = Arc::new(AtomicBool::new(false));
@@ -160,7 +139,8 @@ fn storm_child() {
         })
     };
     let mut report = String::new();
-    for lp in loops() {
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
         let before = process::signals_handled();
         let done = lp.run_until_complete(workload(rounds));
         // Idle in the kernel with nothing to do but be interrupted, until another thread
@@ -184,7 +164,7 @@ fn storm_child() {
             handled > 1000,
             "too few signals arrived to mean anything: {handled}"
         );
-    }
+    });
     halt.store(true, Ordering::Relaxed);
     storm.join().unwrap();
     println!(
@@ -199,13 +179,7 @@ fn a_signal_storm_without_sa_restart_never_surfaces_eintr() {
         storm_child();
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_signal_storm_without_sa_restart_never_surfaces_eintr",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = support::rerun("a_signal_storm_without_sa_restart_never_surfaces_eintr")
         .env(STORM_CHILD, "1")
         .output()
         .expect("re-run the test binary");
@@ -228,7 +202,8 @@ fn a_signal_storm_without_sa_restart_never_surfaces_eintr() {
 fn fork_child() -> i32 {
     let result = std::panic::catch_unwind(|| {
         let mut ran = 0;
-        for lp in loops() {
+        for backend in backends() {
+            let lp = new_loop(backend);
             let fired = Rc::new(AtomicBool::new(false));
             let f = fired.clone();
             lp.call_later(Duration::from_millis(1), move || {
@@ -236,7 +211,7 @@ fn fork_child() -> i32 {
             });
             lp.run_until_complete(async {
                 ringloop::sleep(Duration::from_millis(2)).await;
-                let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+                let listener = local_listener();
                 let addr = listener.local_addr().unwrap();
                 let client = TcpStream::connect(addr).await.expect("connect");
                 let (server, _) = listener.accept().await.expect("accept");
@@ -258,11 +233,7 @@ fn fork_child() -> i32 {
         Ok(ran) if ran > 0 => 0,
         Ok(_) => 3,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or(payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("?");
+            let msg = support::panic_message(&*payload);
             let _ = writeln!(std::io::stderr(), "fork child failed: {msg}");
             2
         }
@@ -271,8 +242,9 @@ fn fork_child() -> i32 {
 
 #[test]
 fn a_forked_child_builds_its_own_loop_and_never_touches_the_parents_ring() {
-    let children = 3 * scale();
-    for lp in loops() {
+    let children = 3 * soak_scale();
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
         let (a, b) = UnixStream::pair().unwrap();
         let reader = lp.spawn(async move { a.read(vec![0u8; 16]).await });
         let fired = Rc::new(AtomicBool::new(false));
@@ -323,5 +295,5 @@ fn a_forked_child_builds_its_own_loop_and_never_touches_the_parents_ring() {
             "{:?}: {children} forked children ran their own loops",
             lp.backend()
         );
-    }
+    });
 }

@@ -8,46 +8,36 @@
 //! (`/proc/self/statm`) was the alternative: it moves with the allocator's caching and
 //! page reuse, so it can only catch leaks of megabytes; live bytes catch one lost buffer.
 //!
-//! Each test measures the process, so the tests run one at a time (`SERIAL`), print
-//! nothing between their two measurements (captured output is heap), and warm up first
-//! (lazy statics, thread-locals, the backend probe). The small tolerance covers the test
-//! harness's own threads, which allocate while a test runs (a finished test's result):
-//! a leak of one 8-byte block per connection or timer would exceed it many times over.
+//! Each test measures the process, so the tests run one at a time (`support::serial`),
+//! print nothing between their two measurements (captured output is heap), and warm up
+//! first (lazy statics, thread-locals, the backend probe). The small tolerance covers the
+//! test harness's own threads, which allocate while a test runs (a finished test's
+//! result): a leak of one 8-byte block per connection or timer would exceed it many
+//! times over.
 //!
 //! Sizes scale with `RINGLOOP_SOAK` (a multiplier, default 1): `RINGLOOP_SOAK=10` churns
-//! 100,000 connections and cancels ten million timers.
+//! 100,000 connections and cancels ten million timers. Every test runs on each backend,
+//! each backend measured on its own (warm-up, before, after).
+
+mod support;
 
 use std::cell::Cell;
-use std::future::{Future, pending};
+use std::future::pending;
 use std::io;
 use std::net::Shutdown;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
-use std::task::Poll;
 use std::time::Duration;
 
 use ringloop::EventLoop;
 use ringloop::net::{ListenOptions, TcpListener, TcpStream, UnixStream};
+use support::{
+    bump, fd_count, new_loop, on_each_backend, poll_once, read_to_end, serial, settle_until,
+    soak_scale,
+};
 use testkit::CountingAlloc;
 
 #[global_allocator]
 static HEAP: CountingAlloc = CountingAlloc::new();
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `RINGLOOP_SOAK`: how many times the default sizes to run.
-fn scale() -> usize {
-    std::env::var("RINGLOOP_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1)
-}
 
 /// Heap growth tolerated between two measurements (see the module docs).
 const SLACK_BYTES: isize = 16 * 1024;
@@ -63,10 +53,7 @@ struct Usage {
 
 fn usage() -> Usage {
     // Count first: the directory listing allocates, and is freed before the heap is read.
-    let fds = std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd is readable")
-        .count()
-        - 1;
+    let fds = fd_count();
     Usage {
         fds,
         bytes: HEAP.live_bytes(),
@@ -88,37 +75,6 @@ fn assert_back_to(what: &str, before: Usage, after: Usage) -> (isize, isize) {
         "{what}: heap grew by {bytes} bytes in {blocks} blocks (before {before:?}, after {after:?})"
     );
     (bytes, blocks)
-}
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("an event loop can be created here")
-}
-
-/// Runs the loop until nothing is in flight and no task is live.
-async fn settle(lp: &EventLoop) {
-    for _ in 0..5000 {
-        let s = lp.stats();
-        if s.ops_in_flight == 0 && s.tasks_live <= 1 {
-            return;
-        }
-        ringloop::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("the loop did not settle: {:?}", lp.stats());
-}
-
-/// Reads until end-of-file or an error.
-async fn read_to_end(stream: &TcpStream) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = Vec::with_capacity(256);
-    loop {
-        buf.clear();
-        let (res, b) = stream.read(buf).await;
-        buf = b;
-        match res? {
-            0 => return Ok(out),
-            n => out.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 /// How the connections of [`churn`] ended, by kind.
@@ -144,10 +100,6 @@ impl Endings {
             + self.server_half_closes.get()
             + self.dropped.get()
     }
-}
-
-fn bump(c: &Cell<usize>) {
-    c.set(c.get() + 1);
 }
 
 /// The server's side of one connection; the first byte says how it ends.
@@ -272,35 +224,41 @@ async fn churn(lp: &EventLoop, total: usize, concurrent: usize) -> Endings {
     server.cancel();
     assert!(server.await.unwrap_err().is_cancelled());
     drop(listener);
-    settle(lp).await;
+    // Until nothing is in flight and no task but the caller's is live.
+    settle_until(lp, "connection churn", |s| {
+        s.ops_in_flight == 0 && s.tasks_live <= 1
+    })
+    .await;
     Rc::try_unwrap(endings).expect("clients are done")
 }
 
 #[test]
 fn churned_connections_with_resets_and_half_closes_leave_fds_and_heap_where_they_began() {
     const CONCURRENT: usize = 64;
-    let total = 10_000 * scale();
+    let total = 10_000 * soak_scale();
     let _serial = serial();
-    // Warm up: lazy statics, thread-locals, the backend probe, std's networking.
-    {
-        let lp = new_loop();
-        lp.run_until_complete(async { churn(&lp, 500, CONCURRENT).await });
-    }
-    let before = usage();
-    let (endings, stats) = {
-        let lp = new_loop();
-        let endings = lp.run_until_complete(async { churn(&lp, total, CONCURRENT).await });
-        (endings, lp.stats())
-    };
-    let after = usage();
-    let (bytes, blocks) = assert_back_to("connection churn", before, after);
-    assert_eq!(endings.total(), total);
-    assert_eq!(stats.stray_completions, 0, "{stats:?}");
-    assert_eq!(stats.buffers_held, 0, "{stats:?}");
-    println!(
-        "{total} connections ({endings:?}): fds {} -> {}, heap {bytes:+} bytes / {blocks:+} blocks",
-        before.fds, after.fds
-    );
+    on_each_backend(|backend| {
+        // Warm up: lazy statics, thread-locals, the backend probe, std's networking.
+        {
+            let lp = new_loop(backend);
+            lp.run_until_complete(async { churn(&lp, 500, CONCURRENT).await });
+        }
+        let before = usage();
+        let (endings, stats) = {
+            let lp = new_loop(backend);
+            let endings = lp.run_until_complete(async { churn(&lp, total, CONCURRENT).await });
+            (endings, lp.stats())
+        };
+        let after = usage();
+        let (bytes, blocks) = assert_back_to("connection churn", before, after);
+        assert_eq!(endings.total(), total);
+        assert_eq!(stats.stray_completions, 0, "{stats:?}");
+        assert_eq!(stats.buffers_held, 0, "{stats:?}");
+        println!(
+            "{total} connections ({endings:?}): fds {} -> {}, heap {bytes:+} bytes / {blocks:+} blocks",
+            before.fds, after.fds
+        );
+    });
 }
 
 /// Counts drops of the futures it is part of.
@@ -317,83 +275,85 @@ fn a_loop_dropped_with_10_000_pending_reads_closes_everything_and_leaks_nothing(
     // Idle sockets, each with many reads pending: 500 descriptors carry the reads, far
     // below any descriptor limit.
     const PAIRS: usize = 250;
-    let reads = 10_000 * scale();
+    let reads = 10_000 * soak_scale();
     let per_socket = reads / (2 * PAIRS);
     let _serial = serial();
-    {
-        // Warm up with the same shapes, dropped the same way.
-        let lp = new_loop();
-        let (a, b) = UnixStream::pair().unwrap();
-        let (a, b) = (Rc::new(a), Rc::new(b));
-        lp.run_until_complete(async {
+    on_each_backend(|backend| {
+        {
+            // Warm up with the same shapes, dropped the same way.
+            let lp = new_loop(backend);
+            let (a, b) = UnixStream::pair().unwrap();
+            let (a, b) = (Rc::new(a), Rc::new(b));
+            lp.run_until_complete(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let _c = TcpStream::connect(listener.local_addr().unwrap()).await;
+                let _s = listener.accept().await;
+                drop(ringloop::spawn(async move { a.read(vec![0u8; 64]).await }));
+                drop(ringloop::spawn(async move { b.read(vec![0u8; 64]).await }));
+                ringloop::sleep(Duration::from_millis(1)).await;
+            });
+        }
+        let before = usage();
+        let dropped = Rc::new(Cell::new(0usize));
+        let completed = Rc::new(Cell::new(0usize));
+        let (in_flight, live) = {
+            let lp = new_loop(backend);
+            // Outside the future: dropped with the loop, not closed in flight before it.
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let _c = TcpStream::connect(listener.local_addr().unwrap()).await;
-            let _s = listener.accept().await;
-            drop(ringloop::spawn(async move { a.read(vec![0u8; 64]).await }));
-            drop(ringloop::spawn(async move { b.read(vec![0u8; 64]).await }));
-            ringloop::sleep(Duration::from_millis(1)).await;
-        });
-    }
-    let before = usage();
-    let dropped = Rc::new(Cell::new(0usize));
-    let completed = Rc::new(Cell::new(0usize));
-    let (in_flight, live) = {
-        let lp = new_loop();
-        // Outside the future: dropped with the loop, not closed in flight before it.
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        lp.run_until_complete(async {
-            for pair in 0..PAIRS {
-                // Half Unix pairs, half TCP connections, all idle.
-                let (x, y) = if pair % 2 == 0 {
-                    let (x, y) = UnixStream::pair().unwrap();
-                    (Sock::Unix(Rc::new(x)), Sock::Unix(Rc::new(y)))
-                } else {
-                    let client = TcpStream::connect(addr).await.expect("connect");
-                    let (server, _) = listener.accept().await.expect("accept");
-                    (Sock::Tcp(Rc::new(client)), Sock::Tcp(Rc::new(server)))
-                };
-                for sock in [x, y] {
-                    for _ in 0..per_socket {
-                        let (sock, guard, done) =
-                            (sock.clone(), DropCount(dropped.clone()), completed.clone());
-                        drop(ringloop::spawn(async move {
-                            let _guard = guard;
-                            let _ = sock.read(vec![0u8; 1024]).await;
-                            bump(&done);
-                        }));
+            let addr = listener.local_addr().unwrap();
+            lp.run_until_complete(async {
+                for pair in 0..PAIRS {
+                    // Half Unix pairs, half TCP connections, all idle.
+                    let (x, y) = if pair % 2 == 0 {
+                        let (x, y) = UnixStream::pair().unwrap();
+                        (Sock::Unix(Rc::new(x)), Sock::Unix(Rc::new(y)))
+                    } else {
+                        let client = TcpStream::connect(addr).await.expect("connect");
+                        let (server, _) = listener.accept().await.expect("accept");
+                        (Sock::Tcp(Rc::new(client)), Sock::Tcp(Rc::new(server)))
+                    };
+                    for sock in [x, y] {
+                        for _ in 0..per_socket {
+                            let (sock, guard, done) =
+                                (sock.clone(), DropCount(dropped.clone()), completed.clone());
+                            drop(ringloop::spawn(async move {
+                                let _guard = guard;
+                                let _ = sock.read(vec![0u8; 1024]).await;
+                                bump(&done);
+                            }));
+                        }
                     }
                 }
-            }
-            // Let every read reach the kernel (or its descriptor's wait list).
-            for _ in 0..1000 {
-                if lp.stats().ops_in_flight >= 2 * PAIRS * per_socket {
-                    break;
+                // Let every read reach the kernel (or its descriptor's wait list).
+                for _ in 0..1000 {
+                    if lp.stats().ops_in_flight >= 2 * PAIRS * per_socket {
+                        break;
+                    }
+                    ringloop::yield_now().await;
                 }
-                ringloop::yield_now().await;
-            }
-        });
-        let stats = lp.stats();
-        drop(listener);
-        (stats.ops_in_flight, stats.tasks_live)
-        // The loop is dropped here, with every read pending.
-    };
-    let after = usage();
-    let pending = 2 * PAIRS * per_socket;
-    assert_eq!(in_flight, pending, "every read was pending at the drop");
-    assert_eq!(live, pending, "every task was pending at the drop");
-    assert_eq!(completed.get(), 0, "no read completed on an idle socket");
-    assert_eq!(
-        dropped.get(),
-        pending,
-        "each task's future dropped exactly once"
-    );
-    // The buffers (10 MiB) and sockets are back only if every operation was drained.
-    let (bytes, blocks) = assert_back_to("loop dropped with pending reads", before, after);
-    println!(
-        "{pending} pending reads dropped with their loop: fds {} -> {}, heap {bytes:+} bytes / {blocks:+} blocks",
-        before.fds, after.fds
-    );
+            });
+            let stats = lp.stats();
+            drop(listener);
+            (stats.ops_in_flight, stats.tasks_live)
+            // The loop is dropped here, with every read pending.
+        };
+        let after = usage();
+        let pending = 2 * PAIRS * per_socket;
+        assert_eq!(in_flight, pending, "every read was pending at the drop");
+        assert_eq!(live, pending, "every task was pending at the drop");
+        assert_eq!(completed.get(), 0, "no read completed on an idle socket");
+        assert_eq!(
+            dropped.get(),
+            pending,
+            "each task's future dropped exactly once"
+        );
+        // The buffers (10 MiB) and sockets are back only if every operation was drained.
+        let (bytes, blocks) = assert_back_to("loop dropped with pending reads", before, after);
+        println!(
+            "{pending} pending reads dropped with their loop: fds {} -> {}, heap {bytes:+} bytes / {blocks:+} blocks",
+            before.fds, after.fds
+        );
+    });
 }
 
 /// A TCP or Unix stream, shared by the tasks reading from it.
@@ -410,12 +370,6 @@ impl Sock {
             Sock::Unix(s) => s.read(buf).await.0,
         }
     }
-}
-
-/// Polls `fut` exactly once.
-async fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    let mut fut = Some(fut);
-    std::future::poll_fn(move |cx| Poll::Ready(fut.take().unwrap().poll(cx))).await
 }
 
 /// One round of [`a_million_timers_inserted_and_cancelled_leave_memory_flat`]: `n`
@@ -442,14 +396,14 @@ async fn timer_round(lp: &EventLoop, n: usize, fired: &Rc<Cell<usize>>) {
         .map(|i| Box::pin(ringloop::sleep(delay(i))))
         .collect();
     for s in &mut sleeps {
-        assert!(poll_once(s.as_mut()).await.is_pending());
+        assert!(poll_once(s).await.is_pending());
     }
     drop(sleeps);
     let mut timeouts: Vec<_> = (0..n)
         .map(|i| Box::pin(ringloop::timeout(delay(i), pending::<()>())))
         .collect();
     for t in &mut timeouts {
-        assert!(poll_once(t.as_mut()).await.is_pending());
+        assert!(poll_once(t).await.is_pending());
     }
     drop(timeouts);
     assert_eq!(lp.stats().timers_pending, 0);
@@ -459,31 +413,33 @@ async fn timer_round(lp: &EventLoop, n: usize, fired: &Rc<Cell<usize>>) {
 fn a_million_timers_inserted_and_cancelled_leave_memory_flat() {
     const ROUND: usize = 10_000;
     // Three kinds per round: call_later + cancel, sleeps dropped, timeouts dropped.
-    let rounds = 1_000_000 * scale() / (3 * ROUND);
+    let rounds = 1_000_000 * soak_scale() / (3 * ROUND);
     let _serial = serial();
-    let fired = Rc::new(Cell::new(0usize));
-    let outside = usage();
-    let (first, last) = {
-        let lp = new_loop();
-        lp.run_until_complete(async {
-            // The first round sizes the queue's slab and buckets; every later one must
-            // reuse them.
-            timer_round(&lp, ROUND, &fired).await;
-            let first = usage();
-            for _ in 1..rounds {
+    on_each_backend(|backend| {
+        let fired = Rc::new(Cell::new(0usize));
+        let outside = usage();
+        let (first, last) = {
+            let lp = new_loop(backend);
+            lp.run_until_complete(async {
+                // The first round sizes the queue's slab and buckets; every later one must
+                // reuse them.
                 timer_round(&lp, ROUND, &fired).await;
-                ringloop::yield_now().await;
-            }
-            (first, usage())
-        })
-    };
-    let dropped = usage();
-    assert_eq!(fired.get(), 0, "a cancelled timer fired");
-    let (bytes, blocks) = assert_back_to("timers: later rounds", first, last);
-    let (b2, bl2) = assert_back_to("timers: loop dropped", outside, dropped);
-    println!(
-        "{} timers inserted and cancelled: heap {bytes:+} bytes / {blocks:+} blocks over \
+                let first = usage();
+                for _ in 1..rounds {
+                    timer_round(&lp, ROUND, &fired).await;
+                    ringloop::yield_now().await;
+                }
+                (first, usage())
+            })
+        };
+        let dropped = usage();
+        assert_eq!(fired.get(), 0, "a cancelled timer fired");
+        let (bytes, blocks) = assert_back_to("timers: later rounds", first, last);
+        let (b2, bl2) = assert_back_to("timers: loop dropped", outside, dropped);
+        println!(
+            "{} timers inserted and cancelled: heap {bytes:+} bytes / {blocks:+} blocks over \
          {rounds} rounds, {b2:+} bytes / {bl2:+} blocks once the loop was dropped",
-        3 * ROUND * rounds
-    );
+            3 * ROUND * rounds
+        );
+    });
 }

@@ -1,42 +1,22 @@
 //! `ringloop::sync::{Event, Lock, Semaphore}` on a running loop: who gets woken, in
 //! what order, and what a cancelled waiter passes on. No test asserts a timing.
+//! Each test body runs on every backend, under a hang guard (a lost wake-up fails it).
 
-use std::cell::{Cell, RefCell};
+mod support;
+
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use ringloop::TaskError;
 use ringloop::sync::{Event, Lock, Semaphore};
-
-/// Runs a test body on a fresh loop. A lost wake-up would leave the body waiting
-/// forever; the watchdog turns that into a failure instead of a hung test run.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::run(async {
-        ringloop::timeout(Duration::from_secs(20), body)
-            .await
-            .expect("test hung: a waiter was never woken")
-    })
-}
-
-/// Lets every spawned task run up to its next suspension point. The tasks in these
-/// tests only wait on the primitive under test, so a few loop iterations are enough.
-async fn settle() {
-    for _ in 0..4 {
-        ringloop::yield_now().await;
-    }
-}
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
+use support::{log, run_on_each_backend, settle_tasks};
 
 // ---------------------------------------------------------------- Event
 
 #[test]
 fn event_set_wakes_all_waiters() {
-    run(async {
+    run_on_each_backend(|| async {
         let event = Event::new();
         let woke = log();
         let waiters: Vec<_> = (0..5)
@@ -48,7 +28,7 @@ fn event_set_wakes_all_waiters() {
                 })
             })
             .collect();
-        settle().await;
+        settle_tasks().await;
         assert!(
             woke.borrow().is_empty(),
             "no waiter may return before set()"
@@ -65,7 +45,7 @@ fn event_set_wakes_all_waiters() {
 
 #[test]
 fn event_wait_returns_at_once_when_set() {
-    run(async {
+    run_on_each_backend(|| async {
         let event = Event::new();
         assert!(!event.is_set());
         event.set();
@@ -77,7 +57,7 @@ fn event_wait_returns_at_once_when_set() {
 
 #[test]
 fn event_clear_makes_wait_block_again() {
-    run(async {
+    run_on_each_backend(|| async {
         let event = Event::new();
         event.set();
         event.clear();
@@ -92,13 +72,13 @@ fn event_clear_makes_wait_block_again() {
 
 #[test]
 fn event_waiter_woken_by_set_returns_even_if_cleared() {
-    run(async {
+    run_on_each_backend(|| async {
         let event = Event::new();
         let waiter = ringloop::spawn({
             let event = event.clone();
             async move { event.wait().await }
         });
-        settle().await;
+        settle_tasks().await;
         event.set();
         event.clear(); // before the waiter runs
         waiter.await.unwrap();
@@ -119,7 +99,7 @@ fn event_clones_share_the_flag() {
 
 #[test]
 fn lock_handed_off_fifo() {
-    run(async {
+    run_on_each_backend(|| async {
         let lock = Lock::new();
         let order = log();
         let guard = lock.lock().await;
@@ -133,7 +113,7 @@ fn lock_handed_off_fifo() {
                 })
             })
             .collect();
-        settle().await;
+        settle_tasks().await;
         assert!(order.borrow().is_empty());
         drop(guard);
         for w in waiters {
@@ -146,7 +126,7 @@ fn lock_handed_off_fifo() {
 
 #[test]
 fn lock_excludes_concurrent_critical_sections() {
-    run(async {
+    run_on_each_backend(|| async {
         let lock = Lock::new();
         let inside = Rc::new(Cell::new(0u32));
         let max_inside = Rc::new(Cell::new(0u32));
@@ -173,7 +153,7 @@ fn lock_excludes_concurrent_critical_sections() {
 
 #[test]
 fn lock_try_lock_fails_while_held() {
-    run(async {
+    run_on_each_backend(|| async {
         let lock = Lock::new();
         let guard = lock.try_lock().expect("a new lock is free");
         assert!(lock.is_locked());
@@ -186,14 +166,14 @@ fn lock_try_lock_fails_while_held() {
 
 #[test]
 fn lock_newcomer_cannot_barge_past_waiter() {
-    run(async {
+    run_on_each_backend(|| async {
         let lock = Lock::new();
         let guard = lock.lock().await;
         let waiter = ringloop::spawn({
             let lock = lock.clone();
             async move { drop(lock.lock().await) }
         });
-        settle().await;
+        settle_tasks().await;
         drop(guard); // handed to the waiter, which has not run yet
         assert!(lock.try_lock().is_none());
         waiter.await.unwrap();
@@ -203,7 +183,7 @@ fn lock_newcomer_cannot_barge_past_waiter() {
 
 #[test]
 fn lock_cancelled_waiter_passes_lock_on() {
-    run(async {
+    run_on_each_backend(|| async {
         let lock = Lock::new();
         let guard = lock.lock().await;
         let first = ringloop::spawn({
@@ -214,7 +194,7 @@ fn lock_cancelled_waiter_passes_lock_on() {
             let lock = lock.clone();
             async move { drop(lock.lock().await) }
         });
-        settle().await;
+        settle_tasks().await;
         drop(guard); // handed to `first`
         first.cancel();
         assert!(matches!(first.await, Err(TaskError::Cancelled)));
@@ -225,7 +205,7 @@ fn lock_cancelled_waiter_passes_lock_on() {
 
 #[test]
 fn lock_timed_out_waiters_leave_lock_usable() {
-    run(async {
+    run_on_each_backend(|| async {
         let lock = Lock::new();
         let guard = lock.lock().await;
         for _ in 0..100 {
@@ -242,7 +222,7 @@ fn lock_timed_out_waiters_leave_lock_usable() {
 
 #[test]
 fn semaphore_limits_concurrency() {
-    run(async {
+    run_on_each_backend(|| async {
         let sem = Semaphore::new(2);
         let running = Rc::new(Cell::new(0u32));
         let peak = Rc::new(Cell::new(0u32));
@@ -270,7 +250,7 @@ fn semaphore_limits_concurrency() {
 
 #[test]
 fn semaphore_permits_granted_fifo() {
-    run(async {
+    run_on_each_backend(|| async {
         let sem = Semaphore::new(0);
         let order = log();
         let waiters: Vec<_> = (0..4)
@@ -282,7 +262,7 @@ fn semaphore_permits_granted_fifo() {
                 })
             })
             .collect();
-        settle().await;
+        settle_tasks().await;
         for _ in 0..4 {
             sem.release();
         }
@@ -295,7 +275,7 @@ fn semaphore_permits_granted_fifo() {
 
 #[test]
 fn semaphore_try_acquire_and_permit_drop() {
-    run(async {
+    run_on_each_backend(|| async {
         let sem = Semaphore::new(1);
         let permit = sem.try_acquire().expect("one permit available");
         assert_eq!(sem.available_permits(), 0);
@@ -312,7 +292,7 @@ fn semaphore_try_acquire_and_permit_drop() {
 
 #[test]
 fn semaphore_add_permits_wakes_that_many_waiters() {
-    run(async {
+    run_on_each_backend(|| async {
         let sem = Semaphore::new(0);
         let acquired = Rc::new(Cell::new(0u32));
         let waiters: Vec<_> = (0..3)
@@ -324,9 +304,9 @@ fn semaphore_add_permits_wakes_that_many_waiters() {
                 })
             })
             .collect();
-        settle().await;
+        settle_tasks().await;
         sem.add_permits(2);
-        settle().await;
+        settle_tasks().await;
         assert_eq!(acquired.get(), 2);
         sem.add_permits(1);
         for w in waiters {
@@ -339,7 +319,7 @@ fn semaphore_add_permits_wakes_that_many_waiters() {
 
 #[test]
 fn semaphore_cancelled_acquire_passes_permit_on() {
-    run(async {
+    run_on_each_backend(|| async {
         let sem = Semaphore::new(0);
         let first = ringloop::spawn({
             let sem = sem.clone();
@@ -349,7 +329,7 @@ fn semaphore_cancelled_acquire_passes_permit_on() {
             let sem = sem.clone();
             async move { sem.acquire().await.forget() }
         });
-        settle().await;
+        settle_tasks().await;
         sem.release(); // handed to `first`
         first.cancel();
         assert!(matches!(first.await, Err(TaskError::Cancelled)));

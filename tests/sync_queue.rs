@@ -1,40 +1,18 @@
 //! `ringloop::sync::Queue` on a running loop: backpressure, FIFO service, close, join
 //! and cancellation. Every test asserts orders, values and errors, never timings.
+//! Each test body runs on every backend, under a hang guard (a lost wake-up fails it).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+mod support;
+
 use std::time::Duration;
 
 use ringloop::TaskError;
 use ringloop::sync::{Queue, QueueClosed, TryGetError, TryPutError};
-
-/// Runs a test body on a fresh loop. A lost wake-up would leave the body waiting
-/// forever; the watchdog turns that into a failure instead of a hung test run.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::run(async {
-        ringloop::timeout(Duration::from_secs(20), body)
-            .await
-            .expect("test hung: a waiter was never woken")
-    })
-}
-
-/// Lets every spawned task run up to its next suspension point. The tasks in these
-/// tests only wait on the queue, so a few loop iterations are enough.
-async fn settle() {
-    for _ in 0..4 {
-        ringloop::yield_now().await;
-    }
-}
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
+use support::{log, run_on_each_backend, settle_tasks};
 
 #[test]
 fn queue_bounded_put_waits_until_get() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::new(1);
         let events = log();
         q.put(1).await.unwrap();
@@ -45,7 +23,7 @@ fn queue_bounded_put_waits_until_get() {
                 events.borrow_mut().push("put 2 done");
             }
         });
-        settle().await;
+        settle_tasks().await;
         assert!(
             events.borrow().is_empty(),
             "put must wait while the queue is full"
@@ -62,7 +40,7 @@ fn queue_bounded_put_waits_until_get() {
 
 #[test]
 fn queue_getters_served_fifo() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         let getters: Vec<_> = (0..4)
             .map(|_| {
@@ -70,7 +48,7 @@ fn queue_getters_served_fifo() {
                 ringloop::spawn(async move { q.get().await.unwrap() })
             })
             .collect();
-        settle().await; // all four wait, in spawn order
+        settle_tasks().await; // all four wait, in spawn order
         for item in ["a", "b", "c", "d"] {
             q.put(item).await.unwrap();
         }
@@ -84,7 +62,7 @@ fn queue_getters_served_fifo() {
 
 #[test]
 fn queue_putters_admitted_fifo() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::new(1);
         q.put(0).await.unwrap();
         let putters: Vec<_> = (1..=3)
@@ -93,7 +71,7 @@ fn queue_putters_admitted_fifo() {
                 ringloop::spawn(async move { q.put(n).await })
             })
             .collect();
-        settle().await; // all three wait on the full queue, in spawn order
+        settle_tasks().await; // all three wait on the full queue, in spawn order
         let mut got = Vec::new();
         for _ in 0..4 {
             got.push(q.get().await.unwrap());
@@ -107,7 +85,7 @@ fn queue_putters_admitted_fifo() {
 
 #[test]
 fn queue_items_come_out_in_put_order() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::new(3);
         let producer = ringloop::spawn({
             let q = q.clone();
@@ -129,7 +107,7 @@ fn queue_items_come_out_in_put_order() {
 
 #[test]
 fn queue_close_wakes_every_waiter() {
-    run(async {
+    run_on_each_backend(|| async {
         let empty = Queue::<u32>::unbounded();
         let full = Queue::new(1);
         full.put(0).await.unwrap();
@@ -146,7 +124,7 @@ fn queue_close_wakes_every_waiter() {
                 ringloop::spawn(async move { q.put(n).await })
             })
             .collect();
-        settle().await;
+        settle_tasks().await;
 
         empty.close();
         full.close();
@@ -164,7 +142,7 @@ fn queue_close_wakes_every_waiter() {
 
 #[test]
 fn queue_close_lets_getters_drain_remaining_items() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         for n in 1..=3 {
             q.put(n).await.unwrap();
@@ -181,7 +159,7 @@ fn queue_close_lets_getters_drain_remaining_items() {
 
 #[test]
 fn queue_put_after_close_fails_and_try_put_returns_item() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         q.close();
         assert_eq!(q.put(String::from("lost")).await, Err(QueueClosed));
@@ -194,7 +172,7 @@ fn queue_put_after_close_fails_and_try_put_returns_item() {
 
 #[test]
 fn queue_try_put_full_returns_item() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::new(2);
         assert_eq!(q.try_put(vec![1]), Ok(()));
         assert_eq!(q.try_put(vec![2]), Ok(()));
@@ -209,7 +187,7 @@ fn queue_try_put_full_returns_item() {
 
 #[test]
 fn queue_try_get_empty() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::<u8>::new(4);
         assert_eq!(q.try_get(), Err(TryGetError::Empty));
         q.try_put(9).unwrap();
@@ -220,7 +198,7 @@ fn queue_try_get_empty() {
 
 #[test]
 fn queue_unbounded_put_never_waits() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         for n in 0..10_000 {
             q.put(n).await.unwrap();
@@ -233,7 +211,7 @@ fn queue_unbounded_put_never_waits() {
 
 #[test]
 fn queue_join_waits_for_task_done() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         q.join().await; // nothing put: returns at once
 
@@ -264,7 +242,7 @@ fn queue_join_waits_for_task_done() {
 
 #[test]
 fn queue_join_wakes_every_joiner() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         q.put(()).await.unwrap();
         let joiners: Vec<_> = (0..3)
@@ -273,7 +251,7 @@ fn queue_join_wakes_every_joiner() {
                 ringloop::spawn(async move { q.join().await })
             })
             .collect();
-        settle().await;
+        settle_tasks().await;
         assert!(joiners.iter().all(|j| !j.is_done()));
         q.get().await.unwrap();
         q.task_done();
@@ -292,7 +270,7 @@ fn queue_task_done_more_than_put_panics() {
 
 #[test]
 fn queue_cancelled_get_passes_item_on() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         let first = ringloop::spawn({
             let q = q.clone();
@@ -302,7 +280,7 @@ fn queue_cancelled_get_passes_item_on() {
             let q = q.clone();
             async move { q.get().await }
         });
-        settle().await;
+        settle_tasks().await;
         // The item is handed to `first`, which is cancelled before it can run.
         q.put(42).await.unwrap();
         first.cancel();
@@ -314,13 +292,13 @@ fn queue_cancelled_get_passes_item_on() {
 
 #[test]
 fn queue_cancelled_get_without_other_getter_keeps_item() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         let getter = ringloop::spawn({
             let q = q.clone();
             async move { q.get().await }
         });
-        settle().await;
+        settle_tasks().await;
         q.put(1).await.unwrap(); // handed to the getter
         q.put(2).await.unwrap();
         getter.cancel();
@@ -333,7 +311,7 @@ fn queue_cancelled_get_without_other_getter_keeps_item() {
 
 #[test]
 fn queue_cancelled_put_passes_slot_on() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::new(1);
         q.put(0).await.unwrap();
         let first = ringloop::spawn({
@@ -344,7 +322,7 @@ fn queue_cancelled_put_passes_slot_on() {
             let q = q.clone();
             async move { q.put(2).await }
         });
-        settle().await;
+        settle_tasks().await;
         // The freed slot is reserved for `first`, which is cancelled before it runs.
         assert_eq!(q.get().await, Ok(0));
         first.cancel();
@@ -361,7 +339,7 @@ fn queue_cancelled_put_passes_slot_on() {
 
 #[test]
 fn queue_timed_out_gets_lose_nothing() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::unbounded();
         for _ in 0..1_000 {
             let got = ringloop::timeout(Duration::from_micros(1), q.get()).await;
@@ -375,7 +353,7 @@ fn queue_timed_out_gets_lose_nothing() {
 
 #[test]
 fn queue_many_producers_and_consumers_conserve_items() {
-    run(async {
+    run_on_each_backend(|| async {
         let q = Queue::new(2);
         let taken = log();
         let producers: Vec<_> = (0..4u32)
@@ -423,7 +401,7 @@ fn queue_many_producers_and_consumers_conserve_items() {
 
 #[test]
 fn queue_clones_share_one_queue() {
-    run(async {
+    run_on_each_backend(|| async {
         let a = Queue::new(5);
         let b = a.clone();
         a.put('x').await.unwrap();

@@ -1,5 +1,11 @@
 //! Tasks (DESIGN.md, "Semantics to keep" 3, 4 and 5): results, cancellation, panics and
 //! the exception handler, done callbacks, detaching, and wake deduplication.
+//!
+//! The tests whose tasks sleep (or are cancelled in a sleep) run on each backend; the
+//! others are pure scheduling (no I/O, no timer, no wait) and run on the default
+//! backend.
+
+mod support;
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -7,53 +13,11 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use ringloop::{EventLoop, ExceptionKind, TaskError};
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("an event loop can be created here")
-}
-
-/// Installs an exception handler that records (kind, message).
-fn record_exceptions(lp: &EventLoop) -> Log<(ExceptionKind, String)> {
-    let reports = log();
-    let r = reports.clone();
-    lp.set_exception_handler(move |ctx| {
-        r.borrow_mut().push((ctx.kind(), ctx.message().to_string()))
-    });
-    reports
-}
-
-/// Sets a flag when dropped.
-struct DropFlag(Rc<Cell<bool>>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-async fn yield_times(n: usize) {
-    for _ in 0..n {
-        ringloop::yield_now().await;
-    }
-}
-
-fn panic_message(err: TaskError) -> String {
-    let payload = err.into_panic();
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string payload>".to_string()
-    }
-}
+use ringloop::{ExceptionKind, TaskError};
+use support::{
+    DropFlag, default_loop, for_each_backend, log, new_loop, on_each_backend, record_exceptions,
+    task_panic_message, yield_times,
+};
 
 #[test]
 fn task_resolves_to_its_value() {
@@ -83,7 +47,7 @@ fn spawned_task_first_runs_in_next_iteration() {
 
 #[test]
 fn cancel_before_first_run_never_runs_body() {
-    let lp = new_loop();
+    let lp = default_loop();
     let ran = Rc::new(Cell::new(false));
     let dropped = Rc::new(Cell::new(false));
     let (r, guard) = (ran.clone(), DropFlag(dropped.clone()));
@@ -118,73 +82,79 @@ fn cancel_before_first_run_inside_loop_never_runs_body() {
 
 #[test]
 fn cancel_suspended_task_runs_destructors() {
-    ringloop::run(async {
-        let dropped = Rc::new(Cell::new(false));
-        let resumed = Rc::new(Cell::new(false));
-        let (guard, r) = (DropFlag(dropped.clone()), resumed.clone());
-        let task = ringloop::spawn(async move {
-            let _guard = guard;
-            ringloop::sleep(Duration::MAX).await;
-            r.set(true);
-        });
-        yield_times(2).await;
-        assert!(!task.is_done(), "the task is suspended in its sleep");
-        assert!(!dropped.get());
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let dropped = Rc::new(Cell::new(false));
+            let resumed = Rc::new(Cell::new(false));
+            let (guard, r) = (DropFlag(dropped.clone()), resumed.clone());
+            let task = ringloop::spawn(async move {
+                let _guard = guard;
+                ringloop::sleep(Duration::MAX).await;
+                r.set(true);
+            });
+            yield_times(2).await;
+            assert!(!task.is_done(), "the task is suspended in its sleep");
+            assert!(!dropped.get());
 
-        assert!(task.cancel());
-        assert!(
-            !task.is_done(),
-            "cancellation happens when the loop gets to it"
-        );
-        let result = task.await;
-        assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
-        assert!(dropped.get(), "the future was dropped at its await point");
-        assert!(!resumed.get(), "the code after the await point never ran");
+            assert!(task.cancel());
+            assert!(
+                !task.is_done(),
+                "cancellation happens when the loop gets to it"
+            );
+            let result = task.await;
+            assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
+            assert!(dropped.get(), "the future was dropped at its await point");
+            assert!(!resumed.get(), "the code after the await point never ran");
+        });
     });
 }
 
 #[test]
 fn cancel_is_idempotent_and_false_once_finished() {
-    ringloop::run(async {
-        let task = ringloop::spawn(ringloop::sleep(Duration::MAX));
-        ringloop::yield_now().await;
-        assert!(task.cancel());
-        assert!(task.cancel(), "still not finished: cancel reports true");
-        yield_times(2).await;
-        assert!(task.is_cancelled());
-        assert!(!task.cancel(), "nothing left to cancel");
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let task = ringloop::spawn(ringloop::sleep(Duration::MAX));
+            ringloop::yield_now().await;
+            assert!(task.cancel());
+            assert!(task.cancel(), "still not finished: cancel reports true");
+            yield_times(2).await;
+            assert!(task.is_cancelled());
+            assert!(!task.cancel(), "nothing left to cancel");
 
-        let finished = ringloop::spawn(async { 5 });
-        yield_times(2).await;
-        assert!(finished.is_done());
-        assert!(!finished.cancel());
-        assert!(!finished.is_cancelled());
-        assert_eq!(finished.await.unwrap(), 5);
+            let finished = ringloop::spawn(async { 5 });
+            yield_times(2).await;
+            assert!(finished.is_done());
+            assert!(!finished.cancel());
+            assert!(!finished.is_cancelled());
+            assert_eq!(finished.await.unwrap(), 5);
+        });
     });
 }
 
 #[test]
 fn cancelled_task_wakes_its_awaiter() {
-    ringloop::run(async {
-        let sleeper = Rc::new(RefCell::new(ringloop::spawn(ringloop::sleep(
-            Duration::MAX,
-        ))));
-        let s = sleeper.clone();
-        // Another task awaits the sleeper's handle; only the cancellation can wake it.
-        let waiter = ringloop::spawn(poll_fn(move |cx| {
-            std::future::Future::poll(std::pin::Pin::new(&mut *s.borrow_mut()), cx)
-        }));
-        yield_times(2).await;
-        assert!(!waiter.is_done());
-        assert!(sleeper.borrow().cancel());
-        let result = waiter.await.unwrap();
-        assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let sleeper = Rc::new(RefCell::new(ringloop::spawn(ringloop::sleep(
+                Duration::MAX,
+            ))));
+            let s = sleeper.clone();
+            // Another task awaits the sleeper's handle; only the cancellation can wake it.
+            let waiter = ringloop::spawn(poll_fn(move |cx| {
+                std::future::Future::poll(std::pin::Pin::new(&mut *s.borrow_mut()), cx)
+            }));
+            yield_times(2).await;
+            assert!(!waiter.is_done());
+            assert!(sleeper.borrow().cancel());
+            let result = waiter.await.unwrap();
+            assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
+        });
     });
 }
 
 #[test]
 fn panicking_task_does_not_stop_loop() {
-    let lp = new_loop();
+    let lp = default_loop();
     let reports = record_exceptions(&lp);
     let steps = Rc::new(Cell::new(0));
     let s = steps.clone();
@@ -202,7 +172,7 @@ fn panicking_task_does_not_stop_loop() {
         let err = failing.await.unwrap_err();
         assert!(err.is_panic());
         assert!(!err.is_cancelled());
-        assert_eq!(panic_message(err), "task boom");
+        assert_eq!(task_panic_message(err), "task boom");
         bystander.await.unwrap();
         "loop still fine"
     });
@@ -213,7 +183,7 @@ fn panicking_task_does_not_stop_loop() {
 
 #[test]
 fn unretrieved_panic_reported_once() {
-    let lp = new_loop();
+    let lp = default_loop();
     let reports = record_exceptions(&lp);
     lp.run_until_complete(async {
         // Detached before it fails.
@@ -237,7 +207,7 @@ fn unretrieved_panic_reported_once() {
 
 #[test]
 fn unretrieved_panic_reported_once_when_handle_dropped_after_failure() {
-    let lp = new_loop();
+    let lp = default_loop();
     let reports = record_exceptions(&lp);
     lp.run_until_complete(async {
         let task = ringloop::spawn(async { panic!("failed first, dropped later") });
@@ -259,7 +229,7 @@ fn unretrieved_panic_reported_once_when_handle_dropped_after_failure() {
 
 #[test]
 fn unretrieved_panic_reported_when_handle_dropped_outside_the_loop() {
-    let lp = new_loop();
+    let lp = default_loop();
     let reports = record_exceptions(&lp);
     let task = lp.spawn(async { panic!("dropped while idle") });
     lp.run_until_complete(yield_times(2));
@@ -278,7 +248,7 @@ fn unretrieved_panic_reported_when_handle_dropped_outside_the_loop() {
 
 #[test]
 fn retrieved_panic_not_reported() {
-    let lp = new_loop();
+    let lp = default_loop();
     let reports = record_exceptions(&lp);
     lp.run_until_complete(async {
         let task = ringloop::spawn(async { panic!("seen") });
@@ -292,7 +262,7 @@ fn retrieved_panic_not_reported() {
 
 #[test]
 fn panic_seen_by_done_callback_not_reported() {
-    let lp = new_loop();
+    let lp = default_loop();
     let reports = record_exceptions(&lp);
     let saw = Rc::new(Cell::new(false));
     let s = saw.clone();
@@ -309,17 +279,19 @@ fn panic_seen_by_done_callback_not_reported() {
 
 #[test]
 fn cancelled_detached_task_not_reported() {
-    let lp = new_loop();
-    let reports = record_exceptions(&lp);
-    lp.run_until_complete(async {
-        let task = ringloop::spawn(ringloop::sleep(Duration::MAX));
-        ringloop::yield_now().await;
-        task.cancel();
-        drop(task);
-        yield_times(3).await;
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
+        let reports = record_exceptions(&lp);
+        lp.run_until_complete(async {
+            let task = ringloop::spawn(ringloop::sleep(Duration::MAX));
+            ringloop::yield_now().await;
+            task.cancel();
+            drop(task);
+            yield_times(3).await;
+        });
+        drop(lp);
+        assert!(reports.borrow().is_empty(), "{:?}", reports.borrow());
     });
-    drop(lp);
-    assert!(reports.borrow().is_empty(), "{:?}", reports.borrow());
 }
 
 #[test]
@@ -391,53 +363,58 @@ fn done_callbacks_run_in_order_added_and_see_result() {
 
 #[test]
 fn done_callback_sees_cancellation() {
-    ringloop::run(async {
-        let seen = Rc::new(Cell::new(false));
-        let s = seen.clone();
-        let task = ringloop::spawn(ringloop::sleep(Duration::MAX));
-        task.add_done_callback(move |r| s.set(matches!(r, Err(TaskError::Cancelled))));
-        ringloop::yield_now().await;
-        task.cancel();
-        assert!(task.await.unwrap_err().is_cancelled());
-        assert!(seen.get());
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let seen = Rc::new(Cell::new(false));
+            let s = seen.clone();
+            let task = ringloop::spawn(ringloop::sleep(Duration::MAX));
+            task.add_done_callback(move |r| s.set(matches!(r, Err(TaskError::Cancelled))));
+            ringloop::yield_now().await;
+            task.cancel();
+            assert!(task.await.unwrap_err().is_cancelled());
+            assert!(seen.get());
+        });
     });
 }
 
 #[test]
 fn dropping_task_handle_detaches() {
-    ringloop::run(async {
-        let outcome: Rc<RefCell<Option<Result<&str, String>>>> = Rc::new(RefCell::new(None));
-        let task = ringloop::spawn(async {
-            yield_times(3).await;
-            ringloop::sleep(Duration::from_millis(1)).await;
-            "finished"
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let outcome: Rc<RefCell<Option<Result<&str, String>>>> = Rc::new(RefCell::new(None));
+            let task = ringloop::spawn(async {
+                yield_times(3).await;
+                ringloop::sleep(Duration::from_millis(1)).await;
+                "finished"
+            });
+            let o = outcome.clone();
+            task.add_done_callback(move |r| {
+                *o.borrow_mut() = Some(match r {
+                    Ok(v) => Ok(*v),
+                    Err(e) => Err(e.to_string()),
+                })
+            });
+            drop(task);
+            // The done callback fires whichever way the task ends.
+            while outcome.borrow().is_none() {
+                ringloop::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(
+                *outcome.borrow(),
+                Some(Ok("finished")),
+                "the detached task kept running to completion"
+            );
         });
-        let o = outcome.clone();
-        task.add_done_callback(move |r| {
-            *o.borrow_mut() = Some(match r {
-                Ok(v) => Ok(*v),
-                Err(e) => Err(e.to_string()),
-            })
-        });
-        drop(task);
-        // The done callback fires whichever way the task ends.
-        while outcome.borrow().is_none() {
-            ringloop::sleep(Duration::from_millis(1)).await;
-        }
-        assert_eq!(
-            *outcome.borrow(),
-            Some(Ok("finished")),
-            "the detached task kept running to completion"
-        );
     });
 }
 
 #[test]
 fn dropping_task_handle_keeps_task_alive_in_stats() {
-    let lp = new_loop();
-    drop(lp.spawn(ringloop::sleep(Duration::MAX)));
-    lp.run_until_complete(yield_times(2));
-    assert_eq!(lp.stats().tasks_live, 1, "a detached task is not cancelled");
+    for_each_backend(|lp| {
+        drop(lp.spawn(ringloop::sleep(Duration::MAX)));
+        lp.run_until_complete(yield_times(2));
+        assert_eq!(lp.stats().tasks_live, 1, "a detached task is not cancelled");
+    });
 }
 
 #[test]
@@ -525,15 +502,17 @@ fn task_spawning_tasks_all_complete() {
 
 #[test]
 fn task_handle_outlives_loop_and_resolves_cancelled() {
-    let lp = new_loop();
-    let mut task = lp.spawn(ringloop::sleep(Duration::MAX));
-    lp.run_until_complete(ringloop::yield_now());
-    drop(lp);
-    assert!(task.is_done());
-    assert!(task.is_cancelled());
-    let mut cx = std::task::Context::from_waker(Waker::noop());
-    match std::future::Future::poll(std::pin::Pin::new(&mut task), &mut cx) {
-        Poll::Ready(Err(TaskError::Cancelled)) => {}
-        other => panic!("expected Ready(Err(Cancelled)), got {other:?}"),
-    }
+    on_each_backend(|backend| {
+        let lp = new_loop(backend);
+        let mut task = lp.spawn(ringloop::sleep(Duration::MAX));
+        lp.run_until_complete(ringloop::yield_now());
+        drop(lp);
+        assert!(task.is_done());
+        assert!(task.is_cancelled());
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        match std::future::Future::poll(std::pin::Pin::new(&mut task), &mut cx) {
+            Poll::Ready(Err(TaskError::Cancelled)) => {}
+            other => panic!("expected Ready(Err(Cancelled)), got {other:?}"),
+        }
+    });
 }
