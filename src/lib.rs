@@ -61,6 +61,7 @@
 mod driver;
 mod event_loop;
 mod facade;
+mod pool;
 mod sys;
 mod task;
 mod time;
@@ -79,11 +80,13 @@ pub mod __fuzz;
 
 pub use driver::Backend;
 pub use event_loop::{
-    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, Stats, TrySendError,
+    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, RemoteTask, Stats,
+    TrySendError,
 };
 pub use facade::{
     ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, spawn_eager, wait, yield_now,
 };
+pub use pool::{LoopPool, LoopPoolBuilder};
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
 

@@ -45,6 +45,7 @@ pub(crate) mod context;
 mod core;
 mod handle;
 mod remote;
+mod remote_task;
 mod stats;
 
 pub use builder::Builder;
@@ -55,6 +56,7 @@ pub(crate) use handle::call_soon_on;
 pub use stats::Stats;
 
 pub use remote::{Closed, Remote, TrySendError};
+pub use remote_task::RemoteTask;
 
 /// The most ready nodes (tasks and callbacks) one iteration runs before the loop checks
 /// the driver and timers again. Like tokio's event interval: large enough that the

@@ -1,7 +1,10 @@
 //! `Remote`: the loop's handle for other threads, and the errors of its calls.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+
+use super::remote_task::{self, RemoteTask};
 
 use crate::task::raw::catch;
 use crate::task::remote::{Refused, Shared, log_drop_panic};
@@ -130,6 +133,58 @@ pub struct Remote {
 impl Remote {
     pub(super) fn new(shared: Arc<Shared>) -> Remote {
         Remote { shared }
+    }
+
+    /// Runs `f()`'s future as a task on the loop, from any thread: `f` is sent there (it
+    /// must be `Send`), called on the loop's thread, and its future (which need not be
+    /// `Send`: it may hold the loop's sockets and `Rc`s) is spawned there. The returned
+    /// [`RemoteTask`] is `Send`: await it on another loop or any runtime, or
+    /// [`join`](RemoteTask::join) it from a plain thread. Dropping it detaches the work.
+    ///
+    /// If the loop has closed, the task resolves to `Err(TaskError::Cancelled)` at once;
+    /// if it closes before the work finishes, the work is cancelled (its future dropped
+    /// on the loop's thread) and the task resolves the same way. A panic in `f` or its
+    /// future resolves it to `Err(TaskError::Panicked)`.
+    ///
+    /// ```
+    /// // Two loops on two threads: this one asks the pool's for work.
+    /// let pool = ringloop::LoopPool::builder().threads(1).build()?;
+    /// let remote = pool.remote(0);
+    /// let answer = ringloop::run(async move {
+    ///     let task = remote.spawn(|| async {
+    ///         ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///         "from the worker loop"
+    ///     });
+    ///     task.await.unwrap()
+    /// });
+    /// assert_eq!(answer, "from the worker loop");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// [`TaskError::Cancelled`]: crate::TaskError::Cancelled
+    pub fn spawn<F, Fut>(&self, f: F) -> RemoteTask<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let (completer, task) = remote_task::channel();
+        let call = move || {
+            let core = super::context::current_core("Remote::spawn");
+            // The work runs as a task of its own, so a panic in `f` or its future is
+            // caught as that task's failure and handed over like any result.
+            let work = core.spawn(async move { f().await }, false);
+            core.spawn(
+                async move {
+                    completer.complete(work.await);
+                },
+                false,
+            );
+        };
+        // Refused (the loop has closed): the call is dropped unrun, and with it the
+        // completer, which answers `Cancelled`.
+        let _ = self.call_soon_threadsafe(call);
+        task
     }
 
     /// Schedules `f` to run on the loop's thread, waking the loop if it is blocked in the

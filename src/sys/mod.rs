@@ -85,6 +85,27 @@ pub(crate) fn eventfd_drain(fd: &OwnedFd) -> io::Result<bool> {
     }
 }
 
+/// Pins the calling thread to CPU `cpu` (`sched_setaffinity`).
+pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "CPU {cpu} is past the largest CPU set ({})",
+                libc::CPU_SETSIZE
+            ),
+        ));
+    }
+    // SAFETY: an all-zero `cpu_set_t` is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below `CPU_SETSIZE` (checked above), so the bit is inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // `set` is a valid CPU set of `size` bytes; pid 0 is the calling thread.
+    syscall!(sched_setaffinity(0, size, &set))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
