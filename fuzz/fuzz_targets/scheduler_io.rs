@@ -1,6 +1,9 @@
 //! Fuzz target `scheduler_io`: the scheduler target widened to I/O. Bytes drive a real
-//! [`ringloop::EventLoop`] doing stream I/O over `UnixStream::pair()`s, on io_uring or
-//! epoll, with or without the fault-injecting backend, and a model checks every result.
+//! [`ringloop::EventLoop`] doing stream I/O over a pool of Unix stream pairs, on io_uring
+//! or epoll, with or without the fault-injecting backend, and a model checks every
+//! result. Around the pool, connects (Unix, TCP, refused), listeners and UDP sockets come
+//! and go, some cut off mid-flight, some dropped on another thread, so that descriptor
+//! numbers are freed behind the loop's back and taken again by the next sockets made.
 //!
 //! The input: byte 0 picks the ending; byte 1 the backend (io_uring or epoll; epoll
 //! where io_uring is unavailable), whether faults are injected (none at all, with
@@ -25,11 +28,40 @@
 //!   down: the peer reads end-of-file), a whole stream end or a whole pair, optionally
 //!   cancelling every task using it, so that the descriptor closes while their
 //!   operations are still in flight;
-//! - run a few loop iterations, or run the loop through a short sleep.
+//! - run a few loop iterations, or run the loop through a short sleep;
+//! - spawn a connect task: `UnixStream::connect` to the input's Unix listener (bound in
+//!   a temp dir per input, by default or by a `Listen` with a backlog of 0, 1 or 2, so
+//!   connects wait on a full backlog, `EAGAIN` retried by the loop), `TcpStream::connect`
+//!   to a loopback listener, or to a loopback address where nothing listens (refused).
+//!   The connect is awaited, wrapped in `ringloop::timeout` of at most ~1 ms, dropped
+//!   before its first poll, after it, or after it and a short wait, and its task may be
+//!   cancelled like any other. A connection it makes writes an 8-byte tag and waits to
+//!   be joined;
+//! - join: the oldest waiting Unix connection (or one the harness connects, accepting
+//!   meanwhile to make room in the backlog) and its accepted server end, found by its
+//!   tag, take the place of a pair in the pool (its old halves close on the loop or
+//!   here), two new channels with them; for TCP the pair makes one checked round trip
+//!   (the tag, then a reply the other way) and closes;
+//! - put a new `UnixStream::pair()` in a pair's place (old halves as for a join);
+//! - retire the Unix or TCP listener and bind a new one (a new *generation*);
+//! - strand a listener: accepts cut off by a timeout (so the loop registered it), then
+//!   the listener moves to another thread and is dropped there (joined before going on);
+//! - a UDP socket sends itself a datagram and receives it, then a receive is cut off by
+//!   a timeout, and the socket is dropped on the loop or on another thread.
 //!
-//! The ending settles (drops every stream half the harness holds, then runs until every
-//! task is done and no operation is in flight, within [`SETTLE_LIMIT`], which counts as
-//! a hang), cancels every task and settles, or drops the loop with work pending.
+//! The socket operations make their sockets while numbers freed behind the loop's back
+//! (a connect refused, timed out or dropped closes its socket at once; a stranded
+//! socket closes on its thread) are free: the next pair, connect or socket takes them,
+//! and an epoll registration wrongly trusted for them hangs its first wait, which
+//! settling (or the harness's own bounded waits) reports. Their machinery, with its
+//! ground rules, is in `scheduler_io/net.rs`.
+//!
+//! The ending settles (drops every stream half, listener and waiting connection the
+//! harness holds, so that connects waiting on a backlog are refused, then runs until
+//! every task is done and no operation is in flight, within [`SETTLE_LIMIT`], which
+//! counts as a hang), cancels every task and settles, or drops the loop with work
+//! pending. Whatever the harness waits for itself (a join, a strand's accepts, a UDP
+//! round) must also finish within [`SETTLE_LIMIT`].
 //!
 //! Writers and readers of one channel take turns (a small async lock per channel and
 //! side), so each side's operations are sequential and the model knows the order.
@@ -61,12 +93,25 @@
 //!   agrees with that drop, `cancel()` returns `true` exactly when the task was not
 //!   done and the body makes no progress afterwards, and the handle yields `Ok(value)`
 //!   exactly when the body returned, else `Err(Cancelled)`; sleeps never wake early;
+//! - a connect succeeds, or fails only with `ECONNREFUSED`/`ECONNRESET` once its
+//!   listener's generation is retired (always refused for the down address), or with an
+//!   injected `ENOBUFS`; the tag write likewise (`EPIPE` too); the harness's own
+//!   connects and accepts to an open listener never fail; every accepted connection
+//!   starts with a tag that was handed out and was never read before, or ends first
+//!   (its client went away); the TCP reply and the UDP datagram arrive intact, from
+//!   the right sender, and a UDP receive nobody sent to gets nothing;
 //! - after settling, `tasks_live`, `ops_in_flight` and `buffers_held` are zero;
 //! - once the loop is dropped, every task future is gone and the process has exactly
-//!   the descriptors it had before the input (`/proc/self/fd`).
+//!   the descriptors it had before the input (`/proc/self/fd`; the down address's
+//!   socket is made once per process, before the count).
 //!
 //! `RINGLOOP_FUZZ_TRACE=1` prints each input's configuration and operations (to read a
 //! crash).
+//!
+//! The input's byte layout, for seeds written by hand: an operation is `b a` and what
+//! its kind reads after; `b % 16` picks the kind (0-3 writer, 4-7 reader, 8 sleeper,
+//! 9 cancel, 10 drop handle, 11 drop end, 12 drop pair, 13 step, or a sleeping step when
+//! `b & 0x10`, 14-15 the socket operations, `b >> 4` picking which: see [`decode_net`]).
 //!
 //! Run: `cargo +nightly fuzz run scheduler_io fuzz/seeds/scheduler_io -- -max_total_time=60`.
 
@@ -86,6 +131,11 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use ringloop::net::{ReadHalf, UnixStream, WriteHalf};
 use ringloop::{Backend, EventLoop, FaultPlan, Task, TaskError};
+
+#[path = "scheduler_io/net.rs"]
+mod net;
+
+use net::{ConnectHow, Kind, Net, To};
 
 /// Operations decoded per input.
 const MAX_OPS: usize = 48;
@@ -188,6 +238,46 @@ enum Op {
     },
     Step(u8),
     StepSleep(u8),
+    /// Spawn a task connecting to the Unix or TCP listener, or to the down address.
+    Connect {
+        to: To,
+        how: ConnectHow,
+        pre: Pre,
+    },
+    /// A connection from the listener: Unix joins the pool at `pair`'s place (as
+    /// `DropPair` then a new pair; the old pair's halves the harness held close on the
+    /// loop when `old_on_loop`, else here), TCP makes one checked round trip.
+    Join {
+        kind: Kind,
+        pair: usize,
+        cancel_users: bool,
+        old_on_loop: bool,
+    },
+    /// A new `UnixStream::pair()` at `pair`'s place (as `Join`).
+    NewPair {
+        pair: usize,
+        cancel_users: bool,
+        old_on_loop: bool,
+    },
+    /// Retire the listener and bind a new one (`backlog`: the Unix listener's).
+    Listen {
+        kind: Kind,
+        backlog: Option<u32>,
+    },
+    /// Accepts cut off by a timeout of `wait_us`, then the listener goes to another
+    /// thread and is dropped there.
+    Strand {
+        kind: Kind,
+        wait_us: u16,
+    },
+    /// A UDP socket: a datagram of `echo` bytes to itself (none when 0), a receive cut
+    /// off by a timeout of `wait_us`, then dropped on another thread when `away`, else
+    /// on the loop.
+    Udp {
+        echo: usize,
+        wait_us: u16,
+        away: bool,
+    },
 }
 
 fn decode_pre(b: u8) -> Pre {
@@ -254,8 +344,57 @@ fn decode(inp: &mut Input<'_>, chans: usize) -> Op {
             pair: usize::from(a) % (chans / 2),
             cancel_users: b & 0x80 != 0,
         },
-        13 | 14 => Op::Step(a),
-        _ => Op::StepSleep(a),
+        13 if b & 0x10 == 0 => Op::Step(a),
+        13 => Op::StepSleep(a),
+        _ => decode_net(inp, b, a, chans / 2),
+    }
+}
+
+/// The socket operations: `b % 16` is 14 or 15, `b >> 4` picks one.
+fn decode_net(inp: &mut Input<'_>, b: u8, a: u8, pairs: usize) -> Op {
+    let kind = |bit: bool| if bit { Kind::Tcp } else { Kind::Unix };
+    match b >> 4 {
+        s @ 0..=5 => Op::Connect {
+            to: match s {
+                0..=2 => To::Unix,
+                3 | 4 => To::Tcp,
+                _ => To::Down,
+            },
+            how: match a % 8 {
+                0..=2 => ConnectHow::Await,
+                3 | 4 => ConnectHow::Timeout(u16::from(a >> 3) * 32),
+                _ => ConnectHow::Drop((a >> 3) % 3),
+            },
+            pre: decode_pre(inp.byte()),
+        },
+        s @ 6..=8 => Op::Join {
+            kind: kind(s == 8),
+            pair: usize::from(a & 0x3f) % pairs,
+            cancel_users: a & 0x80 != 0,
+            old_on_loop: a & 0x40 != 0,
+        },
+        9 | 10 => Op::NewPair {
+            pair: usize::from(a & 0x3f) % pairs,
+            cancel_users: a & 0x80 != 0,
+            old_on_loop: a & 0x40 != 0,
+        },
+        11 if a & 1 == 0 => Op::Listen {
+            kind: Kind::Unix,
+            backlog: [Some(0), Some(1), Some(2), None][usize::from(a >> 1) % 4],
+        },
+        11 => Op::Listen {
+            kind: Kind::Tcp,
+            backlog: None,
+        },
+        s @ (12 | 13) => Op::Strand {
+            kind: kind(s == 13),
+            wait_us: 20 + u16::from(a) * 2,
+        },
+        _ => Op::Udp {
+            echo: usize::from(a) % 48,
+            wait_us: 20 + u16::from(inp.byte()) * 2,
+            away: b & 1 != 0,
+        },
     }
 }
 
@@ -635,10 +774,22 @@ impl Drop for WHalf {
     }
 }
 
-#[derive(Default)]
+/// One place in the pool of pairs: the halves the harness holds of its current pair.
 struct PairSlot {
+    /// The current pair's number (each new pair takes the next).
+    id: usize,
     r: [Option<Rc<RHalf>>; 2],
     w: [Option<Rc<WHalf>>; 2],
+}
+
+/// A pair's halves the harness held, let go of.
+type Halves = ([Option<Rc<RHalf>>; 2], [Option<Rc<WHalf>>; 2]);
+
+impl PairSlot {
+    /// Lets go of the halves (to drop once the pool is no longer borrowed).
+    fn take(&mut self) -> Halves {
+        (std::mem::take(&mut self.r), std::mem::take(&mut self.w))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -651,7 +802,7 @@ struct TaskRec {
     drops: Cell<u32>,
     /// `cancel()` returned true.
     cancelled: Cell<bool>,
-    /// (pair, end) whose halves the task holds.
+    /// (pair number, end) whose halves the task holds.
     uses: Option<(usize, usize)>,
 }
 
@@ -1154,13 +1305,72 @@ fn sleeper_future(rec: Rc<TaskRec>, steps: Vec<Pre>) -> impl Future<Output = u32
 // The world
 
 struct World {
-    chans: Vec<Rc<Chan>>,
+    /// Every channel of every pair made, in order.
+    chans: RefCell<Vec<Rc<Chan>>>,
     pairs: RefCell<Vec<PairSlot>>,
+    /// The number of the next pair made.
+    next_pair: Cell<usize>,
     tasks: RefCell<Vec<TaskSlot>>,
+    net: Rc<Net>,
     enobufs: bool,
 }
 
 impl World {
+    /// Puts the connected streams `a` and `b` (ends 0 and 1) at place `p` of the pool,
+    /// with two new channels; returns the halves of the pair there before, to drop.
+    #[must_use]
+    fn install(&self, p: usize, a: UnixStream, b: UnixStream) -> Option<Halves> {
+        let id = self.next_pair.get();
+        self.next_pair.set(id + 1);
+        let chans = [Rc::new(Chan::new(2 * id)), Rc::new(Chan::new(2 * id + 1))];
+        self.chans.borrow_mut().extend(chans.iter().cloned());
+        let mut slot = PairSlot {
+            id,
+            r: [None, None],
+            w: [None, None],
+        };
+        for (e, s) in [a, b].into_iter().enumerate() {
+            let (r, wr) = s.into_split();
+            // End e writes channel 2id + e and reads channel 2id + 1 - e.
+            slot.r[e] = Some(Rc::new(RHalf {
+                half: r,
+                chan: chans[1 - e].clone(),
+            }));
+            slot.w[e] = Some(Rc::new(WHalf {
+                half: wr,
+                chan: chans[e].clone(),
+            }));
+        }
+        let mut pairs = self.pairs.borrow_mut();
+        if p < pairs.len() {
+            Some(std::mem::replace(&mut pairs[p], slot).take())
+        } else {
+            pairs.push(slot);
+            None
+        }
+    }
+
+    /// Replaces the pair at place `p` with `ends` (cancelling the old pair's users first
+    /// when `cancel`); the old pair's halves close on the loop when `on_loop`, else here.
+    fn replace(
+        &self,
+        lp: &EventLoop,
+        p: usize,
+        (a, b): (UnixStream, UnixStream),
+        cancel: bool,
+        on_loop: bool,
+    ) {
+        if cancel {
+            self.cancel_users(p, None);
+        }
+        let old = self.install(p, a, b);
+        if on_loop {
+            block_on(lp, self, "closing a pair", async move { drop(old) });
+        } else {
+            drop(old);
+        }
+    }
+
     fn new_task(&self, uses: Option<(usize, usize)>) -> Option<Rc<TaskRec>> {
         let id = self.tasks.borrow().len();
         (id < MAX_TASKS).then(|| {
@@ -1212,12 +1422,14 @@ impl World {
         }
     }
 
+    /// Cancels every task using place `pair`'s current pair (its end `end`, or both).
     fn cancel_users(&self, pair: usize, end: Option<usize>) {
+        let id = self.pairs.borrow()[pair].id;
         let n = self.tasks.borrow().len();
         for i in 0..n {
             let uses = self.tasks.borrow()[i].rec.uses;
             if let Some((p, e)) = uses
-                && p == pair
+                && p == id
                 && end.is_none_or(|end| end == e)
             {
                 self.cancel(i);
@@ -1236,7 +1448,7 @@ impl World {
                 out.push_str(&format!("  live: {:?}\n", t.rec));
             }
         }
-        for c in &self.chans {
+        for c in self.chans.borrow().iter() {
             out.push_str(&format!(
                 "  channel {}: written {} in {:?}, delivered {}, candidates {}, \
                  write closed {}, read closed {}, eof {}, locks w{} r{}\n",
@@ -1252,6 +1464,11 @@ impl World {
                 c.rlock.held.get()
             ));
         }
+        out.push_str(&format!(
+            "  {}\n  {}\n",
+            self.net.unix.describe(),
+            self.net.tcp.describe()
+        ));
         out
     }
 }
@@ -1268,12 +1485,16 @@ fn apply(lp: &Rc<EventLoop>, w: &World, op: Op) {
             how,
             pre,
         } => {
-            // Channel 2p + e is written by end e of pair p.
+            // Channel 2p + e is the one end e of the pair at place p writes.
             let (p, e) = (chan / 2, chan % 2);
-            let Some(wh) = w.pairs.borrow()[p].w[e].clone() else {
+            let (id, wh) = {
+                let pairs = w.pairs.borrow();
+                (pairs[p].id, pairs[p].w[e].clone())
+            };
+            let Some(wh) = wh else {
                 return;
             };
-            let Some(rec) = w.new_task(Some((p, e))) else {
+            let Some(rec) = w.new_task(Some((id, e))) else {
                 return;
             };
             let fut = writer_future(rec.clone(), Rc::downgrade(lp), wh, len, how, pre, w.enobufs);
@@ -1291,12 +1512,16 @@ fn apply(lp: &Rc<EventLoop>, w: &World, op: Op) {
             how,
             pre,
         } => {
-            // ... and read by end 1 - e.
+            // ... and end 1 - e reads.
             let (p, e) = (chan / 2, 1 - chan % 2);
-            let Some(rh) = w.pairs.borrow()[p].r[e].clone() else {
+            let (id, rh) = {
+                let pairs = w.pairs.borrow();
+                (pairs[p].id, pairs[p].r[e].clone())
+            };
+            let Some(rh) = rh else {
                 return;
             };
-            let Some(rec) = w.new_task(Some((p, e))) else {
+            let Some(rec) = w.new_task(Some((id, e))) else {
                 return;
             };
             let fut = reader_future(
@@ -1361,8 +1586,8 @@ fn apply(lp: &Rc<EventLoop>, w: &World, op: Op) {
             if cancel_users {
                 w.cancel_users(pair, None);
             }
-            let slot = std::mem::take(&mut w.pairs.borrow_mut()[pair]);
-            drop(slot);
+            let halves = w.pairs.borrow_mut()[pair].take();
+            drop(halves);
         }
         Op::Step(n) => {
             for _ in 0..1 + n % 4 {
@@ -1378,8 +1603,99 @@ fn apply(lp: &Rc<EventLoop>, w: &World, op: Op) {
                 "run_until_complete(sleep) returned early"
             );
         }
+        Op::Connect { to, how, pre } => {
+            let Some(rec) = w.new_task(None) else {
+                return;
+            };
+            let aim = w.net.aim(to);
+            let fut = net::connect_future(rec.clone(), w.net.clone(), to, aim, how, pre);
+            let h = lp.spawn(fut);
+            w.tasks.borrow_mut().push(TaskSlot {
+                rec,
+                handle: Some(h),
+            });
+        }
+        Op::Join {
+            kind,
+            pair,
+            cancel_users,
+            old_on_loop,
+        } => {
+            // What the harness lets go of in these operations closes on the loop.
+            let net = &w.net;
+            let joined = match kind {
+                Kind::Unix => block_on(lp, w, "a Unix join", async {
+                    drop(net.ensure(kind));
+                    let pair = net::pair_up(net, kind).await;
+                    pair.map(|(c, s)| (net::into_unix(c), net::into_unix(s)))
+                }),
+                Kind::Tcp => {
+                    let done = block_on(lp, w, "a TCP round trip", async {
+                        drop(net.ensure(kind));
+                        net::tcp_round_trip(net).await
+                    });
+                    if !done {
+                        block_on(lp, w, "ending a generation", async {
+                            drop(net.end_generation(kind))
+                        });
+                    }
+                    return w.check_handles();
+                }
+            };
+            let ends = joined.unwrap_or_else(|| {
+                // An injected error left a tag unknown: end the generation.
+                block_on(lp, w, "ending a generation", async {
+                    drop(net.end_generation(kind))
+                });
+                UnixStream::pair().expect("UnixStream::pair")
+            });
+            w.replace(lp, pair, ends, cancel_users, old_on_loop);
+        }
+        Op::NewPair {
+            pair,
+            cancel_users,
+            old_on_loop,
+        } => {
+            let ends = UnixStream::pair().expect("UnixStream::pair");
+            w.replace(lp, pair, ends, cancel_users, old_on_loop);
+        }
+        Op::Listen { kind, backlog } => {
+            block_on(lp, w, "rebinding a listener", async {
+                drop(w.net.rebind(kind, backlog))
+            });
+        }
+        Op::Strand { kind, wait_us } => {
+            let wait = Duration::from_micros(u64::from(wait_us));
+            let listener = block_on(lp, w, "a strand", net::strand(&w.net, kind, wait));
+            net::give_away_listener(listener);
+        }
+        Op::Udp {
+            echo,
+            wait_us,
+            away,
+        } => {
+            let wait = Duration::from_micros(u64::from(wait_us));
+            let sock = block_on(lp, w, "a UDP round", net::udp(&w.net, echo, wait, away));
+            if let Some(sock) = sock {
+                net::give_away(sock);
+            }
+        }
     }
     w.check_handles();
+}
+
+/// Runs `fut` on the loop (other tasks run meanwhile); not done within
+/// [`SETTLE_LIMIT`] counts as a hang.
+fn block_on<F: Future>(lp: &EventLoop, w: &World, what: &str, fut: F) -> F::Output {
+    match lp.run_until_complete(ringloop::timeout(SETTLE_LIMIT, fut)) {
+        Ok(out) => out,
+        Err(_) => panic!(
+            "{what} did not finish within {SETTLE_LIMIT:?} (lost wake-up or stuck op?): {:?}\n{}\n{}",
+            lp.stats(),
+            lp.backend_description(),
+            w.describe()
+        ),
+    }
 }
 
 /// `RINGLOOP_FUZZ_TRACE=1` prints the configuration and each operation (to read a
@@ -1434,6 +1750,8 @@ fn run_input(data: &[u8]) {
             cfg.pairs
         );
     }
+    // Made once per process, before descriptors are counted.
+    net::down_addr();
     let fds_before = fd_count();
     let targets_before = fd_targets();
 
@@ -1449,31 +1767,18 @@ fn run_input(data: &[u8]) {
     }
     let lp = Rc::new(builder.build().expect("building the loop"));
 
-    let chans: Vec<Rc<Chan>> = (0..cfg.pairs * 2).map(|c| Rc::new(Chan::new(c))).collect();
-    let mut pairs = Vec::new();
-    for p in 0..cfg.pairs {
-        let (a, b) = UnixStream::pair().expect("UnixStream::pair");
-        let mut slot = PairSlot::default();
-        for (e, s) in [a, b].into_iter().enumerate() {
-            let (r, wr) = s.into_split();
-            // End e writes channel 2p + e and reads channel 2p + 1 - e.
-            slot.r[e] = Some(Rc::new(RHalf {
-                half: r,
-                chan: chans[2 * p + 1 - e].clone(),
-            }));
-            slot.w[e] = Some(Rc::new(WHalf {
-                half: wr,
-                chan: chans[2 * p + e].clone(),
-            }));
-        }
-        pairs.push(slot);
-    }
     let w = World {
-        chans,
-        pairs: RefCell::new(pairs),
+        chans: RefCell::new(Vec::new()),
+        pairs: RefCell::new(Vec::new()),
+        next_pair: Cell::new(0),
         tasks: RefCell::new(Vec::new()),
+        net: Rc::new(Net::new(cfg.enobufs)),
         enobufs: cfg.enobufs,
     };
+    for p in 0..cfg.pairs {
+        let (a, b) = UnixStream::pair().expect("UnixStream::pair");
+        assert!(w.install(p, a, b).is_none());
+    }
 
     let mut ops = 0;
     while inp.more() && ops < MAX_OPS {
@@ -1496,8 +1801,10 @@ fn run_input(data: &[u8]) {
             check_results(&w, true);
         }
         _ => {
-            // The harness lets go of its halves; tasks keep theirs as the loop drops.
+            // The harness lets go of its halves and sockets; tasks keep theirs as the
+            // loop drops.
             w.pairs.borrow_mut().clear();
+            w.net.close_all();
         }
     }
 
@@ -1512,6 +1819,9 @@ fn run_input(data: &[u8]) {
             t.rec.id
         );
     }
+    // The input's socket files go (its sockets are closed: a retired generation takes
+    // no connection from a task).
+    w.net.cleanup();
     drop(w);
     let fds_after = fd_count();
     assert_eq!(
@@ -1522,10 +1832,11 @@ fn run_input(data: &[u8]) {
     );
 }
 
-/// Drops every half the harness holds and runs until every task is done and no
-/// operation is in flight.
+/// Drops every half and socket the harness holds and runs until every task is done and
+/// no operation is in flight (connects waiting on a full backlog are then refused).
 fn settle(lp: &Rc<EventLoop>, w: &World) {
     w.pairs.borrow_mut().clear();
+    w.net.close_all();
     let t0 = Instant::now();
     loop {
         let s = lp.stats();
