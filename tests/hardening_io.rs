@@ -309,3 +309,54 @@ fn io_is_not_starved_by_a_task_that_only_yields() {
         });
     });
 }
+
+#[test]
+fn a_connect_dropped_after_its_first_poll_never_runs_on_a_reused_descriptor() {
+    let _fds = shared_fds();
+    let dir = std::env::temp_dir().join(format!("ringloop-dropconnect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for_each_backend(|lp| {
+        let path = dir.join(format!("{:?}.sock", lp.backend()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).expect("bind");
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let tcp_addr = tcp.local_addr().expect("address");
+        lp.run_until_complete(async {
+            for round in 0..10 {
+                // Polled once: the connect is submitted (on io_uring, queued for the
+                // next enter), then given up, which closes its socket at once.
+                let mut connect = Box::pin(UnixStream::connect(&path));
+                let _ = support::poll_once(&mut connect).await;
+                drop(connect);
+                // The next socket takes the freed number; the abandoned connect must
+                // not run on it.
+                let fresh = guard("a fresh connect", UnixStream::connect(&path))
+                    .await
+                    .unwrap_or_else(|e| panic!("round {round}: a fresh connect failed: {e}"));
+                drop(fresh);
+                let mut connect = Box::pin(TcpStream::connect(tcp_addr));
+                let _ = support::poll_once(&mut connect).await;
+                drop(connect);
+                let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+                let me = udp.local_addr().expect("address");
+                let (sent, _) = udp.send_to(b"to myself".to_vec(), me).await;
+                sent.expect("send to myself");
+                let (got, buf) = guard("a datagram to myself", udp.recv_from(vec![0; 16])).await;
+                let (n, from) = got.unwrap_or_else(|e| panic!("round {round}: {e}"));
+                assert_eq!(n, 9);
+                assert_eq!(
+                    from, me,
+                    "round {round}: the socket was connected elsewhere"
+                );
+                assert_eq!(&buf[..9], b"to myself");
+            }
+            // Drain the accepted connections.
+            while let Ok(Ok(_)) =
+                ringloop::timeout(Duration::from_millis(5), listener.accept()).await
+            {}
+        });
+        drop(tcp);
+        let _ = std::fs::remove_file(&path);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
+use crate::driver::handle::DriverHandle;
 use crate::driver::op::Op;
 use crate::driver::ops::accept::Accept;
+use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
 use crate::driver::try_first::TryGate;
@@ -48,6 +50,22 @@ pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+/// Connects `sock` to `addr`; the socket back once connected.
+///
+/// The socket is owned here throughout, so if the connect fails or its future is
+/// dropped, the socket closes through the ring ([`close_soon`]): after the connect's own
+/// submission, never before it. (Closed at once instead, its descriptor number could
+/// be taken by a new socket before a connect still queued for the kernel ran, and that
+/// connect would then run on the new socket.)
+pub(crate) async fn connect<S: AsRawFd + Into<OwnedFd>>(
+    io: &Rc<DriverHandle>,
+    sock: Socket<S>,
+    addr: SockAddr,
+) -> io::Result<Socket<S>> {
+    Op::<Connect>::new(io.clone(), Connect::new(sock.handle(), addr)).await?;
+    Ok(sock)
 }
 
 /// Closes `fd` through the running loop's ring when there is one (the close rides in

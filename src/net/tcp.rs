@@ -11,7 +11,6 @@ use super::socket::{self, ReadHalf, Socket, WriteHalf};
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
 use crate::sys::net::{self as sys, SockAddr};
@@ -164,18 +163,12 @@ impl TcpStream {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;
-            // The stream keeps the identity the connect registered under.
-            let handle = Fd::new(fd.as_raw_fd());
-            let connected = Op::<Connect>::new(
-                core.clone(),
-                Connect::new(handle, SockAddr::from_inet(addr)),
-            )
-            .await;
-            match connected {
-                Ok(()) => {
-                    let io = std::net::TcpStream::from(fd);
-                    let sock = Rc::new(Socket::with_fd(io, handle));
-                    return Ok(TcpStream { sock });
+            let sock = Socket::new(std::net::TcpStream::from(fd));
+            match socket::connect(&core, sock, SockAddr::from_inet(addr)).await {
+                Ok(sock) => {
+                    return Ok(TcpStream {
+                        sock: Rc::new(sock),
+                    });
                 }
                 Err(e) => last = Some(e),
             }

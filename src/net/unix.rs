@@ -14,7 +14,6 @@ use super::tcp::ListenOptions;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::Fd;
 use crate::driver::op::Op;
-use crate::driver::ops::connect::Connect;
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
 use crate::sys::net::{self as sys, SockAddr};
@@ -112,12 +111,10 @@ impl UnixStream {
         let core = crate::event_loop::context::current_io("UnixStream::connect");
         let addr = SockAddr::from_path(path.as_ref())?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        // The stream keeps the identity the connect registered under.
-        let handle = Fd::new(fd.as_raw_fd());
-        Op::<Connect>::new(core, Connect::new(handle, addr)).await?;
-        let io = std::os::unix::net::UnixStream::from(fd);
+        let sock = Socket::new(std::os::unix::net::UnixStream::from(fd));
+        let sock = socket::connect(&core, sock, addr).await?;
         Ok(UnixStream {
-            sock: Rc::new(Socket::with_fd(io, handle)),
+            sock: Rc::new(sock),
         })
     }
 
