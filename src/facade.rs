@@ -1,5 +1,5 @@
-//! The asyncio-style free functions: `run`, `spawn`, `spawn_eager`, `yield_now`,
-//! `gather`, `wait`, `shield`, `call_soon`.
+//! The asyncio-style free functions: `run`, `spawn`, `spawn_eager`, `spawn_blocking`,
+//! `yield_now`, `gather`, `wait`, `shield`, `call_soon`.
 
 #![forbid(unsafe_code)]
 
@@ -61,6 +61,48 @@ where
 {
     let core = crate::event_loop::context::current_core("ringloop::spawn_eager()");
     core.spawn(future, true)
+}
+
+/// Runs `f` on the running loop's blocking pool, off the loop's thread, and returns a
+/// task for its result (asyncio's `to_thread` and `run_in_executor`; tokio's
+/// `spawn_blocking`). For work that blocks or computes for long: a synchronous library
+/// call, a blocking file or DNS API, a hash of a large file.
+///
+/// The task resolves to `f`'s result, or to `Err(TaskError::Panicked)` if `f` panicked.
+/// Cancelling the task (or dropping the loop) cannot stop `f` once it runs: it runs to
+/// its end on its thread, and its result is dropped. Threads start on demand, up to
+/// [`Builder::blocking_threads`](crate::Builder::blocking_threads) (default 512).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (ticks, sum) = ringloop::run(async {
+///     // The loop keeps running other tasks while the blocking call runs.
+///     let job = ringloop::spawn_blocking(|| {
+///         std::thread::sleep(Duration::from_millis(20));
+///         (1..=100u64).sum::<u64>()
+///     });
+///     let mut ticks = 0;
+///     while !job.is_done() {
+///         ringloop::sleep(Duration::from_millis(1)).await;
+///         ticks += 1;
+///     }
+///     (ticks, job.await.unwrap())
+/// });
+/// assert_eq!(sum, 5050);
+/// assert!(ticks > 0);
+/// ```
+///
+/// # Panics
+///
+/// When no loop runs on this thread.
+pub fn spawn_blocking<F, T>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let core = crate::event_loop::context::current_core("ringloop::spawn_blocking()");
+    core.spawn_blocking(f)
 }
 
 /// Schedules `f` on the running loop for its next iteration (asyncio's `call_soon`).

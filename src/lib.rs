@@ -84,7 +84,8 @@ pub use event_loop::{
     TrySendError,
 };
 pub use facade::{
-    ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, spawn_eager, wait, yield_now,
+    ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, spawn_blocking, spawn_eager, wait,
+    yield_now,
 };
 pub use pool::{LoopPool, LoopPoolBuilder};
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};

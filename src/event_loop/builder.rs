@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::driver::fault::{FaultDriver, FaultPlan};
 use crate::driver::handle::DriverHandle;
 use crate::driver::{self, Backend, DriverConfig};
+use crate::task::blocking::BlockingPool;
 use crate::task::remote::Shared;
 use crate::task::scheduler::Scheduler;
 use crate::time::timers::Timers;
@@ -30,6 +31,7 @@ pub struct Builder {
     recv_buffers: u16,
     recv_buffer_size: u32,
     remote_queue_limit: usize,
+    blocking_threads: usize,
 }
 
 impl Default for Builder {
@@ -45,6 +47,7 @@ impl Default for Builder {
             recv_buffers: 256,
             recv_buffer_size: 16 * 1024,
             remote_queue_limit: usize::MAX,
+            blocking_threads: crate::task::blocking::DEFAULT_THREADS,
         }
     }
 }
@@ -137,6 +140,26 @@ impl Builder {
     pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
         self.recv_buffers = count.max(1).checked_next_power_of_two().unwrap_or(32768);
         self.recv_buffer_size = size.max(1);
+        self
+    }
+
+    /// The most threads the loop's blocking pool runs at once (default 512, as
+    /// tokio's; 0 counts as 1). Threads start when [`spawn_blocking`] work (or a name
+    /// lookup) arrives and none is idle, and retire after 10 s idle; past the limit,
+    /// work waits its turn in order.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::builder().blocking_threads(4).build()?;
+    /// let sum = lp.run_until_complete(async {
+    ///     ringloop::spawn_blocking(|| (1..=10).sum::<u32>()).await.unwrap()
+    /// });
+    /// assert_eq!(sum, 55);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// [`spawn_blocking`]: crate::spawn_blocking
+    pub fn blocking_threads(&mut self, n: usize) -> &mut Self {
+        self.blocking_threads = n.max(1);
         self
     }
 
@@ -248,6 +271,7 @@ impl Builder {
             timers: Rc::new(Timers::new(sched.id())),
             backend: driver.backend(),
             io: Rc::new(DriverHandle::new(driver, try_first, sched.id())),
+            blocking: BlockingPool::new(self.blocking_threads),
             sched,
             woken: RefCell::new(Vec::new()),
             expired: RefCell::new(Vec::new()),

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use crate::driver::handle::DriverHandle;
 use crate::driver::{Backend, Wait};
+use crate::task::blocking::BlockingPool;
 use crate::task::callback;
 use crate::task::raw::catch;
 use crate::task::remote::{RemoteMsg, Shared, log_drop_panic};
 use crate::task::scheduler::{Popped, Scheduler};
-use crate::task::{ExceptionContext, ExceptionKind, Task};
+use crate::task::{ExceptionContext, ExceptionKind, Task, TaskError};
 use crate::time::TimerTarget;
 use crate::time::timers::Timers;
 
@@ -37,6 +38,8 @@ type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
 pub(crate) struct Core {
     pub(super) sched: Rc<Scheduler>,
     pub(super) timers: Rc<Timers>,
+    /// The blocking pool (`spawn_blocking`, name lookup).
+    pub(super) blocking: BlockingPool,
     pub(super) io: Rc<DriverHandle>,
     pub(super) backend: Backend,
     /// Scratch space reused every iteration (no allocation in steady state).
@@ -76,6 +79,35 @@ impl Core {
     /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
     pub(crate) fn eager_tasks(&self) -> bool {
         self.eager
+    }
+
+    /// Runs `f` on the blocking pool; a task resolving to its result (see
+    /// [`crate::spawn_blocking`]).
+    pub(crate) fn spawn_blocking<F, T>(&self, f: F) -> Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (completer, result) = super::remote_task::channel::<T>();
+        // Refused (the pool closed, or no thread could start): the job is dropped unrun,
+        // and its completer answers `Cancelled`.
+        self.blocking.execute(move || {
+            completer.complete(catch(f).map_err(TaskError::Panicked));
+        });
+        self.spawn(
+            async move {
+                match result.await {
+                    Ok(value) => value,
+                    // The job's own panic, as this task's.
+                    Err(TaskError::Panicked(payload)) => std::panic::resume_unwind(payload),
+                    Err(TaskError::Cancelled) => panic!(
+                        "ringloop::spawn_blocking: the job never ran (the loop is closing, or \
+                         no blocking thread could be started)"
+                    ),
+                }
+            },
+            false,
+        )
     }
 
     /// The loop's driver handle: what operations and sinks hold.
@@ -256,6 +288,11 @@ impl Core {
         self.io.start_close();
         self.shared().close();
         let mut reports = Vec::new();
+        // Blocking jobs that never started are dropped here, on the loop's thread (their
+        // tasks then hear `Cancelled`); running ones finish on their threads.
+        for job in self.blocking.close() {
+            reports.extend(contained_drop(job));
+        }
         // Dropping futures, callbacks and wakers can spawn, schedule, arm timers or drop
         // task handles (whose unobserved failures arrive as remote reports), so release
         // everything in rounds until a round finds nothing left. Bounded, in case

@@ -306,6 +306,8 @@ impl EventLoop {
             buffers_held: driver.buffers_held,
             stray_completions: driver.stray_completions,
             accepts_submitted: driver.accepts_submitted,
+            blocking_jobs: self.core.blocking.jobs_started(),
+            blocking_threads: self.core.blocking.threads(),
         }
     }
 

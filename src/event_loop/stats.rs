@@ -30,4 +30,10 @@ pub struct Stats {
     /// attempts (epoll). A multishot accept counts once however many connections it
     /// delivers.
     pub accepts_submitted: u64,
+    /// Jobs the blocking pool started ([`spawn_blocking`], name lookups).
+    ///
+    /// [`spawn_blocking`]: crate::spawn_blocking
+    pub blocking_jobs: u64,
+    /// Blocking-pool threads alive now (busy or idle).
+    pub blocking_threads: usize,
 }

@@ -38,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+mod addr;
 mod protocol;
 #[cfg(poll_io)]
 mod ready;
@@ -48,6 +49,7 @@ mod unix;
 
 pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
+pub use addr::{ToSocketAddrs, lookup_host};
 pub use protocol::{Protocol, Transport, serve};
 pub use socket::{ReadHalf, WriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};

@@ -157,11 +157,30 @@ impl TcpStream {
         }
     }
 
-    /// Connects to `addr` (each of its addresses in turn, until one connects).
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    /// Connects to `addr`, each of its addresses in turn until one connects. A host
+    /// name (`"example.com:80"`, `("localhost", 8080)`) is resolved on the loop's
+    /// blocking pool ([`lookup_host`](super::lookup_host)): the loop never blocks on DNS.
+    ///
+    /// ```no_run
+    /// use ringloop::net::TcpStream;
+    ///
+    /// ringloop::run(async {
+    ///     let stream = TcpStream::connect("localhost:8080").await?;
+    ///     let (sent, _) = stream.write_all(b"hello\n".to_vec()).await;
+    ///     sent
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The lookup's error, or the last address's connect error.
+    pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
+        let lookup = addr.to_lookup();
+        let addrs = super::addr::resolve(lookup, "TcpStream::connect").await?;
         let core = crate::event_loop::context::current_io("TcpStream::connect");
         let mut last = None;
-        for addr in addr.to_socket_addrs()? {
+        for addr in addrs {
             let fd = sys::socket(sys::inet_domain(&addr), libc::SOCK_STREAM)?;
             let sock = Socket::new(std::net::TcpStream::from(fd));
             match socket::connect(&core, sock, SockAddr::from_inet(addr)).await {

@@ -9,6 +9,7 @@
 //! - [`join`]: `Task<T>`, the handle.
 //! - [`scheduler`]: ready queue, live-task list, main node.
 
+pub(crate) mod blocking;
 pub(crate) mod callback;
 pub(crate) mod current;
 pub(crate) mod error;
