@@ -7,17 +7,18 @@
 
 mod support;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ringloop::net::{IoBuf, TcpStream, UdpSocket, UnixStream};
+use ringloop::net::{IoBuf, Protocol, TcpListener, TcpStream, Transport, UdpSocket, UnixStream};
 use ringloop::{Backend, EventLoop, FaultPlan};
 use support::{
-    exclusive_fds, fd_count, guard, local_listener, on_each_backend, panic_message, pattern,
-    poll_once, shared_fds,
+    backends, exclusive_fds, fd_count, guard, local_listener, on_each_backend, panic_message,
+    pattern, poll_once, shared_fds,
 };
 
 /// The seeds every test runs with; `RINGLOOP_FAULT_SEEDS=n` adds `n` more (longer runs).
@@ -149,39 +150,41 @@ async fn echo_workload(conns: usize, bytes: usize, seed: u64) {
         }
     });
     let clients: Vec<_> = (0..conns)
-        .map(|c| {
-            ringloop::spawn(async move {
-                let stream = TcpStream::connect(addr).await.expect("connect");
-                let data = pattern(bytes, seed ^ c as u64);
-                let mut sent = 0;
-                let mut step = (seed as usize % 977) + 1;
-                while sent < bytes {
-                    step = (step * 7919 + 13) % 8192 + 1;
-                    let end = (sent + step).min(bytes);
-                    let (res, _) = stream.write_all(data[sent..end].to_vec()).await;
-                    res.expect("client write");
-                    let n = end - sent;
-                    let (res, back) = stream.read_exact(Vec::with_capacity(n).slice(..n)).await;
-                    res.expect("client read");
-                    assert!(
-                        back.into_inner() == data[sent..end],
-                        "echo of bytes {sent}..{end} differs"
-                    );
-                    sent = end;
-                }
-                stream
-                    .shutdown(std::net::Shutdown::Write)
-                    .await
-                    .expect("shutdown");
-                let (res, _) = stream.read(Vec::with_capacity(16)).await;
-                assert_eq!(res.expect("read at end-of-file"), 0);
-            })
-        })
+        .map(|c| ringloop::spawn(echo_client(addr, bytes, seed, c)))
         .collect();
     for c in clients {
         guard("echo client", c).await.expect("client task");
     }
     guard("echo server", server).await.expect("server task");
+}
+
+/// Echo client `c` of a workload: `bytes` bytes in chunks of varying sizes, each read
+/// back and checked byte for byte, then a half-close and the server's end-of-file.
+async fn echo_client(addr: SocketAddr, bytes: usize, seed: u64, c: usize) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let data = pattern(bytes, seed ^ c as u64);
+    let mut sent = 0;
+    let mut step = (seed as usize % 977) + 1;
+    while sent < bytes {
+        step = (step * 7919 + 13) % 8192 + 1;
+        let end = (sent + step).min(bytes);
+        let (res, _) = stream.write_all(data[sent..end].to_vec()).await;
+        res.expect("client write");
+        let n = end - sent;
+        let (res, back) = stream.read_exact(Vec::with_capacity(n).slice(..n)).await;
+        res.expect("client read");
+        assert!(
+            back.into_inner() == data[sent..end],
+            "echo of bytes {sent}..{end} differs"
+        );
+        sent = end;
+    }
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .await
+        .expect("shutdown");
+    let (res, _) = stream.read(Vec::with_capacity(16)).await;
+    assert_eq!(res.expect("read at end-of-file"), 0);
 }
 
 #[test]
@@ -678,4 +681,373 @@ fn remote_wakes_and_stop_reach_a_loop_on_the_fault_backend() {
         thread.join().unwrap();
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 100);
     });
+}
+
+// `net::serve` on the fault backend: its receives, readiness waits, sends and multishot
+// accepts are sink operations, routed through the fault driver like every other.
+
+/// What the echo protocols of one server saw.
+#[derive(Default)]
+struct ServeLog {
+    /// `connection_lost` calls, per connection in the order they were made.
+    lost: RefCell<Vec<u32>>,
+    /// The errors connections were lost with.
+    errors: RefCell<Vec<io::Error>>,
+    /// Bytes delivered to `data_received`.
+    bytes: Cell<usize>,
+}
+
+impl ServeLog {
+    fn made(&self) -> usize {
+        self.lost.borrow().len()
+    }
+
+    fn lost(&self) -> usize {
+        self.lost.borrow().iter().filter(|&&n| n > 0).count()
+    }
+
+    fn assert_each_lost_once(&self, what: &str) {
+        let lost = self.lost.borrow();
+        assert!(
+            lost.iter().all(|&n| n == 1),
+            "{what}: connection_lost calls per connection: {lost:?}"
+        );
+    }
+}
+
+/// Echoes what arrives; records what it saw in its server's log.
+struct EchoProtocol {
+    log: Rc<ServeLog>,
+    id: usize,
+    transport: Option<Transport>,
+}
+
+impl Protocol for EchoProtocol {
+    fn connection_made(&mut self, transport: Transport) {
+        let mut lost = self.log.lost.borrow_mut();
+        self.id = lost.len();
+        lost.push(0);
+        self.transport = Some(transport);
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        self.log.bytes.set(self.log.bytes.get() + data.len());
+        self.transport
+            .as_ref()
+            .expect("data after connection_made")
+            .write(data);
+    }
+
+    fn connection_lost(&mut self, error: Option<io::Error>) {
+        self.log.lost.borrow_mut()[self.id] += 1;
+        self.log.errors.borrow_mut().extend(error);
+        self.transport = None;
+    }
+}
+
+fn echo_factory(log: &Rc<ServeLog>) -> impl FnMut() -> EchoProtocol + 'static {
+    let log = log.clone();
+    move || EchoProtocol {
+        log: log.clone(),
+        id: usize::MAX,
+        transport: None,
+    }
+}
+
+/// Sleeps a millisecond at a time until `done` holds.
+async fn wait_until(done: impl Fn() -> bool) {
+    while !done() {
+        ringloop::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[test]
+fn serve_echo_is_byte_exact_under_chaos_and_loses_each_connection_once() {
+    let _fds = exclusive_fds();
+    const CONNS: usize = 12;
+    const BYTES: usize = 16 << 10;
+    for backend in backends() {
+        // On io_uring, the default provided-buffer ring, and one so small that receives
+        // starve (ENOBUFS) and wait for buffers to come back.
+        let rings: &[Option<(u16, u32)>] = match backend {
+            Backend::IoUring => &[None, Some((4, 1024))],
+            _ => &[None],
+        };
+        for &ring in rings {
+            for seed in seeds() {
+                let what = format!("{backend:?}, ring {ring:?}, seed {seed:#x}");
+                let mut builder = EventLoop::builder();
+                builder
+                    .backend(backend)
+                    .fault_injection(seed, FaultPlan::chaos());
+                if let Some((count, size)) = ring {
+                    builder.recv_buffers(count, size);
+                }
+                let lp = builder.build().unwrap();
+                let before = fd_count();
+                let log = Rc::new(ServeLog::default());
+                lp.run_until_complete(async {
+                    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr = listener.local_addr().unwrap();
+                    let server =
+                        ringloop::spawn(ringloop::net::serve(listener, echo_factory(&log)));
+                    let clients: Vec<_> = (0..CONNS)
+                        .map(|c| ringloop::spawn(echo_client(addr, BYTES, seed, c)))
+                        .collect();
+                    for c in clients {
+                        guard("serve echo client", c).await.expect("client task");
+                    }
+                    guard(
+                        "the server seeing every end-of-file",
+                        wait_until(|| log.lost() == CONNS),
+                    )
+                    .await;
+                    server.cancel();
+                    assert!(server.await.is_err(), "{what}: the server ended on its own");
+                    settle(&lp).await;
+                });
+                assert_eq!(log.made(), CONNS, "{what}");
+                log.assert_each_lost_once(&what);
+                assert!(
+                    log.errors.borrow().is_empty(),
+                    "{what}: {:?}",
+                    log.errors.borrow()
+                );
+                assert_eq!(log.bytes.get(), CONNS * BYTES, "{what}");
+                let stats = lp.stats();
+                assert_eq!((stats.ops_in_flight, stats.buffers_held), (0, 0), "{what}");
+                if backend == Backend::IoUring {
+                    // One multishot accept (re-armed after injected errors), not one per
+                    // connection.
+                    assert!(stats.accepts_submitted < CONNS as u64, "{what}: {stats:?}");
+                }
+                assert_eq!(fd_count(), before, "{what}: descriptors leaked");
+                eprintln!("serve, {what}: {}", lp.backend_description());
+            }
+        }
+    }
+}
+
+/// Blocking clients on a thread of their own: `conns` connections, each echoing `rounds`
+/// chunks, checked byte for byte, then a half-close. Whether each connection completed
+/// (one the server lost reads end-of-file or a reset early).
+fn blocking_echo_clients(addr: SocketAddr, conns: usize, rounds: usize, seed: u64) -> Vec<bool> {
+    use std::io::{Read, Write};
+    let mut streams: Vec<Option<std::net::TcpStream>> = (0..conns)
+        .map(|_| {
+            let s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(support::HANG)).unwrap();
+            Some(s)
+        })
+        .collect();
+    let failed = |e: &io::Error| {
+        assert!(
+            !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "a client hung for {:?}",
+            support::HANG
+        );
+    };
+    for round in 0..rounds {
+        let chunks: Vec<Vec<u8>> = (0..conns)
+            .map(|c| {
+                pattern(
+                    1 + (round * 811 + c * 97) % 4096,
+                    seed ^ (round * conns + c) as u64,
+                )
+            })
+            .collect();
+        for (slot, chunk) in streams.iter_mut().zip(&chunks) {
+            if let Some(s) = slot
+                && let Err(e) = s.write_all(chunk)
+            {
+                failed(&e);
+                *slot = None;
+            }
+        }
+        for (c, (slot, chunk)) in streams.iter_mut().zip(&chunks).enumerate() {
+            let Some(s) = slot else { continue };
+            let mut back = vec![0; chunk.len()];
+            match s.read_exact(&mut back) {
+                Ok(()) => assert!(
+                    back == *chunk,
+                    "connection {c}, round {round}: echo differs"
+                ),
+                Err(e) => {
+                    failed(&e);
+                    *slot = None;
+                }
+            }
+        }
+    }
+    streams
+        .into_iter()
+        .map(|slot| {
+            let Some(mut s) = slot else { return false };
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut rest = [0u8; 1];
+            match s.read(&mut rest) {
+                Ok(n) => assert_eq!(n, 0, "bytes after the echo"),
+                Err(e) => failed(&e),
+            }
+            true
+        })
+        .collect()
+}
+
+#[test]
+fn serve_under_enobufs_loses_the_failed_connections_with_it_and_leaks_nothing() {
+    let _fds = exclusive_fds();
+    const CONNS: usize = 16;
+    const ROUNDS: usize = 8;
+    let plan = FaultPlan {
+        op_error: 0.04,
+        op_errnos: vec![libc::ENOBUFS],
+        ..FaultPlan::default()
+    };
+    let mut lost_with_error = 0;
+    for backend in backends() {
+        for seed in seeds() {
+            let what = format!("{backend:?}, seed {seed:#x}");
+            let start = fd_count();
+            let lp = faulty(backend, seed, plan.clone());
+            let before = fd_count();
+            let log = Rc::new(ServeLog::default());
+            let completed = lp.run_until_complete(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let clients =
+                    std::thread::spawn(move || blocking_echo_clients(addr, CONNS, ROUNDS, seed));
+                let server = ringloop::spawn(ringloop::net::serve(listener, echo_factory(&log)));
+                guard("the clients", wait_until(|| clients.is_finished())).await;
+                let completed = clients.join().expect("client thread");
+                guard("every connection lost", wait_until(|| log.lost() == CONNS)).await;
+                server.cancel();
+                assert!(server.await.is_err(), "{what}: the server ended on its own");
+                settle(&lp).await;
+                completed
+            });
+            assert_eq!(log.made(), CONNS, "{what}");
+            log.assert_each_lost_once(&what);
+            let errors = log.errors.borrow();
+            assert!(
+                errors
+                    .iter()
+                    .all(|e| e.raw_os_error() == Some(libc::ENOBUFS)),
+                "{what}: {errors:?}"
+            );
+            let ok = completed.iter().filter(|&&ok| ok).count();
+            // A connection lost after its last echo still completed for its client.
+            assert!(
+                CONNS - ok <= errors.len(),
+                "{what}: {ok} completed, {errors:?}"
+            );
+            assert!(ok > 0, "{what}: no connection kept working");
+            lost_with_error += errors.len();
+            let stats = lp.stats();
+            assert_eq!((stats.ops_in_flight, stats.buffers_held), (0, 0), "{what}");
+            assert_eq!(fd_count(), before, "{what}: descriptors leaked");
+            eprintln!(
+                "serve under ENOBUFS, {what}: {ok} of {CONNS} completed, {} lost with it: {}",
+                errors.len(),
+                lp.backend_description()
+            );
+            drop(errors);
+            drop(lp);
+            assert_eq!(fd_count(), start, "{what}: the loop left descriptors open");
+        }
+    }
+    assert!(lost_with_error > 0, "ENOBUFS never reached a connection");
+}
+
+#[test]
+fn a_serve_dropped_mid_stream_under_chaos_releases_everything() {
+    let _fds = exclusive_fds();
+    const CONNS: usize = 8;
+    for backend in backends() {
+        for seed in seeds() {
+            let what = format!("{backend:?}, seed {seed:#x}");
+            let mut builder = EventLoop::builder();
+            builder
+                .backend(backend)
+                .fault_injection(seed, FaultPlan::chaos())
+                // Few buffers: one lost for good would starve the second server below.
+                .recv_buffers(1, 1024);
+            let lp = builder.build().unwrap();
+            let before = fd_count();
+            let log = Rc::new(ServeLog::default());
+            lp.run_until_complete(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = ringloop::spawn(ringloop::net::serve(listener, echo_factory(&log)));
+                // Clients that send much before they read: the server's sends stall in
+                // flight, its receives stay armed. They close only after the server did.
+                let flood = |c: usize| async move {
+                    let Ok(stream) = TcpStream::connect(addr).await else {
+                        return;
+                    };
+                    let (_, _) = stream.write_all(pattern(512 << 10, c as u64)).await;
+                    let mut buf = Vec::with_capacity(64 << 10);
+                    loop {
+                        buf.clear();
+                        let (res, b) = stream.read(buf).await;
+                        buf = b;
+                        if !matches!(res, Ok(n) if n > 0) {
+                            return;
+                        }
+                    }
+                };
+                let mut clients: Vec<_> = (0..CONNS).map(|c| ringloop::spawn(flood(c))).collect();
+                guard(
+                    "the server taking data in",
+                    wait_until(|| log.made() == CONNS && log.bytes.get() > CONNS << 10),
+                )
+                .await;
+                // More connections arriving as the server goes (the multishot accept is
+                // abandoned with them in flight).
+                clients.extend((CONNS..CONNS + 4).map(|c| ringloop::spawn(flood(c))));
+                ringloop::yield_now().await;
+                server.cancel();
+                assert!(server.await.is_err(), "{what}: the server ended on its own");
+                log.assert_each_lost_once(&what);
+                for c in clients {
+                    guard("a client of the dropped server", c)
+                        .await
+                        .expect("client task");
+                }
+                // The loop serves on: another server echoes byte for byte.
+                let second = Rc::new(ServeLog::default());
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = ringloop::spawn(ringloop::net::serve(listener, echo_factory(&second)));
+                let clients: Vec<_> = (0..2)
+                    .map(|c| ringloop::spawn(echo_client(addr, 8 << 10, seed, c)))
+                    .collect();
+                for c in clients {
+                    guard("a client of the second server", c)
+                        .await
+                        .expect("client task");
+                }
+                guard(
+                    "the second server's connections lost",
+                    wait_until(|| second.lost() == 2),
+                )
+                .await;
+                server.cancel();
+                let _ = server.await;
+                second.assert_each_lost_once(&what);
+                settle(&lp).await;
+            });
+            assert!(
+                log.errors.borrow().is_empty(),
+                "{what}: {:?}",
+                log.errors.borrow()
+            );
+            let stats = lp.stats();
+            assert_eq!((stats.ops_in_flight, stats.buffers_held), (0, 0), "{what}");
+            assert_eq!(fd_count(), before, "{what}: descriptors leaked");
+        }
+    }
 }

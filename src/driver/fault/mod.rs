@@ -5,26 +5,56 @@
 //! The loop, its timers and the op lifecycle run on it unchanged: it implements the
 //! same [`Driver`] seam, keeps its own op slab (the real [`OpSlab`]) under its own
 //! tokens, and forwards each operation to the wrapped driver, whose completions it
-//! collects, then perturbs, then delivers to its slab. What it can script:
+//! collects, then perturbs, then delivers to its slab.
+//!
+//! # Sink operations
+//!
+//! Sink operations (`submit_to`: the protocol server's receives, readiness waits, sends
+//! and multishot accepts, see `sink.rs`) go the same way. The fault slab's slot is bound
+//! to the caller's sink and tag; the wrapped driver gets the operation with the fault
+//! driver's own sink and the slot's token as its tag. Each turn drains that sink and
+//! delivers every completion, flags included (`F_MORE`, the provided buffer), to the
+//! slab, which hands it to the caller's sink. [`buf_ring`](Driver::buf_ring) and
+//! [`multishot_accept`](Driver::multishot_accept) are the wrapped driver's, so on
+//! io_uring the server receives into the provided-buffer ring under faults too.
+//!
+//! An abandoned sink operation is never abandoned in the wrapped driver: it is cancelled
+//! there, its completions still come back through the fault driver's sink, and the slab
+//! frees what it held at the final one, closes every descriptor an abandoned multishot
+//! accept still produced (`Late::CloseFd`), and gives provided buffers nobody will read
+//! back to the ring.
+//!
+//! # Faults
 //!
 //! - **turn errors**: `turn` fails with `EINTR`, `EAGAIN`, `EBUSY`, `ENOMEM` (or any
 //!   errno the plan lists) before doing anything at all;
 //! - **partial submits**: a turn forwards only a prefix of the queued operations, the
-//!   rest wait for a later turn;
-//! - **delays**: a completion is held for a few turns;
-//! - **reordering**: the completions delivered in one turn are shuffled;
-//! - **duplicates**: a completion is delivered twice under the same token;
+//!   rest wait for a later turn. Never a readiness wait: epoll arms one for the next
+//!   edge before the turn's wait, and held over a wait it would miss an edge (see
+//!   `forward_readiness_waits`);
+//! - **delays**: a completion is held for a few turns, never past a later completion of
+//!   the same operation (`pending.rs`);
+//! - **reordering**: the completions delivered in one turn are shuffled, each
+//!   operation's among themselves kept in order;
+//! - **duplicates**: a completion of a single-shot operation is delivered twice under
+//!   the same token (the slab drops the second). Never one of a multishot operation: the
+//!   kernel never repeats one, and a repeat would lend a provided buffer twice or hand
+//!   out a descriptor twice;
 //! - **strays**: completions under unknown tokens, sentinels, or stale tokens of
 //!   operations already delivered;
-//! - **short results**: a stream recv or send is forwarded with a shorter length, so the
-//!   kernel really moves fewer bytes (a short recv is a true prefix; nothing is lost);
+//! - **short results**: a stream recv or send (a sink send too) is forwarded with a
+//!   shorter length, so the kernel really moves fewer bytes (a short recv is a true
+//!   prefix; nothing is lost);
 //! - **operation errors**: an operation completes with `EINTR`, `EAGAIN`, `ENOBUFS`,
-//!   `ENOMEM`, … without ever reaching the kernel (so no data is lost with it);
+//!   `ENOMEM`, … without ever reaching the kernel (so no data is lost with it). For a
+//!   sink operation that is its one, final completion. A readiness wait never reports
+//!   `EINTR` or `EAGAIN` (the kernel retries those itself), so it is not given them;
 //! - **setup failures**: building the loop fails with an errno.
 //!
 //! Everything it injects is honest about memory: an operation's completion reaches the
 //! slab (which may free the operation's buffers) only after the wrapped driver gave the
-//! real completion back, or when the operation never reached the wrapped driver.
+//! real completion back, or when the operation never reached the wrapped driver; a sink
+//! operation's memory is freed only at its final completion.
 //!
 //! The decisions come from one PRNG seeded by the caller, in the order the loop calls
 //! the driver; the real kernel's timing still varies, so a run is reproducible in the
@@ -36,17 +66,23 @@ use std::fmt;
 use std::io;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::driver::bufring::BufRing;
 use crate::driver::op::{Late, OpCode, OpId};
-use crate::driver::sink::Sink;
+use crate::driver::sink::{self, Sink, SinkEvent};
 use crate::driver::slab::{Abandoned, Completion, Delivered, OpSlab};
 use crate::driver::token::{self, MAX_SLOTS};
 use crate::driver::{Backend, Driver, DriverStats, Wait};
 
+mod entry;
+mod pending;
 mod plan;
+#[cfg(test)]
+mod tests;
+use entry::{Entry, Notify, Route, close_fd, is_multishot, may_fail, poll_inner};
+use pending::{Backlog, Pending, shuffle_per_token};
 pub use plan::FaultPlan;
 use plan::Rng;
 
@@ -63,49 +99,6 @@ struct Injected {
     op_errors: u64,
 }
 
-/// An operation the fault driver knows, until its completion is delivered.
-struct Entry {
-    code: OpCode,
-    /// Handed to the wrapped driver.
-    forwarded: bool,
-    /// The wrapped driver's id while it owns the operation; `None` before it was
-    /// forwarded and after its completion was collected.
-    inner: Option<OpId>,
-    /// Records this entry's token when the wrapped driver completes it.
-    waker: Waker,
-    /// Abandoned with nothing held and nothing to do with its result (a close nobody
-    /// awaits): left to finish, never cancelled.
-    detached: bool,
-}
-
-/// A completion collected from the wrapped driver (or made up), not yet delivered.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    token: u64,
-    completion: Completion,
-    /// Turns to wait before delivery.
-    turns: u32,
-}
-
-/// The wake of an operation in the wrapped driver: notes its token.
-struct Notify {
-    token: u64,
-    ready: Arc<Mutex<Vec<u64>>>,
-}
-
-impl Wake for Notify {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.token);
-    }
-}
-
 /// Delivered tokens remembered for stale-token injection.
 const RECENT: usize = 64;
 
@@ -120,8 +113,16 @@ pub(crate) struct FaultDriver {
     entries: BTreeMap<u64, Entry>,
     /// Submitted by the loop, not yet forwarded (in order).
     queued: VecDeque<u64>,
-    pending: Vec<Pending>,
+    pending: Backlog,
     ready: Arc<Mutex<Vec<u64>>>,
+    /// Where the wrapped driver delivers the completions of forwarded sink operations,
+    /// tagged with this driver's tokens.
+    sink: Rc<Sink>,
+    /// Scratch for draining `sink` (empty between drains).
+    sink_events: Vec<SinkEvent>,
+    /// The wrapped driver's provided-buffer ring, once handed out: buffers that
+    /// completions carry to nobody go back to it.
+    buf_ring: Option<Rc<BufRing>>,
     recent: VecDeque<u64>,
     scratch: Vec<Waker>,
     strays: u64,
@@ -155,8 +156,11 @@ impl FaultDriver {
             ops: OpSlab::new(),
             entries: BTreeMap::new(),
             queued: VecDeque::new(),
-            pending: Vec::new(),
+            pending: Backlog::default(),
             ready: Arc::new(Mutex::new(Vec::new())),
+            sink: Rc::new(Sink::new()),
+            sink_events: Vec::new(),
+            buf_ring: None,
             recent: VecDeque::new(),
             scratch: Vec::new(),
             strays: 0,
@@ -167,14 +171,25 @@ impl FaultDriver {
 
     /// Queues `token`'s completion for the next delivery, without the wrapped driver.
     fn complete_here(&mut self, token: u64, errno: i32) {
-        self.pending.push(Pending {
-            token,
-            completion: Completion {
-                result: -errno,
-                flags: 0,
-            },
-            turns: 0,
-        });
+        let completion = Completion {
+            result: -errno,
+            flags: 0,
+        };
+        self.pending.push(token, completion, 0);
+    }
+
+    /// Whether `code` fails before reaching the kernel, and with which errno.
+    fn op_error(&mut self, code: &OpCode) -> Option<i32> {
+        if !may_fail(code) || !self.rng.chance(self.plan.op_error) {
+            return None;
+        }
+        let errno = self.rng.pick(&self.plan.op_errnos)?;
+        if matches!(code, OpCode::PollIn { .. }) && matches!(errno, libc::EINTR | libc::EAGAIN) {
+            // The kernel retries an interrupted readiness wait itself.
+            return None;
+        }
+        self.injected.op_errors += 1;
+        Some(errno)
     }
 
     /// Perhaps shortens a stream recv or send (the kernel then really moves fewer bytes).
@@ -209,10 +224,21 @@ impl FaultDriver {
         let Some(entry) = self.entries.get_mut(&token) else {
             return;
         };
-        // SAFETY: the loop's caller of `submit` keeps every pointer in `code` valid until
-        // this driver's slab gives the completion back (or frees what was abandoned),
-        // which happens only after the wrapped driver's completion was collected.
-        let done = match unsafe { self.inner.submit(entry.code) } {
+        let submitted = match entry.route {
+            // SAFETY: the loop's caller of `submit` keeps every pointer in `code` valid
+            // until this driver's slab gives the completion back (or frees what was
+            // abandoned), which happens only after the wrapped driver's completion was
+            // collected.
+            Route::Future(_) => unsafe { self.inner.submit(entry.code) },
+            // SAFETY: the caller of `submit_to` keeps every pointer in `code` valid until
+            // this driver's slab delivered the final completion to its sink (or frees
+            // what was abandoned at the final completion), which happens only after the
+            // wrapped driver delivered that final completion to `self.sink`. The
+            // operation is never abandoned in the wrapped driver, so it never frees or
+            // keeps anything of it.
+            Route::Sink => unsafe { self.inner.submit_to(entry.code, &self.sink, token) },
+        };
+        let done = match submitted {
             Ok(id) => {
                 entry.forwarded = true;
                 entry.inner = Some(id);
@@ -222,7 +248,7 @@ impl FaultDriver {
         };
         match done {
             None => {}
-            Some(Ok(c)) => self.collected(token, c),
+            Some(Ok(c)) => self.collected(token, c, true),
             Some(Err(e)) => {
                 self.entries.remove(&token);
                 self.complete_here(token, e.raw_os_error().unwrap_or(libc::EIO));
@@ -230,8 +256,10 @@ impl FaultDriver {
         }
     }
 
-    /// The wrapped driver completed `token`: queue it, perhaps delayed, perhaps twice.
-    fn collected(&mut self, token: u64, completion: Completion) {
+    /// The wrapped driver completed `token` (a single-shot operation, or one completion
+    /// of a multishot one): queue it, perhaps delayed (never past a later completion of
+    /// the same operation), perhaps twice when `may_repeat`.
+    fn collected(&mut self, token: u64, completion: Completion, may_repeat: bool) {
         let max = u64::from(self.plan.max_delay_turns.max(1));
         let turns = if self.rng.chance(self.plan.delay) {
             self.injected.delayed += 1;
@@ -239,23 +267,16 @@ impl FaultDriver {
         } else {
             0
         };
-        self.pending.push(Pending {
-            token,
-            completion,
-            turns,
-        });
-        if self.rng.chance(self.plan.duplicate) {
+        let turns = self.pending.push(token, completion, turns);
+        if may_repeat && self.rng.chance(self.plan.duplicate) {
             self.injected.duplicated += 1;
             let extra = self.rng.below(max + 1) as u32;
-            self.pending.push(Pending {
-                token,
-                completion,
-                turns: turns + extra,
-            });
+            self.pending.push(token, completion, turns + extra);
         }
     }
 
-    /// Collects the completions the wrapped driver's wakes announced.
+    /// Collects the completions the wrapped driver's wakes announced, and those it
+    /// delivered to this driver's sink.
     fn collect(&mut self) {
         let tokens = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()));
         for token in tokens {
@@ -264,8 +285,45 @@ impl FaultDriver {
                 .get_mut(&token)
                 .and_then(|entry| poll_inner(&mut *self.inner, entry));
             if let Some(c) = done {
-                self.collected(token, c);
+                self.collected(token, c, true);
             }
+        }
+        self.collect_sink();
+    }
+
+    /// Collects what the wrapped driver delivered to this driver's sink (sink
+    /// operations), in the order it arrived.
+    fn collect_sink(&mut self) {
+        let mut events = std::mem::take(&mut self.sink_events);
+        self.sink.drain_into(&mut events, Waker::noop());
+        for event in events.drain(..) {
+            let token = event.tag;
+            let completion = Completion {
+                result: event.result,
+                flags: event.flags,
+            };
+            // A multishot operation's completion is never repeated; a single-shot one's
+            // repeat is dropped by the slab as stray, and carries no buffer.
+            let may_repeat = match self.entries.get_mut(&token) {
+                Some(entry) => {
+                    if sink::is_final(event.flags) {
+                        // The wrapped driver is done with it.
+                        entry.inner = None;
+                    }
+                    !is_multishot(&entry.code) && sink::buffer_id(event.flags).is_none()
+                }
+                None => false,
+            };
+            self.collected(token, completion, may_repeat);
+        }
+        self.sink_events = events;
+    }
+
+    /// Gives the provided buffer a completion carries, if any, back to the ring: nobody
+    /// will read it.
+    fn recycle(&self, flags: u32) {
+        if let (Some(bid), Some(ring)) = (sink::buffer_id(flags), &self.buf_ring) {
+            ring.recycle(bid);
         }
     }
 
@@ -286,20 +344,11 @@ impl FaultDriver {
 
     /// Delivers what is due (everything when `all`) to the slab.
     fn deliver(&mut self, wakers: &mut Vec<Waker>, all: bool) {
-        let (mut due, mut keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| all || p.turns == 0);
-        for p in &mut keep {
-            p.turns -= 1;
-        }
-        self.pending = keep;
+        let mut due = self.pending.take_due(all);
         if !all {
             if due.len() > 1 && self.rng.chance(self.plan.reorder) {
                 self.injected.reordered += 1;
-                for i in (1..due.len()).rev() {
-                    let j = self.rng.below(i as u64 + 1) as usize;
-                    due.swap(i, j);
-                }
+                shuffle_per_token(&mut due, &mut self.rng);
             }
             if self.rng.chance(self.plan.stray) {
                 self.injected.strays += 1;
@@ -321,20 +370,35 @@ impl FaultDriver {
             }
         }
         for p in due {
+            let flags = p.completion.flags;
+            // A multishot operation goes on until a completion without `F_MORE`.
+            let last = sink::is_final(flags);
             match self.ops.complete(p.token, p.completion) {
                 Delivered::Wake(waker) => {
                     wakers.push(waker);
                     self.finished(p.token);
                 }
-                Delivered::Quiet => self.finished(p.token),
-                // Sink operations are not routed through the fault slab (`submit_to`).
                 Delivered::Sink(waker) => {
                     wakers.extend(waker);
-                    self.finished(p.token);
+                    if last {
+                        self.finished(p.token);
+                    }
                 }
-                Delivered::Stray => self.strays += 1,
+                // An abandoned operation's completion: its buffer is nobody's.
+                Delivered::Quiet => {
+                    self.recycle(flags);
+                    if last {
+                        self.finished(p.token);
+                    }
+                }
+                Delivered::Stray => {
+                    self.strays += 1;
+                    self.recycle(flags);
+                }
                 Delivered::CloseFd(fd) => {
-                    self.finished(p.token);
+                    if last {
+                        self.finished(p.token);
+                    }
                     close_fd(fd);
                 }
             }
@@ -349,43 +413,33 @@ impl FaultDriver {
         }
     }
 
+    /// Forwards the readiness waits still queued: one is never held back. Epoll arms a
+    /// readiness wait, in the turn it was submitted in and before that turn waits, for
+    /// the *next* edge (its submitter just drained the socket); held back over a wait,
+    /// it would miss an edge the kernel already delivered, and wait for data that came,
+    /// a fault no kernel makes. (io_uring's poll looks at the socket as it arms; there,
+    /// holding one back would be harmless.)
+    fn forward_readiness_waits(&mut self) {
+        let is_wait =
+            |entry: Option<&Entry>| entry.is_some_and(|e| matches!(e.code, OpCode::PollIn { .. }));
+        if !self.queued.iter().any(|t| is_wait(self.entries.get(t))) {
+            return;
+        }
+        let queued = std::mem::take(&mut self.queued);
+        let (waits, rest): (VecDeque<u64>, VecDeque<u64>) = queued
+            .into_iter()
+            .partition(|t| is_wait(self.entries.get(t)));
+        self.queued = rest;
+        for token in waits {
+            self.forward(token);
+        }
+    }
+
     /// Takes a not-yet-forwarded operation out of the queue.
     fn unqueue(&mut self, token: u64) {
         self.queued.retain(|&t| t != token);
         self.entries.remove(&token);
     }
-}
-
-/// Polls the wrapped driver for `entry`'s completion, if it still owns the operation.
-fn poll_inner(inner: &mut dyn Driver, entry: &mut Entry) -> Option<Completion> {
-    let id = entry.inner?;
-    let mut cx = Context::from_waker(&entry.waker);
-    match inner.poll_op(id, &mut cx) {
-        Poll::Ready(c) => {
-            entry.inner = None;
-            Some(c)
-        }
-        Poll::Pending => None,
-    }
-}
-
-/// Closes a descriptor an abandoned accept produced.
-fn close_fd(fd: i32) {
-    // SAFETY: the result of an accept whose future is gone: nothing else owns it.
-    drop(unsafe { crate::sys::net::own(fd) });
-}
-
-/// Operations that may fail before reaching the kernel without losing anything.
-fn may_fail(code: &OpCode) -> bool {
-    matches!(
-        code,
-        OpCode::Accept { .. }
-            | OpCode::Connect { .. }
-            | OpCode::Recv { .. }
-            | OpCode::Send { .. }
-            | OpCode::RecvMsg { .. }
-            | OpCode::SendMsg { .. }
-    )
 }
 
 impl Driver for FaultDriver {
@@ -403,9 +457,7 @@ impl Driver for FaultDriver {
         }
         let queued = self.queued.len();
         let forward = if queued > 0 && self.rng.chance(self.plan.partial_submit) {
-            let k = self.rng.below(queued as u64) as usize;
-            self.injected.held_back += (queued - k) as u64;
-            k
+            self.rng.below(queued as u64) as usize
         } else {
             queued
         };
@@ -414,6 +466,11 @@ impl Driver for FaultDriver {
                 self.forward(token);
             }
         }
+        self.forward_readiness_waits();
+        self.injected.held_back += self.queued.len() as u64;
+        // Delivered to this driver's sink since the last turn (an epoll cancel completes
+        // at once).
+        self.collect_sink();
         // Whatever this driver still holds must come out soon: never block on it.
         let holding = !self.queued.is_empty() || !self.pending.is_empty();
         let inner_wait = if holding { Wait::Poll } else { wait };
@@ -430,6 +487,7 @@ impl Driver for FaultDriver {
     }
 
     fn wants_poll(&mut self, ran: usize) -> bool {
+        self.collect_sink();
         !self.queued.is_empty() || !self.pending.is_empty() || self.inner.wants_poll(ran)
     }
 
@@ -445,31 +503,44 @@ impl Driver for FaultDriver {
         }
     }
 
-    unsafe fn submit_to(&mut self, _op: OpCode, _sink: &Rc<Sink>, _tag: u64) -> io::Result<OpId> {
-        // Sink operations (the protocol API, `net::serve`) have their own token space in
-        // the real driver; routing them through the fault slab is not built yet.
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "net::serve does not run under fault injection yet",
-        ))
+    unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
+        // The slab hands every completion to the caller's sink with its tag; the wrapped
+        // driver sees this driver's sink and token instead (see `forward`).
+        let token = self.ops.insert_sink(sink, tag);
+        if let Some(errno) = self.op_error(&op) {
+            self.complete_here(token, errno);
+            return Ok(OpId(token));
+        }
+        let code = self.maybe_shorten(op);
+        self.entries.insert(
+            token,
+            Entry {
+                code,
+                forwarded: false,
+                inner: None,
+                route: Route::Sink,
+                detached: false,
+            },
+        );
+        self.queued.push_back(token);
+        Ok(OpId(token))
     }
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
-        None
+        let ring = self.inner.buf_ring();
+        if self.buf_ring.is_none() {
+            self.buf_ring.clone_from(&ring);
+        }
+        ring
     }
 
     fn multishot_accept(&self) -> bool {
-        // Sink operations are not routed through fault injection (see `submit_to`).
-        false
+        self.inner.multishot_accept()
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
         let token = self.ops.insert();
-        if may_fail(&op)
-            && self.rng.chance(self.plan.op_error)
-            && let Some(errno) = self.rng.pick(&self.plan.op_errnos)
-        {
-            self.injected.op_errors += 1;
+        if let Some(errno) = self.op_error(&op) {
             self.complete_here(token, errno);
             return Ok(OpId(token));
         }
@@ -481,7 +552,7 @@ impl Driver for FaultDriver {
                 code,
                 forwarded: false,
                 inner: None,
-                waker: Waker::from(Arc::new(Notify { token, ready })),
+                route: Route::Future(Waker::from(Arc::new(Notify { token, ready }))),
                 detached: false,
             },
         );
@@ -517,7 +588,11 @@ impl Driver for FaultDriver {
         let detached = held.is_none() && late == Late::Ignore;
         match self.ops.abandon(id.0, held, late) {
             Abandoned::InFlight => match self.entries.get_mut(&id.0) {
-                Some(entry) if detached => entry.detached = true,
+                // A sink operation (a multishot one above all) may never finish on its
+                // own: it is cancelled, below.
+                Some(entry) if detached && matches!(entry.route, Route::Future(_)) => {
+                    entry.detached = true
+                }
                 Some(entry) if !entry.forwarded => {
                     // Never reached the kernel: free it now.
                     self.unqueue(id.0);
@@ -586,8 +661,12 @@ impl Driver for FaultDriver {
             self.collect();
         }
         self.deliver(&mut wakers, true);
-        drop(wakers);
         let inner_drained = self.inner.shutdown();
+        // What the wrapped driver's shutdown delivered to this driver's sink (cancelled
+        // sink operations, descriptors a multishot accept still produced).
+        self.collect_sink();
+        self.deliver(&mut wakers, true);
+        drop(wakers);
         if self.ops.in_flight() != 0 || !inner_drained {
             // The kernel may still write into what the slab holds: leak it.
             self.ops.leak_held();
@@ -630,24 +709,5 @@ impl fmt::Debug for FaultDriver {
             .field("pending", &self.pending.len())
             .field("injected", &self.injected)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_prng_is_deterministic_and_spread() {
-        let mut a = Rng(42);
-        let mut b = Rng(42);
-        let xs: Vec<u64> = (0..100).map(|_| a.next()).collect();
-        let ys: Vec<u64> = (0..100).map(|_| b.next()).collect();
-        assert_eq!(xs, ys);
-        let mut r = Rng(7);
-        let hits = (0..10_000).filter(|_| r.chance(0.25)).count();
-        assert!((2000..3000).contains(&hits), "{hits}");
-        assert!(!Rng(1).chance(0.0));
-        assert!((0..100).all(|_| r.below(3) < 3));
     }
 }

@@ -19,6 +19,10 @@
 ///   `io::Error`), and a failed setup (`setup_error`: `build()` returns the error).
 ///   Under these a service must fail cleanly: one connection lost, nothing leaked.
 ///
+/// Everything the loop does goes through it: futures' operations and the
+/// callback-driven ones of [`net::serve`](crate::net::serve) alike, whose protocols see
+/// the visible faults as `connection_lost(Some(error))`.
+///
 /// Build one with struct-update syntax from [`FaultPlan::default`] (which injects
 /// nothing) or [`FaultPlan::chaos`] (every hidden fault at a moderate rate). A run is
 /// reproducible in the faults it chooses, not in every interleaving: the kernel's
@@ -72,8 +76,10 @@ pub struct FaultPlan {
     pub stray: f64,
     /// Per stream recv or send: it is forwarded with a shorter length.
     pub short_io: f64,
-    /// Per accept, connect, recv or send: it completes with one of `op_errnos` without
-    /// reaching the kernel.
+    /// Per accept, connect, recv or send (for [`net::serve`](crate::net::serve): per
+    /// multishot receive or accept, readiness wait or send): it completes with one of
+    /// `op_errnos` without reaching the kernel. A readiness wait is never given `EINTR`
+    /// or `EAGAIN`, which the kernel never reports for one.
     pub op_error: f64,
     /// The errnos a failing operation reports (default `EINTR`, `EAGAIN`).
     pub op_errnos: Vec<i32>,
@@ -147,5 +153,24 @@ impl Rng {
         } else {
             Some(choices[self.below(choices.len() as u64) as usize])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prng_is_deterministic_and_spread() {
+        let mut a = Rng(42);
+        let mut b = Rng(42);
+        let xs: Vec<u64> = (0..100).map(|_| a.next()).collect();
+        let ys: Vec<u64> = (0..100).map(|_| b.next()).collect();
+        assert_eq!(xs, ys);
+        let mut r = Rng(7);
+        let hits = (0..10_000).filter(|_| r.chance(0.25)).count();
+        assert!((2000..3000).contains(&hits), "{hits}");
+        assert!(!Rng(1).chance(0.0));
+        assert!((0..100).all(|_| r.below(3) < 3));
     }
 }
