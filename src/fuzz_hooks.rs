@@ -10,7 +10,7 @@ use std::any::Any;
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 
-use crate::driver::op::Late;
+use crate::driver::op::{Late, OpId};
 use crate::driver::{slab, token};
 use crate::time::queue;
 
@@ -157,14 +157,14 @@ impl OpSlab {
         self.0.abandoned()
     }
     pub fn insert(&mut self) -> u64 {
-        self.0.insert()
+        self.0.insert().user_data()
     }
     pub fn complete(&mut self, user_data: u64, c: Completion) -> Delivered {
         let c = slab::Completion {
             result: c.result,
             flags: c.flags,
         };
-        match self.0.complete(user_data, c) {
+        match self.0.complete(OpId::from_user_data(user_data), c) {
             slab::Delivered::Wake(w) => Delivered::Wake(w),
             slab::Delivered::Quiet => Delivered::Quiet,
             slab::Delivered::Stray => Delivered::Stray,
@@ -173,7 +173,9 @@ impl OpSlab {
         }
     }
     pub fn poll(&mut self, user_data: u64, cx: &mut Context<'_>) -> Poll<Completion> {
-        self.0.poll(user_data, cx).map(Completion::from)
+        self.0
+            .poll(OpId::from_user_data(user_data), cx)
+            .map(Completion::from)
     }
     /// `close_fd` selects `Late::CloseFd`, else `Late::Ignore`.
     pub fn abandon(
@@ -187,16 +189,16 @@ impl OpSlab {
         } else {
             Late::Ignore
         };
-        match self.0.abandon(user_data, held, late) {
+        match self.0.abandon(OpId::from_user_data(user_data), held, late) {
             slab::Abandoned::InFlight => Abandoned::InFlight,
             slab::Abandoned::Done => Abandoned::Done,
             slab::Abandoned::CloseFd(fd) => Abandoned::CloseFd(fd),
         }
     }
     pub fn is_pending(&mut self, user_data: u64) -> bool {
-        self.0.is_pending(user_data)
+        self.0.is_pending(OpId::from_user_data(user_data))
     }
     pub fn pending_tokens(&self) -> Vec<u64> {
-        self.0.pending_tokens().collect()
+        self.0.pending_tokens().map(OpId::user_data).collect()
     }
 }

@@ -22,9 +22,33 @@ use super::handle::DriverHandle;
 use super::slab::Completion;
 use super::try_first::TryGate;
 
-/// Handle of a submitted operation (its token).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct OpId(pub(crate) u64);
+/// A submitted operation, by its token (slot + generation, see `token.rs`): what the
+/// op slab, the backends and the futures name an operation by. The raw `u64` appears
+/// only where it crosses to the kernel (an SQE's `user_data`, a CQE's) or to epoll's
+/// own bookkeeping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct OpId(u64);
+
+impl OpId {
+    /// The operation a completion's `user_data` names (the caller has decoded it as an
+    /// operation token; an unknown or stale one is the slab's to refuse).
+    pub(crate) fn from_user_data(user_data: u64) -> OpId {
+        OpId(user_data)
+    }
+
+    /// The token, as an SQE's `user_data`.
+    pub(crate) fn user_data(self) -> u64 {
+        self.0
+    }
+
+    /// The slab slot the token names.
+    pub(crate) fn slot(self) -> usize {
+        match super::token::decode(self.0) {
+            super::token::Token::Op { slot, .. } => slot as usize,
+            other => panic!("not an operation token: {other:?}"),
+        }
+    }
+}
 
 /// What the driver does with the result of an operation whose future is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

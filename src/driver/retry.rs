@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use super::op::OpCode;
+use super::op::{OpCode, OpId};
 
 /// The waits between attempts of an operation that answered `EAGAIN` with nothing to
 /// wait for (both backends): the first after the first such answer, and so on; the
@@ -64,12 +64,12 @@ pub(crate) enum Verdict {
 /// The tracked operations of one io_uring driver.
 #[derive(Debug, Default)]
 pub(crate) struct Retries {
-    tracked: Vec<(u64, OpCode, Phase)>,
+    tracked: Vec<(OpId, OpCode, Phase)>,
 }
 
 impl Retries {
     /// Starts tracking the operation submitted under `token`, if it may need retries.
-    pub(crate) fn track(&mut self, token: u64, code: &OpCode) {
+    pub(crate) fn track(&mut self, token: OpId, code: &OpCode) {
         if may_need_retry(code) {
             self.tracked
                 .push((token, *code, Phase::Running { step: 0 }));
@@ -77,13 +77,13 @@ impl Retries {
     }
 
     /// Stops tracking `token` (its submission failed).
-    pub(crate) fn forget(&mut self, token: u64) {
+    pub(crate) fn forget(&mut self, token: OpId) {
         self.tracked.retain(|&(t, ..)| t != token);
     }
 
     /// What to do with a completion carrying `result` for `token`. `retry` is false when
     /// no further attempt may be made (the driver is shutting down).
-    pub(crate) fn on_completion(&mut self, token: u64, result: i32, retry: bool) -> Verdict {
+    pub(crate) fn on_completion(&mut self, token: OpId, result: i32, retry: bool) -> Verdict {
         let Some(i) = self.tracked.iter().position(|&(t, ..)| t == token) else {
             return Verdict::Deliver(result);
         };
@@ -141,23 +141,26 @@ mod tests {
     #[test]
     fn untracked_results_pass_through() {
         let mut r = Retries::default();
-        r.track(1, &OpCode::Nop);
+        r.track(OpId::from_user_data(1), &OpCode::Nop);
         assert_eq!(r.len(), 0);
-        let verdict = r.on_completion(1, -libc::EAGAIN, true);
+        let verdict = r.on_completion(OpId::from_user_data(1), -libc::EAGAIN, true);
         assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::EAGAIN));
     }
 
     #[test]
     fn eagain_waits_doubling_then_resubmits_until_a_final_result() {
         let mut r = Retries::default();
-        r.track(7, &connect());
+        r.track(OpId::from_user_data(7), &connect());
         for expected in [0, 1, 2, 3, 4, 4, 4] {
-            let step = wait_step(r.on_completion(7, -libc::EAGAIN, true));
+            let step = wait_step(r.on_completion(OpId::from_user_data(7), -libc::EAGAIN, true));
             assert_eq!(step, expected, "the waits double, then stay at the longest");
-            let verdict = r.on_completion(7, -libc::ETIME, true);
+            let verdict = r.on_completion(OpId::from_user_data(7), -libc::ETIME, true);
             assert!(matches!(verdict, Verdict::Resubmit(OpCode::Connect { .. })));
         }
-        assert!(matches!(r.on_completion(7, 0, true), Verdict::Deliver(0)));
+        assert!(matches!(
+            r.on_completion(OpId::from_user_data(7), 0, true),
+            Verdict::Deliver(0)
+        ));
         assert_eq!(r.len(), 0);
         assert!(RETRY_WAITS.windows(2).all(|w| w[1] == w[0] * 2));
     }
@@ -165,9 +168,12 @@ mod tests {
     #[test]
     fn a_cancelled_wait_completes_the_operation_cancelled() {
         let mut r = Retries::default();
-        r.track(7, &connect());
-        assert_eq!(wait_step(r.on_completion(7, -libc::EAGAIN, true)), 0);
-        let verdict = r.on_completion(7, -libc::ECANCELED, true);
+        r.track(OpId::from_user_data(7), &connect());
+        assert_eq!(
+            wait_step(r.on_completion(OpId::from_user_data(7), -libc::EAGAIN, true)),
+            0
+        );
+        let verdict = r.on_completion(OpId::from_user_data(7), -libc::ECANCELED, true);
         assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::ECANCELED));
         assert_eq!(r.len(), 0);
     }
@@ -175,12 +181,15 @@ mod tests {
     #[test]
     fn no_retry_while_closing() {
         let mut r = Retries::default();
-        r.track(7, &connect());
-        let verdict = r.on_completion(7, -libc::EAGAIN, false);
+        r.track(OpId::from_user_data(7), &connect());
+        let verdict = r.on_completion(OpId::from_user_data(7), -libc::EAGAIN, false);
         assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::EAGAIN));
-        r.track(8, &connect());
-        assert_eq!(wait_step(r.on_completion(8, -libc::EAGAIN, true)), 0);
-        let verdict = r.on_completion(8, -libc::ETIME, false);
+        r.track(OpId::from_user_data(8), &connect());
+        assert_eq!(
+            wait_step(r.on_completion(OpId::from_user_data(8), -libc::EAGAIN, true)),
+            0
+        );
+        let verdict = r.on_completion(OpId::from_user_data(8), -libc::ETIME, false);
         assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::ECANCELED));
     }
 }

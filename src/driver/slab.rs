@@ -12,7 +12,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::op::Late;
+use super::op::{Late, OpId};
 use super::sink::{self, Sink};
 use super::token::{self, MAX_SLOTS};
 
@@ -106,25 +106,25 @@ impl OpSlab {
         self.abandoned
     }
 
-    /// Reserves a slot for a new operation; returns its `user_data`.
-    pub(crate) fn insert(&mut self) -> u64 {
+    /// Reserves a slot for a new operation; returns its id.
+    pub(crate) fn insert(&mut self) -> OpId {
         self.insert_with(Lifecycle::Submitted)
     }
 
     /// Reserves a slot for an operation whose completions go to `sink` with `tag`.
-    pub(crate) fn insert_sink(&mut self, sink: &Rc<Sink>, tag: u64) -> u64 {
+    pub(crate) fn insert_sink(&mut self, sink: &Rc<Sink>, tag: u64) -> OpId {
         self.insert_with(Lifecycle::Sink {
             sink: sink.clone(),
             tag,
         })
     }
 
-    fn insert_with(&mut self, life: Lifecycle) -> u64 {
+    fn insert_with(&mut self, life: Lifecycle) -> OpId {
         self.in_flight += 1;
         if let Some(slot) = self.free.pop() {
             let entry = &mut self.slots[slot as usize];
             entry.life = Some(life);
-            return token::encode(slot, entry.generation);
+            return OpId::from_user_data(token::encode(slot, entry.generation));
         }
         let slot = u32::try_from(self.slots.len())
             .ok()
@@ -134,11 +134,11 @@ impl OpSlab {
             generation: 0,
             life: Some(life),
         });
-        token::encode(slot, 0)
+        OpId::from_user_data(token::encode(slot, 0))
     }
 
-    fn entry(&mut self, user_data: u64) -> Option<&mut Slot> {
-        match token::decode(user_data) {
+    fn entry(&mut self, id: OpId) -> Option<&mut Slot> {
+        match token::decode(id.user_data()) {
             token::Token::Op { slot, generation } => self
                 .slots
                 .get_mut(slot as usize)
@@ -147,8 +147,8 @@ impl OpSlab {
         }
     }
 
-    fn free_slot(&mut self, user_data: u64) {
-        if let token::Token::Op { slot, .. } = token::decode(user_data) {
+    fn free_slot(&mut self, id: OpId) {
+        if let token::Token::Op { slot, .. } = token::decode(id.user_data()) {
             let entry = &mut self.slots[slot as usize];
             entry.life = None;
             entry.generation = entry.generation.wrapping_add(1);
@@ -157,8 +157,8 @@ impl OpSlab {
     }
 
     /// Records a completion from the kernel.
-    pub(crate) fn complete(&mut self, user_data: u64, completion: Completion) -> Delivered {
-        let Some(entry) = self.entry(user_data) else {
+    pub(crate) fn complete(&mut self, id: OpId, completion: Completion) -> Delivered {
+        let Some(entry) = self.entry(id) else {
             return Delivered::Stray;
         };
         let life = entry.life.take();
@@ -177,7 +177,7 @@ impl OpSlab {
                 let waker = sink.push(tag, completion);
                 if sink::is_final(completion.flags) {
                     self.in_flight -= 1;
-                    self.free_slot(user_data);
+                    self.free_slot(id);
                 } else {
                     entry.life = Some(Lifecycle::Sink { sink, tag });
                 }
@@ -198,7 +198,7 @@ impl OpSlab {
                 if held.is_some() {
                     self.abandoned -= 1;
                 }
-                self.free_slot(user_data);
+                self.free_slot(id);
                 // The kernel is done with it: now the memory may go.
                 drop(held);
                 if late == Late::CloseFd && completion.result >= 0 {
@@ -218,13 +218,16 @@ impl OpSlab {
 
     /// Polls an operation's completion, registering the waker until it arrives. A
     /// collected completion frees the slot.
-    pub(crate) fn poll(&mut self, user_data: u64, cx: &mut Context<'_>) -> Poll<Completion> {
-        let entry = self.entry(user_data).unwrap_or_else(|| {
-            panic!("polled op token {user_data:#x} that the slab does not hold")
+    pub(crate) fn poll(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
+        let entry = self.entry(id).unwrap_or_else(|| {
+            panic!(
+                "polled op token {:#x} that the slab does not hold",
+                id.user_data()
+            )
         });
         match entry.life.take() {
             Some(Lifecycle::Completed(completion)) => {
-                self.free_slot(user_data);
+                self.free_slot(id);
                 Poll::Ready(completion)
             }
             Some(Lifecycle::Waiting(waker)) if waker.will_wake(cx.waker()) => {
@@ -235,7 +238,10 @@ impl OpSlab {
                 entry.life = Some(Lifecycle::Waiting(cx.waker().clone()));
                 Poll::Pending
             }
-            other => panic!("unexpected lifecycle for op {user_data:#x}: {other:?}"),
+            other => panic!(
+                "unexpected lifecycle for op {:#x}: {other:?}",
+                id.user_data()
+            ),
         }
     }
 
@@ -244,16 +250,16 @@ impl OpSlab {
     /// `true`. If it had completed, the slot is freed now: returns `false`.
     pub(crate) fn abandon(
         &mut self,
-        user_data: u64,
+        id: OpId,
         held: Option<Box<dyn Any>>,
         late: Late,
     ) -> Abandoned {
-        let Some(entry) = self.entry(user_data) else {
+        let Some(entry) = self.entry(id) else {
             return Abandoned::Done;
         };
         match entry.life.take() {
             Some(Lifecycle::Completed(completion)) => {
-                self.free_slot(user_data);
+                self.free_slot(id);
                 drop(held);
                 if late == Late::CloseFd && completion.result >= 0 {
                     Abandoned::CloseFd(completion.result)
@@ -269,7 +275,10 @@ impl OpSlab {
                 }
                 Abandoned::InFlight
             }
-            other => panic!("unexpected lifecycle for abandoned op {user_data:#x}: {other:?}"),
+            other => panic!(
+                "unexpected lifecycle for abandoned op {:#x}: {other:?}",
+                id.user_data()
+            ),
         }
     }
 
@@ -284,15 +293,15 @@ impl OpSlab {
     }
 
     /// Whether the kernel still owns this operation (its completion has not arrived).
-    pub(crate) fn is_pending(&mut self, user_data: u64) -> bool {
+    pub(crate) fn is_pending(&mut self, id: OpId) -> bool {
         matches!(
-            self.entry(user_data).and_then(|e| e.life.as_ref()),
+            self.entry(id).and_then(|e| e.life.as_ref()),
             Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Sink { .. })
         )
     }
 
     /// Tokens of every operation the kernel still owns (to cancel them at close).
-    pub(crate) fn pending_tokens(&self) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn pending_tokens(&self) -> impl Iterator<Item = OpId> + '_ {
         self.slots
             .iter()
             .enumerate()
@@ -302,7 +311,10 @@ impl OpSlab {
                     | Lifecycle::Waiting(_)
                     | Lifecycle::Abandoned(..)
                     | Lifecycle::Sink { .. },
-                ) => Some(token::encode(slot as u32, s.generation)),
+                ) => Some(OpId::from_user_data(token::encode(
+                    slot as u32,
+                    s.generation,
+                ))),
                 _ => None,
             })
     }
@@ -373,10 +385,11 @@ mod tests {
         assert!(matches!(slab.complete(t, C), Delivered::Quiet));
         assert!(matches!(slab.complete(t, C), Delivered::Stray));
         assert!(matches!(
-            slab.complete(0xdead_0000_0042, C),
+            slab.complete(OpId::from_user_data(0xdead_0000_0042), C),
             Delivered::Stray
         ));
-        assert!(matches!(slab.complete(token::WAKE, C), Delivered::Stray));
+        let wake = OpId::from_user_data(token::WAKE);
+        assert!(matches!(slab.complete(wake, C), Delivered::Stray));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::readiness::{Dir, direction};
 use super::{Epoll, sock, sys};
 use crate::driver::fd::Fd;
-use crate::driver::op::OpCode;
+use crate::driver::op::{OpCode, OpId};
 use crate::driver::retry::{RETRY_WAITS, next_step};
 use crate::sys::net::own;
 
@@ -27,7 +27,7 @@ impl Epoll {
     }
 
     /// A queued operation's first attempt.
-    pub(super) fn start(&mut self, token: u64, wakers: &mut Vec<Waker>) {
+    pub(super) fn start(&mut self, token: OpId, wakers: &mut Vec<Waker>) {
         let Some(code) = self.request(token).map(|r| r.code) else {
             return;
         };
@@ -81,7 +81,7 @@ impl Epoll {
 
     /// Runs the operation's syscall once. Returns the direction to wait for when it
     /// would block; otherwise the operation is finished (or requeued).
-    pub(super) fn attempt(&mut self, token: u64, wakers: &mut Vec<Waker>) -> Option<Dir> {
+    pub(super) fn attempt(&mut self, token: OpId, wakers: &mut Vec<Waker>) -> Option<Dir> {
         let request = self.request(token).expect("attempting a live operation");
         let (code, connecting) = (request.code, request.connecting);
         self.stats.sqes_submitted += 1;
@@ -146,7 +146,7 @@ impl Epoll {
 
     /// Parks an operation on its descriptor until `dir` is ready (at the front when it
     /// was the head and just found it blocked again).
-    pub(super) fn park(&mut self, token: u64, dir: Dir, front: bool, wakers: &mut Vec<Waker>) {
+    pub(super) fn park(&mut self, token: OpId, dir: Dir, front: bool, wakers: &mut Vec<Waker>) {
         let request = self.request(token).expect("parking a live operation");
         let (fd, _) = direction(&request.code).expect("a parked operation waits");
         if let Err(e) = self.register(fd) {
@@ -216,7 +216,7 @@ impl Epoll {
 
     /// Takes an operation out of the queue or its descriptor's parked list, so nothing
     /// will run it. Returns whether it was there.
-    pub(super) fn unlink(&mut self, token: u64) -> bool {
+    pub(super) fn unlink(&mut self, token: OpId) -> bool {
         let Some(request) = self.request(token) else {
             return false;
         };
@@ -248,7 +248,7 @@ impl Epoll {
     pub(super) fn close_fd(&mut self, fd: RawFd, wakers: &mut Vec<Waker>) -> i32 {
         if fd >= 0 && (fd as usize) < self.fds.len() {
             let state = &mut self.fds[fd as usize];
-            let mut orphans: Vec<u64> = state.readers.drain(..).collect();
+            let mut orphans: Vec<OpId> = state.readers.drain(..).collect();
             orphans.extend(state.writers.drain(..));
             if state.registered {
                 let _ = sys::delete(&self.ep, fd);

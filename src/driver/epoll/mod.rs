@@ -64,7 +64,6 @@ use crate::driver::bufring::BufRing;
 use crate::driver::op::{Late, OpCode, OpId};
 use crate::driver::sink::Sink;
 use crate::driver::slab::{Abandoned, Completion, Delivered, OpSlab};
-use crate::driver::token::{self, Token};
 use crate::driver::{Backend, Driver, DriverConfig, DriverStats, Wait};
 use crate::sys::epoll as sys;
 use crate::sys::net::{self as sock, own};
@@ -93,7 +92,7 @@ fn timeout_ms(d: Duration) -> libc::c_int {
 /// An operation the driver still has to run.
 #[derive(Debug)]
 struct Request {
-    token: u64,
+    token: OpId,
     code: OpCode,
     /// A connect answered `EINPROGRESS`: the next attempt reads `SO_ERROR`.
     connecting: bool,
@@ -115,13 +114,13 @@ pub(crate) struct Epoll {
     /// Descriptor states, by descriptor number.
     fds: Vec<FdState>,
     /// Submitted, to be attempted at the next turn, in order.
-    queued: VecDeque<u64>,
+    queued: VecDeque<OpId>,
     /// The batch being attempted (kept to reuse its memory).
-    batch: VecDeque<u64>,
+    batch: VecDeque<OpId>,
     /// Operations waiting to be attempted again (`retry.rs`), and when.
-    retrying: Vec<(u64, Instant)>,
+    retrying: Vec<(OpId, Instant)>,
     /// Abandoned operations, unparked, to free at the next turn.
-    abandoned: Vec<u64>,
+    abandoned: Vec<OpId>,
     /// Wakers of operations completed outside a turn (cancels, closes).
     deferred: Vec<Waker>,
     events: Vec<libc::epoll_event>,
@@ -171,15 +170,12 @@ impl Epoll {
         })
     }
 
-    fn slot(token: u64) -> usize {
-        match token::decode(token) {
-            Token::Op { slot, .. } => slot as usize,
-            other => panic!("not an operation token: {other:?}"),
-        }
+    fn slot(token: OpId) -> usize {
+        token.slot()
     }
 
     /// The request of a live operation (matching generation), if it still has one.
-    fn request(&mut self, token: u64) -> Option<&mut Request> {
+    fn request(&mut self, token: OpId) -> Option<&mut Request> {
         self.requests
             .get_mut(Self::slot(token))
             .and_then(Option::as_mut)
@@ -195,7 +191,7 @@ impl Epoll {
     }
 
     /// Hands a result to the op slab, as a CQE would be.
-    fn finish(&mut self, token: u64, result: i32, wakers: &mut Vec<Waker>) {
+    fn finish(&mut self, token: OpId, result: i32, wakers: &mut Vec<Waker>) {
         if let Some(slot) = self.requests.get_mut(Self::slot(token)) {
             if slot.as_ref().is_some_and(|r| r.token == token) {
                 *slot = None;
@@ -263,7 +259,7 @@ impl Epoll {
     }
 
     /// Queues an operation in its reserved slab slot for the next turn.
-    fn enqueue(&mut self, token: u64, op: OpCode) {
+    fn enqueue(&mut self, token: OpId, op: OpCode) {
         let slot = Self::slot(token);
         if slot >= self.requests.len() {
             self.requests.resize_with(slot + 1, || None);
@@ -371,13 +367,13 @@ impl Driver for Epoll {
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
         let token = self.ops.insert();
         self.enqueue(token, op);
-        Ok(OpId(token))
+        Ok(token)
     }
 
     unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
         let token = self.ops.insert_sink(sink, tag);
         self.enqueue(token, op);
-        Ok(OpId(token))
+        Ok(token)
     }
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
@@ -390,13 +386,13 @@ impl Driver for Epoll {
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
-        self.ops.poll(id.0, cx)
+        self.ops.poll(id, cx)
     }
 
     fn cancel_op(&mut self, id: OpId) {
-        if self.unlink(id.0) {
+        if self.unlink(id) {
             let mut deferred = std::mem::take(&mut self.deferred);
-            self.finish(id.0, -libc::ECANCELED, &mut deferred);
+            self.finish(id, -libc::ECANCELED, &mut deferred);
             self.deferred = deferred;
         }
     }
@@ -406,15 +402,15 @@ impl Driver for Epoll {
         // them): it stays queued and runs at the next turn, which then frees it. An
         // operation that may wait is taken out now and freed at the next turn.
         let waits = self
-            .request(id.0)
+            .request(id)
             .is_some_and(|r| direction(&r.code).is_some());
-        let unlinked = waits && self.unlink(id.0);
-        match self.ops.abandon(id.0, held, late) {
+        let unlinked = waits && self.unlink(id);
+        match self.ops.abandon(id, held, late) {
             // Still queued to run: its result frees it.
             Abandoned::InFlight if !waits => {}
             Abandoned::InFlight => {
                 debug_assert!(unlinked, "an in-flight operation had no request");
-                self.abandoned.push(id.0);
+                self.abandoned.push(id);
             }
             Abandoned::Done => {}
             // SAFETY: the descriptor a completed accept produced: nothing else owns it.
@@ -427,14 +423,14 @@ impl Driver for Epoll {
             self.shut_down = true;
             let mut wakers = Vec::new();
             // Closes and shutdowns still queued run for real (a close must not leak).
-            let queued: Vec<u64> = self.queued.drain(..).collect();
+            let queued: Vec<OpId> = self.queued.drain(..).collect();
             for token in queued {
                 match self.request(token).map(|r| direction(&r.code)) {
                     Some(None) => self.start(token, &mut wakers),
                     _ => self.queued.push_back(token),
                 }
             }
-            let live: Vec<u64> = self.requests.iter().flatten().map(|r| r.token).collect();
+            let live: Vec<OpId> = self.requests.iter().flatten().map(|r| r.token).collect();
             for token in live {
                 self.unlink(token);
                 self.finish(token, -libc::ECANCELED, &mut wakers);

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use crate::driver::fd::Fd;
-use crate::driver::op::OpCode;
+use crate::driver::op::{OpCode, OpId};
 
 /// The two directions an operation can wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,12 +73,12 @@ pub(super) struct FdState {
     /// into the data edge a short read then drains, so a later readiness wait must not
     /// wait for another edge.
     pub(super) read_closed: bool,
-    pub(super) readers: VecDeque<u64>,
-    pub(super) writers: VecDeque<u64>,
+    pub(super) readers: VecDeque<OpId>,
+    pub(super) writers: VecDeque<OpId>,
 }
 
 impl FdState {
-    pub(super) fn parked(&mut self, dir: Dir) -> &mut VecDeque<u64> {
+    pub(super) fn parked(&mut self, dir: Dir) -> &mut VecDeque<OpId> {
         match dir {
             Dir::Read => &mut self.readers,
             Dir::Write => &mut self.writers,

@@ -373,7 +373,10 @@ impl FaultDriver {
             let flags = p.completion.flags;
             // A multishot operation goes on until a completion without `F_MORE`.
             let last = sink::is_final(flags);
-            match self.ops.complete(p.token, p.completion) {
+            match self
+                .ops
+                .complete(OpId::from_user_data(p.token), p.completion)
+            {
                 Delivered::Wake(waker) => {
                     wakers.push(waker);
                     self.finished(p.token);
@@ -506,10 +509,10 @@ impl Driver for FaultDriver {
     unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
         // The slab hands every completion to the caller's sink with its tag; the wrapped
         // driver sees this driver's sink and token instead (see `forward`).
-        let token = self.ops.insert_sink(sink, tag);
+        let token = self.ops.insert_sink(sink, tag).user_data();
         if let Some(errno) = self.op_error(&op) {
             self.complete_here(token, errno);
-            return Ok(OpId(token));
+            return Ok(OpId::from_user_data(token));
         }
         let code = self.maybe_shorten(op);
         self.entries.insert(
@@ -523,7 +526,7 @@ impl Driver for FaultDriver {
             },
         );
         self.queued.push_back(token);
-        Ok(OpId(token))
+        Ok(OpId::from_user_data(token))
     }
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
@@ -539,10 +542,10 @@ impl Driver for FaultDriver {
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
-        let token = self.ops.insert();
+        let token = self.ops.insert().user_data();
         if let Some(errno) = self.op_error(&op) {
             self.complete_here(token, errno);
-            return Ok(OpId(token));
+            return Ok(OpId::from_user_data(token));
         }
         let code = self.maybe_shorten(op);
         let ready = self.ready.clone();
@@ -557,22 +560,22 @@ impl Driver for FaultDriver {
             },
         );
         self.queued.push_back(token);
-        Ok(OpId(token))
+        Ok(OpId::from_user_data(token))
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
-        self.ops.poll(id.0, cx)
+        self.ops.poll(id, cx)
     }
 
     fn cancel_op(&mut self, id: OpId) {
-        if !self.ops.is_pending(id.0) {
+        if !self.ops.is_pending(id) {
             return;
         }
-        match self.entries.get(&id.0) {
+        match self.entries.get(&id.user_data()) {
             // Never reached the kernel: the cancel wins.
             Some(entry) if !entry.forwarded => {
-                self.unqueue(id.0);
-                self.complete_here(id.0, libc::ECANCELED);
+                self.unqueue(id.user_data());
+                self.complete_here(id.user_data(), libc::ECANCELED);
             }
             Some(entry) => {
                 if let Some(inner) = entry.inner {
@@ -586,8 +589,8 @@ impl Driver for FaultDriver {
 
     fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late) {
         let detached = held.is_none() && late == Late::Ignore;
-        match self.ops.abandon(id.0, held, late) {
-            Abandoned::InFlight => match self.entries.get_mut(&id.0) {
+        match self.ops.abandon(id, held, late) {
+            Abandoned::InFlight => match self.entries.get_mut(&id.user_data()) {
                 // A sink operation (a multishot one above all) may never finish on its
                 // own: it is cancelled, below.
                 Some(entry) if detached && matches!(entry.route, Route::Future(_)) => {
@@ -595,14 +598,17 @@ impl Driver for FaultDriver {
                 }
                 Some(entry) if !entry.forwarded => {
                     // Never reached the kernel: free it now.
-                    self.unqueue(id.0);
+                    self.unqueue(id.user_data());
                     let cancelled = Completion {
                         result: -libc::ECANCELED,
                         flags: 0,
                     };
-                    match self.ops.complete(id.0, cancelled) {
+                    match self.ops.complete(id, cancelled) {
                         Delivered::Quiet => {}
-                        other => panic!("a held-back op {:#x} completed as {other:?}", id.0),
+                        other => panic!(
+                            "a held-back op {:#x} completed as {other:?}",
+                            id.user_data()
+                        ),
                     }
                 }
                 Some(entry) => {

@@ -103,7 +103,7 @@ impl Driver for Script {
             cancel_in: None,
             done: false,
         });
-        Ok(OpId(self.ops.len() as u64 - 1))
+        Ok(OpId::from_user_data(self.ops.len() as u64 - 1))
     }
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
@@ -119,7 +119,7 @@ impl Driver for Script {
     }
 
     fn cancel_op(&mut self, id: OpId) {
-        let op = &mut self.ops[id.0 as usize];
+        let op = &mut self.ops[id.user_data() as usize];
         if !op.done && op.cancel_in.is_none() {
             op.cancel_in = Some(2);
         }

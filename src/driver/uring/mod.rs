@@ -121,14 +121,14 @@ impl Uring {
 
     /// Round-trips one NOP through the op slab, proving the ring works here.
     fn probe_nop(&mut self) -> io::Result<()> {
-        let user_data = self.ops.insert();
-        self.push(&sqe::build(OpCode::Nop).user_data(user_data))?;
+        let id = self.ops.insert();
+        self.push(&sqe::build(OpCode::Nop).user_data(id.user_data()))?;
         let mut wakers = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..100 {
             self.enter(Wait::Timeout(Duration::from_millis(100)))?;
             self.reap(&mut wakers);
-            if let Poll::Ready(done) = self.ops.poll(user_data, &mut cx) {
+            if let Poll::Ready(done) = self.ops.poll(id, &mut cx) {
                 return crate::sys::result(done.result).map(drop);
             }
         }
@@ -224,21 +224,23 @@ impl Uring {
                 Token::Timeout => self.timeout_armed = false,
                 Token::Cancel => {}
                 Token::Op { .. } => {
-                    let token = cqe.user_data();
+                    let id = OpId::from_user_data(cqe.user_data());
                     let result =
                         match self
                             .retries
-                            .on_completion(token, completion.result, !self.shut_down)
+                            .on_completion(id, completion.result, !self.shut_down)
                         {
                             Verdict::Deliver(result) => result,
                             Verdict::Wait { step } => {
                                 let ts: *const types::Timespec = &self.retry_ts[step];
-                                self.retry_sqes
-                                    .push(opcode::Timeout::new(ts).build().user_data(token));
+                                self.retry_sqes.push(
+                                    opcode::Timeout::new(ts).build().user_data(id.user_data()),
+                                );
                                 continue;
                             }
                             Verdict::Resubmit(code) => {
-                                self.retry_sqes.push(sqe::build(code).user_data(token));
+                                self.retry_sqes
+                                    .push(sqe::build(code).user_data(id.user_data()));
                                 continue;
                             }
                         };
@@ -250,7 +252,7 @@ impl Uring {
                         &mut self.ops,
                         &self.buf_ring,
                         &mut self.stats,
-                        token,
+                        id,
                         completion,
                         wakers,
                     );
@@ -281,19 +283,19 @@ impl Uring {
 
     /// Pushes the SQE of an operation whose slot `user_data` was just taken. If it
     /// cannot reach the kernel, the slot is released at once (a sink hears nothing).
-    fn push_op(&mut self, op: OpCode, user_data: u64) -> io::Result<OpId> {
+    fn push_op(&mut self, op: OpCode, id: OpId) -> io::Result<OpId> {
         self.count_accept(&op);
-        if let Err(e) = self.push(&sqe::build(op).user_data(user_data)) {
-            self.retries.forget(user_data);
-            self.ops.abandon(user_data, None, Late::Ignore);
+        if let Err(e) = self.push(&sqe::build(op).user_data(id.user_data())) {
+            self.retries.forget(id);
+            self.ops.abandon(id, None, Late::Ignore);
             let never_ran = Completion {
                 result: -libc::ECANCELED,
                 flags: 0,
             };
-            self.ops.complete(user_data, never_ran);
+            self.ops.complete(id, never_ran);
             return Err(e);
         }
-        Ok(OpId(user_data))
+        Ok(id)
     }
 
     fn count_accept(&mut self, op: &OpCode) {
@@ -312,11 +314,11 @@ fn deliver(
     ops: &mut OpSlab,
     buf_ring: &Option<Rc<BufRing>>,
     stats: &mut DriverStats,
-    token: u64,
+    id: OpId,
     completion: Completion,
     wakers: &mut Vec<Waker>,
 ) {
-    match ops.complete(token, completion) {
+    match ops.complete(id, completion) {
         Delivered::Wake(waker) => wakers.push(waker),
         Delivered::Sink(waker) => wakers.extend(waker),
         Delivered::Quiet => recycle(buf_ring, completion.flags),
@@ -365,14 +367,14 @@ impl Driver for Uring {
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {
-        let user_data = self.ops.insert();
-        self.retries.track(user_data, &op);
-        self.push_op(op, user_data)
+        let id = self.ops.insert();
+        self.retries.track(id, &op);
+        self.push_op(op, id)
     }
 
     unsafe fn submit_to(&mut self, op: OpCode, sink: &Rc<Sink>, tag: u64) -> io::Result<OpId> {
-        let user_data = self.ops.insert_sink(sink, tag);
-        self.push_op(op, user_data)
+        let id = self.ops.insert_sink(sink, tag);
+        self.push_op(op, id)
     }
 
     fn buf_ring(&mut self) -> Option<Rc<BufRing>> {
@@ -414,14 +416,14 @@ impl Driver for Uring {
     }
 
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
-        self.ops.poll(id.0, cx)
+        self.ops.poll(id, cx)
     }
 
     fn cancel_op(&mut self, id: OpId) {
-        if self.ops.is_pending(id.0) {
+        if self.ops.is_pending(id) {
             // A full queue that cannot even be submitted leaves the op to finish on its
             // own; the cancel is a request, not a guarantee.
-            let _ = self.push(&sqe::cancel(id.0));
+            let _ = self.push(&sqe::cancel(id.user_data()));
         }
     }
 
@@ -429,9 +431,9 @@ impl Driver for Uring {
         // An op that holds nothing and whose result needs nothing (a close nobody
         // awaits) is left to finish: cancelling it would only cost an SQE.
         let worth_cancelling = held.is_some() || late != Late::Ignore;
-        match self.ops.abandon(id.0, held, late) {
+        match self.ops.abandon(id, held, late) {
             Abandoned::InFlight if worth_cancelling => {
-                let _ = self.push(&sqe::cancel(id.0));
+                let _ = self.push(&sqe::cancel(id.user_data()));
             }
             Abandoned::InFlight => {}
             Abandoned::Done => {}
@@ -448,8 +450,8 @@ impl Driver for Uring {
         // Retries decided but never pushed: those operations are not in the kernel.
         let mut wakers = Vec::new();
         for sqe in std::mem::take(&mut self.retry_sqes) {
-            let token = sqe.get_user_data();
-            self.retries.forget(token);
+            let id = OpId::from_user_data(sqe.get_user_data());
+            self.retries.forget(id);
             let cancelled = Completion {
                 result: -libc::ECANCELED,
                 flags: 0,
@@ -458,7 +460,7 @@ impl Driver for Uring {
                 &mut self.ops,
                 &self.buf_ring,
                 &mut self.stats,
-                token,
+                id,
                 cancelled,
                 &mut wakers,
             );
@@ -466,7 +468,7 @@ impl Driver for Uring {
         drop(wakers);
         // Cancel everything the kernel still owns, then wait for every completion before
         // the memory it points at is freed.
-        let mut targets: Vec<u64> = self.ops.pending_tokens().collect();
+        let mut targets: Vec<u64> = self.ops.pending_tokens().map(OpId::user_data).collect();
         if self.wake_armed {
             targets.push(token::WAKE);
         }
@@ -605,13 +607,13 @@ mod tests {
         // SAFETY: as above.
         let new = unsafe { d.submit(OpCode::Nop) }.unwrap();
         assert_ne!(old, new);
-        let slot = |id: OpId| match token::decode(id.0) {
+        let slot = |id: OpId| match token::decode(id.user_data()) {
             Token::Op { slot, .. } => slot,
             other => panic!("not an op token: {other:?}"),
         };
         assert_eq!(slot(old), slot(new), "the slot is reused");
         // The kernel now completes something under the old token (a late duplicate).
-        d.push(&opcode::Nop::new().build().user_data(old.0))
+        d.push(&opcode::Nop::new().build().user_data(old.user_data()))
             .unwrap();
         let before = d.stats().stray_completions;
         for _ in 0..10 {
