@@ -116,11 +116,20 @@ trait Rt: Sized + 'static {
     }
 }
 
+/// Which server a ringloop column runs.
+const STREAM: u8 = 0;
+/// The protocol server (`net::serve` with an echo protocol).
+const PROTOCOL: u8 = 1;
+/// The stream server through the `tokio-io` traits (`AsyncReadExt` / `AsyncWriteExt` on
+/// a ringloop `TcpStream`), as hyper and codecs use a ringloop socket.
+const TRAITS: u8 = 2;
+
 /// ringloop, with try-first stream I/O on (`ringloop`, the default) or off
-/// (`ringloop-notry`, `Builder::try_first_io(false)`); with `PROTOCOL` its server is the
-/// protocol server (`net::serve` with an echo protocol) instead of the stream server.
-/// The client is the same stream client.
-struct Ringloop<const TRY_FIRST: bool, const PROTOCOL: bool> {
+/// (`ringloop-notry`, `Builder::try_first_io(false)`); `SERVER` picks the server: the
+/// stream server (a task per connection, owned buffers), the protocol server, or the
+/// stream server through the tokio I/O traits (`tokio-io`). The client is the same
+/// stream client.
+struct Ringloop<const TRY_FIRST: bool, const SERVER: u8> {
     lp: ringloop::EventLoop,
 }
 
@@ -141,9 +150,11 @@ impl ringloop::net::Protocol for EchoProtocol {
     }
 }
 
-impl<const TRY_FIRST: bool, const PROTOCOL: bool> Rt for Ringloop<TRY_FIRST, PROTOCOL> {
-    const NAME: &'static str = if PROTOCOL {
+impl<const TRY_FIRST: bool, const SERVER: u8> Rt for Ringloop<TRY_FIRST, SERVER> {
+    const NAME: &'static str = if SERVER == PROTOCOL {
         "protocol"
+    } else if SERVER == TRAITS {
+        "tokio-io"
     } else if TRY_FIRST {
         "ringloop"
     } else {
@@ -151,11 +162,20 @@ impl<const TRY_FIRST: bool, const PROTOCOL: bool> Rt for Ringloop<TRY_FIRST, PRO
     };
 
     fn start_server(listener: Self::Listener) {
-        if PROTOCOL {
+        if SERVER == PROTOCOL {
             let server = ringloop::net::serve(listener, || EchoProtocol { transport: None });
             Self::spawn_detached(async move {
                 if let Err(e) = server.await {
                     eprintln!("echo bench: protocol server: {e}");
+                }
+            });
+        } else if SERVER == TRAITS {
+            Self::spawn_detached(async move {
+                loop {
+                    match Self::accept(&listener).await {
+                        Ok(stream) => Self::spawn_detached(echo_through_traits(stream)),
+                        Err(_) => return,
+                    }
                 }
             });
         } else {
@@ -172,7 +192,7 @@ impl<const TRY_FIRST: bool, const PROTOCOL: bool> Rt for Ringloop<TRY_FIRST, PRO
             .try_first_io(TRY_FIRST)
             .build()
             .expect("ringloop event loop");
-        Ringloop::<TRY_FIRST, PROTOCOL> { lp }
+        Ringloop::<TRY_FIRST, SERVER> { lp }
     }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -244,6 +264,22 @@ impl<const TRY_FIRST: bool, const PROTOCOL: bool> Rt for Ringloop<TRY_FIRST, PRO
         use ringloop::net::IoBuf;
         let (res, view) = stream.write_all(buf.slice(..len)).await;
         (res, view.into_inner())
+    }
+}
+
+/// The echo of one connection through the tokio I/O traits on a ringloop stream.
+async fn echo_through_traits(mut stream: ringloop::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; SERVER_BUF];
+    loop {
+        match AsyncReadExt::read(&mut stream, &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if AsyncWriteExt::write_all(&mut stream, &buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -711,9 +747,10 @@ fn echo_case(c: &mut Criterion, case: Case) {
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(case.rounds * case.conns as u64));
     let passes = [
-        bench_runtime::<Ringloop<true, false>>(&mut group, &case),
-        bench_runtime::<Ringloop<false, false>>(&mut group, &case),
-        bench_runtime::<Ringloop<true, true>>(&mut group, &case),
+        bench_runtime::<Ringloop<true, STREAM>>(&mut group, &case),
+        bench_runtime::<Ringloop<false, STREAM>>(&mut group, &case),
+        bench_runtime::<Ringloop<true, PROTOCOL>>(&mut group, &case),
+        bench_runtime::<Ringloop<true, TRAITS>>(&mut group, &case),
         bench_runtime::<Tokio>(&mut group, &case),
     ];
     group.finish();
