@@ -275,7 +275,10 @@ async fn echo_through_traits(mut stream: ringloop::net::TcpStream) {
         match AsyncReadExt::read(&mut stream, &mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if AsyncWriteExt::write_all(&mut stream, &buf[..n]).await.is_err() {
+                if AsyncWriteExt::write_all(&mut stream, &buf[..n])
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -77,6 +77,86 @@ pub(crate) fn close_soon(fd: OwnedFd) {
     }
 }
 
+/// `AsRawFd`, `AsFd` and `into_std` for a socket type that keeps its std socket in an
+/// `io: Option<_>` field (listeners, UDP sockets); `from_std` is each type's own, as it
+/// sets the socket up.
+macro_rules! owned_socket_conversions {
+    ($ty:ident, $std:ty) => {
+        impl $ty {
+            /// The std socket, still nonblocking (call `set_nonblocking(false)` on it for
+            /// blocking use). It leaves the loop: nothing of ringloop refers to it after,
+            /// and `from_std` brings it back.
+            ///
+            /// ```
+            /// let socket = ringloop::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            /// let addr = socket.local_addr().unwrap();
+            /// let std_socket: std::net::UdpSocket = socket.into_std();
+            /// assert_eq!(std_socket.local_addr().unwrap(), addr);
+            /// ```
+            pub fn into_std(mut self) -> $std {
+                self.io.take().expect("socket used after close")
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.get().as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.get().as_fd()
+            }
+        }
+    };
+}
+pub(crate) use owned_socket_conversions;
+
+/// `AsRawFd`, `AsFd` and `into_std` for a stream type (`sock: Rc<Socket<_>>`).
+macro_rules! stream_conversions {
+    ($ty:ident, $std:ty) => {
+        impl $ty {
+            /// The std stream, still nonblocking (call `set_nonblocking(false)` on it for
+            /// blocking use). It leaves the loop: nothing of ringloop refers to it after,
+            /// and `from_std` brings it back.
+            ///
+            /// ```
+            /// use std::io::Write;
+            /// use ringloop::net::UnixStream;
+            ///
+            /// let (a, b) = UnixStream::pair().unwrap();
+            /// let mut a = a.into_std();
+            /// a.write_all(b"plain std").unwrap();
+            /// let got = ringloop::run(async move {
+            ///     let (n, buf) = b.read(Vec::with_capacity(16)).await;
+            ///     n.map(|_| buf)
+            /// });
+            /// assert_eq!(got.unwrap(), b"plain std");
+            /// ```
+            pub fn into_std(self) -> $std {
+                match std::rc::Rc::try_unwrap(self.sock) {
+                    Ok(sock) => sock.into_inner(),
+                    Err(_) => unreachable!("a stream owns its socket alone until split"),
+                }
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.sock.fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.sock.get().as_fd()
+            }
+        }
+    };
+}
+pub(crate) use stream_conversions;
+
 /// The I/O methods every stream type offers, forwarded to its `sock: Rc<Socket<_>>`.
 macro_rules! stream_methods {
     () => {
@@ -150,6 +230,11 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
     pub(crate) fn get(&self) -> &S {
         self.io.as_ref().expect("socket used after close")
+    }
+
+    /// The std socket, taken out: this socket will not close it.
+    pub(crate) fn into_inner(mut self) -> S {
+        self.io.take().expect("socket used after close")
     }
 
     pub(crate) fn fd(&self) -> RawFd {

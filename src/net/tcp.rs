@@ -129,6 +129,8 @@ impl TcpListener {
     }
 }
 
+socket::owned_socket_conversions!(TcpListener, std::net::TcpListener);
+
 impl Drop for TcpListener {
     fn drop(&mut self) {
         if let Some(io) = self.io.take() {
@@ -215,6 +217,80 @@ impl TcpStream {
         self.sock.get().nodelay()
     }
 
+    /// Sets `SO_KEEPALIVE`: the kernel probes an idle connection and reports a dead peer
+    /// as an error (timing from the system's `tcp_keepalive_*` settings).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// ringloop::run(async {
+    ///     let stream = ringloop::net::TcpStream::connect("127.0.0.1:8080").await?;
+    ///     stream.set_keepalive(true)?;
+    ///     stream.set_linger(Some(Duration::from_secs(5)))?;
+    ///     stream.set_send_buffer_size(256 * 1024)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        sys::set_int_option(
+            self.sock.get(),
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            i32::from(on),
+        )
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        sys::int_option(self.sock.get(), libc::SOL_SOCKET, libc::SO_KEEPALIVE).map(|v| v != 0)
+    }
+
+    /// Sets `SO_LINGER`: `Some(d)` makes the close wait up to `d` (whole seconds) for
+    /// unsent data; `Some(Duration::ZERO)` resets the connection on close instead of
+    /// the orderly shutdown; `None` (the default) closes at once and lets the kernel
+    /// send what remains.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        sys::set_linger(self.sock.get(), linger)
+    }
+
+    /// `SO_LINGER` as set.
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        sys::linger(self.sock.get())
+    }
+
+    /// Sets the IP time-to-live of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.get().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live of outgoing packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.get().ttl()
+    }
+
+    /// Sets `SO_SNDBUF` (the kernel doubles the value for its bookkeeping, and caps it
+    /// at `net.core.wmem_max`).
+    pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        sys::set_int_option(self.sock.get(), libc::SOL_SOCKET, libc::SO_SNDBUF, bytes)
+    }
+
+    /// `SO_SNDBUF`, as the kernel reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        sys::int_option(self.sock.get(), libc::SOL_SOCKET, libc::SO_SNDBUF).map(|v| v as usize)
+    }
+
+    /// Sets `SO_RCVBUF` (doubled and capped at `net.core.rmem_max` by the kernel).
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        sys::set_int_option(self.sock.get(), libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
+    }
+
+    /// `SO_RCVBUF`, as the kernel reports it.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        sys::int_option(self.sock.get(), libc::SOL_SOCKET, libc::SO_RCVBUF).map(|v| v as usize)
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.get().peer_addr()
@@ -241,6 +317,8 @@ impl TcpStream {
         (read, write)
     }
 }
+
+socket::stream_conversions!(TcpStream, std::net::TcpStream);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -34,6 +34,35 @@ impl UdpSocket {
         })
     }
 
+    /// Wraps a std socket (made nonblocking).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        Ok(UdpSocket {
+            fd: Fd::new(socket.as_raw_fd()),
+            io: Some(socket),
+        })
+    }
+
+    /// Sets `SO_BROADCAST`: datagrams may go to a broadcast address.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.get().set_broadcast(on)
+    }
+
+    /// Whether `SO_BROADCAST` is set.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.get().broadcast()
+    }
+
+    /// Sets the IP time-to-live of outgoing datagrams.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.get().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live of outgoing datagrams.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.get().ttl()
+    }
+
     fn get(&self) -> &std::net::UdpSocket {
         self.io.as_ref().expect("socket used after close")
     }
@@ -84,6 +113,8 @@ impl UdpSocket {
         self.get().peer_addr()
     }
 }
+
+super::socket::owned_socket_conversions!(UdpSocket, std::net::UdpSocket);
 
 impl Drop for UdpSocket {
     fn drop(&mut self) {

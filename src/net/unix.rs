@@ -61,6 +61,15 @@ impl UnixListener {
         })
     }
 
+    /// Wraps a std listener (made nonblocking).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixListener {
+            fd: Fd::new(listener.as_raw_fd()),
+            io: Some(listener),
+        })
+    }
+
     fn get(&self) -> &std::os::unix::net::UnixListener {
         self.io.as_ref().expect("listener used after close")
     }
@@ -77,6 +86,8 @@ impl UnixListener {
         self.get().local_addr()
     }
 }
+
+socket::owned_socket_conversions!(UnixListener, std::os::unix::net::UnixListener);
 
 impl Drop for UnixListener {
     fn drop(&mut self) {
@@ -162,6 +173,8 @@ impl UnixStream {
         (read, write)
     }
 }
+
+socket::stream_conversions!(UnixStream, std::os::unix::net::UnixStream);
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -150,7 +150,7 @@ pub(crate) fn inet_domain(addr: &SocketAddr) -> libc::c_int {
 
 /// Sets an integer socket option.
 pub(crate) fn set_int_option(
-    fd: &OwnedFd,
+    fd: &impl AsRawFd,
     level: libc::c_int,
     name: libc::c_int,
     value: libc::c_int,
@@ -159,6 +159,59 @@ pub(crate) fn set_int_option(
     let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     syscall!(setsockopt(fd.as_raw_fd(), level, name, ptr, len))?;
     Ok(())
+}
+
+/// An integer socket option.
+pub(crate) fn int_option(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ptr = (&mut value as *mut libc::c_int).cast::<libc::c_void>();
+    syscall!(getsockopt(fd.as_raw_fd(), level, name, ptr, &mut len))?;
+    Ok(value)
+}
+
+/// `SO_LINGER`: `Some(d)` makes close wait up to `d` (whole seconds, rounded up) for
+/// unsent data, `Some(0)` resets the connection on close; `None` is the default.
+pub(crate) fn set_linger(fd: &impl AsRawFd, linger: Option<std::time::Duration>) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: libc::c_int::from(linger.is_some()),
+        l_linger: linger.map_or(0, |d| {
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX)
+        }),
+    };
+    let ptr = (&value as *const libc::linger).cast::<libc::c_void>();
+    let len = mem::size_of::<libc::linger>() as libc::socklen_t;
+    syscall!(setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        ptr,
+        len
+    ))?;
+    Ok(())
+}
+
+/// `SO_LINGER` as set.
+pub(crate) fn linger(fd: &impl AsRawFd) -> io::Result<Option<std::time::Duration>> {
+    let mut value = libc::linger {
+        l_onoff: 0,
+        l_linger: 0,
+    };
+    let mut len = mem::size_of::<libc::linger>() as libc::socklen_t;
+    let ptr = (&mut value as *mut libc::linger).cast::<libc::c_void>();
+    syscall!(getsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        ptr,
+        &mut len
+    ))?;
+    Ok((value.l_onoff != 0).then(|| std::time::Duration::from_secs(value.l_linger.max(0) as u64)))
 }
 
 /// Binds `fd` to `addr`.
