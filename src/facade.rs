@@ -8,7 +8,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::event_loop::{CallbackHandle, EventLoop, call_soon_on};
+use crate::event_loop::{CallbackHandle, EventLoop, call_at_ns, call_soon_on};
 use crate::task::{Task, TaskError};
 
 /// Runs `future` on a new event loop and returns its output (asyncio's `run`).
@@ -115,6 +115,175 @@ pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
     call_soon_on(&core, f)
 }
 
+/// Schedules `f` on the running loop after `delay` (asyncio's `loop.call_later`, without
+/// holding the loop).
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// let fired = ringloop::run(async {
+///     let fired = Rc::new(Cell::new(false));
+///     let f = fired.clone();
+///     ringloop::call_later(Duration::from_millis(1), move || f.set(true));
+///     ringloop::sleep(Duration::from_millis(5)).await;
+///     fired.get()
+/// });
+/// assert!(fired);
+/// ```
+///
+/// # Panics
+///
+/// When no loop runs on this thread; use [`EventLoop::call_later`] before running.
+pub fn call_later(delay: std::time::Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
+    let core = crate::event_loop::context::current_core("ringloop::call_later()");
+    let deadline = core.timers().deadline_after(delay);
+    call_at_ns(&core, deadline, f)
+}
+
+/// Schedules `f` on the running loop at `when` (asyncio's `loop.call_at`).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// ringloop::run(async {
+///     let handle = ringloop::call_at(Instant::now() + Duration::from_secs(60), || {
+///         unreachable!("cancelled first")
+///     });
+///     assert!(handle.cancel());
+/// });
+/// ```
+///
+/// # Panics
+///
+/// When no loop runs on this thread; use [`EventLoop::call_at`] before running.
+pub fn call_at(when: std::time::Instant, f: impl FnOnce() + 'static) -> CallbackHandle {
+    let core = crate::event_loop::context::current_core("ringloop::call_at()");
+    let deadline = core.timers().deadline_at(when);
+    call_at_ns(&core, deadline, f)
+}
+
+/// Awaits several futures of any types at once, on the current task, and returns their
+/// outputs as a tuple in argument order (asyncio's `gather(a(), b())` over different
+/// coroutines; [`gather`] takes futures of one type). Up to six futures. Use it inside
+/// an async block or function: it awaits.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (n, s) = ringloop::run(async {
+///     ringloop::join!(
+///         async {
+///             ringloop::sleep(Duration::from_millis(2)).await;
+///             42
+///         },
+///         async { "fetched".to_string() },
+///     )
+/// });
+/// assert_eq!((n, s.as_str()), (42, "fetched"));
+/// ```
+#[macro_export]
+macro_rules! join {
+    ($a:expr $(,)?) => {
+        ($a.await,)
+    };
+    ($a:expr, $b:expr $(,)?) => {
+        $crate::__join2($a, $b).await
+    };
+    ($a:expr, $b:expr, $c:expr $(,)?) => {{
+        let (a, (b, c)) = $crate::__join2($a, $crate::__join2($b, $c)).await;
+        (a, b, c)
+    }};
+    ($a:expr, $b:expr, $c:expr, $d:expr $(,)?) => {{
+        let ((a, b), (c, d)) =
+            $crate::__join2($crate::__join2($a, $b), $crate::__join2($c, $d)).await;
+        (a, b, c, d)
+    }};
+    ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr $(,)?) => {{
+        let ((a, b), (c, (d, e))) = $crate::__join2(
+            $crate::__join2($a, $b),
+            $crate::__join2($c, $crate::__join2($d, $e)),
+        )
+        .await;
+        (a, b, c, d, e)
+    }};
+    ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $f:expr $(,)?) => {{
+        let ((a, (b, c)), (d, (e, f))) = $crate::__join2(
+            $crate::__join2($a, $crate::__join2($b, $c)),
+            $crate::__join2($d, $crate::__join2($e, $f)),
+        )
+        .await;
+        (a, b, c, d, e, f)
+    }};
+}
+
+/// Two futures polled together until both finish (the building block of [`join!`]).
+#[doc(hidden)]
+pub fn __join2<A: Future, B: Future>(a: A, b: B) -> Join2<A, B> {
+    Join2 {
+        a: Slot::Running(Box::pin(a)),
+        b: Slot::Running(Box::pin(b)),
+    }
+}
+
+/// The future of [`join!`] over two futures.
+#[doc(hidden)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join2<A: Future, B: Future> {
+    a: Slot<A>,
+    b: Slot<B>,
+}
+
+enum Slot<F: Future> {
+    Running(Pin<Box<F>>),
+    Done(Option<F::Output>),
+}
+
+impl<F: Future> Slot<F> {
+    /// Polls the future if it still runs; whether it has finished.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Slot::Running(f) = self {
+            match f.as_mut().poll(cx) {
+                Poll::Ready(out) => *self = Slot::Done(Some(out)),
+                Poll::Pending => return false,
+            }
+        }
+        true
+    }
+
+    fn take(&mut self) -> F::Output {
+        match self {
+            Slot::Done(out) => out.take().expect("a join! output taken twice"),
+            Slot::Running(_) => unreachable!("taken before it finished"),
+        }
+    }
+}
+
+// The futures are boxed and pinned there; the outputs are never pinned.
+impl<A: Future, B: Future> Unpin for Join2<A, B> {}
+
+impl<A: Future, B: Future> Future for Join2<A, B> {
+    type Output = (A::Output, B::Output);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let a = this.a.poll(cx);
+        let b = this.b.poll(cx);
+        if a && b {
+            Poll::Ready((this.a.take(), this.b.take()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<A: Future, B: Future> fmt::Debug for Join2<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Join2")
+    }
+}
+
 /// Lets every other ready task run once before this one continues (asyncio's
 /// `sleep(0)`): two tasks yielding in turn interleave a1 b1 a2 b2.
 pub fn yield_now() -> YieldNow {
@@ -181,11 +350,6 @@ where
         )
     })
     .await
-}
-
-enum Slot<F: Future> {
-    Running(Pin<Box<F>>),
-    Done(Option<F::Output>),
 }
 
 /// When [`wait`] returns.

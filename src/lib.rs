@@ -83,9 +83,11 @@ pub use event_loop::{
     Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, RemoteTask, Stats,
     TrySendError,
 };
+#[doc(hidden)]
+pub use facade::{__join2, Join2};
 pub use facade::{
-    ReturnWhen, YieldNow, call_soon, gather, run, shield, spawn, spawn_blocking, spawn_eager, wait,
-    yield_now,
+    ReturnWhen, YieldNow, call_at, call_later, call_soon, gather, run, shield, spawn,
+    spawn_blocking, spawn_eager, wait, yield_now,
 };
 pub use pool::{LoopPool, LoopPoolBuilder};
 pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};

@@ -684,14 +684,16 @@ fn churning_connections_with_resets_leaves_the_fd_count_unchanged() {
 }
 
 #[test]
-fn read_into_a_zero_capacity_buffer_returns_zero() {
+fn read_into_a_zero_capacity_buffer_is_refused_not_a_fake_eof() {
     let _fds = shared_fds();
     for_each_backend(|lp| {
         lp.run_until_complete(async {
             let (client, server) = tcp_pair().await;
             let (res, buf) = guard("zero-capacity read", client.read(Vec::new())).await;
-            assert_eq!(res.expect("zero-capacity read"), 0);
-            assert!(buf.is_empty());
+            let err = res.expect_err("a read with no room is refused");
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("capacity"), "{err}");
+            assert!(buf.is_empty(), "the buffer comes back");
             // The connection is untouched: data sent now still arrives whole.
             let (res, _) = server.write_all(b"abc".to_vec()).await;
             res.unwrap();

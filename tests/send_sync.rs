@@ -44,4 +44,7 @@ fn loop_bound_types_are_not_send_and_handles_are() {
     assert_send::<TcpListener>();
     assert_send::<UnixListener>();
     assert_send::<UdpSocket>();
+    assert_send_sync::<ringloop::sync::oneshot::Sender<String>>();
+    assert_send_sync::<ringloop::sync::oneshot::Receiver<String>>();
+    assert_send_sync::<ringloop::RemoteTask<String>>();
 }

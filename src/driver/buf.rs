@@ -136,6 +136,32 @@ unsafe impl IoBuf for &'static [u8] {
     }
 }
 
+// SAFETY: static memory never moves and is never freed.
+unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        N
+    }
+    fn bytes_total(&self) -> usize {
+        N
+    }
+}
+
+// SAFETY: static memory never moves and is never freed.
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
 /// Part of a buffer: `begin..end` of `buf`'s capacity. Made by [`IoBuf::slice`]; get the
 /// buffer back with [`Slice::into_inner`].
 #[derive(Debug)]

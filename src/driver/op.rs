@@ -140,9 +140,9 @@ pub unsafe trait Operation: Unpin + 'static {
     /// The request to submit.
     fn code(&mut self) -> OpCode;
 
-    /// A completion known without asking the kernel (a read into an empty buffer), in
+    /// An error known without asking the kernel (a read into a buffer with no room), in
     /// which case the operation is never submitted.
-    fn complete_now(&self) -> Option<Completion> {
+    fn refuse(&self) -> Option<io::Error> {
         None
     }
 
@@ -242,8 +242,8 @@ impl<T: Operation> Future for Op<'_, T> {
                     if this.cancel_requested {
                         return Poll::Ready(op.fail(io::Error::from_raw_os_error(libc::ECANCELED)));
                     }
-                    if let Some(c) = op.complete_now() {
-                        return Poll::Ready(op.complete(c));
+                    if let Some(e) = op.refuse() {
+                        return Poll::Ready(op.fail(e));
                     }
                     if let Some(gate) = this.gate.take() {
                         // Only on the first poll: a retry after EAGAIN is submitted.

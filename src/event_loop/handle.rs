@@ -23,7 +23,7 @@ pub(crate) fn call_soon_on(core: &Rc<Core>, f: impl FnOnce() + 'static) -> Callb
     }
 }
 
-pub(super) fn call_at_ns(
+pub(crate) fn call_at_ns(
     core: &Rc<Core>,
     deadline: u64,
     f: impl FnOnce() + 'static,

@@ -51,8 +51,7 @@ mod stats;
 pub use builder::Builder;
 pub(crate) use core::Core;
 pub use handle::CallbackHandle;
-use handle::call_at_ns;
-pub(crate) use handle::call_soon_on;
+pub(crate) use handle::{call_at_ns, call_soon_on};
 pub use stats::Stats;
 
 pub use remote::{Closed, Remote, TrySendError};

@@ -68,6 +68,7 @@
 
 mod event;
 mod lock;
+pub mod oneshot;
 mod queue;
 mod semaphore;
 mod waiters;

@@ -111,6 +111,34 @@ pub enum ExceptionKind {
     DestructorPanicked,
 }
 
+/// A task's failure as an I/O error, so `task.await?` works in a function that returns
+/// `io::Result`: a cancelled task becomes `ErrorKind::Interrupted` ("the task was
+/// cancelled"), a panic `ErrorKind::Other` carrying the panic's message (the payload
+/// itself is dropped: keep the `TaskError` to re-raise it).
+///
+/// ```
+/// use std::io;
+///
+/// async fn read_config() -> io::Result<String> {
+///     let task = ringloop::spawn_blocking(|| "port = 8080".to_string());
+///     Ok(task.await?)
+/// }
+///
+/// assert_eq!(ringloop::run(read_config()).unwrap(), "port = 8080");
+/// ```
+impl From<TaskError> for std::io::Error {
+    fn from(e: TaskError) -> std::io::Error {
+        match e {
+            TaskError::Cancelled => {
+                std::io::Error::new(std::io::ErrorKind::Interrupted, "the task was cancelled")
+            }
+            TaskError::Panicked(payload) => {
+                std::io::Error::other(format!("the task panicked: {}", panic_message(&*payload)))
+            }
+        }
+    }
+}
+
 /// The exception handler of a loop that has none set: one line on stderr.
 pub(crate) fn default_exception_handler(report: ExceptionContext) {
     eprintln!("ringloop: {report}");

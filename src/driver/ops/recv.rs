@@ -32,12 +32,16 @@ unsafe impl<B: IoBufMut + Unpin> Operation for Recv<B> {
         }
     }
 
-    /// A stream recv(2) of zero bytes waits for data to arrive before returning 0; a
-    /// read into an empty buffer returns `Ok(0)` at once instead (as documented).
-    fn complete_now(&self) -> Option<Completion> {
-        (self.buf.bytes_total() == 0).then_some(Completion {
-            result: 0,
-            flags: 0,
+    /// A read into a buffer with no room could only report `Ok(0)`, which reads as end
+    /// of file: it is refused instead.
+    fn refuse(&self) -> Option<io::Error> {
+        (self.buf.bytes_total() == 0).then(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "read into a buffer with no capacity: `Ok(0)` would look like end of file; \
+                 give the buffer room, e.g. `Vec::with_capacity(4096)` (a read fills up to \
+                 the capacity, not the length)",
+            )
         })
     }
 
