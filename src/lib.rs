@@ -67,6 +67,7 @@ mod task;
 mod time;
 
 pub mod compat;
+pub mod fs;
 pub mod net;
 pub mod sync;
 

@@ -128,6 +128,11 @@ pub(crate) trait Driver {
     /// `None` where the backend or kernel has none (then read on readiness).
     fn buf_ring(&mut self) -> Option<Rc<BufRing>>;
 
+    /// Whether file operations (`OpCode::OpenAt`, `ReadAt`, `WriteAt`, `Fsync`) may be
+    /// submitted here. Where not (epoll, or a kernel without them), `fs` runs its work
+    /// on the blocking pool instead.
+    fn files(&self) -> bool;
+
     /// Whether `OpCode::AcceptMulti` may be submitted to a sink here. A kernel may still
     /// refuse it on first arm (`EINVAL`); callers then fall back to single-shot accepts.
     fn multishot_accept(&self) -> bool;

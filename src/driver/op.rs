@@ -120,6 +120,32 @@ pub enum OpCode {
     PollOut {
         fd: Fd,
     },
+    /// openat(2) of the NUL-terminated `path` (io_uring only: see `Driver::files`).
+    OpenAt {
+        dirfd: RawFd,
+        path: *const libc::c_char,
+        flags: libc::c_int,
+        mode: libc::mode_t,
+    },
+    /// pread(2) of `len` bytes at `offset` (io_uring only).
+    ReadAt {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        offset: u64,
+    },
+    /// pwrite(2) of `len` bytes at `offset` (io_uring only).
+    WriteAt {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        offset: u64,
+    },
+    /// fsync(2), or fdatasync(2) with `data_only` (io_uring only).
+    Fsync {
+        fd: RawFd,
+        data_only: bool,
+    },
     Nop,
 }
 

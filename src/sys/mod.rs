@@ -45,6 +45,7 @@ pub(crate) fn as_result<T: TryInto<i32>>(mut call: impl FnMut() -> io::Result<T>
 }
 
 pub(crate) mod epoll;
+pub(crate) mod fs;
 pub(crate) mod net;
 
 /// Creates a nonblocking, close-on-exec eventfd with a zero counter.

@@ -46,6 +46,11 @@ impl Epoll {
             OpCode::RecvMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
             // No multishot here (`multishot_accept` is false): never submitted.
             OpCode::AcceptMulti { .. } => self.finish(token, -libc::EINVAL, wakers),
+            // File I/O runs on the blocking pool here (`files` is false): never submitted.
+            OpCode::OpenAt { .. }
+            | OpCode::ReadAt { .. }
+            | OpCode::WriteAt { .. }
+            | OpCode::Fsync { .. } => self.finish(token, -libc::EOPNOTSUPP, wakers),
             // Waits for the next readiness edge (its submitter just drained the socket),
             // unless the read side is closed: then it is readable for good, and the read
             // sees EOF or the error. (Registering first clears a stale closed bit of a
@@ -111,6 +116,10 @@ impl Epoll {
             | OpCode::Close { .. }
             | OpCode::RecvMulti { .. }
             | OpCode::AcceptMulti { .. }
+            | OpCode::OpenAt { .. }
+            | OpCode::ReadAt { .. }
+            | OpCode::WriteAt { .. }
+            | OpCode::Fsync { .. }
             | OpCode::Nop => {
                 unreachable!("never parked")
             }

@@ -380,6 +380,11 @@ impl Driver for Epoll {
         None
     }
 
+    fn files(&self) -> bool {
+        // Regular files are always "ready": file I/O runs on the blocking pool.
+        false
+    }
+
     fn multishot_accept(&self) -> bool {
         // Readiness-based accepts only.
         false

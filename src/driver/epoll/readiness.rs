@@ -38,6 +38,10 @@ pub(super) fn direction(code: &OpCode) -> Option<(Fd, Dir)> {
         | OpCode::Close { .. }
         | OpCode::RecvMulti { .. }
         | OpCode::AcceptMulti { .. }
+        | OpCode::OpenAt { .. }
+        | OpCode::ReadAt { .. }
+        | OpCode::WriteAt { .. }
+        | OpCode::Fsync { .. }
         | OpCode::Nop => None,
     }
 }

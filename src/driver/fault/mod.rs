@@ -537,6 +537,10 @@ impl Driver for FaultDriver {
         ring
     }
 
+    fn files(&self) -> bool {
+        self.inner.files()
+    }
+
     fn multishot_accept(&self) -> bool {
         self.inner.multishot_accept()
     }

@@ -110,6 +110,10 @@ impl Driver for Script {
         None
     }
 
+    fn files(&self) -> bool {
+        false
+    }
+
     fn multishot_accept(&self) -> bool {
         true
     }

@@ -4,6 +4,7 @@
 pub(crate) mod accept;
 pub(crate) mod close;
 pub(crate) mod connect;
+pub(crate) mod file;
 pub(crate) mod msg;
 #[cfg(poll_io)]
 pub(crate) mod ready;

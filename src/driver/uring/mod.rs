@@ -75,6 +75,8 @@ pub(crate) struct Uring {
     recv_buffers: (u16, u32),
     /// Operations that may answer `EAGAIN` with nothing to wait for (`retry.rs`).
     retries: Retries,
+    /// The kernel has the file opcodes (`setup::probe_files`).
+    files: bool,
     /// Retry timeouts and resubmissions decided while reaping, pushed after it (a reap
     /// may run inside `push`).
     retry_sqes: Vec<squeue::Entry>,
@@ -111,10 +113,12 @@ impl Uring {
             buf_ring_failed: false,
             recv_buffers: (config.recv_buffers, config.recv_buffer_size),
             retries: Retries::default(),
+            files: false,
             retry_sqes: Vec::new(),
             retry_ts: Box::new(retry::RETRY_WAITS.map(sqe::timespec)),
         };
         setup::probe_opcodes(&driver.ring)?;
+        driver.files = setup::probe_files(&driver.ring);
         driver.probe_nop()?;
         Ok(driver)
     }
@@ -407,6 +411,10 @@ impl Driver for Uring {
             }
         }
         self.buf_ring.clone()
+    }
+
+    fn files(&self) -> bool {
+        self.files
     }
 
     fn multishot_accept(&self) -> bool {

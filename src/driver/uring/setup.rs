@@ -87,6 +87,20 @@ pub(super) fn build_ring(entries: u32) -> io::Result<(IoUring, SetupFlags)> {
     Err(last_err.unwrap_or_else(|| io::Error::other("io_uring setup failed")))
 }
 
+/// Whether the kernel knows the file opcodes `fs` submits (`OPENAT`, `READ`, `WRITE`,
+/// `FSYNC`); without them `fs` uses the blocking pool.
+pub(super) fn probe_files(ring: &IoUring) -> bool {
+    const FILES: [u8; 4] = [
+        opcode::OpenAt::CODE,
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Fsync::CODE,
+    ];
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).is_ok()
+        && FILES.iter().all(|&code| probe.is_supported(code))
+}
+
 /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
 /// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
 pub(super) fn probe_opcodes(ring: &IoUring) -> io::Result<()> {

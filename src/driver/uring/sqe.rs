@@ -38,6 +38,39 @@ pub(super) fn build(op: OpCode) -> squeue::Entry {
         OpCode::PollOut { fd } => {
             opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLOUT as u32).build()
         }
+        OpCode::OpenAt {
+            dirfd,
+            path,
+            flags,
+            mode,
+        } => opcode::OpenAt::new(types::Fd(dirfd), path)
+            .flags(flags | libc::O_CLOEXEC)
+            .mode(mode)
+            .build(),
+        OpCode::ReadAt {
+            fd,
+            buf,
+            len,
+            offset,
+        } => opcode::Read::new(types::Fd(fd), buf, len)
+            .offset(offset)
+            .build(),
+        OpCode::WriteAt {
+            fd,
+            buf,
+            len,
+            offset,
+        } => opcode::Write::new(types::Fd(fd), buf, len)
+            .offset(offset)
+            .build(),
+        OpCode::Fsync { fd, data_only } => {
+            let flags = if data_only {
+                types::FsyncFlags::DATASYNC
+            } else {
+                types::FsyncFlags::empty()
+            };
+            opcode::Fsync::new(types::Fd(fd)).flags(flags).build()
+        }
         OpCode::Nop => opcode::Nop::new().build(),
     }
 }

@@ -1,0 +1,196 @@
+//! File operations on the ring: openat(2), pread(2), pwrite(2), fsync(2). Submitted only
+//! where the driver says it has them (`Driver::files`); elsewhere `fs` uses the blocking
+//! pool.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::op::{Late, OpCode, Operation, result};
+use crate::driver::ops::recv::{checked_len, clamp_len};
+use crate::driver::slab::Completion;
+use crate::sys::net::own;
+
+/// An openat(2) in flight: yields the new descriptor.
+pub(crate) struct OpenAt {
+    path: CString,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+}
+
+impl OpenAt {
+    /// Opens `path` (relative to the working directory) with `flags` and, when creating,
+    /// permission bits `mode`.
+    pub(crate) fn new(path: CString, flags: libc::c_int, mode: libc::mode_t) -> OpenAt {
+        OpenAt { path, flags, mode }
+    }
+}
+
+// SAFETY: the path lives in `self.path`'s heap allocation, which moving `self` does not
+// move.
+unsafe impl Operation for OpenAt {
+    type Output = io::Result<OwnedFd>;
+
+    /// A file opened after the future was dropped is closed, never leaked.
+    const LATE: Late = Late::CloseFd;
+
+    fn code(&mut self) -> OpCode {
+        OpCode::OpenAt {
+            dirfd: libc::AT_FDCWD,
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            mode: self.mode,
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        let fd = result(completion)?;
+        // SAFETY: a successful openat returns a new descriptor that nothing owns yet.
+        Ok(unsafe { own(fd as RawFd) })
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        Err(error)
+    }
+}
+
+/// A pread(2) in flight: yields the byte count and the buffer.
+pub(crate) struct ReadAt<B> {
+    fd: RawFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B: IoBufMut> ReadAt<B> {
+    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> ReadAt<B> {
+        ReadAt { fd, buf, offset }
+    }
+
+    /// Runs the read on this thread (the blocking pool's), blocking until it is done.
+    pub(crate) fn run_here(mut self) -> (io::Result<usize>, B) {
+        if let Some(e) = self.refuse() {
+            return (Err(e), self.buf);
+        }
+        let (buf, len) = (self.buf.stable_mut_ptr(), clamp_len(self.buf.bytes_total()));
+        // SAFETY: `IoBufMut`'s contract: `buf` is valid for writes of `bytes_total()`
+        // bytes, of which `len` is at most; nothing else touches it during the call.
+        let result = unsafe { crate::sys::fs::pread(self.fd, buf, len, self.offset) };
+        self.complete(Completion { result, flags: 0 })
+    }
+}
+
+// SAFETY: the buffer's memory is stable across moves (`IoBufMut`'s contract) and owned
+// by `self.buf`.
+unsafe impl<B: IoBufMut + Unpin> Operation for ReadAt<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn code(&mut self) -> OpCode {
+        OpCode::ReadAt {
+            fd: self.fd,
+            buf: self.buf.stable_mut_ptr(),
+            len: clamp_len(self.buf.bytes_total()),
+            offset: self.offset,
+        }
+    }
+
+    fn refuse(&self) -> Option<io::Error> {
+        (self.buf.bytes_total() == 0).then(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "read into a buffer with no capacity: `Ok(0)` would look like end of file",
+            )
+        })
+    }
+
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        let n = match checked_len(completion, self.buf.bytes_total()) {
+            Ok(n) => n,
+            Err(e) => return (Err(e), self.buf),
+        };
+        // SAFETY: the kernel wrote `n` bytes, no more than the buffer holds (checked).
+        unsafe { self.buf.set_init(n) };
+        (Ok(n), self.buf)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+/// A pwrite(2) in flight: yields the byte count and the buffer.
+pub(crate) struct WriteAt<B> {
+    fd: RawFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B: IoBuf> WriteAt<B> {
+    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> WriteAt<B> {
+        WriteAt { fd, buf, offset }
+    }
+
+    /// Runs the write on this thread (the blocking pool's), blocking until it is done.
+    pub(crate) fn run_here(self) -> (io::Result<usize>, B) {
+        let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
+        // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes,
+        // of which `len` is at most.
+        let result = unsafe { crate::sys::fs::pwrite(self.fd, buf, len, self.offset) };
+        self.complete(Completion { result, flags: 0 })
+    }
+}
+
+// SAFETY: as for `ReadAt`; the kernel only reads the buffer here.
+unsafe impl<B: IoBuf + Unpin> Operation for WriteAt<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn code(&mut self) -> OpCode {
+        OpCode::WriteAt {
+            fd: self.fd,
+            buf: self.buf.stable_ptr(),
+            len: clamp_len(self.buf.bytes_init()),
+            offset: self.offset,
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        let n = checked_len(completion, self.buf.bytes_init());
+        (n, self.buf)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+/// An fsync(2) (or fdatasync(2)) in flight.
+pub(crate) struct Fsync {
+    fd: RawFd,
+    data_only: bool,
+}
+
+impl Fsync {
+    pub(crate) fn new(fd: RawFd, data_only: bool) -> Fsync {
+        Fsync { fd, data_only }
+    }
+}
+
+// SAFETY: the request holds no pointers.
+unsafe impl Operation for Fsync {
+    type Output = io::Result<()>;
+
+    fn code(&mut self) -> OpCode {
+        OpCode::Fsync {
+            fd: self.fd,
+            data_only: self.data_only,
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        result(completion).map(drop)
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        Err(error)
+    }
+}

@@ -1,0 +1,410 @@
+//! `File` and `OpenOptions`.
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::driver::buf::{IoBuf, IoBufMut};
+use crate::driver::handle::DriverHandle;
+use crate::driver::op::Op;
+use crate::driver::ops::file::{Fsync, OpenAt, ReadAt, WriteAt};
+use crate::event_loop::Core;
+
+/// The running loop, and whether its driver does file I/O on the ring.
+fn current(what: &str) -> (Rc<Core>, Option<Rc<DriverHandle>>) {
+    let core = crate::event_loop::context::current_core(what);
+    let ring = core.io().with_driver(|d| d.files()) == Some(true);
+    let io = ring.then(|| core.io().clone());
+    (core, io)
+}
+
+/// How to open a file (std's `OpenOptions`, opened asynchronously).
+///
+/// ```no_run
+/// use ringloop::fs::OpenOptions;
+///
+/// ringloop::run(async {
+///     let log = OpenOptions::new().append(true).create(true).open("/tmp/app.log").await?;
+///     let (written, _) = log.write_all_at(b"started\n", 0).await;
+///     written
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    mode: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// Nothing set: say at least `read` or `write`.
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            mode: 0o666,
+        }
+    }
+
+    /// Open for reading.
+    pub fn read(&mut self, on: bool) -> &mut Self {
+        self.read = on;
+        self
+    }
+
+    /// Open for writing.
+    pub fn write(&mut self, on: bool) -> &mut Self {
+        self.write = on;
+        self
+    }
+
+    /// Every write goes to the end of the file (`O_APPEND`; implies writing). The
+    /// position a write is given is then ignored by the kernel.
+    pub fn append(&mut self, on: bool) -> &mut Self {
+        self.append = on;
+        self
+    }
+
+    /// Empty the file when opening it for writing.
+    pub fn truncate(&mut self, on: bool) -> &mut Self {
+        self.truncate = on;
+        self
+    }
+
+    /// Create the file if it does not exist.
+    pub fn create(&mut self, on: bool) -> &mut Self {
+        self.create = on;
+        self
+    }
+
+    /// Create the file, failing (`AlreadyExists`) if it exists.
+    pub fn create_new(&mut self, on: bool) -> &mut Self {
+        self.create_new = on;
+        self
+    }
+
+    /// Permission bits of a created file (default `0o666`, less the umask).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The `open(2)` flags, checked as std checks them.
+    fn flags(&self) -> io::Result<libc::c_int> {
+        let invalid = |why: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_string()));
+        let access = match (self.read, self.write, self.append) {
+            (true, false, false) => libc::O_RDONLY,
+            (false, true, false) => libc::O_WRONLY,
+            (true, true, false) => libc::O_RDWR,
+            (false, _, true) => libc::O_WRONLY | libc::O_APPEND,
+            (true, _, true) => libc::O_RDWR | libc::O_APPEND,
+            (false, false, false) => return invalid("open options say neither read nor write"),
+        };
+        let writing = self.write || self.append;
+        if !writing && (self.truncate || self.create || self.create_new) {
+            return invalid("truncate, create and create_new need write or append");
+        }
+        if self.append && self.truncate && !self.create_new {
+            return invalid("append and truncate together");
+        }
+        let creation = if self.create_new {
+            libc::O_CREAT | libc::O_EXCL
+        } else {
+            (if self.create { libc::O_CREAT } else { 0 })
+                | (if self.truncate { libc::O_TRUNC } else { 0 })
+        };
+        Ok(access | creation | libc::O_CLOEXEC)
+    }
+
+    fn to_std(&self) -> std::fs::OpenOptions {
+        let mut std = std::fs::OpenOptions::new();
+        std.read(self.read)
+            .write(self.write)
+            .append(self.append)
+            .truncate(self.truncate)
+            .create(self.create)
+            .create_new(self.create_new)
+            .mode(self.mode);
+        std
+    }
+
+    /// Opens `path`: through the ring on io_uring, on the blocking pool elsewhere.
+    ///
+    /// # Errors
+    ///
+    /// The OS's error (`NotFound`, `PermissionDenied`, `AlreadyExists` for
+    /// `create_new`, ...); `InvalidInput` for options that make no sense or a path with
+    /// a NUL byte.
+    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        let flags = self.flags()?;
+        let (core, ring) = current("ringloop::fs::OpenOptions::open");
+        let path = path.as_ref();
+        match ring {
+            Some(io) => {
+                let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte")
+                })?;
+                let fd: OwnedFd = Op::new(io, OpenAt::new(c_path, flags, self.mode)).await?;
+                Ok(File::wrap(std::fs::File::from(fd)))
+            }
+            None => {
+                let (options, path) = (self.to_std(), path.to_path_buf());
+                let file = core.spawn_blocking(move || options.open(path)).await??;
+                Ok(File::wrap(file))
+            }
+        }
+    }
+}
+
+/// An open file, read and written at explicit positions with owned buffers.
+///
+/// Dropping it closes the file (through the ring on a running io_uring loop).
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("ringloop-file-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// # let path = dir.join("data.bin");
+/// use ringloop::fs::File;
+///
+/// ringloop::run(async {
+///     let file = File::create(&path).await?;
+///     let (written, _) = file.write_all_at(vec![7u8; 8192], 0).await;
+///     written?;
+///     file.sync_all().await?;
+///     let (read, buf) = file.read_exact_at(Vec::with_capacity(4096), 4096).await;
+///     read.map(|()| assert!(buf.iter().all(|&b| b == 7)))
+/// })?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct File {
+    /// Shared with the blocking jobs that use it, so the descriptor outlives them.
+    std: Option<Arc<std::fs::File>>,
+}
+
+impl File {
+    fn wrap(file: std::fs::File) -> File {
+        File {
+            std: Some(Arc::new(file)),
+        }
+    }
+
+    fn std(&self) -> &Arc<std::fs::File> {
+        self.std.as_ref().expect("file used after close")
+    }
+
+    /// Opens `path` for reading.
+    ///
+    /// # Errors
+    ///
+    /// The OS's error (`NotFound`, `PermissionDenied`, `IsADirectory` is reported by
+    /// the first read).
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Creates `path` for writing (and reading), emptying it if it exists.
+    ///
+    /// # Errors
+    ///
+    /// The OS's error.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// Wraps an open std file.
+    pub fn from_std(file: std::fs::File) -> File {
+        File::wrap(file)
+    }
+
+    /// The std file, once no blocking job uses it (`Err(self)` while one does).
+    pub fn into_std(mut self) -> Result<std::fs::File, File> {
+        let shared = self.std.take().expect("file used after close");
+        Arc::try_unwrap(shared).map_err(|shared| File { std: Some(shared) })
+    }
+
+    /// Reads up to `buf`'s capacity from `pos`; the count (0 at end of file) and the
+    /// buffer back.
+    pub async fn read_at<B: IoBufMut + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
+        let op = ReadAt::new(self.std().as_raw_fd(), buf, pos);
+        let (core, ring) = current("ringloop::fs::File::read_at");
+        match ring {
+            Some(io) => Op::new(io, op).await,
+            None => {
+                let file = self.std().clone();
+                let job = core.spawn_blocking(move || {
+                    let _open = file;
+                    op.run_here()
+                });
+                job.await
+                    .unwrap_or_else(|e| panic!("a blocking file read did not run: {e}"))
+            }
+        }
+    }
+
+    /// Writes some of `buf`'s bytes at `pos`; the count and the buffer back.
+    pub async fn write_at<B: IoBuf + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
+        let op = WriteAt::new(self.std().as_raw_fd(), buf, pos);
+        let (core, ring) = current("ringloop::fs::File::write_at");
+        match ring {
+            Some(io) => Op::new(io, op).await,
+            None => {
+                let file = self.std().clone();
+                let job = core.spawn_blocking(move || {
+                    let _open = file;
+                    op.run_here()
+                });
+                job.await
+                    .unwrap_or_else(|e| panic!("a blocking file write did not run: {e}"))
+            }
+        }
+    }
+
+    /// Fills `buf`'s whole capacity from `pos`; `UnexpectedEof` if the file ends first.
+    pub async fn read_exact_at<B: IoBufMut + Send>(
+        &self,
+        mut buf: B,
+        pos: u64,
+    ) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        while filled < total {
+            let (res, slice) = self
+                .read_at(buf.slice(filled..total), pos + filled as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let eof = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the file ended after {filled} of {total} bytes"),
+                    );
+                    return (Err(eof), buf);
+                }
+                Ok(n) => filled += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes all of `buf`'s bytes from `pos`.
+    pub async fn write_all_at<B: IoBuf + Send>(&self, mut buf: B, pos: u64) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut sent = 0;
+        while sent < total {
+            let (res, slice) = self
+                .write_at(buf.slice(sent..total), pos + sent as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "the file took no bytes");
+                    return (Err(e), buf);
+                }
+                Ok(n) => sent += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Flushes data and metadata to the device (`fsync`).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        self.sync(false).await
+    }
+
+    /// Flushes data (and the metadata needed to read it back) to the device
+    /// (`fdatasync`).
+    pub async fn sync_data(&self) -> io::Result<()> {
+        self.sync(true).await
+    }
+
+    async fn sync(&self, data_only: bool) -> io::Result<()> {
+        let (core, ring) = current("ringloop::fs::File::sync_all");
+        match ring {
+            Some(io) => Op::new(io, Fsync::new(self.std().as_raw_fd(), data_only)).await,
+            None => {
+                let file = self.std().clone();
+                core.spawn_blocking(move || {
+                    if data_only {
+                        file.sync_data()
+                    } else {
+                        file.sync_all()
+                    }
+                })
+                .await?
+            }
+        }
+    }
+
+    /// The file's metadata (from the blocking pool).
+    pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        let file = self.std().clone();
+        super::blocking("ringloop::fs::File::metadata", move || file.metadata()).await
+    }
+
+    /// Truncates or extends the file to `size` bytes (from the blocking pool).
+    pub async fn set_len(&self, size: u64) -> io::Result<()> {
+        let file = self.std().clone();
+        super::blocking("ringloop::fs::File::set_len", move || file.set_len(size)).await
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        if let Some(shared) = self.std.take() {
+            // A blocking job still holding it closes it when it ends.
+            if let Ok(file) = Arc::try_unwrap(shared) {
+                crate::net::socket::close_soon(file.into());
+            }
+        }
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.std().as_raw_fd()
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.std().as_fd()
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File")
+            .field("fd", &self.std.as_ref().map(|s| s.as_raw_fd()))
+            .finish()
+    }
+}

@@ -1,0 +1,166 @@
+//! Files: [`File`], [`OpenOptions`] and the whole-file helpers ([`read`], [`write`],
+//! [`metadata`], [`remove_file`], [`rename`], [`create_dir_all`]).
+//!
+//! On io_uring, opening, reading, writing and syncing go through the ring
+//! (`IORING_OP_OPENAT`, `READ`, `WRITE`, `FSYNC`), batched with everything else the loop
+//! submits. On epoll (and on a kernel without those opcodes) the same calls run on the
+//! loop's blocking pool ([`spawn_blocking`](crate::spawn_blocking)): regular files have
+//! no readiness to wait for, and a read from disk would stall the loop. Metadata, removal,
+//! renames and directory creation run on the blocking pool on both backends.
+//!
+//! Reads and writes take owned buffers and positions, as the sockets' do: `read_at(buf,
+//! pos)` fills up to the buffer's capacity and gives the buffer back with the count; a
+//! read or write dropped before it completes keeps its buffer until the kernel lets go.
+//! There is no file cursor: every call says where (use [`write_all_at`] and a running
+//! offset for appending, or open with [`OpenOptions::append`]).
+//!
+//! ```
+//! let dir = std::env::temp_dir().join(format!("ringloop-fs-doc-{}", std::process::id()));
+//! ringloop::run(async {
+//!     ringloop::fs::create_dir_all(&dir).await?;
+//!     let path = dir.join("hello.txt");
+//!     ringloop::fs::write(&path, "hello, files").await?;
+//!     assert_eq!(ringloop::fs::read(&path).await?, b"hello, files");
+//!
+//!     let file = ringloop::fs::File::open(&path).await?;
+//!     let (n, buf) = file.read_at(Vec::with_capacity(5), 7).await;
+//!     assert_eq!((n?, &buf[..]), (5, &b"files"[..]));
+//!     ringloop::fs::remove_file(&path).await?;
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! [`write_all_at`]: File::write_all_at
+
+#![forbid(unsafe_code)]
+
+mod file;
+
+use std::io;
+use std::path::Path;
+
+pub use file::{File, OpenOptions};
+
+/// Runs `f` on the running loop's blocking pool; its result.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let core = crate::event_loop::context::current_core(what);
+    core.spawn_blocking(f).await?
+}
+
+/// The whole contents of the file at `path`.
+///
+/// ```no_run
+/// let config = ringloop::run(ringloop::fs::read("/etc/hostname"))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error (`NotFound`, `PermissionDenied`, `IsADirectory`, ...).
+pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let file = File::open(path).await?;
+    let mut data = Vec::with_capacity(64 * 1024);
+    loop {
+        if data.capacity() - data.len() < 16 * 1024 {
+            data.reserve(data.capacity());
+        }
+        let start = data.len();
+        let end = data.capacity();
+        let pos = start as u64;
+        let (n, slice) = file
+            .read_at(crate::net::IoBuf::slice(data, start..end), pos)
+            .await;
+        data = slice.into_inner();
+        if n? == 0 {
+            return Ok(data);
+        }
+    }
+}
+
+/// Writes `contents` to the file at `path`, creating it or replacing what it held.
+///
+/// ```no_run
+/// ringloop::run(ringloop::fs::write("/tmp/greeting.txt", "hello"))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error.
+pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    let file = File::create(path).await?;
+    let (written, _) = file.write_all_at(contents.as_ref().to_vec(), 0).await;
+    written
+}
+
+/// The metadata of `path` (following symbolic links), from the blocking pool.
+///
+/// ```no_run
+/// let meta = ringloop::run(ringloop::fs::metadata("/etc/hostname"))?;
+/// assert!(meta.is_file());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error.
+pub async fn metadata(path: impl AsRef<Path>) -> io::Result<std::fs::Metadata> {
+    let path = path.as_ref().to_path_buf();
+    blocking("ringloop::fs::metadata", move || std::fs::metadata(path)).await
+}
+
+/// Removes the file at `path`.
+///
+/// ```no_run
+/// ringloop::run(ringloop::fs::remove_file("/tmp/greeting.txt"))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error (`NotFound`, `IsADirectory`, ...).
+pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref().to_path_buf();
+    blocking("ringloop::fs::remove_file", move || {
+        std::fs::remove_file(path)
+    })
+    .await
+}
+
+/// Renames `from` to `to`, replacing `to` if it exists.
+///
+/// ```no_run
+/// ringloop::run(ringloop::fs::rename("/tmp/a.txt", "/tmp/b.txt"))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error.
+pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    let (from, to) = (from.as_ref().to_path_buf(), to.as_ref().to_path_buf());
+    blocking("ringloop::fs::rename", move || std::fs::rename(from, to)).await
+}
+
+/// Creates the directory `path` and every missing parent.
+///
+/// ```no_run
+/// ringloop::run(ringloop::fs::create_dir_all("/tmp/ringloop/a/b"))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error.
+pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref().to_path_buf();
+    blocking("ringloop::fs::create_dir_all", move || {
+        std::fs::create_dir_all(path)
+    })
+    .await
+}

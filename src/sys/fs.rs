@@ -1,0 +1,25 @@
+//! File syscalls the blocking pool runs for `fs` where the ring cannot (epoll, or a
+//! kernel without the file opcodes). They report as a completion would: the value or
+//! `-errno`; `EINTR` is retried.
+
+use std::os::fd::RawFd;
+
+/// pread(2): up to `len` bytes at `offset` into `buf`.
+///
+/// # Safety
+///
+/// `buf` is valid for writes of `len` bytes.
+pub(crate) unsafe fn pread(fd: RawFd, buf: *mut u8, len: u32, offset: u64) -> i32 {
+    let offset = libc::off_t::try_from(offset).unwrap_or(libc::off_t::MAX);
+    super::as_result(|| syscall!(pread(fd, buf.cast(), len as usize, offset)))
+}
+
+/// pwrite(2): up to `len` bytes of `buf` at `offset`.
+///
+/// # Safety
+///
+/// `buf` is valid for reads of `len` bytes.
+pub(crate) unsafe fn pwrite(fd: RawFd, buf: *const u8, len: u32, offset: u64) -> i32 {
+    let offset = libc::off_t::try_from(offset).unwrap_or(libc::off_t::MAX);
+    super::as_result(|| syscall!(pwrite(fd, buf.cast(), len as usize, offset)))
+}
