@@ -69,6 +69,7 @@ mod time;
 pub mod compat;
 pub mod fs;
 pub mod net;
+pub mod process;
 pub mod sync;
 
 /// Fuzzing support, not API: thin wrappers over internals the targets under `fuzz/`

@@ -23,3 +23,28 @@ pub(crate) unsafe fn pwrite(fd: RawFd, buf: *const u8, len: u32, offset: u64) ->
     let offset = libc::off_t::try_from(offset).unwrap_or(libc::off_t::MAX);
     super::as_result(|| syscall!(pwrite(fd, buf.cast(), len as usize, offset)))
 }
+
+/// read(2) from a pipe or other stream descriptor (nonblocking ones answer `-EAGAIN`).
+///
+/// # Safety
+///
+/// `buf` is valid for writes of `len` bytes.
+pub(crate) unsafe fn read(fd: RawFd, buf: *mut u8, len: u32) -> i32 {
+    super::as_result(|| syscall!(read(fd, buf.cast(), len as usize)))
+}
+
+/// write(2) to a pipe or other stream descriptor (nonblocking ones answer `-EAGAIN`).
+///
+/// # Safety
+///
+/// `buf` is valid for reads of `len` bytes.
+pub(crate) unsafe fn write(fd: RawFd, buf: *const u8, len: u32) -> i32 {
+    super::as_result(|| syscall!(write(fd, buf.cast(), len as usize)))
+}
+
+/// Makes `fd` nonblocking (`O_NONBLOCK`).
+pub(crate) fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
+    syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    Ok(())
+}

@@ -6,7 +6,7 @@ pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod file;
 pub(crate) mod msg;
-#[cfg(poll_io)]
+pub(crate) mod pipe;
 pub(crate) mod ready;
 pub(crate) mod recv;
 pub(crate) mod send;
