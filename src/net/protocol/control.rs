@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::task::Waker;
 
+use super::state::debug_flags;
 use crate::sync::Event;
 
 /// A snapshot of a server's flags.
@@ -87,18 +88,8 @@ impl ServerFlags {
 
 impl fmt::Debug for ServerFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ServerFlags(")?;
-        let mut first = true;
-        for (bit, name) in ServerFlags::NAMES {
-            if self.has(bit) {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        f.write_str(")")
+        let set = ServerFlags::NAMES.iter().filter(|(bit, _)| self.has(*bit));
+        debug_flags(f, "ServerFlags", set.map(|(_, name)| *name))
     }
 }
 
@@ -386,15 +377,17 @@ impl Control {
 
     // For the server.
 
-    /// The server's turn begins: remember how to wake it, and take what it owes.
-    pub(super) fn turn(&self, waker: &Waker) -> Owed {
-        {
-            let mut server = self.server.borrow_mut();
-            match &*server {
-                Some(w) if w.will_wake(waker) => {}
-                _ => *server = Some(waker.clone()),
-            }
+    /// The server is polled: remember how to wake it.
+    pub(super) fn register(&self, waker: &Waker) {
+        let mut server = self.server.borrow_mut();
+        match &*server {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *server = Some(waker.clone()),
         }
+    }
+
+    /// What the server owes, taken (at the start of each pass of its turn).
+    pub(super) fn take_owed(&self) -> Owed {
         self.update(ServerState::take_owed)
     }
 

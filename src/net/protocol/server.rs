@@ -148,6 +148,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
             panic!("ringloop::net::serve polled after it completed");
         }
         self.shared.in_poll.set(true);
+        self.control.register(cx.waker());
         let mut result = self.run(cx);
         if result.is_pending() && self.control.state().finished() {
             result = Poll::Ready(Ok(()));
@@ -165,7 +166,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         loop {
             let mut progressed = false;
             // What the handles asked for, before anything new is taken in.
-            let owed = self.control.turn(cx.waker());
+            let owed = self.control.take_owed();
             if owed.any() {
                 self.pay(owed);
                 progressed = true;
