@@ -1,6 +1,7 @@
 //! How the server accepts: one multishot accept on io_uring, re-armed whenever it ends
 //! (after a back-off when descriptors ran out), or single-shot accepts one at a time on
-//! epoll and on kernels without multishot accept.
+//! epoll and on kernels without multishot accept; nothing once the server stopped
+//! accepting.
 
 use std::future::Future;
 use std::io;
@@ -9,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::Protocol;
-use super::server::Server;
+use super::server::Engine;
 use crate::driver::sink_io::MultiAccept;
 use crate::net::socket::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, is_resource_exhaustion};
 use crate::sys::net::SockAddr;
@@ -22,27 +23,39 @@ pub(super) enum Acceptor {
     Multi(MultiAccept),
     /// Single-shot accepts, one at a time: epoll, or a kernel without multishot accept.
     Single(Option<AcceptFuture>),
+    /// The server stopped accepting (it was closed, or it ends): no accept is armed.
+    Stopped,
 }
 
-impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
+impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
     /// Takes in the connections that arrived; whether there were any. An error is the
-    /// server's end.
+    /// server's end, unless the server was closed meanwhile (its listener shut down, an
+    /// accept on it fails).
     pub(super) fn accept_connections(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         match &mut self.acceptor {
             Acceptor::Multi(_) => self.accept_multi(cx),
             Acceptor::Single(_) => self.accept_single(cx),
+            Acceptor::Stopped => Ok(false),
         }
     }
 
     fn accept_single(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         let mut progressed = false;
         loop {
+            // A callback of a connection just taken in may have closed the server.
+            if !self.control().is_serving() {
+                return Ok(progressed);
+            }
             let Acceptor::Single(pending) = &mut self.acceptor else {
                 unreachable!("single-shot accepting");
             };
+            let listener = self
+                .listener
+                .as_ref()
+                .expect("the listener is open while the server accepts");
             let accept = pending.get_or_insert_with(|| {
                 Box::pin(crate::net::socket::accept(
-                    self.listener.handle(),
+                    listener.handle(),
                     "ringloop::net::serve",
                 ))
             });
@@ -99,6 +112,11 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             }
         }
         self.accepted = accepted;
+        if !self.control().is_serving() {
+            // Closed by a callback of a connection just taken in: the listener is shut
+            // down (its accept fails), and the next turn stops accepting.
+            return Ok(progressed);
+        }
         if let Some(e) = fatal {
             return Err(e);
         }

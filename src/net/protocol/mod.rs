@@ -1,7 +1,9 @@
 //! Protocols and transports: asyncio's `create_server(protocol_factory)`.
 //!
 //! [`serve`] accepts connections on a listener and gives each a [`Protocol`] made by the
-//! factory. The protocol is called back — `connection_made`, `data_received`,
+//! factory, as a future that serves until it is dropped; [`create_server`] runs the same
+//! server in the background and returns a [`Server`] handle to shut it down gracefully
+//! with. The protocol is called back — `connection_made`, `data_received`,
 //! `eof_received`, `connection_lost`, `pause_writing`, `resume_writing` — straight from
 //! the loop's I/O, with no future, no task and no buffer per connection or per read, and
 //! writes through its [`Transport`].
@@ -64,11 +66,24 @@
 //! factory that panics costs the connection it was called for: it is closed, and
 //! accepting goes on. Other connections, and the server, never notice.
 //!
+//! # Graceful shutdown
+//!
+//! [`Server::close`] stops accepting at once: the listening socket is shut down in the
+//! call (the kernel refuses new connections from then on and resets those waiting in its
+//! backlog), and closed at the server's next turn. Connections the server had taken in
+//! run on until they close; [`Server::wait_closed`] resolves once the last one is gone,
+//! and [`Server::close_clients`] or [`Server::abort_clients`] hurry them (asyncio 3.13's
+//! names and semantics).
+//!
 //! # Where things live
 //!
 //! - this file: the [`Protocol`] trait and [`serve`];
-//! - `server.rs`: the server — the connection table, its poll, completions, settling what
-//!   protocols are owed, teardown; `accept.rs`: how it accepts; `read.rs`: how it reads;
+//! - `server_handle.rs`: [`create_server`] and its [`Server`] handle; `control.rs`: the
+//!   server's lifecycle as a spec (flags and transitions) and the control block the
+//!   handle and the running server share;
+//! - `server.rs`: the server's engine — the connection table, its poll, completions,
+//!   settling what protocols are owed, stopping, teardown; `accept.rs`: how it accepts;
+//!   `read.rs`: how it reads;
 //! - `transport.rs`: [`Transport`], the write path and back-pressure;
 //! - `state.rs`: a connection's state as a spec (flags and transitions);
 //! - `callback.rs`: the one place a panic in user code is caught.
@@ -78,14 +93,17 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use self::server::Server;
+use self::server::Engine;
+pub use self::server_handle::{Server, create_server};
 pub use self::transport::Transport;
 use super::TcpListener;
 
 mod accept;
 mod callback;
+mod control;
 mod read;
 mod server;
+mod server_handle;
 mod state;
 mod transport;
 
@@ -128,7 +146,8 @@ pub trait Protocol: 'static {
 /// The future completes only with an error from accepting (running out of descriptors
 /// is not one: accepting backs off and resumes). Then, or when it is dropped (its task
 /// cancelled), it stops accepting and closes every connection, each protocol seeing
-/// `connection_lost(None)`.
+/// `connection_lost(None)`. To stop accepting but let established connections finish,
+/// use [`create_server`] and its [`Server`] handle instead.
 ///
 /// A panic in `factory`, in a protocol's callbacks or in its destructor costs that one
 /// connection, never the server: it reaches the loop's exception handler once
@@ -152,8 +171,9 @@ where
 }
 
 /// The future [`serve`] returns: builds the server on its first poll (inside the loop).
+/// Its control block has no handle: nothing closes it, it serves until dropped.
 struct ServeFuture<P: Protocol, F: FnMut() -> P> {
-    server: Option<Server<P, F>>,
+    server: Option<Engine<P, F>>,
     init: Option<(TcpListener, F)>,
 }
 
@@ -165,7 +185,7 @@ impl<P: Protocol, F: FnMut() -> P + 'static> Future for ServeFuture<P, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let Some((listener, factory)) = this.init.take() {
-            this.server = Some(Server::new(listener, factory));
+            this.server = Some(Engine::new(listener, factory));
         }
         match this.server.as_mut() {
             Some(server) => server.poll(cx),

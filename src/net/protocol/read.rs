@@ -7,7 +7,7 @@ use std::io;
 
 use super::Protocol;
 use super::callback::Callback;
-use super::server::{Server, call};
+use super::server::{Engine, call};
 use super::state::{Data, Eof};
 use super::transport::{Conn, READ};
 use crate::driver::op::OpCode;
@@ -20,7 +20,7 @@ pub(super) const READ_BUF: usize = 64 * 1024;
 /// Reads one connection may make per wake on the readiness path before others run.
 const READS_PER_WAKE: usize = 16;
 
-impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
+impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
     /// A multishot receive's completion.
     pub(super) fn on_recv(&mut self, conn: &Conn, event: SinkEvent) {
         let slot = conn.slot as usize;

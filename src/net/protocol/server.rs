@@ -1,18 +1,23 @@
-//! The server behind [`serve`](super::serve): the connection table, its poll,
-//! completions, settling what protocols are owed, and teardown. How it accepts is in
-//! `accept.rs`, how it reads in `read.rs`.
+//! The server behind [`serve`](super::serve) and [`create_server`](super::create_server),
+//! its engine: the connection table, its poll, completions, settling what protocols are
+//! owed, stopping and teardown. How it accepts is in `accept.rs`, how it reads in
+//! `read.rs`, how its handles reach it in `control.rs`.
 //!
 //! # Ground rules
 //!
 //! - Every call into user code goes through [`call`] (a protocol's callbacks) or
 //!   [`guarded`] (the factory, `connection_lost`, destructors), with no borrow of the
 //!   connection held: the protocol may use its transport.
-//! - After every callback and every completion the server [settles](Server::settle) the
+//! - After every callback and every completion the server [settles](Engine::settle) the
 //!   connection: it pays what the protocol is owed and carries out closes, so a protocol
 //!   is never re-entered.
 //! - A slot is freed, and its descriptor closed, only once the connection is lost and
-//!   the kernel gave back its operations ([`Server::try_free`]); a stale completion finds
+//!   the kernel gave back its operations ([`Engine::try_free`]); a stale completion finds
 //!   a newer generation in the slot and is dropped.
+//! - Each turn starts with what the [control block](Control) says the engine owes
+//!   (stop accepting, abort or close every connection), before anything is accepted. A
+//!   connection is taken in only while the control block says the server is serving,
+//!   and counted there until its slot is freed.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -24,6 +29,7 @@ use std::time::Duration;
 
 use super::accept::Acceptor;
 use super::callback::{Callback, guarded};
+use super::control::{Control, Owed};
 use super::read::READ_BUF;
 use super::state::{Sent, Settle};
 use super::transport::{Conn, ConnIo, SEND, Shared, Transport, untag};
@@ -48,12 +54,16 @@ pub(super) struct Entry<P> {
     pub(super) stash: Vec<u8>,
 }
 
-/// The protocol server: accepts, and serves each connection through its protocol.
-pub(super) struct Server<P: Protocol, F: FnMut() -> P> {
+/// The protocol server's engine: accepts, and serves each connection through its
+/// protocol.
+pub(super) struct Engine<P: Protocol, F: FnMut() -> P> {
     pub(super) shared: Rc<Shared>,
+    /// What the engine shares with its handles: its lifecycle, its connection count.
+    control: Rc<Control>,
     /// `None` only once the server is dropped (its destructor runs guarded).
     factory: Option<F>,
-    pub(super) listener: TcpListener,
+    /// `None` once the server stopped accepting.
+    pub(super) listener: Option<TcpListener>,
     pub(super) acceptor: Acceptor,
     /// Scratch for the multishot accept's drained completions, kept for its memory
     /// (empty between polls).
@@ -66,7 +76,6 @@ pub(super) struct Server<P: Protocol, F: FnMut() -> P> {
     pub(super) accepted_any: bool,
     pub(super) entries: Vec<Entry<P>>,
     free: Vec<u32>,
-    live: usize,
     events: Vec<SinkEvent>,
     dirty: Vec<u32>,
     /// Connections to re-arm once buffers came back, or to read again (readiness path).
@@ -76,11 +85,12 @@ pub(super) struct Server<P: Protocol, F: FnMut() -> P> {
     pub(super) ring: Option<Rc<BufRing>>,
     /// The readiness path's one read buffer (empty on the multishot path).
     pub(super) read_buf: Vec<u8>,
-    failed: bool,
+    /// The engine's poll returned `Ready`: it is never polled again.
+    ended: bool,
 }
 
-impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
-    pub(super) fn new(listener: TcpListener, factory: F) -> Server<P, F> {
+impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
+    pub(super) fn new(listener: TcpListener, factory: F) -> Engine<P, F> {
         let core = crate::event_loop::context::current_core("ringloop::net::serve");
         let ring = core.io().with_driver(|d| d.buf_ring()).flatten();
         let read_buf = if ring.is_some() {
@@ -96,7 +106,8 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         } else {
             Acceptor::Single(None)
         };
-        Server {
+        let control = Rc::new(Control::new(listener.raw_fd(), listener.local_addr().ok()));
+        Engine {
             shared: Rc::new(Shared {
                 io: core.io().clone(),
                 core,
@@ -105,8 +116,9 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
                 in_poll: Cell::new(false),
                 try_send,
             }),
+            control,
             factory: Some(factory),
-            listener,
+            listener: Some(listener),
             acceptor,
             accepted: Vec::new(),
             backoff: None,
@@ -114,26 +126,36 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             accepted_any: false,
             entries: Vec::new(),
             free: Vec::new(),
-            live: 0,
             events: Vec::new(),
             dirty: Vec::new(),
             retry: Vec::new(),
             retry_spare: Vec::new(),
             ring,
             read_buf,
-            failed: false,
+            ended: false,
         }
     }
 
+    /// The control block its handles share.
+    pub(super) fn control(&self) -> &Rc<Control> {
+        &self.control
+    }
+
+    /// Serves: `Ready` with an error from accepting, or with `Ok` once the server was
+    /// closed and its last connection is gone; then it has closed everything.
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.failed {
+        if self.ended {
             panic!("ringloop::net::serve polled after it completed");
         }
         self.shared.in_poll.set(true);
-        let result = self.run(cx);
+        self.control.register(cx.waker());
+        let mut result = self.run(cx);
+        if result.is_pending() && self.control.state().finished() {
+            result = Poll::Ready(Ok(()));
+        }
         if result.is_ready() {
             // Never polled again: nothing would serve the connections.
-            self.failed = true;
+            self.ended = true;
             self.close_all();
         }
         self.shared.in_poll.set(false);
@@ -143,6 +165,12 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
     fn run(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut progressed = false;
+            // What the handles asked for, before anything new is taken in.
+            let owed = self.control.take_owed();
+            if owed.any() {
+                self.pay(owed);
+                progressed = true;
+            }
             // New connections.
             match self.accept_connections(cx) {
                 Ok(accepted) => progressed |= accepted,
@@ -184,9 +212,51 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         Poll::Pending
     }
 
+    /// Carries out what the handles asked for.
+    fn pay(&mut self, owed: Owed) {
+        if owed.stop_accepting {
+            self.stop_accepting();
+        }
+        if owed.abort_clients || owed.close_clients {
+            for slot in 0..self.entries.len() {
+                let Some(conn) = self.entries[slot].conn.clone() else {
+                    continue;
+                };
+                // The transport's own rules (a lost connection ignores them); the
+                // connection lands on the dirty list, which this turn goes through next.
+                let transport = Transport { conn };
+                if owed.abort_clients {
+                    transport.abort();
+                } else {
+                    transport.close();
+                }
+            }
+        }
+    }
+
+    /// Stops accepting: the accept in flight is abandoned (the driver closes whatever it
+    /// still accepts), connections it delivered and nobody took in are closed, and the
+    /// listener is closed. Idempotent.
+    fn stop_accepting(&mut self) {
+        self.acceptor = Acceptor::Stopped;
+        self.backoff = None;
+        for fd in self.accepted.drain(..).flatten() {
+            close_soon(fd);
+        }
+        if let Some(listener) = self.listener.take() {
+            self.control.listener_dropped();
+            drop(listener);
+        }
+    }
+
     /// Takes in an accepted connection: a protocol from the factory, a slot in the table,
-    /// `connection_made`, then reading.
+    /// `connection_made`, then reading. Once the server is closing it is closed instead.
     pub(super) fn add(&mut self, fd: OwnedFd) {
+        if !self.control.is_serving() {
+            // Closed from a callback of this very turn: from then on nothing is taken in.
+            close_soon(fd);
+            return;
+        }
         let Some(factory) = self.factory.as_mut() else {
             unreachable!("the factory is only taken by the server's Drop");
         };
@@ -220,7 +290,7 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         });
         entry.conn = Some(conn.clone());
         entry.proto = Some(proto);
-        self.live += 1;
+        self.control.opened();
         let transport = Transport { conn: conn.clone() };
         call(&conn, entry.proto.as_mut(), Callback::ConnectionMade, |p| {
             p.connection_made(transport)
@@ -396,24 +466,20 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         entry.conn = None;
         entry.generation = entry.generation.wrapping_add(1);
         self.free.push(slot);
-        self.live -= 1;
+        self.control.freed();
     }
 
     /// Ends the server (it stopped, or is dropped): stops accepting and closes every
     /// connection. First the kernel's side of all of them — receives cancelled, sends
     /// handed to the driver, descriptors closed — with no user code in between; then each
     /// protocol still owed it hears `connection_lost(None)`, a panic there going no
-    /// further. Idempotent.
+    /// further; then the `wait_closed` waiters are woken. Idempotent.
     fn close_all(&mut self) {
         self.shared.in_poll.set(true);
         self.shared.sink.detach();
-        // A multishot accept in flight is abandoned (the driver closes what it still
-        // accepts), and connections it delivered and nobody took in are closed.
-        self.acceptor = Acceptor::Single(None);
-        self.backoff = None;
-        for fd in self.accepted.drain(..).flatten() {
-            close_soon(fd);
-        }
+        // A handle used from the callbacks below must not wake a task that is ending.
+        self.control.detach();
+        self.stop_accepting();
         let core = self.shared.core.clone();
         let mut owed = Vec::new();
         for (slot, entry) in self.entries.iter_mut().enumerate() {
@@ -437,7 +503,6 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
             self.free.push(slot as u32);
             owed.extend(entry.proto.take());
         }
-        self.live = 0;
         self.retry.clear();
         self.shared.dirty.borrow_mut().clear();
         // What completed meanwhile: dropped, its provided buffers back to the ring.
@@ -454,10 +519,11 @@ impl<P: Protocol, F: FnMut() -> P> Server<P, F> {
         for proto in owed {
             retire(&core, proto, None);
         }
+        self.control.end();
     }
 }
 
-impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
+impl<P: Protocol, F: FnMut() -> P> Drop for Engine<P, F> {
     fn drop(&mut self) {
         self.close_all();
         if let Some(factory) = self.factory.take() {
@@ -469,7 +535,7 @@ impl<P: Protocol, F: FnMut() -> P> Drop for Server<P, F> {
 }
 
 /// Calls `f` on a connection's protocol, if it still has one, through [`guarded`]: a
-/// panic fails the connection, which the next [`Server::settle`] loses with the panic as
+/// panic fails the connection, which the next [`Engine::settle`] loses with the panic as
 /// its error. `None` when there was no protocol or it panicked.
 pub(super) fn call<P: Protocol, R>(
     conn: &Conn,

@@ -119,19 +119,26 @@ impl Flags {
 
 impl fmt::Debug for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Flags(")?;
-        let mut first = true;
-        for (bit, name) in Flags::NAMES {
-            if self.has(bit) {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        f.write_str(")")
+        let set = Flags::NAMES.iter().filter(|(bit, _)| self.has(*bit));
+        debug_flags(f, "Flags", set.map(|(_, name)| *name))
     }
+}
+
+/// Writes a flags snapshot as `Type(A | B)`, naming the flags that are `set`.
+pub(super) fn debug_flags<'a>(
+    f: &mut fmt::Formatter<'_>,
+    type_name: &str,
+    set: impl Iterator<Item = &'a str>,
+) -> fmt::Result {
+    f.write_str(type_name)?;
+    f.write_str("(")?;
+    for (i, name) in set.enumerate() {
+        if i > 0 {
+            f.write_str(" | ")?;
+        }
+        f.write_str(name)?;
+    }
+    f.write_str(")")
 }
 
 /// What a transport call leaves its caller to do.
