@@ -68,6 +68,7 @@ mod time;
 
 pub mod compat;
 pub mod net;
+pub mod signal;
 pub mod sync;
 
 /// Fuzzing support, not API: thin wrappers over internals the targets under `fuzz/`

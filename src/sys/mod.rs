@@ -46,6 +46,7 @@ pub(crate) fn as_result<T: TryInto<i32>>(mut call: impl FnMut() -> io::Result<T>
 
 pub(crate) mod epoll;
 pub(crate) mod net;
+pub(crate) mod signal;
 
 /// Creates a nonblocking, close-on-exec eventfd with a zero counter.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
@@ -71,7 +72,6 @@ pub(crate) fn eventfd_signal(fd: &OwnedFd) -> io::Result<()> {
 }
 
 /// Resets an eventfd's counter to zero. Returns whether it was signalled.
-#[cfg(test)]
 pub(crate) fn eventfd_drain(fd: &OwnedFd) -> io::Result<bool> {
     let mut value: u64 = 0;
     let ptr = (&mut value as *mut u64).cast::<libc::c_void>();

@@ -5,7 +5,6 @@ pub(crate) mod accept;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod msg;
-#[cfg(poll_io)]
 pub(crate) mod ready;
 pub(crate) mod recv;
 pub(crate) mod send;
