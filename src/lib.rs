@@ -70,6 +70,7 @@ pub mod compat;
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod signal;
 pub mod sync;
 
 /// Fuzzing support, not API: thin wrappers over internals the targets under `fuzz/`

@@ -282,6 +282,7 @@ impl Builder {
             ran: Cell::new(0),
             handler: RefCell::new(None),
             eager: self.eager_tasks,
+            signals: RefCell::new(None),
         };
         Ok(EventLoop {
             core: Rc::new(core),

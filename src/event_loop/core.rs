@@ -55,6 +55,8 @@ pub(crate) struct Core {
     pub(super) ran: Cell<usize>,
     /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
     pub(super) eager: bool,
+    /// Signal handlers and subscriptions, once any was made (`signals.rs`).
+    pub(super) signals: RefCell<Option<Rc<super::signals::LoopSignals>>>,
 }
 
 impl Core {
@@ -284,6 +286,9 @@ impl Core {
         if self.closed.replace(true) {
             return;
         }
+        // Signals first: the process stops writing to this loop, and a signal whose last
+        // listener this was gets its previous disposition back at once.
+        super::signals::close(self);
         self.timers.close();
         self.io.start_close();
         self.shared().close();

@@ -46,6 +46,7 @@ mod core;
 mod handle;
 mod remote;
 mod remote_task;
+pub(crate) mod signals;
 mod stats;
 
 pub use builder::Builder;
@@ -288,6 +289,87 @@ impl EventLoop {
                 payload,
             ));
         }
+    }
+
+    /// Runs `f` as a callback on this loop each time the signal `signum` arrives from
+    /// now on (asyncio's `add_signal_handler`).
+    ///
+    /// `f` never runs inside the signal handler: the process-wide handler only notes the
+    /// signal and wakes the loop, which then schedules `f` like [`call_soon`](Self::call_soon)
+    /// would, so `f` may allocate, lock, print, spawn or stop the loop. A signal that
+    /// arrives while the loop is not running is handled once it runs again. Arrivals of
+    /// one signal that come faster than the loop looks are coalesced (the kernel does
+    /// the same with a pending signal): `f` then runs once for them.
+    ///
+    /// One handler per signal per loop: a second call for the same signal replaces the
+    /// first. A handler removed or replaced after its signal arrived but before its
+    /// callback came up does not run for it. Several loops (on several threads) may
+    /// each have a handler for the same signal: each one runs.
+    ///
+    /// While any loop has a handler for a signal (or a [`Signals`](crate::signal::Signals)
+    /// listens for it), the signal's default action (ending the process, for most) does
+    /// not happen. When the last one goes, the disposition the signal had before is put
+    /// back.
+    ///
+    /// A panic in `f` is reported to the [exception handler](Self::set_exception_handler)
+    /// as any callback's, and `f` stays installed.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`], with a message naming the signal, for a number
+    /// that is not a signal (0, negative, above `SIGRTMAX`), for `SIGKILL` and `SIGSTOP`
+    /// (which cannot be caught), for `SIGSEGV`, `SIGBUS`, `SIGFPE` and `SIGILL` (they
+    /// report a fault of the thread that receives them, which a handler running later
+    /// cannot deal with) and for the real-time signals the C library reserves. Also an
+    /// error if the loop has closed, if no eventfd can be created, or if 64 loops
+    /// already listen for the signal.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringloop::EventLoop;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let seen = Rc::new(Cell::new(0));
+    /// let s = seen.clone();
+    /// lp.add_signal_handler(libc::SIGUSR1, move || s.set(s.get() + 1))?;
+    /// lp.run_until_complete(async {
+    ///     // SAFETY: `raise` has no preconditions; SIGUSR1 has a handler.
+    ///     unsafe { libc::raise(libc::SIGUSR1) };
+    ///     while seen.get() == 0 {
+    ///         ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///     }
+    /// });
+    /// assert_eq!(seen.get(), 1);
+    /// assert!(lp.remove_signal_handler(libc::SIGUSR1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn add_signal_handler(
+        &self,
+        signum: libc::c_int,
+        f: impl FnMut() + 'static,
+    ) -> io::Result<()> {
+        signals::add_handler(&self.core, signum, Box::new(f))
+    }
+
+    /// Removes the handler [`add_signal_handler`](Self::add_signal_handler) installed
+    /// for `signum`; whether there was one. A signal seen before the removal whose
+    /// callback has not run yet does not run it. When no loop (and no
+    /// [`Signals`](crate::signal::Signals)) listens for the signal any more, its previous
+    /// disposition is back.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// assert!(!lp.remove_signal_handler(libc::SIGHUP));
+    /// lp.add_signal_handler(libc::SIGHUP, || println!("reloading"))?;
+    /// assert!(lp.remove_signal_handler(libc::SIGHUP));
+    /// assert!(!lp.remove_signal_handler(libc::SIGHUP));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remove_signal_handler(&self, signum: libc::c_int) -> bool {
+        signals::remove_handler(&self.core, signum)
     }
 
     /// What the loop has done so far.

@@ -48,6 +48,7 @@ pub(crate) mod epoll;
 pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod process;
+pub(crate) mod signal;
 
 /// Creates a nonblocking, close-on-exec eventfd with a zero counter.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {

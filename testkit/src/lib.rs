@@ -7,8 +7,9 @@
 //!   allocations per thread, for leak tests and allocation-free paths;
 //! - [`deny_io_uring`]: a seccomp filter under which io_uring fails as in a hardened
 //!   container, for the epoll fallback tests;
-//! - [`process`]: signal handlers without `SA_RESTART`, `tgkill`, `fork` (an `unsafe fn`)
-//!   and waiting for a child, for the signal and fork tests.
+//! - [`process`]: signal handlers without `SA_RESTART`, `kill` and `tgkill`, a signal's
+//!   disposition and the thread's mask, `fork` (an `unsafe fn`) and waiting for a child,
+//!   for the signal and fork tests.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -1,5 +1,7 @@
-//! Signals without `SA_RESTART`, `fork`, and waiting for a child, so the signal and
-//! fork tests (`tests/signals_fork.rs`) stay free of `unsafe` but for the `fork` itself.
+//! Signals without `SA_RESTART`, sending signals, reading a signal's disposition and
+//! the thread's mask, `fork`, and waiting for a child, so the signal and fork tests
+//! (`tests/signals_fork.rs`, `tests/signals.rs`) stay free of `unsafe` but for the
+//! `fork` itself.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,6 +46,54 @@ pub fn signal_thread(tid: i32, signo: i32) -> io::Result<()> {
     let pid = unsafe { libc::getpid() };
     syscall!(syscall(libc::SYS_tgkill, pid, tid, signo))?;
     Ok(())
+}
+
+/// Sends `signo` to process `pid` (`kill(2)`).
+pub fn signal_process(pid: u32, signo: i32) -> io::Result<()> {
+    syscall!(kill(pid as libc::pid_t, signo))?;
+    Ok(())
+}
+
+/// Sends `signo` to this process as a whole (`kill(getpid(), signo)`): the kernel
+/// picks the thread that runs the handler, as for a signal from outside.
+pub fn signal_self(signo: i32) -> io::Result<()> {
+    signal_process(std::process::id(), signo)
+}
+
+/// What a process does with a signal: its disposition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// `SIG_DFL`: the signal's default action.
+    Default,
+    /// `SIG_IGN`: ignored.
+    Ignore,
+    /// A handler function.
+    Handler,
+}
+
+/// The disposition of `signo` in this process (`sigaction` with no new action).
+pub fn disposition(signo: i32) -> io::Result<Disposition> {
+    // SAFETY: an all-zero `sigaction` is a valid value to be overwritten.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // No new action; `old` is valid and writable for the call.
+    syscall!(sigaction(signo, std::ptr::null(), &mut old))?;
+    Ok(match old.sa_sigaction {
+        libc::SIG_DFL => Disposition::Default,
+        libc::SIG_IGN => Disposition::Ignore,
+        _ => Disposition::Handler,
+    })
+}
+
+/// Whether `signo` is blocked in the calling thread's signal mask (as it is, among
+/// others, while a handler for it runs on the thread).
+pub fn is_blocked(signo: i32) -> bool {
+    // SAFETY: an all-zero `sigset_t` is a valid value to be overwritten.
+    let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: no new mask is set; `mask` is valid and writable for the call.
+    let res = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) };
+    assert_eq!(res, 0, "pthread_sigmask");
+    // SAFETY: `mask` was filled in by the kernel above.
+    unsafe { libc::sigismember(&mask, signo) == 1 }
 }
 
 /// `fork(2)`: the child's pid in the parent, 0 in the child. The child has only the

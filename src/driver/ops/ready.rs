@@ -1,7 +1,7 @@
 //! A readiness wait: completes once a descriptor is readable (or writable), for I/O
 //! that runs its own nonblocking syscall and waits only when that would block (the
-//! poll-style traits of `tokio-io` and `futures-io`). It holds no memory, so dropping
-//! it at any point is free of risk: the driver cancels it.
+//! poll-style traits of `tokio-io` and `futures-io`, and a loop's signal eventfd). It
+//! holds no memory, so dropping it at any point is free of risk: the driver cancels it.
 
 use std::io;
 
@@ -13,6 +13,8 @@ use crate::driver::slab::Completion;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Interest {
     Readable,
+    /// Used by the poll-style traits only.
+    #[cfg_attr(not(poll_io), allow(dead_code))]
     Writable,
 }
 
