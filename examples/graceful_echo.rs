@@ -4,15 +4,15 @@
 //! cargo run --example graceful_echo -- 127.0.0.1:7000 5
 //! ```
 //!
-//! It serves until the shutdown trigger (for now: a line on stdin, or its end), then
-//! stops accepting at once ([`Server::close`]: new clients are refused), lets the open
+//! It serves until SIGTERM (or Ctrl-C's SIGINT), then stops accepting at once ([`Server::close`]: new clients are refused), lets the open
 //! connections finish for up to the grace period (5 s unless the second argument says
 //! otherwise: a [`timeout`](ringloop::timeout) around [`Server::wait_closed`]), and
 //! aborts the rest ([`Server::abort_clients`]).
 //!
-//! Try it with a few `nc 127.0.0.1 7000` sessions: press Enter in the server's terminal,
-//! and the sessions still echo while new ones are refused; quit them within the grace
-//! period for a clean drain, or leave them open to see them aborted.
+//! Try it with a few `nc 127.0.0.1 7000` sessions: `kill -TERM` the server (or press
+//! Ctrl-C in its terminal), and the sessions still echo while new ones are refused; quit
+//! them within the grace period for a clean drain, or leave them open to see them
+//! aborted. `tests/graceful_sigterm.rs` does this under load with a real SIGTERM.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringloop::net::{Protocol, Server, TcpListener, Transport, create_server};
+use ringloop::signal::{SIGINT, SIGTERM, Signals};
 
 /// Echoes, and keeps the count of open connections.
 struct Echo {
@@ -57,17 +58,16 @@ enum Drain {
     Aborted(usize),
 }
 
-/// What starts the shutdown: a line on stdin, or its end (Ctrl-D).
-///
-/// This is where SIGTERM hooks in. With `ringloop::signal`, the body becomes one line,
-/// `ringloop::signal::Signals::new(&[libc::SIGTERM])?.recv().await;` (then `Ok(())`),
-/// and `serve_until` does not change.
-async fn shutdown_trigger() -> io::Result<()> {
-    // Reading stdin blocks: on the blocking pool, never on the loop's thread.
-    let read = ringloop::spawn_blocking(|| io::stdin().read_line(&mut String::new()));
-    read.await
-        .map_err(|e| io::Error::other(e.to_string()))?
-        .map(drop)
+/// What starts the shutdown: SIGTERM (what a service manager sends) or SIGINT (Ctrl-C),
+/// received on the loop, never inside the signal handler. Listening starts when this is
+/// called, before the server announces itself, so no early signal is missed.
+fn shutdown_trigger() -> io::Result<impl Future<Output = io::Result<()>>> {
+    let mut signals = Signals::new(&[SIGTERM, SIGINT])?;
+    Ok(async move {
+        let signal = signals.recv().await;
+        println!("received signal {signal:?}");
+        Ok(())
+    })
 }
 
 /// Serves echo on `listener` until `trigger` completes, then shuts down gracefully:
@@ -108,11 +108,12 @@ fn main() -> io::Result<()> {
     };
     ringloop::run(async move {
         let listener = TcpListener::bind(&addr)?;
+        let trigger = shutdown_trigger()?;
         println!(
-            "graceful echo on {}; press Enter (or Ctrl-D) to shut down",
+            "graceful echo on {}; SIGTERM or Ctrl-C shuts it down",
             listener.local_addr()?
         );
-        match serve_until(listener, grace, shutdown_trigger()).await? {
+        match serve_until(listener, grace, trigger).await? {
             Drain::Clean => println!("every connection finished: bye"),
             Drain::Aborted(n) => println!("aborted {n} connection(s) after {grace:?}: bye"),
         }
