@@ -33,7 +33,12 @@ const MSG: usize = 32;
 
 /// One client: round trips on its own connection until told to stop, then
 /// `after` more; each answer must equal its request.
-fn client(addr: SocketAddr, id: usize, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> usize {
+fn client(
+    addr: SocketAddr,
+    id: usize,
+    stop: Arc<AtomicBool>,
+    done: Arc<Vec<AtomicUsize>>,
+) -> usize {
     let mut stream = TcpStream::connect(addr).expect("connect before the shutdown");
     stream
         .set_read_timeout(Some(support::HANG))
@@ -50,7 +55,7 @@ fn client(addr: SocketAddr, id: usize, stop: Arc<AtomicBool>, done: Arc<AtomicUs
         stream.read_exact(&mut answer).expect("its whole answer");
         assert_eq!(&answer, request.as_bytes(), "client {id}: a wrong answer");
         trips += 1;
-        done.fetch_add(1, Ordering::SeqCst);
+        done[id].fetch_add(1, Ordering::SeqCst);
         if stop.load(Ordering::SeqCst) {
             after_stop += 1;
         }
@@ -80,16 +85,17 @@ fn sigterm_under_load_loses_no_accepted_request() {
             .unwrap_or_else(|| panic!("{name}: no address in {first:?}"));
 
         let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicUsize::new(0));
+        let done: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..CLIENTS).map(|_| AtomicUsize::new(0)).collect());
         let clients: Vec<_> = (0..CLIENTS)
             .map(|id| {
                 let (stop, done) = (stop.clone(), done.clone());
                 std::thread::spawn(move || client(addr, id, stop, done))
             })
             .collect();
-        // Mid-load: every client has made round trips.
+        // Mid-load: every client is connected, served, and has made round trips.
         let deadline = Instant::now() + support::HANG;
-        while done.load(Ordering::SeqCst) < CLIENTS * 10 {
+        while done.iter().any(|n| n.load(Ordering::SeqCst) < 10) {
             assert!(
                 Instant::now() < deadline,
                 "{name}: the load never got going"
