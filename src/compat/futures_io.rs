@@ -7,54 +7,8 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::net::socket::{ReadHalf, Socket, WriteHalf};
+use crate::net::socket::{ReadHalf, WriteHalf};
 use crate::net::{TcpStream, UnixStream};
-use crate::sys::net as sys;
-
-fn poll_read<S: AsRawFd + Into<OwnedFd>>(
-    sock: &Socket<S>,
-    cx: &mut Context<'_>,
-    buf: &mut [u8],
-) -> Poll<io::Result<usize>> {
-    if buf.is_empty() {
-        return Poll::Ready(Ok(0));
-    }
-    let fd = sock.fd();
-    sock.poll_read_with(cx, || sys::recv_slice(fd, buf))
-}
-
-fn poll_write<S: AsRawFd + Into<OwnedFd>>(
-    sock: &Socket<S>,
-    cx: &mut Context<'_>,
-    buf: &[u8],
-) -> Poll<io::Result<usize>> {
-    if buf.is_empty() {
-        return Poll::Ready(Ok(0));
-    }
-    let fd = sock.fd();
-    sock.poll_write_with(cx, || sys::send_slice(fd, buf))
-}
-
-fn poll_write_vectored<S: AsRawFd + Into<OwnedFd>>(
-    sock: &Socket<S>,
-    cx: &mut Context<'_>,
-    bufs: &[IoSlice<'_>],
-) -> Poll<io::Result<usize>> {
-    if bufs.iter().all(|b| b.is_empty()) {
-        return Poll::Ready(Ok(0));
-    }
-    let fd = sock.fd();
-    sock.poll_write_with(cx, || sys::send_vectored(fd, bufs))
-}
-
-/// A half-close: the peer reads end-of-file; reading goes on. Already shut (or reset):
-/// nothing to do.
-fn shutdown_write(fd: std::os::fd::RawFd) -> Poll<io::Result<()>> {
-    match sys::shutdown(fd, libc::SHUT_WR) {
-        r if r >= 0 || r == -libc::ENOTCONN => Poll::Ready(Ok(())),
-        r => Poll::Ready(crate::sys::result(r).map(drop)),
-    }
-}
 
 macro_rules! stream_traits {
     ($ty:ty) => {
@@ -64,7 +18,7 @@ macro_rules! stream_traits {
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
-                poll_read(&self.sock, cx, buf)
+                self.sock.poll_read_slice(cx, buf)
             }
         }
 
@@ -74,7 +28,7 @@ macro_rules! stream_traits {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                poll_write(&self.sock, cx, buf)
+                self.sock.poll_write_slice(cx, buf)
             }
 
             fn poll_write_vectored(
@@ -82,7 +36,7 @@ macro_rules! stream_traits {
                 cx: &mut Context<'_>,
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
-                poll_write_vectored(&self.sock, cx, bufs)
+                self.sock.poll_write_slices(cx, bufs)
             }
 
             /// Nothing is buffered: written bytes are in the kernel already.
@@ -93,7 +47,7 @@ macro_rules! stream_traits {
             /// Shuts the write direction down (the peer reads end-of-file); the socket
             /// closes when dropped.
             fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                shutdown_write(self.sock.fd())
+                self.sock.shutdown_write_now()
             }
         }
     };
@@ -108,7 +62,7 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncRead for ReadHalf<S> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        poll_read(&self.sock, cx, buf)
+        self.sock.poll_read_slice(cx, buf)
     }
 }
 
@@ -118,7 +72,7 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_write(&self.sock, cx, buf)
+        self.sock.poll_write_slice(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -126,7 +80,7 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        poll_write_vectored(&self.sock, cx, bufs)
+        self.sock.poll_write_slices(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -134,6 +88,6 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        shutdown_write(self.sock.fd())
+        self.sock.shutdown_write_now()
     }
 }

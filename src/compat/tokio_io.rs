@@ -23,39 +23,6 @@ fn poll_read<S: AsRawFd + Into<OwnedFd>>(
     sock.poll_read_with(cx, || sys::recv_into(fd, buf).map(drop))
 }
 
-fn poll_write<S: AsRawFd + Into<OwnedFd>>(
-    sock: &Socket<S>,
-    cx: &mut Context<'_>,
-    buf: &[u8],
-) -> Poll<io::Result<usize>> {
-    if buf.is_empty() {
-        return Poll::Ready(Ok(0));
-    }
-    let fd = sock.fd();
-    sock.poll_write_with(cx, || sys::send_slice(fd, buf))
-}
-
-fn poll_write_vectored<S: AsRawFd + Into<OwnedFd>>(
-    sock: &Socket<S>,
-    cx: &mut Context<'_>,
-    bufs: &[IoSlice<'_>],
-) -> Poll<io::Result<usize>> {
-    if bufs.iter().all(|b| b.is_empty()) {
-        return Poll::Ready(Ok(0));
-    }
-    let fd = sock.fd();
-    sock.poll_write_with(cx, || sys::send_vectored(fd, bufs))
-}
-
-/// A half-close: the peer reads end-of-file; reading goes on. Already shut (or reset):
-/// nothing to do.
-fn shutdown_write(fd: std::os::fd::RawFd) -> Poll<io::Result<()>> {
-    match sys::shutdown(fd, libc::SHUT_WR) {
-        r if r >= 0 || r == -libc::ENOTCONN => Poll::Ready(Ok(())),
-        r => Poll::Ready(crate::sys::result(r).map(drop)),
-    }
-}
-
 macro_rules! stream_traits {
     ($ty:ty) => {
         impl AsyncRead for $ty {
@@ -74,7 +41,7 @@ macro_rules! stream_traits {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                poll_write(&self.sock, cx, buf)
+                self.sock.poll_write_slice(cx, buf)
             }
 
             fn poll_write_vectored(
@@ -82,7 +49,7 @@ macro_rules! stream_traits {
                 cx: &mut Context<'_>,
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
-                poll_write_vectored(&self.sock, cx, bufs)
+                self.sock.poll_write_slices(cx, bufs)
             }
 
             fn is_write_vectored(&self) -> bool {
@@ -96,7 +63,7 @@ macro_rules! stream_traits {
 
             /// Shuts the write direction down (the peer reads end-of-file).
             fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                shutdown_write(self.sock.fd())
+                self.sock.shutdown_write_now()
             }
         }
     };
@@ -121,7 +88,7 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_write(&self.sock, cx, buf)
+        self.sock.poll_write_slice(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -129,7 +96,7 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        poll_write_vectored(&self.sock, cx, bufs)
+        self.sock.poll_write_slices(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -141,6 +108,6 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        shutdown_write(self.sock.fd())
+        self.sock.shutdown_write_now()
     }
 }

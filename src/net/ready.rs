@@ -86,3 +86,53 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         }
     }
 }
+
+impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
+    /// Polls a read into `buf` (the slice's length is the most it takes).
+    pub(crate) fn poll_read_slice(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let fd = self.fd();
+        self.poll_read_with(cx, || crate::sys::net::recv_slice(fd, buf))
+    }
+
+    /// Polls a write of `buf`.
+    pub(crate) fn poll_write_slice(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let fd = self.fd();
+        self.poll_write_with(cx, || crate::sys::net::send_slice(fd, buf))
+    }
+
+    /// Polls a vectored write of `bufs`.
+    pub(crate) fn poll_write_slices(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        let fd = self.fd();
+        self.poll_write_with(cx, || crate::sys::net::send_vectored(fd, bufs))
+    }
+
+    /// A half-close: the peer reads end-of-file; reading goes on. Already shut (or
+    /// reset): nothing to do.
+    pub(crate) fn shutdown_write_now(&self) -> Poll<io::Result<()>> {
+        match crate::sys::net::shutdown(self.fd(), libc::SHUT_WR) {
+            r if r >= 0 || r == -libc::ENOTCONN => Poll::Ready(Ok(())),
+            r => Poll::Ready(crate::sys::result(r).map(drop)),
+        }
+    }
+}

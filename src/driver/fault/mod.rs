@@ -224,19 +224,19 @@ impl FaultDriver {
         let Some(entry) = self.entries.get_mut(&token) else {
             return;
         };
+        // The pointers in `code` stay valid until this driver's slab hands the (final)
+        // completion back or frees what was abandoned, which happens only after the
+        // wrapped driver gave that completion back. A sink operation is never abandoned
+        // in the wrapped driver, so the wrapped driver never frees or keeps any of it.
         let submitted = match entry.route {
-            // SAFETY: the loop's caller of `submit` keeps every pointer in `code` valid
-            // until this driver's slab gives the completion back (or frees what was
-            // abandoned), which happens only after the wrapped driver's completion was
-            // collected.
-            Route::Future(_) => unsafe { self.inner.submit(entry.code) },
-            // SAFETY: the caller of `submit_to` keeps every pointer in `code` valid until
-            // this driver's slab delivered the final completion to its sink (or frees
-            // what was abandoned at the final completion), which happens only after the
-            // wrapped driver delivered that final completion to `self.sink`. The
-            // operation is never abandoned in the wrapped driver, so it never frees or
-            // keeps anything of it.
-            Route::Sink => unsafe { self.inner.submit_to(entry.code, &self.sink, token) },
+            Route::Future(_) => {
+                // SAFETY: `submit`'s contract holds through this driver (see above).
+                unsafe { self.inner.submit(entry.code) }
+            }
+            Route::Sink => {
+                // SAFETY: `submit_to`'s contract holds through this driver (see above).
+                unsafe { self.inner.submit_to(entry.code, &self.sink, token) }
+            }
         };
         let done = match submitted {
             Ok(id) => {
