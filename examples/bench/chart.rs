@@ -1,10 +1,14 @@
-//! The chart, hand-written SVG: echo throughput and server CPU per round trip, a group
-//! of bars per case and a bar per echo server.
+//! The chart, hand-written SVG: echo throughput and server CPU per round trip (a group
+//! of bars per case and a bar per echo server), then HTTP requests per second and
+//! server CPU per request side by side (a bar per runtime).
 
 use std::fmt::Write as _;
 
-use crate::echo::{ECHO_SERVERS, EchoFigures, EchoResults, echo_cases};
+use crate::echo::{ECHO_SERVERS, EchoResults, conns_label, echo_cases};
+use crate::http::HttpResults;
+use crate::measure::Figures;
 use crate::report::Environment;
+use crate::runtime::RUNTIMES;
 
 /// A round axis maximum at or above `max` and its tick step (1, 2 or 5 × 10^k).
 fn axis(max: f64) -> (f64, f64) {
@@ -38,21 +42,30 @@ fn trim(v: f64) -> String {
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
-/// Values per case and server.
-type Values = [Option<f64>; ECHO_SERVERS.len()];
+/// A panel's place and its series (label and colour per bar of a group).
+struct Frame<'a> {
+    left: f64,
+    top: f64,
+    width: f64,
+    series: &'a [(&'static str, &'static str)],
+}
 
-/// One panel of grouped bars at vertical offset `top`: a group per case, a bar per server.
+/// One panel of grouped bars: a group per case, a bar per series (`values[case][bar]`).
 fn panel(
     svg: &mut String,
-    top: f64,
+    frame: &Frame<'_>,
     title: &str,
-    values: &[Values],
+    values: &[Vec<Option<f64>>],
     labels: &[String],
     fmt: fn(f64) -> String,
 ) {
-    const LEFT: f64 = 70.0;
-    const WIDTH: f64 = 880.0;
     const HEIGHT: f64 = 220.0;
+    let Frame {
+        left,
+        top,
+        width,
+        series,
+    } = *frame;
     let max = values
         .iter()
         .flatten()
@@ -63,30 +76,30 @@ fn panel(
     let y = |v: f64| top + HEIGHT - v / ymax * HEIGHT;
     let _ = writeln!(
         svg,
-        r#"<text x="{LEFT}" y="{}" class="title">{title}</text>"#,
+        r#"<text x="{left}" y="{}" class="title">{title}</text>"#,
         top - 12.0
     );
     let mut v = 0.0;
     while v <= ymax + step / 2.0 {
         let _ = writeln!(
             svg,
-            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT + WIDTH,
-            LEFT - 6.0,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            left + width,
+            left - 6.0,
             y(v) + 4.0,
             tick_label(v, step),
             y = y(v),
         );
         v += step;
     }
-    let group = WIDTH / values.len().max(1) as f64;
-    let bars = ECHO_SERVERS.len() as f64;
+    let group = width / values.len().max(1) as f64;
+    let bars = series.len() as f64;
     let bar = group * 0.8 / bars;
     for (i, (row, label)) in values.iter().zip(labels).enumerate() {
-        let x0 = LEFT + i as f64 * group + group * 0.1;
-        for server in ECHO_SERVERS {
-            let x = x0 + server.index() as f64 * bar;
-            match row[server.index()] {
+        let x0 = left + i as f64 * group + group * 0.1;
+        for (j, &(name, colour)) in series.iter().enumerate() {
+            let x = x0 + j as f64 * bar;
+            match row[j] {
                 Some(value) => {
                     let _ = writeln!(
                         svg,
@@ -94,8 +107,8 @@ fn panel(
                         y(value),
                         bar - 1.0,
                         top + HEIGHT - y(value),
-                        server.colour(),
-                        server.label(),
+                        colour,
+                        name,
                         fmt(value),
                     );
                     let (tx, ty) = (x + bar / 2.0 + 3.0, y(value) - 3.0);
@@ -124,60 +137,98 @@ fn panel(
     }
     let _ = writeln!(
         svg,
-        r##"<line x1="{LEFT}" x2="{}" y1="{b}" y2="{b}" stroke="#333"/>"##,
-        LEFT + WIDTH,
+        r##"<line x1="{left}" x2="{}" y1="{b}" y2="{b}" stroke="#333"/>"##,
+        left + width,
         b = top + HEIGHT
     );
 }
 
-pub(crate) fn chart(env: &Environment, echo: &EchoResults) -> String {
-    let cases = echo_cases();
-    let labels: Vec<String> = cases.iter().map(|c| c.short()).collect();
-    let value = |f: fn(&EchoFigures) -> f64| -> Vec<Values> {
+pub(crate) fn chart(env: &Environment, echo: &EchoResults, http: &HttpResults) -> String {
+    let labels: Vec<String> = echo_cases().iter().map(|c| c.short()).collect();
+    let echo_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
         echo.iter()
-            .map(|row| ECHO_SERVERS.map(|server| row[server.index()].as_ref().ok().map(f)))
+            .map(|row| row.iter().map(|r| r.as_ref().ok().map(f)).collect())
             .collect()
     };
+    let echo_series = ECHO_SERVERS.map(|server| (server.label(), server.colour()));
+    let http_labels: Vec<String> = http.rows.iter().map(|(c, _)| conns_label(*c)).collect();
+    let http_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
+        http.rows
+            .iter()
+            .map(|(_, row)| row.iter().map(|r| r.as_ref().ok().map(f)).collect())
+            .collect()
+    };
+    let http_series = RUNTIMES.map(|rt| (rt.label(), rt.colour()));
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="980" height="640" viewBox="0 0 980 640" font-family="sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="980" height="960" viewBox="0 0 980 960" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(
         svg,
         "<style>.title {{ font-size: 14px; font-weight: bold; }} .value {{ font-size: 8px; fill: #444; }}</style>"
     );
-    let _ = writeln!(svg, r#"<rect width="980" height="640" fill="white"/>"#);
+    let _ = writeln!(svg, r#"<rect width="980" height="960" fill="white"/>"#);
     let _ = writeln!(
         svg,
         r#"<text x="70" y="22" font-size="13">Loopback TCP echo, linux {} ({} CPUs): server on the runtime under test, same tokio client for all</text>"#,
         env.kernel, env.cpus
     );
-    // Legend.
-    for server in ECHO_SERVERS {
-        let x = 70.0 + server.index() as f64 * 180.0;
+    // Legend (the runtimes' colours are the same in the HTTP panels).
+    for (i, (label, colour)) in echo_series.iter().enumerate() {
+        let x = 70.0 + i as f64 * 180.0;
         let _ = writeln!(
             svg,
-            r#"<rect x="{x}" y="34" width="12" height="12" fill="{}"/><text x="{}" y="44">{}</text>"#,
-            server.colour(),
+            r#"<rect x="{x}" y="34" width="12" height="12" fill="{colour}"/><text x="{}" y="44">{label}</text>"#,
             x + 17.0,
-            server.label()
         );
     }
+    let echo_frame = |top| Frame {
+        left: 70.0,
+        top,
+        width: 880.0,
+        series: &echo_series,
+    };
     panel(
         &mut svg,
-        85.0,
+        &echo_frame(85.0),
         "Throughput (round trips/s, higher is better)",
-        &value(|f| f.rate),
+        &echo_values(|f| f.rate),
         &labels,
         |v| tick_label(v, 1.0),
     );
     panel(
         &mut svg,
-        375.0,
+        &echo_frame(375.0),
         "Server CPU per round trip (µs, lower is better)",
-        &value(|f| f.server_us),
+        &echo_values(|f| f.server_us),
         &labels,
+        |v| format!("{v:.1}"),
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="70" y="655" font-size="13">HTTP/1.1 hello world (hyper server, keep-alive) on each runtime, same load generator for all</text>"#
+    );
+    let http_frame = |left| Frame {
+        left,
+        top: 700.0,
+        width: 390.0,
+        series: &http_series,
+    };
+    panel(
+        &mut svg,
+        &http_frame(70.0),
+        "Requests/s (higher is better)",
+        &http_values(|f| f.rate),
+        &http_labels,
+        |v| tick_label(v, 1.0),
+    );
+    panel(
+        &mut svg,
+        &http_frame(560.0),
+        "Server CPU per request (µs, lower is better)",
+        &http_values(|f| f.server_us),
+        &http_labels,
         |v| format!("{v:.1}"),
     );
     let _ = writeln!(svg, "</svg>");

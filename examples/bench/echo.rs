@@ -1,20 +1,19 @@
 //! Loopback TCP echo: the servers ([`EchoServer`]: the stream server generic over [`Rt`]
 //! on each runtime, and ringloop's protocol server) each on its own thread, the load
 //! generator (one tokio current_thread client, the same for every server), the cases
-//! and the measurement of interleaved windows.
+//! and their interleaved rounds (the server thread and the measured window are
+//! `measure.rs`'s).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::Plan;
-use crate::Progress;
-use crate::cpu::{ThreadClock, cpu_busy, pin_current_thread};
-use crate::report::OTHER_LOAD_WARNING;
+use crate::cpu::ThreadClock;
+use crate::measure::{Figures, Generator, Sample, Server, figures, measure, measure_retrying};
 use crate::runtime::{Ringloop, Rt, Runtime, Tokio};
+use crate::{Plan, Progress};
 
 /// The stream server's read buffer.
 const SERVER_BUF: usize = 16 * 1024;
@@ -66,9 +65,7 @@ impl EchoServer {
     /// The label in ratio and counter column headers.
     pub(crate) fn short(self) -> &'static str {
         match self {
-            EchoServer::IoUring => "io_uring",
-            EchoServer::Epoll => "epoll",
-            EchoServer::Tokio => "tokio",
+            EchoServer::IoUring | EchoServer::Epoll | EchoServer::Tokio => self.runtime().short(),
             EchoServer::Protocol => "protocol",
             EchoServer::ProtocolEpoll => "protocol-epoll",
         }
@@ -161,112 +158,8 @@ async fn echo_conn<R: Rt>(mut stream: R::Stream) {
     }
 }
 
-enum ServerCommand {
-    Stats(mpsc::Sender<Option<ringloop::Stats>>),
-    Exit,
-}
-
-/// An echo server running on its own thread; the handle is the same for every runtime.
-struct Server {
-    addr: SocketAddr,
-    clock: ThreadClock,
-    stop: Box<dyn Fn() + Send + Sync>,
-    commands: mpsc::Sender<ServerCommand>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Server {
-    /// Starts a server thread pinned to `cpu` (when `Some`) running the runtime `make`
-    /// builds, where `serve` starts serving a listener.
-    fn start<R: Rt>(
-        name: &str,
-        cpu: Option<usize>,
-        make: impl FnOnce() -> io::Result<R> + Send + 'static,
-        serve: fn(R::Listener),
-    ) -> io::Result<Server> {
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (commands, command_rx) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name(format!("{name}-echo"))
-            .spawn(move || {
-                if let Some(cpu) = cpu {
-                    // Checked once, up front, by the main thread; ignore a late failure.
-                    let _ = pin_current_thread(cpu);
-                }
-                let started = make().and_then(|rt| {
-                    let listener = rt.block_on(async { R::bind() })?;
-                    let addr = R::local_addr(&listener)?;
-                    rt.block_on(async { serve(listener) });
-                    Ok((rt, addr))
-                });
-                let rt = match started {
-                    Ok((rt, addr)) => {
-                        let stopper = rt.stopper();
-                        let stop: Box<dyn Fn() + Send + Sync> = Box::new(move || R::stop(&stopper));
-                        let _ = ready_tx.send(Ok((addr, ThreadClock::current(), stop)));
-                        rt
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                loop {
-                    rt.run_until_stopped();
-                    match command_rx.recv() {
-                        Ok(ServerCommand::Stats(reply)) => {
-                            let _ = reply.send(rt.stats());
-                        }
-                        Ok(ServerCommand::Exit) | Err(_) => break,
-                    }
-                }
-                // Dropping the runtime cancels the server and any echo task left.
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok((addr, clock, stop))) => Ok(Server {
-                addr,
-                clock,
-                stop,
-                commands,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(io::Error::other("the server thread died while starting"))
-            }
-        }
-    }
-
-    /// The server loop's counters, read between two runs of its loop.
-    fn stats(&self) -> Option<ringloop::Stats> {
-        let (tx, rx) = mpsc::channel();
-        (self.stop)();
-        self.commands
-            .send(ServerCommand::Stats(tx))
-            .expect("the server thread is alive");
-        rx.recv().expect("the server answers")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        (self.stop)();
-        let _ = self.commands.send(ServerCommand::Exit);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-            && !thread::panicking()
-        {
-            panic!("an echo server thread panicked");
-        }
-    }
-}
-
 fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
-    let name = server.label();
+    let name = format!("{}-echo", server.label());
     let backend = server.runtime().backend();
     let ringloop = move || Ringloop::new(backend.expect("a ringloop server's backend"));
     match server {
@@ -284,7 +177,9 @@ fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
 // Echo: the load generator (tokio current_thread, the same for every server)
 // ---------------------------------------------------------------------------------------
 
-struct Client {
+/// A tokio current_thread runtime with a `LocalSet`, on the calling thread: where the
+/// load generators (echo's, and HTTP's hyper client) run.
+pub(crate) struct Client {
     rt: tokio::runtime::Runtime,
     local: tokio::task::LocalSet,
 }
@@ -296,7 +191,7 @@ struct ClientConn {
 }
 
 impl Client {
-    fn new() -> Client {
+    pub(crate) fn new() -> Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -307,7 +202,7 @@ impl Client {
         }
     }
 
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.local.block_on(&self.rt, future)
     }
 
@@ -405,7 +300,7 @@ impl EchoCase {
     }
 }
 
-fn conns_label(conns: usize) -> String {
+pub(crate) fn conns_label(conns: usize) -> String {
     if conns == 1 {
         "1 conn".to_string()
     } else {
@@ -421,141 +316,9 @@ fn size_label(size: usize) -> String {
     }
 }
 
-/// One measured window on one server.
-#[derive(Clone, Copy, Debug, Default)]
-struct Sample {
-    round_trips: u64,
-    wall: Duration,
-    server_cpu: Duration,
-    client_cpu: Duration,
-    /// CPU time that went to other work on the server's or the client's core (the
-    /// larger of the two), when the threads are pinned.
-    other: Option<Duration>,
-    /// Server loop counter deltas (ringloop only).
-    waits: u64,
-    op_syscalls: u64,
-    has_stats: bool,
-}
-
-impl Sample {
-    fn rate(&self) -> f64 {
-        self.round_trips as f64 / self.wall.as_secs_f64()
-    }
-
-    fn server_us_per_rt(&self) -> f64 {
-        self.server_cpu.as_secs_f64() * 1e6 / self.round_trips.max(1) as f64
-    }
-}
-
-/// A case's figures on one server, over its rounds.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct EchoFigures {
-    /// Median over rounds of round trips per second.
-    pub(crate) rate: f64,
-    /// Median over rounds of server CPU µs per round trip.
-    pub(crate) server_us: f64,
-    /// Server and client CPU time over wall time, all rounds.
-    pub(crate) server_busy: f64,
-    pub(crate) client_busy: f64,
-    /// The largest share of a window that went to other work on a benchmark core.
-    pub(crate) other_load: Option<f64>,
-    /// Per round trip over all rounds; `None` for tokio.
-    pub(crate) waits_per_rt: Option<f64>,
-    pub(crate) syscalls_per_rt: Option<f64>,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn figures(runtime: Runtime, samples: &[Sample]) -> EchoFigures {
-    let total = |f: fn(&Sample) -> u64| samples.iter().map(f).sum::<u64>();
-    let secs = |f: fn(&Sample) -> Duration| samples.iter().map(f).sum::<Duration>().as_secs_f64();
-    let rts = total(|s| s.round_trips).max(1) as f64;
-    let wall = secs(|s| s.wall);
-    let per_rt = |n: u64| samples.iter().all(|s| s.has_stats).then(|| n as f64 / rts);
-    // On io_uring every syscall of the loop is an io_uring_enter; on epoll the loop
-    // makes one syscall per operation attempt on top of its epoll_waits.
-    let syscalls = match runtime {
-        Runtime::IoUring => total(|s| s.waits),
-        _ => total(|s| s.waits) + total(|s| s.op_syscalls),
-    };
-    EchoFigures {
-        rate: median(samples.iter().map(Sample::rate).collect()),
-        server_us: median(samples.iter().map(Sample::server_us_per_rt).collect()),
-        server_busy: secs(|s| s.server_cpu) / wall,
-        client_busy: secs(|s| s.client_cpu) / wall,
-        other_load: samples
-            .iter()
-            .map(|s| Some(s.other?.as_secs_f64() / s.wall.as_secs_f64()))
-            .try_fold(0.0f64, |max, x| Some(max.max(x?))),
-        waits_per_rt: per_rt(total(|s| s.waits)),
-        syscalls_per_rt: per_rt(syscalls),
-    }
-}
-
-/// One measured window: `client` drives `conns` against `server`.
-fn measure(
-    client: &Client,
-    client_clock: &ThreadClock,
-    server: &Server,
-    conns: &mut Vec<ClientConn>,
-    window: Duration,
-    cores: Option<(usize, usize)>,
-) -> Sample {
-    let before = server.stats();
-    let busy = |cores: Option<(usize, usize)>| {
-        let (server, client) = cores?;
-        Some((cpu_busy(server)?, cpu_busy(client)?))
-    };
-    let cores_before = busy(cores);
-    let server_cpu = server.clock.read();
-    let client_cpu = client_clock.read();
-    let (round_trips, wall) = client.drive(conns, window);
-    let client_cpu = client_clock.read() - client_cpu;
-    let server_cpu = server.clock.read() - server_cpu;
-    let cores_after = busy(cores);
-    let after = server.stats();
-    let other = cores_before.zip(cores_after).map(|((s0, c0), (s1, c1))| {
-        let server_other = (s1 - s0).saturating_sub(server_cpu);
-        let client_other = (c1 - c0).saturating_sub(client_cpu);
-        server_other.max(client_other)
-    });
-    let mut sample = Sample {
-        round_trips,
-        wall,
-        server_cpu,
-        client_cpu,
-        other,
-        ..Sample::default()
-    };
-    if let (Some(before), Some(after)) = (before, after) {
-        sample.has_stats = true;
-        sample.waits = after.io_uring_enters - before.io_uring_enters;
-        sample.op_syscalls = after.sqes_submitted - before.sqes_submitted;
-    }
-    sample
-}
-
 /// Echo results: `[case][server]` (indexed by [`EchoServer::index`]), with why a server
 /// had none.
-pub(crate) type EchoResults = Vec<[Result<EchoFigures, String>; ECHO_SERVERS.len()]>;
-
-/// Measurements of one window repeated at most, when other work disturbed it.
-pub(crate) const MAX_RETRIES: usize = 2;
-
-/// Whether other work took more than [`OTHER_LOAD_WARNING`] of a benchmark core.
-fn disturbed(sample: &Sample) -> bool {
-    sample
-        .other
-        .is_some_and(|other| other.as_secs_f64() > OTHER_LOAD_WARNING * sample.wall.as_secs_f64())
-}
+pub(crate) type EchoResults = Vec<[Result<Figures, String>; ECHO_SERVERS.len()]>;
 
 pub(crate) fn run_echo(
     plan: &Plan,
@@ -604,31 +367,13 @@ pub(crate) fn run_echo(
                     continue;
                 };
                 let cores = server_cpu.map(|cpu| (cpu, 0));
-                let mut sample = measure(
-                    &client,
-                    &client_clock,
-                    handle,
-                    conns,
-                    plan.echo_window,
-                    cores,
-                );
                 // A window disturbed by other work on a benchmark core is measured again,
                 // while the run's retry budget lasts.
-                for _ in 0..MAX_RETRIES {
-                    if !disturbed(&sample) || *retry_budget < plan.echo_window {
-                        break;
-                    }
-                    *retry_budget -= plan.echo_window;
-                    progress.note("machine busy, measuring again");
-                    sample = measure(
-                        &client,
-                        &client_clock,
-                        handle,
-                        conns,
-                        plan.echo_window,
-                        cores,
-                    );
-                }
+                let Ok(sample) = measure_retrying(plan.echo_window, retry_budget, progress, || {
+                    measure(handle, Generator::Thread(&client_clock), cores, || {
+                        Ok::<_, Infallible>(client.drive(conns, plan.echo_window))
+                    })
+                });
                 samples[server.index()].push(sample);
             }
         }

@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --out DIR]`
 //!
-//! Two parts, run on the three runtimes (the echo part also on ringloop's protocol
+//! Three parts, run on the three runtimes (the echo part also on ringloop's protocol
 //! server):
 //!
 //! 1. **Core workloads** on the main thread: spawn N tasks that return at once and await
@@ -31,6 +31,28 @@
 //!    measured again while a retry budget lasts; the report warns if any stayed so.
 //!    A 1000-connection case holds both ends of every server's connections open at once,
 //!    some 10 000 descriptors: `ulimit -n` must allow that.
+//! 3. **HTTP/1.1**, 1, 100 and 1000 connections: hyper's hello-world server
+//!    (`hyper::server::conn::http1`, keep-alive, a `service_fn` answering 200 "Hello,
+//!    world!"), the same code on ringloop-io_uring, ringloop-epoll and tokio (ringloop's
+//!    `TcpStream` through tokio's I/O traits and hyper-util's `TokioIo`), each server on
+//!    its own thread placed as the echo servers are. The load generator, the same for
+//!    all, is `wrk -t1 -c<N> -d<window> --latency` when `wrk` is on `PATH` (never
+//!    installed by the bench; windows rounded to whole seconds), else hyper's HTTP/1.1
+//!    client on tokio current_thread (one task per connection sending `GET /`
+//!    back-to-back on a keep-alive connection), on CPU 0; the report says which ran.
+//!    Interleaved rounds and disturbance retries as for echo. Figures: requests per
+//!    second and the server thread's CPU time per request, side by side, with the ratios
+//!    io_uring / tokio and epoll / tokio, and the issue's target at 100 connections
+//!    (io_uring's CPU per request ≤ 0.95 × tokio's, requests per second ≥ tokio's),
+//!    reported as met or missed, never asserted.
+//!
+//! `--quick` (a smoke run of about 35 s on a 2-CPU machine, some 45 s with wrk) runs
+//! smaller core workloads (2 runs each), every echo case for one 0.3 s window per
+//! server after a 0.1 s warm-up, and HTTP at 1 and 100 connections with the same
+//! windows (wrk: 1 s each), with small retry budgets. The full run takes some 3½ to
+//! 4½ minutes there: the core workloads about 15 s; echo 45 server × case pairs ×
+//! (0.3 s warm-up + 3 windows of 1 s) ≈ 2.5 minutes, plus up to 40 s of retries; HTTP
+//! 9 pairs × 3.3 s ≈ 30 s (with wrk 9 × 4 s ≈ 36 s), plus up to 15 s of retries.
 //!
 //! A progress bar runs on stderr. The report (markdown) goes to stdout and to
 //! `<out>/bench.md`, the chart to `<out>/bench.svg` (default `target/bench`). A backend
@@ -40,6 +62,8 @@ mod chart;
 mod core;
 mod cpu;
 mod echo;
+mod http;
+mod measure;
 mod report;
 mod runtime;
 
@@ -54,12 +78,13 @@ use crate::chart::chart;
 use crate::core::{CORE_WORKLOADS, run_core};
 use crate::cpu::{pin_current_thread, schedstat_works};
 use crate::echo::{ECHO_SERVERS, echo_cases, run_echo};
+use crate::http::{Load, http_steps, run_http};
 use crate::report::{Environment, report};
 use crate::runtime::{RUNTIMES, probe};
 
 const USAGE: &str = "usage: cargo run --release --example bench [-- [--quick] [--out DIR]]
 
-  --quick     a ~30 s smoke run with smaller workloads
+  --quick     a ~35 s smoke run with smaller workloads (HTTP at 1 and 100 connections)
   --out DIR   where bench.md and bench.svg go (default target/bench)";
 
 // ---------------------------------------------------------------------------------------
@@ -104,7 +129,7 @@ fn usage_error(message: &str) -> ! {
     std::process::exit(2);
 }
 
-/// How big each workload is and how long each echo measurement lasts.
+/// How big each workload is and how long each echo and HTTP measurement lasts.
 struct Plan {
     spawn_tasks: u64,
     yield_tasks: u64,
@@ -120,8 +145,13 @@ struct Plan {
     echo_rounds: usize,
     echo_warmup: Duration,
     echo_window: Duration,
-    /// Total time that may go to measuring disturbed windows again.
+    /// Total time that may go to measuring disturbed echo windows again.
     echo_retry_budget: Duration,
+    /// Connections per HTTP case. The HTTP windows are the echo ones (rounds, warm-up,
+    /// window), rounded up to whole seconds for wrk.
+    http_conns: &'static [usize],
+    /// Total time that may go to measuring disturbed HTTP windows again.
+    http_retry_budget: Duration,
 }
 
 impl Plan {
@@ -140,6 +170,8 @@ impl Plan {
             echo_warmup: Duration::from_millis(300),
             echo_window: Duration::from_millis(1000),
             echo_retry_budget: Duration::from_secs(40),
+            http_conns: &[1, 100, 1000],
+            http_retry_budget: Duration::from_secs(15),
         }
     }
 
@@ -158,6 +190,8 @@ impl Plan {
             echo_warmup: Duration::from_millis(100),
             echo_window: Duration::from_millis(300),
             echo_retry_budget: Duration::from_secs(5),
+            http_conns: &[1, 100],
+            http_retry_budget: Duration::from_secs(2),
         }
     }
 }
@@ -330,15 +364,18 @@ fn main() {
         quick: options.quick,
     };
 
+    let load = Load::find();
     let steps = CORE_WORKLOADS.len() * RUNTIMES.len()
-        + echo_cases().len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds);
+        + echo_cases().len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds)
+        + http_steps(&plan);
     let progress = Progress::start(steps);
     let core = run_core(&plan, &available, &progress);
     let echo = run_echo(&plan, &available, server_cpu, &progress);
+    let http = run_http(&plan, &available, server_cpu, &load, &progress);
     progress.finish();
 
-    let md = report(&env, &plan, &core, &echo);
-    let svg = chart(&env, &echo);
+    let md = report(&env, &plan, &core, &echo, &http);
+    let svg = chart(&env, &echo, &http);
     println!("{md}");
     match write_outputs(&options.out, &md, &svg) {
         Ok(()) => eprintln!(

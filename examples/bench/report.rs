@@ -1,12 +1,15 @@
-//! The report, in markdown: the environment, the core and echo tables, and the targets.
+//! The report, in markdown: the environment, the core, echo and HTTP tables, and the
+//! targets.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::Plan;
 use crate::core::{CORE_WORKLOADS, CoreResults};
-use crate::echo::{ECHO_SERVERS, EchoFigures, EchoResults, EchoServer, MAX_RETRIES, echo_cases};
-use crate::runtime::RUNTIMES;
+use crate::echo::{ECHO_SERVERS, EchoResults, EchoServer, conns_label, echo_cases};
+use crate::http::{HttpResults, HttpRow};
+use crate::measure::{Figures, MAX_RETRIES};
+use crate::runtime::{RUNTIMES, Runtime};
 
 pub(crate) struct Environment {
     pub(crate) kernel: String,
@@ -66,6 +69,7 @@ pub(crate) fn report(
     plan: &Plan,
     core: &CoreResults,
     echo: &EchoResults,
+    http: &HttpResults,
 ) -> String {
     let mut md = String::new();
     let w = &mut md;
@@ -115,16 +119,30 @@ pub(crate) fn report(
         plan.echo_retry_budget.as_secs(),
         plan.core_runs
     );
+    let _ = writeln!(
+        w,
+        "- HTTP: hyper's hello-world server (`hyper::server::conn::http1`, keep-alive, a \
+         `service_fn` answering 200 \"Hello, world!\", no timer), the same code on each \
+         runtime (ringloop's `TcpStream` through tokio's I/O traits and `TokioIo`), \
+         threads placed as for echo; load generator: {}; medians over {} interleaved \
+         window(s) of {:.1} s per server, with echo's retries within {} s in all",
+        http.generator,
+        plan.echo_rounds,
+        http.window.as_secs_f64(),
+        plan.http_retry_budget.as_secs(),
+    );
     let other = echo
         .iter()
         .flatten()
+        .chain(http.rows.iter().flat_map(|(_, row)| row))
         .filter_map(|f| f.as_ref().ok()?.other_load)
         .fold(0.0f64, f64::max);
     if other > OTHER_LOAD_WARNING {
         let _ = writeln!(
             w,
             "- **warning**: other work took up to {:.0} % of a benchmark core during an echo \
-             window: this machine was not quiet, and the throughput figures are disturbed",
+             or HTTP window: this machine was not quiet, and the throughput figures are \
+             disturbed",
             other * 100.0
         );
     }
@@ -168,7 +186,9 @@ pub(crate) fn report(
         |v| format!("{v:.2}"),
     );
     loop_table(w, echo);
-    targets(w, echo);
+    http_table(w, http);
+    http_loop_table(w, http);
+    targets(w, echo, http);
     md
 }
 
@@ -180,9 +200,9 @@ const ECHO_RATIOS: [(EchoServer, EchoServer); 4] = [
     (EchoServer::Protocol, EchoServer::IoUring),
 ];
 
-type EchoRow = [Result<EchoFigures, String>; ECHO_SERVERS.len()];
+type EchoRow = [Result<Figures, String>; ECHO_SERVERS.len()];
 
-fn fig(row: &EchoRow, server: EchoServer) -> Option<EchoFigures> {
+fn fig(row: &EchoRow, server: EchoServer) -> Option<Figures> {
     row[server.index()].as_ref().ok().copied()
 }
 
@@ -191,7 +211,7 @@ fn echo_table(
     w: &mut String,
     title: &str,
     echo: &EchoResults,
-    value: fn(&EchoFigures) -> f64,
+    value: fn(&Figures) -> f64,
     label: fn(f64) -> String,
 ) {
     let columns: Vec<String> = ECHO_SERVERS
@@ -243,7 +263,7 @@ fn loop_table(w: &mut String, echo: &EchoResults) {
          the throughput is disturbed; CPU per round trip much less."
     );
     let _ = writeln!(w);
-    type Counter = fn(&EchoFigures) -> Option<f64>;
+    type Counter = fn(&Figures) -> Option<f64>;
     let waits: Counter = |f| f.waits_per_rt;
     let syscalls: Counter = |f| f.syscalls_per_rt;
     let counters = [
@@ -304,9 +324,13 @@ fn verdict(ok: Option<bool>) -> &'static str {
     }
 }
 
-/// The issue's targets, at 100 and 1000 connections × 1 KiB.
-fn targets(w: &mut String, echo: &EchoResults) {
-    let _ = writeln!(w, "### Targets (100 and 1000 connections × 1 KiB)");
+/// The issue's targets: echo at 100 and 1000 connections × 1 KiB, HTTP at 100
+/// connections.
+fn targets(w: &mut String, echo: &EchoResults, http: &HttpResults) {
+    let _ = writeln!(
+        w,
+        "### Targets (echo: 100 and 1000 connections × 1 KiB; HTTP: 100 connections)"
+    );
     let _ = writeln!(w);
     for (case, row) in echo_cases().iter().zip(echo) {
         if case.size != 1024 || case.conns < 100 {
@@ -339,6 +363,7 @@ fn targets(w: &mut String, echo: &EchoResults) {
             protocol_targets(w, &case.name(), row);
         }
     }
+    http_targets(w, http);
 }
 
 /// The protocol server against tokio's and ringloop-io_uring's stream servers: CPU per
@@ -370,4 +395,148 @@ fn protocol_targets(w: &mut String, case: &str, row: &EchoRow) {
         cpu.join("; "),
         throughput.join("; ")
     );
+}
+
+fn http_fig(row: &HttpRow, runtime: Runtime) -> Option<Figures> {
+    row[runtime.index()].as_ref().ok().copied()
+}
+
+/// The ratio columns of the HTTP table: numerator / denominator.
+const HTTP_RATIOS: [(Runtime, Runtime); 2] = [
+    (Runtime::IoUring, Runtime::Tokio),
+    (Runtime::Epoll, Runtime::Tokio),
+];
+
+/// Requests per second and server CPU per request side by side, then their ratios.
+fn http_table(w: &mut String, http: &HttpResults) {
+    let _ = writeln!(
+        w,
+        "### HTTP/1.1 hello world (hyper): requests/s (higher is better) and server CPU \
+         per request (µs, lower is better)"
+    );
+    let _ = writeln!(w);
+    let columns: Vec<String> = RUNTIMES
+        .iter()
+        .map(|rt| format!("{} req/s", rt.label()))
+        .chain(RUNTIMES.iter().map(|rt| format!("{} µs/req", rt.label())))
+        .chain(HTTP_RATIOS.iter().flat_map(|(a, b)| {
+            [
+                format!("{} / {} CPU/req", a.short(), b.short()),
+                format!("{} / {} req/s", a.short(), b.short()),
+            ]
+        }))
+        .collect();
+    let _ = writeln!(w, "| connections | {} |", columns.join(" | "));
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(columns.len()));
+    for (conns, row) in &http.rows {
+        let figs = RUNTIMES.map(|rt| http_fig(row, rt));
+        let rate = figs.map(|f| f.map(|f| f.rate));
+        let cpu = figs.map(|f| f.map(|f| f.server_us));
+        let cells: Vec<String> = rate
+            .iter()
+            .map(|v| cell(v.map(rate_label)))
+            .chain(cpu.iter().map(|v| cell(v.map(|v| format!("{v:.2}")))))
+            .chain(HTTP_RATIOS.iter().flat_map(|(a, b)| {
+                [
+                    ratio(cpu[a.index()], cpu[b.index()]),
+                    ratio(rate[a.index()], rate[b.index()]),
+                ]
+            }))
+            .collect();
+        let _ = writeln!(w, "| {} | {} |", conns_label(*conns), cells.join(" | "));
+    }
+    let _ = writeln!(w);
+}
+
+/// The HTTP server loops' counters per request, and how busy each thread was.
+fn http_loop_table(w: &mut String, http: &HttpResults) {
+    let _ = writeln!(
+        w,
+        "### HTTP server loop per request, and how busy each thread was"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "As for echo. Client busy is the load generator's CPU time over wall time: hyper's \
+         client thread, or wrk's process (from `/proc/self/stat`, 10 ms ticks). A client \
+         near 100 % bounds the requests per second; the server's CPU per request still \
+         tells which server does less work."
+    );
+    let _ = writeln!(w);
+    type Counter = fn(&Figures) -> Option<f64>;
+    let waits: Counter = |f| f.waits_per_rt;
+    let syscalls: Counter = |f| f.syscalls_per_rt;
+    let counters = [
+        (Runtime::IoUring, "enters", waits),
+        (Runtime::Epoll, "waits", waits),
+        (Runtime::Epoll, "syscalls", syscalls),
+    ];
+    let runtimes = RUNTIMES.map(Runtime::short).join(" / ");
+    let _ = writeln!(
+        w,
+        "| connections | {} | server busy ({runtimes}) | client busy | other |",
+        counters
+            .map(|(rt, name, _)| format!("{} {name}/req", rt.short()))
+            .join(" | "),
+    );
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(counters.len() + 3));
+    for (conns, row) in &http.rows {
+        let per = counters.map(|(rt, _, f)| {
+            cell(
+                http_fig(row, rt)
+                    .and_then(|x| f(&x))
+                    .map(|v| format!("{v:.3}")),
+            )
+        });
+        let busy = |f: Counter| {
+            RUNTIMES
+                .map(|rt| {
+                    cell(
+                        http_fig(row, rt)
+                            .and_then(|x| f(&x))
+                            .map(|v| format!("{:.0}", v * 100.0)),
+                    )
+                })
+                .join(" / ")
+                + " %"
+        };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} |",
+            conns_label(*conns),
+            per.join(" | "),
+            busy(|f| Some(f.server_busy)),
+            busy(|f| Some(f.client_busy)),
+            busy(|f| f.other_load),
+        );
+    }
+    let _ = writeln!(w);
+}
+
+/// HTTP/1.1 at 100 connections: ringloop-io_uring's server CPU per request at most
+/// 0.95 × tokio's, its requests per second no lower than tokio's.
+fn http_targets(w: &mut String, http: &HttpResults) {
+    for (conns, row) in &http.rows {
+        if *conns != 100 {
+            continue;
+        }
+        let (u, t) = (
+            http_fig(row, Runtime::IoUring),
+            http_fig(row, Runtime::Tokio),
+        );
+        let cpu = u.zip(t).map(|(u, t)| u.server_us <= 0.95 * t.server_us);
+        let thr = u.zip(t).map(|(u, t)| u.rate >= t.rate);
+        let _ = writeln!(
+            w,
+            "- HTTP/1.1 at 100 connections: {}'s server CPU per request ≤ 0.95 × {}'s ({}): \
+             {}; requests per second ≥ {}'s ({}): {}",
+            Runtime::IoUring.label(),
+            Runtime::Tokio.label(),
+            ratio(u.map(|f| f.server_us), t.map(|f| f.server_us)),
+            verdict(cpu),
+            Runtime::Tokio.label(),
+            ratio(u.map(|f| f.rate), t.map(|f| f.rate)),
+            verdict(thr),
+        );
+    }
 }

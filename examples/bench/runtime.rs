@@ -28,6 +28,15 @@ impl Runtime {
         }
     }
 
+    /// The label in ratio and counter column headers.
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Runtime::IoUring => "io_uring",
+            Runtime::Epoll => "epoll",
+            Runtime::Tokio => "tokio",
+        }
+    }
+
     pub(crate) fn index(self) -> usize {
         match self {
             Runtime::IoUring => 0,
@@ -273,9 +282,11 @@ impl Rt for Tokio {
     }
 
     fn bind() -> io::Result<Self::Listener> {
-        let std = std::net::TcpListener::bind("127.0.0.1:0")?;
-        std.set_nonblocking(true)?;
-        tokio::net::TcpListener::from_std(std)
+        // ringloop's listeners' backlog (std's is 128), so that a load generator opening
+        // its connections all at once (wrk) meets the same accept queue on every server.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        socket.listen(1024)
     }
 
     fn local_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
