@@ -81,6 +81,11 @@ pub mod sync;
 #[path = "fuzz_hooks.rs"]
 pub mod __fuzz;
 
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use driver::Backend;
 pub use event_loop::{
     Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, RemoteTask, Stats,
