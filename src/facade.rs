@@ -1,5 +1,5 @@
 //! The asyncio-style free functions: `run`, `spawn`, `spawn_eager`, `spawn_blocking`,
-//! `yield_now`, `gather`, `wait`, `shield`, `call_soon`.
+//! `yield_now`, `gather`, `wait`, `shield`, `call_soon`, `all_tasks`.
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::event_loop::{CallbackHandle, EventLoop, call_at_ns, call_soon_on};
-use crate::task::{Task, TaskError};
+use crate::task::{Task, TaskError, TaskInfo};
 
 /// Runs `future` on a new event loop and returns its output (asyncio's `run`).
 ///
@@ -113,6 +113,29 @@ where
 pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
     let core = crate::event_loop::context::current_core("ringloop::call_soon()");
     call_soon_on(&core, f)
+}
+
+/// The running loop's tasks that are not done (asyncio's `all_tasks()`), oldest first;
+/// see [`EventLoop::all_tasks`].
+///
+/// ```
+/// ringloop::run(async {
+///     let worker = ringloop::spawn(std::future::pending::<()>());
+///     worker.set_name("worker");
+///     let names: Vec<String> = ringloop::all_tasks().into_iter().map(|t| t.name).collect();
+///     // run's own future is a task too, and the oldest.
+///     assert_eq!(names.len(), 2);
+///     assert_eq!(names[1], "worker");
+/// });
+/// ```
+///
+/// # Panics
+///
+/// When no loop runs on this thread; use [`EventLoop::all_tasks`] outside it.
+pub fn all_tasks() -> Vec<TaskInfo> {
+    crate::event_loop::context::current_core("ringloop::all_tasks()")
+        .scheduler()
+        .all_tasks()
 }
 
 /// Schedules `f` on the running loop after `delay` (asyncio's `loop.call_later`, without

@@ -3,8 +3,9 @@
 //! One loop per thread runs tasks, callbacks, timers and I/O. Its vocabulary is
 //! asyncio's — [`run`], [`EventLoop::run_until_complete`], [`EventLoop::run_forever`],
 //! [`EventLoop::stop`], [`EventLoop::call_soon`], [`EventLoop::call_later`], [`spawn`]
-//! (`create_task`), [`gather`], [`wait`], [`timeout`] (`wait_for`), [`shield`] and
-//! [`sync::Queue`] — with asyncio's semantics made exact:
+//! (`create_task`), [`gather`], [`wait`], [`as_completed`], [`timeout`] (`wait_for`),
+//! [`timeout_at`], [`shield`], [`TaskGroup`], [`current_task`], [`task_local!`]
+//! (`contextvars`) and [`sync::Queue`] — with asyncio's semantics made exact:
 //!
 //! - an iteration runs only what was ready when it began; `call_soon` is FIFO, and tasks
 //!   and callbacks share one FIFO;
@@ -94,12 +95,15 @@ pub use event_loop::{
 #[doc(hidden)]
 pub use facade::{__join2, Join2};
 pub use facade::{
-    ReturnWhen, YieldNow, call_at, call_later, call_soon, gather, run, shield, spawn,
+    ReturnWhen, YieldNow, all_tasks, call_at, call_later, call_soon, gather, run, shield, spawn,
     spawn_blocking, spawn_eager, wait, yield_now,
 };
 pub use pool::{LoopPool, LoopPoolBuilder};
-pub use task::{ExceptionContext, ExceptionKind, Task, TaskError};
-pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};
+pub use task::{
+    AsCompleted, ExceptionContext, ExceptionKind, Task, TaskError, TaskGroup, TaskInfo,
+    TaskLocalError, TaskLocalFuture, TaskLocalKey, TaskState, as_completed, current_task,
+};
+pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout, timeout_at};
 
 #[cfg(feature = "fault-injection")]
 pub use driver::fault::FaultPlan;

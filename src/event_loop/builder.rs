@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[cfg(feature = "fault-injection")]
 use crate::driver::fault::{FaultDriver, FaultPlan};
@@ -32,6 +33,7 @@ pub struct Builder {
     recv_buffer_size: u32,
     remote_queue_limit: usize,
     blocking_threads: usize,
+    slow_callback_duration: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -48,6 +50,7 @@ impl Default for Builder {
             recv_buffer_size: 16 * 1024,
             remote_queue_limit: usize::MAX,
             blocking_threads: crate::task::blocking::DEFAULT_THREADS,
+            slow_callback_duration: None,
         }
     }
 }
@@ -217,6 +220,32 @@ impl Builder {
         self
     }
 
+    /// Turns on debug mode (asyncio's `loop.slow_callback_duration` with debug on): a task
+    /// step or callback that holds the loop longer than `threshold` is reported through
+    /// the [`log`](https://docs.rs/log) crate, as a `warn!` naming the task (its
+    /// [`name`](crate::Task::name) and id) or the callback's type, and how long it ran.
+    /// Off by default, and then free: no clock is read around a step. When not set here,
+    /// env `RINGLOOP_DEBUG=1` (asyncio's `PYTHONASYNCIODEBUG`) turns it on with asyncio's
+    /// default threshold, 100 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::builder()
+    ///     .slow_callback_duration(Duration::from_millis(10))
+    ///     .build()?;
+    /// let task = lp.spawn(async {
+    ///     // Logged: ringloop: executing task "Task-.." (id .., ..) took 20ms, ...
+    ///     std::thread::sleep(Duration::from_millis(20));
+    /// });
+    /// lp.run_until_complete(task).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn slow_callback_duration(&mut self, threshold: Duration) -> &mut Self {
+        self.slow_callback_duration = Some(threshold);
+        self
+    }
+
     /// Whether faults are injected.
     fn faulty(&self) -> bool {
         #[cfg(feature = "fault-injection")]
@@ -262,6 +291,7 @@ impl Builder {
             None => driver,
         };
         let sched = Rc::new(Scheduler::new(shared));
+        sched.set_eager(self.eager_tasks);
         // Under fault injection every operation goes through the (faulty) driver, unless
         // try-first was asked for explicitly.
         let try_first = self
@@ -281,13 +311,28 @@ impl Builder {
             turn_failures: Cell::new(0),
             ran: Cell::new(0),
             handler: RefCell::new(None),
-            eager: self.eager_tasks,
             signals: RefCell::new(None),
+            slow_callback: self.slow_callback_duration.or_else(debug_from_env),
         };
         Ok(EventLoop {
             core: Rc::new(core),
         })
     }
+}
+
+/// asyncio's default slow callback duration in debug mode.
+const DEBUG_SLOW_CALLBACK: Duration = Duration::from_millis(100);
+
+/// `RINGLOOP_DEBUG`: `1`, `true`, `on` or `yes` turn debug mode on with a threshold of
+/// 100 ms (asyncio's `PYTHONASYNCIODEBUG`); anything else (or nothing) leaves it off.
+fn debug_from_env() -> Option<Duration> {
+    let on = std::env::var("RINGLOOP_DEBUG").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "on" | "yes"
+        )
+    });
+    on.then_some(DEBUG_SLOW_CALLBACK)
 }
 
 /// `RINGLOOP_TRY_FIRST`: `0`, `false`, `off` or `no` turn try-first I/O off; anything

@@ -8,7 +8,7 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::driver::handle::DriverHandle;
 use crate::driver::{Backend, Wait};
@@ -53,10 +53,11 @@ pub(crate) struct Core {
     pub(super) turn_failures: Cell<u32>,
     /// Tasks and callbacks the last iteration ran (for `Driver::wants_poll`).
     pub(super) ran: Cell<usize>,
-    /// `Builder::eager_tasks`: `spawn` runs a new task's first step at once.
-    pub(super) eager: bool,
     /// Signal handlers and subscriptions, once any was made (`signals.rs`).
     pub(super) signals: RefCell<Option<Rc<super::signals::LoopSignals>>>,
+    /// Debug mode (`Builder::slow_callback_duration`, `RINGLOOP_DEBUG`): a task step or
+    /// callback that runs longer than this is logged. `None`: off, and free.
+    pub(super) slow_callback: Option<Duration>,
 }
 
 impl Core {
@@ -80,7 +81,7 @@ impl Core {
 
     /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
     pub(crate) fn eager_tasks(&self) -> bool {
-        self.eager
+        self.sched.eager()
     }
 
     /// Runs `f` on the blocking pool; a task resolving to its result (see
@@ -227,19 +228,60 @@ impl Core {
         let budget = self.sched.ready_len().min(ITERATION_BUDGET);
         self.ran.set(budget);
         for _ in 0..budget {
-            match self.sched.pop() {
-                Some(Popped::Main) => {
-                    let waker = self.sched.main_waker();
-                    main(&mut Context::from_waker(&waker));
-                }
-                Some(Popped::Node(node)) => {
-                    if let Some(report) = node.run(&self.sched) {
-                        self.report(report);
-                    }
-                }
-                None => break,
+            let Some(popped) = self.sched.pop() else {
+                break;
+            };
+            match self.slow_callback {
+                None => self.run_node(popped, main),
+                Some(threshold) => self.run_node_timed(popped, main, threshold),
             }
         }
+    }
+
+    /// Runs one popped node: polls the main future or runs a task step or a callback.
+    #[inline]
+    fn run_node(&self, popped: Popped, main: &mut dyn FnMut(&mut Context<'_>)) {
+        match popped {
+            Popped::Main => self.sched.run_main(main),
+            Popped::Node(node) => {
+                if let Some(report) = node.run(&self.sched) {
+                    self.report(report);
+                }
+            }
+        }
+    }
+
+    /// [`run_node`](Self::run_node) in debug mode: a step that holds the loop longer
+    /// than `threshold` is logged with what ran (asyncio's "Executing <Task ...> took
+    /// 0.150 seconds").
+    #[cold]
+    fn run_node_timed(
+        &self,
+        popped: Popped,
+        main: &mut dyn FnMut(&mut Context<'_>),
+        threshold: Duration,
+    ) {
+        // A reference of our own keeps the node alive for the report (the run may free
+        // it); its name is read only when the step was slow.
+        let node = match &popped {
+            Popped::Main => None,
+            Popped::Node(node) => Some(node.clone()),
+        };
+        let start = Instant::now();
+        self.run_node(popped, main);
+        let took = start.elapsed();
+        if took > threshold {
+            let what = match &node {
+                Some(node) => node.describe(),
+                None => self.sched.describe_main(),
+            };
+            log::warn!(
+                "ringloop: executing {what} took {took:?}, longer than the slow callback \
+                 duration of {threshold:?}: it held the event loop (blocking work belongs in \
+                 spawn_blocking)"
+            );
+        }
+        drop(node);
     }
 
     /// A turn failed. `EINTR`, `EAGAIN` and `EBUSY` mean nothing happened: the

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::Backend;
 use crate::task::raw::catch;
-use crate::task::{ExceptionContext, ExceptionKind, Task};
+use crate::task::{ExceptionContext, ExceptionKind, Task, TaskInfo};
 
 mod builder;
 pub(crate) mod context;
@@ -71,6 +71,15 @@ pub struct EventLoop {
     core: Rc<Core>,
 }
 
+/// Ends `run_until_complete`'s main task, also when its future panics.
+struct MainTask<'a>(&'a Core);
+
+impl Drop for MainTask<'_> {
+    fn drop(&mut self) {
+        self.0.sched.main_end();
+    }
+}
+
 /// Resets `running` (and the thread's current loop) even if a task's panic unwinds
 /// through `run_until_complete`.
 struct Running<'a> {
@@ -101,6 +110,12 @@ impl EventLoop {
     }
 
     fn enter(&self) -> Running<'_> {
+        if self.core.closed.get() {
+            panic!(
+                "this event loop is closed (EventLoop::close was called): a closed loop cannot \
+                 run again; build a new one with EventLoop::new()"
+            );
+        }
         let enter = crate::event_loop::context::enter(&self.core);
         self.core.running.set(true);
         Running {
@@ -126,6 +141,9 @@ impl EventLoop {
         let mut future = pin!(future);
         let output = Cell::new(None);
         let done = Cell::new(false);
+        // The future is the loop's main task meanwhile (asyncio wraps it in a task).
+        self.core.sched.main_begin();
+        let _main = MainTask(&self.core);
         self.core.sched.schedule_main();
         let mut poll_main = |cx: &mut Context<'_>| {
             if !done.get()
@@ -188,7 +206,7 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.spawn(future, self.core.eager)
+        self.core.spawn(future, self.core.eager_tasks())
     }
 
     /// Spawns `future` and runs it at once, up to its first suspension (Python 3.12's
@@ -370,6 +388,77 @@ impl EventLoop {
     /// ```
     pub fn remove_signal_handler(&self, signum: libc::c_int) -> bool {
         signals::remove_handler(&self.core, signum)
+    }
+
+    /// The tasks of this loop that are not done (asyncio's `all_tasks()`), oldest first:
+    /// every live task, pending or in the middle of a step, and while
+    /// [`run_until_complete`](Self::run_until_complete) runs, the future it was given
+    /// (asyncio runs that as a task too). [`ringloop::all_tasks`](crate::all_tasks) is the
+    /// same for the running loop.
+    ///
+    /// ```
+    /// use ringloop::{EventLoop, TaskState};
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let worker = lp.spawn(std::future::pending::<()>());
+    /// worker.set_name("worker");
+    /// let names: Vec<String> = lp.all_tasks().into_iter().map(|t| t.name).collect();
+    /// assert_eq!(names, ["worker"]);
+    ///
+    /// let states = lp.run_until_complete(async {
+    ///     lp.all_tasks().into_iter().map(|t| t.state).collect::<Vec<_>>()
+    /// });
+    /// // The worker waits; the main future is the one running.
+    /// assert_eq!(states, [TaskState::Pending, TaskState::Running]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+        self.core.sched.all_tasks()
+    }
+
+    /// Closes the loop (asyncio's `loop.close()`): every task's future is dropped (the
+    /// tasks resolve as cancelled), queued callbacks and timers are released, in-flight
+    /// operations are cancelled and drained, and the ring is closed. Idempotent: closing
+    /// a closed loop does nothing. Dropping the loop closes it too.
+    ///
+    /// Unlike [`run`](crate::run), `close` does not give tasks a last iteration to see
+    /// their cancellation: cancel and run them first if their done callbacks must run.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let task = lp.spawn(std::future::pending::<()>());
+    /// lp.close();
+    /// lp.close(); // idempotent
+    /// assert!(task.is_cancelled());
+    /// assert!(lp.is_closed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called while the loop is running (from inside it): stop it first. Running a
+    /// closed loop panics too.
+    pub fn close(&self) {
+        if self.core.running.get() {
+            panic!(
+                "EventLoop::close was called while the loop is running: stop it first (stop(), \
+                 or let run_until_complete return), then close it"
+            );
+        }
+        self.core.close();
+    }
+
+    /// Whether [`close`](Self::close) was called (or the loop was dropped).
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// assert!(!lp.is_closed());
+    /// lp.close();
+    /// assert!(lp.is_closed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.core.closed.get()
     }
 
     /// What the loop has done so far.

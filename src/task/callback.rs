@@ -39,6 +39,8 @@ impl<F: FnOnce() + 'static> CallbackCell<F> {
         dealloc: Self::dealloc,
         shutdown: not_a_task,
         drop_payload: Self::drop_payload,
+        is_task: false,
+        type_name: std::any::type_name::<F>,
     };
 
     unsafe fn drop_payload(ptr: NonNull<Header>) {

@@ -34,6 +34,10 @@ pub(crate) struct Vtable {
     pub(crate) shutdown: unsafe fn(NonNull<Header>, &Scheduler) -> Option<ExceptionContext>,
     /// Callbacks only: drops the closure now (cancellation), leaving references alone.
     pub(crate) drop_payload: unsafe fn(NonNull<Header>),
+    /// Whether the node starts with a `TaskHeader` (a task or the main node).
+    pub(crate) is_task: bool,
+    /// The type of the future or closure, for debug-mode reports.
+    pub(crate) type_name: fn() -> &'static str,
 }
 
 /// The `drop_payload` of nodes whose payload is not dropped early (tasks, the main node).
@@ -148,6 +152,25 @@ impl NodeRef {
         let ptr = self.into_raw();
         // SAFETY: we own one reference, which `run` consumes; the node is alive.
         unsafe { (ptr.as_ref().vtable.run)(ptr, sched) }
+    }
+
+    /// What the node is, for a debug-mode report: a task's name and id, or a callback's
+    /// closure type.
+    pub(crate) fn describe(&self) -> String {
+        let vtable = self.header().vtable;
+        if vtable.is_task {
+            // SAFETY: a node whose vtable says task starts with a `TaskHeader`; our
+            // reference keeps it alive.
+            let task = unsafe { super::raw::TaskHeader::from_header(self.0) };
+            format!(
+                "task {:?} (id {}, {})",
+                task.ident.name(),
+                task.ident.id(),
+                (vtable.type_name)()
+            )
+        } else {
+            format!("callback {}", (vtable.type_name)())
+        }
     }
 
     /// Releases what the node owns without running it, consuming this reference. A

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use super::error::TaskError;
 use super::error::{ExceptionContext, ExceptionKind};
 use super::header::{Header, NodeRef, release};
+use super::ident::{Ident, TaskInfo, TaskState};
 use super::raw::{
     DoneCallback, TaskPrefix, allocate_done, catch, schedule_done_callback, settle_unclaimed,
 };
@@ -44,12 +45,22 @@ use super::state::State;
 /// `value` holds it until awaited): the common "finished without suspending" case costs
 /// one short-lived allocation and no queueing. Should such a handle need a node later
 /// (`add_done_callback`), one is made for it, already complete.
+///
+/// # Identity
+///
+/// Every task has an [`id`](Task::id), unique in the process, and a
+/// [`name`](Task::name): `Task-<id>` until [`set_name`](Task::set_name) gives it one, as
+/// asyncio names its tasks `Task-1`, `Task-2`, ... The running task sees its own through
+/// [`current_task`](crate::current_task).
 pub struct Task<T> {
     /// The task's node, holding one reference (see `header.rs`); `None` when the value
     /// is held inline.
     pub(super) node: Cell<Option<NonNull<Header>>>,
     /// The value of an eagerly finished task whose node was freed; `None` once taken.
     value: Cell<Option<T>>,
+    /// The identity of an eagerly finished task whose node was freed (the node's own
+    /// otherwise).
+    ident: Ident,
     _marker: PhantomData<*const ()>,
 }
 
@@ -66,15 +77,17 @@ impl<T: 'static> Task<T> {
         Task {
             node: Cell::new(Some(ptr)),
             value: Cell::new(None),
+            ident: Ident::new(0),
             _marker: PhantomData,
         }
     }
 
     /// The handle of a task that finished with `value` and whose node is already gone.
-    pub(crate) fn finished(value: T) -> Task<T> {
+    pub(crate) fn finished(value: T, ident: Ident) -> Task<T> {
         Task {
             node: Cell::new(None),
             value: Cell::new(Some(value)),
+            ident,
             _marker: PhantomData,
         }
     }
@@ -91,6 +104,83 @@ impl<T: 'static> Task<T> {
         self.prefix().map(|p| &p.task.header)
     }
 
+    /// The task's identity: its node's, or the handle's own once the node is gone.
+    fn ident(&self) -> &Ident {
+        match self.prefix() {
+            Some(prefix) => &prefix.task.ident,
+            None => &self.ident,
+        }
+    }
+
+    /// The task's id: unique among the tasks of this process, and the number in its
+    /// default name `Task-<id>`.
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let a = ringloop::spawn(async {});
+    ///     let b = ringloop::spawn(async {});
+    ///     assert_ne!(a.id(), b.id());
+    ///     assert_eq!(a.name(), format!("Task-{}", a.id()));
+    /// });
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.ident().id()
+    }
+
+    /// The task's name: the one given with [`set_name`](Task::set_name), else
+    /// `Task-<id>` (asyncio's `Task.get_name()`).
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let task = ringloop::spawn(async {});
+    ///     assert!(task.name().starts_with("Task-"));
+    ///     task.set_name("fetcher");
+    ///     assert_eq!(task.name(), "fetcher");
+    /// });
+    /// ```
+    pub fn name(&self) -> String {
+        self.ident().name()
+    }
+
+    /// Names the task (asyncio's `Task.set_name()`): what [`name`](Task::name),
+    /// [`current_task`](crate::current_task), [`EventLoop::all_tasks`] and debug-mode
+    /// reports show. Allowed at any time, also once the task is done.
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let task = ringloop::spawn(async {
+    ///         ringloop::current_task().expect("inside a task").name
+    ///     });
+    ///     task.set_name("worker-1");
+    ///     assert_eq!(task.await.unwrap(), "worker-1");
+    /// });
+    /// ```
+    ///
+    /// [`EventLoop::all_tasks`]: crate::EventLoop::all_tasks
+    pub fn set_name(&self, name: &str) {
+        self.ident().set_name(name);
+    }
+
+    /// A snapshot of the task's id, name and state.
+    ///
+    /// ```
+    /// use ringloop::TaskState;
+    ///
+    /// ringloop::run(async {
+    ///     let task = ringloop::spawn(async {});
+    ///     assert_eq!(task.info().state, TaskState::Pending);
+    ///     ringloop::yield_now().await;
+    ///     assert_eq!(task.info().state, TaskState::Done);
+    ///     assert_eq!(task.info().id, task.id());
+    /// });
+    /// ```
+    pub fn info(&self) -> TaskInfo {
+        match self.prefix() {
+            Some(prefix) => prefix.task.info(),
+            None => TaskInfo::new(&self.ident, TaskState::Done),
+        }
+    }
+
     /// Gives an inline handle a node of its own, complete, holding its value (for what
     /// needs the node: done callbacks). No-op on a handle that has a node.
     fn materialize(&self, sched: &super::scheduler::Scheduler) {
@@ -99,7 +189,7 @@ impl<T: 'static> Task<T> {
         }
         match self.value.take() {
             Some(value) => {
-                let ptr = allocate_done::<T>(Ok(value), sched.shared().clone());
+                let ptr = allocate_done::<T>(Ok(value), sched.shared().clone(), self.ident.take());
                 self.node.set(Some(ptr));
             }
             None => panic!(
@@ -250,6 +340,25 @@ impl<T: 'static> Future for Task<T> {
     }
 }
 
+/// Takes the result of a finished task whose done callbacks have all run, marking it
+/// retrieved; `None` when it is not there (yet).
+///
+/// # Safety
+///
+/// `ptr` is a live task with result type `T`, and this is the loop thread.
+pub(crate) unsafe fn take_result<T>(ptr: NonNull<Header>) -> Option<Result<T, TaskError>> {
+    // SAFETY: the caller guarantees a live task with result type `T`.
+    let prefix = unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() };
+    let task = &prefix.task;
+    if !task.header.state().has(State::COMPLETE) || task.callbacks_pending.get() > 0 {
+        return None;
+    }
+    // SAFETY: loop thread; no borrow of the slot is live.
+    let result = unsafe { (*prefix.out.result.get()).take() }?;
+    task.header.set(State::RETRIEVED);
+    Some(result)
+}
+
 /// Registers the awaiter of a task that is not done yet.
 ///
 /// # Panics
@@ -319,12 +428,16 @@ impl<T> fmt::Debug for Task<T> {
             Some(ptr) => {
                 // SAFETY: the handle keeps the node alive.
                 let header = unsafe { ptr.as_ref() };
+                // SAFETY: the handle keeps its node, a task, alive.
+                let task = unsafe { super::raw::TaskHeader::from_header(ptr) };
                 f.debug_struct("Task")
+                    .field("id", &task.ident.id())
                     .field("state", &header.state())
                     .finish()
             }
             None => f
                 .debug_struct("Task")
+                .field("id", &self.ident.id())
                 .field("state", &"finished eagerly, value held by the handle")
                 .finish(),
         }

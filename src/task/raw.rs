@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! TaskCell<T, F> (repr(C))
-//! ├── TaskHeader         non-generic: Header, the loop's Shared, awaiter, list links
+//! ├── TaskHeader         non-generic: Header, the loop's Shared, awaiter, list links,
+//! │                      identity (id, name once set)
 //! ├── OutputSlot<T>      the result and the done callbacks; a Task<T> reads only up to here
 //! └── future: Option<F>  dropped as soon as the task completes or is cancelled
 //! ```
@@ -33,6 +34,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::error::{ExceptionContext, ExceptionKind, TaskError};
 use super::header::{Header, NodeRef, Vtable, keep_payload, release};
+use super::ident::{Ident, TaskInfo, TaskState};
 use super::remote::Shared;
 use super::scheduler::Scheduler;
 use super::state::State;
@@ -59,10 +61,18 @@ pub(crate) struct TaskHeader {
     pub(crate) remote_queued: AtomicBool,
     pub(crate) list_prev: Cell<Option<NonNull<TaskHeader>>>,
     pub(crate) list_next: Cell<Option<NonNull<TaskHeader>>>,
+    /// The task's id and name (one word; see `ident.rs`). Loop thread only.
+    pub(crate) ident: Ident,
 }
 
 impl TaskHeader {
-    pub(crate) fn new(vtable: &'static Vtable, refs: u32, state: u32, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        vtable: &'static Vtable,
+        refs: u32,
+        state: u32,
+        shared: Arc<Shared>,
+        ident: Ident,
+    ) -> Self {
         TaskHeader {
             header: Header::new(vtable, refs, state),
             shared: ManuallyDrop::new(shared),
@@ -71,7 +81,21 @@ impl TaskHeader {
             remote_queued: AtomicBool::new(false),
             list_prev: Cell::new(None),
             list_next: Cell::new(None),
+            ident,
         }
+    }
+
+    /// A snapshot of the task's identity and state.
+    pub(crate) fn info(&self) -> TaskInfo {
+        let state = self.header.state();
+        let state = if state.has(State::COMPLETE) {
+            TaskState::Done
+        } else if state.has(State::RUNNING) {
+            TaskState::Running
+        } else {
+            TaskState::Pending
+        };
+        TaskInfo::new(&self.ident, state)
     }
 
     /// The task header of a node that is a task.
@@ -86,10 +110,11 @@ impl TaskHeader {
         unsafe { ptr.cast::<TaskHeader>().as_ref() }
     }
 
-    /// Wakes whoever awaits the handle.
+    /// Wakes whoever awaits the handle. An `as_completed` waiting on the task is told
+    /// which task finished (see `completion.rs`).
     pub(crate) fn wake_awaiter(&self) {
         if let Some(waker) = self.awaiter.take() {
-            waker.wake();
+            super::completion::wake(waker, self);
         }
     }
 }
@@ -156,7 +181,13 @@ where
 {
     let cell = Box::new(TaskCell {
         prefix: TaskPrefix {
-            task: TaskHeader::new(TaskCell::<F::Output, F>::VTABLE, 3, state, shared),
+            task: TaskHeader::new(
+                TaskCell::<F::Output, F>::VTABLE,
+                3,
+                state,
+                shared,
+                Ident::new(super::ident::next_id()),
+            ),
             out: OutputSlot::<F::Output> {
                 result: UnsafeCell::new(None),
                 done: UnsafeCell::new(None),
@@ -173,6 +204,7 @@ where
 pub(crate) fn allocate_done<T: 'static>(
     result: Result<T, TaskError>,
     shared: Arc<Shared>,
+    ident: Ident,
 ) -> NonNull<Header> {
     let cell = Box::new(TaskCell::<T, std::future::Pending<T>> {
         prefix: TaskPrefix {
@@ -181,6 +213,7 @@ pub(crate) fn allocate_done<T: 'static>(
                 1,
                 State::COMPLETE | State::HANDLE,
                 shared,
+                ident,
             ),
             out: OutputSlot::<T> {
                 result: UnsafeCell::new(Some(result)),
@@ -194,15 +227,16 @@ pub(crate) fn allocate_done<T: 'static>(
 
 /// After an eager first step: when the task finished with a value and the caller's
 /// handle reference is the only one left (no waker clone, no callback), takes the value
-/// and frees the node, consuming that reference. Otherwise makes the node's `shared`
-/// owned (one strong count) and returns `None`; the caller still owns the reference.
+/// and the task's identity and frees the node, consuming that reference. Otherwise makes
+/// the node's `shared` owned (one strong count) and returns `None`; the caller still
+/// owns the reference.
 ///
 /// # Safety
 ///
 /// `ptr` was made by [`allocate_eager`] for a future of type `F` and has just been run
 /// once; the caller owns its handle reference (`HANDLE` set, no `Task<T>` made from it
 /// yet) and the scheduler's `Arc<Shared>` is alive; loop thread.
-pub(crate) unsafe fn settle_eager<T, F>(ptr: NonNull<Header>) -> Option<T>
+pub(crate) unsafe fn settle_eager<T, F>(ptr: NonNull<Header>) -> Option<(T, Ident)>
 where
     F: Future<Output = T> + 'static,
     T: 'static,
@@ -221,11 +255,12 @@ where
         let Some(Ok(value)) = slot.take() else {
             unreachable!("checked just above")
         };
+        let ident = task.ident.take();
         // SAFETY: ours was the last reference, so nothing else can reach the node: free
         // it directly. Its `shared` is the uncounted copy, which `ManuallyDrop` leaves
         // alone; the future is already gone (COMPLETE).
         drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<T, F>>().as_ptr()) });
-        return Some(value);
+        return Some((value, ident));
     }
     // The node lives on: give its copy of `shared` a count of its own.
     std::mem::forget(Arc::clone(&task.shared));
@@ -248,6 +283,8 @@ where
         dealloc: Self::dealloc,
         shutdown: Self::shutdown,
         drop_payload: keep_payload,
+        is_task: true,
+        type_name: std::any::type_name::<F>,
     };
 
     /// # Safety
@@ -505,10 +542,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn task_header_stays_within_nine_words() {
-        // Every task pays for these bytes; spawn-heavy loads feel each cache line.
+    fn task_header_stays_within_ten_words() {
+        // Every task pays for these bytes; spawn-heavy loads feel each cache line. The
+        // tenth word is the task's identity (its id, or its id and name once named).
         assert!(
-            std::mem::size_of::<TaskHeader>() <= 72,
+            std::mem::size_of::<TaskHeader>() <= 80,
             "{}",
             std::mem::size_of::<TaskHeader>()
         );

@@ -15,10 +15,11 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Waker;
+use std::task::{Context, Waker};
 
 use super::error::ExceptionContext;
 use super::header::{Header, NodeRef, Vtable, keep_payload, not_a_task, release};
+use super::ident::{Ident, TaskInfo, TaskState};
 use super::join::Task;
 use super::queue::ReadyQueue;
 use super::raw::{self, TaskHeader};
@@ -45,6 +46,10 @@ pub(crate) struct Scheduler {
     pub(crate) polled: Cell<u64>,
     /// Eager polls in progress on this loop (an eager task spawning eagerly nests).
     eager_depth: Cell<u32>,
+    /// `Builder::eager_tasks`: whether [`spawn_auto`](Self::spawn_auto) spawns eagerly.
+    eager: Cell<bool>,
+    /// Whether `run_until_complete` is running a future (the main node is a task then).
+    main_active: Cell<bool>,
 }
 
 /// How deep eager spawns may nest (an eager task whose first step spawns eagerly, and so
@@ -54,7 +59,13 @@ pub(crate) const EAGER_MAX_DEPTH: u32 = 32;
 
 impl Scheduler {
     pub(crate) fn new(shared: Arc<Shared>) -> Scheduler {
-        let main = Box::new(TaskHeader::new(MAIN_VTABLE, 1, 0, shared.clone()));
+        let main = Box::new(TaskHeader::new(
+            MAIN_VTABLE,
+            1,
+            0,
+            shared.clone(),
+            Ident::new(0),
+        ));
         Scheduler {
             ready: ReadyQueue::new(),
             shared,
@@ -64,6 +75,32 @@ impl Scheduler {
             spawned: Cell::new(0),
             polled: Cell::new(0),
             eager_depth: Cell::new(0),
+            eager: Cell::new(false),
+            main_active: Cell::new(false),
+        }
+    }
+
+    /// Makes [`spawn_auto`](Self::spawn_auto) eager (`Builder::eager_tasks`).
+    pub(crate) fn set_eager(&self, on: bool) {
+        self.eager.set(on);
+    }
+
+    /// Whether [`spawn_auto`](Self::spawn_auto) is eager.
+    pub(crate) fn eager(&self) -> bool {
+        self.eager.get()
+    }
+
+    /// Spawns `future` the way this loop spawns by default: eagerly when it was built
+    /// with `eager_tasks(true)` and it is running on this thread, else queued.
+    pub(crate) fn spawn_auto<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if self.eager.get() && super::current::is_running(self.id()) {
+            self.spawn_eager(future)
+        } else {
+            self.spawn(future)
         }
     }
 
@@ -161,7 +198,7 @@ impl Scheduler {
         match unsafe { raw::settle_eager::<F::Output, F>(ptr) } {
             // Finished with nothing else referring to it: the node is already freed and
             // the value lives in the handle.
-            Some(value) => Task::finished(value),
+            Some((value, ident)) => Task::finished(value, ident),
             // SAFETY: the handle's reference, still ours.
             None => unsafe { Task::from_raw(ptr) },
         }
@@ -200,6 +237,80 @@ impl Scheduler {
         // SAFETY: the main node is a TaskHeader and lives as long as the scheduler; the
         // `ManuallyDrop` keeps the borrowed waker from releasing a reference it never had.
         ManuallyDrop::new(unsafe { super::waker::waker_ref(self.main) })
+    }
+
+    /// `run_until_complete` starts running a future: the main node becomes a task with a
+    /// new id (asyncio wraps each such future in a new task).
+    pub(crate) fn main_begin(&self) {
+        // SAFETY: the scheduler owns a reference to the main node, a TaskHeader.
+        let main = unsafe { TaskHeader::from_header(self.main) };
+        main.ident.reset(super::ident::next_id());
+        self.main_active.set(true);
+    }
+
+    /// `run_until_complete` is done with its future.
+    pub(crate) fn main_end(&self) {
+        self.main_active.set(false);
+    }
+
+    /// What a debug-mode report says of the main node.
+    pub(crate) fn describe_main(&self) -> String {
+        // SAFETY: the scheduler owns a reference to the main node, a TaskHeader.
+        let main = unsafe { TaskHeader::from_header(self.main) };
+        format!(
+            "task {:?} (id {}, the future given to run_until_complete)",
+            main.ident.name(),
+            main.ident.id()
+        )
+    }
+
+    /// Polls the main future through `poll`, with the main node's waker, as the current
+    /// task.
+    pub(crate) fn run_main(&self, poll: impl FnOnce(&mut Context<'_>)) {
+        let waker = self.main_waker();
+        // SAFETY: the scheduler owns a reference to the main node.
+        let header = unsafe { self.main.as_ref() };
+        header.set(State::RUNNING);
+        let prev = super::waker::begin_poll_unlendable(self.main);
+        /// Restores the marks even if the main future panics (the panic propagates out
+        /// of `run_until_complete`).
+        struct Restore<'a>(&'a Header, NonNull<Header>, *const Header);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let _ = super::waker::end_poll(self.1, self.2);
+                self.0.clear(State::RUNNING);
+            }
+        }
+        let _restore = Restore(header, self.main, prev);
+        poll(&mut Context::from_waker(&waker));
+    }
+
+    /// The tasks that are not done (asyncio's `all_tasks()`), oldest first: every live
+    /// task, and the future `run_until_complete` is running, if any.
+    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
+        let mut all = Vec::with_capacity(self.live.get() + 1);
+        if self.main_active.get() {
+            // SAFETY: the scheduler owns a reference to the main node, a TaskHeader.
+            all.push(unsafe { TaskHeader::from_header(self.main) }.info());
+        }
+        let mut cursor = self.tasks_head.get();
+        while let Some(ptr) = cursor {
+            // SAFETY: list members are alive (the list owns a reference to each).
+            let task = unsafe { ptr.as_ref() };
+            all.push(task.info());
+            cursor = task.list_next.get();
+        }
+        all.sort_unstable_by_key(|info| info.id);
+        all
+    }
+
+    /// The task being polled on this thread right now, if any.
+    pub(crate) fn current_task() -> Option<TaskInfo> {
+        let ptr = super::waker::polling()?;
+        // SAFETY: the node being polled is a task or the main node (both start with a
+        // TaskHeader), kept alive by the run (or the scheduler) for the poll's duration.
+        let task = unsafe { TaskHeader::from_header(ptr) };
+        Some(TaskInfo::new(&task.ident, TaskState::Running))
     }
 
     /// Pops the next node.
@@ -333,7 +444,13 @@ const MAIN_VTABLE: &Vtable = &Vtable {
     dealloc: main_dealloc,
     shutdown: not_a_task,
     drop_payload: keep_payload,
+    is_task: true,
+    type_name: main_type_name,
 };
+
+fn main_type_name() -> &'static str {
+    "the future given to run_until_complete"
+}
 
 unsafe fn main_run(ptr: NonNull<Header>, _: &Scheduler) -> Option<ExceptionContext> {
     // The loop polls the main future itself when `pop` returns `Popped::Main`; the main

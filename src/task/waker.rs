@@ -14,9 +14,15 @@
 //! waker clone (or self-wake) made during that poll, on the polling thread, takes that
 //! reference over instead of adding one, and the run then does not release it: a task
 //! that registers its waker and returns `Pending` (or yields) costs no atomic
-//! read-modify-write at all. The thread-local [`LENDABLE`] names the task whose queue
-//! reference is still available; only the polling thread can see it (another thread's
-//! slot never holds this task), and it is taken at most once per poll.
+//! read-modify-write at all. The thread-local [`POLLING`] names the task being polled
+//! and whether its queue reference is still available (an untagged pointer) or was lent
+//! (the pointer tagged with bit 0); only the polling thread can see it (another thread's
+//! slot never holds this task), and it is lent at most once per poll.
+//!
+//! The same slot answers [`current_task`](crate::current_task) at no extra cost: it holds
+//! the innermost task being polled (an eager spawn nests one poll in another), and the
+//! loop's main node (tagged, as it has no queue reference to lend) while
+//! `run_until_complete`'s future is polled.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -31,31 +37,50 @@ use super::state::State;
 static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
 thread_local! {
-    /// The task this thread is polling whose queue reference has not been lent yet
-    /// (null when none). See "Lending the queue's reference" above.
-    static LENDABLE: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
+    /// The node this thread is polling (null when none): untagged while the run's queue
+    /// reference can still be lent, tagged with bit 0 once it was lent (or when there is
+    /// none to lend: the main node). See "Lending the queue's reference" above.
+    static POLLING: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Marks the queue's reference to `ptr` as lendable for the poll about to start.
-/// Returns the previous mark, for [`end_poll`].
+/// `ptr` marked as having no queue reference left to lend.
+fn lent(ptr: *const Header) -> *const Header {
+    ptr.map_addr(|a| a | 1)
+}
+
+/// Marks `ptr` as the node being polled, its queue reference lendable, for the poll about
+/// to start. Returns the previous mark, for [`end_poll`].
 pub(crate) fn begin_poll(ptr: NonNull<Header>) -> *const Header {
-    LENDABLE.with(|l| l.replace(ptr.as_ptr()))
+    POLLING.with(|l| l.replace(ptr.as_ptr()))
+}
+
+/// Marks `ptr` as the node being polled with nothing to lend (the main node). Returns
+/// the previous mark, for [`end_poll`].
+pub(crate) fn begin_poll_unlendable(ptr: NonNull<Header>) -> *const Header {
+    POLLING.with(|l| l.replace(lent(ptr.as_ptr())))
 }
 
 /// Ends the poll of `ptr`: restores `prev` and returns whether the queue's reference is
 /// still the run's own (true) or was lent to a waker clone or a self-wake (false).
 #[must_use]
 pub(crate) fn end_poll(ptr: NonNull<Header>, prev: *const Header) -> bool {
-    LENDABLE.with(|l| l.replace(prev)) == ptr.as_ptr().cast_const()
+    POLLING.with(|l| l.replace(prev)) == ptr.as_ptr().cast_const()
+}
+
+/// The node this thread is polling right now, if any: the innermost task step, or the
+/// main node while `run_until_complete`'s future is polled.
+pub(crate) fn polling() -> Option<NonNull<Header>> {
+    let ptr = POLLING.try_with(Cell::get).unwrap_or(std::ptr::null());
+    NonNull::new(ptr.map_addr(|a| a & !1).cast_mut())
 }
 
 /// Takes the lendable queue reference of `ptr` if this thread is polling it and it is
 /// still available. The caller then owns that reference.
 fn take_lent(ptr: NonNull<Header>) -> bool {
-    LENDABLE
+    POLLING
         .try_with(|l| {
             if l.get() == ptr.as_ptr().cast_const() {
-                l.set(std::ptr::null());
+                l.set(lent(ptr.as_ptr()));
                 true
             } else {
                 false

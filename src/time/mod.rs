@@ -1,4 +1,4 @@
-//! Time: the timer queue, `sleep`, `sleep_until` and `timeout`.
+//! Time: the timer queue, `sleep`, `sleep_until`, `timeout` and `timeout_at`.
 //!
 //! Durations count from the first poll, as an asyncio coroutine's body starts when the
 //! loop first runs it: `sleep(d)` resolves no earlier than `d` after it was first polled.
@@ -18,7 +18,7 @@ use std::task::Waker;
 use crate::task::header::NodeRef;
 
 pub use sleep::{Sleep, sleep, sleep_until};
-pub use timeout::{Elapsed, timeout};
+pub use timeout::{Elapsed, timeout, timeout_at};
 
 /// What a timer does when it fires.
 pub(crate) enum TimerTarget {
