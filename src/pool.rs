@@ -20,6 +20,16 @@ use crate::event_loop::{Builder, EventLoop, Remote};
 use crate::task::TaskError;
 
 /// Builds a [`LoopPool`].
+///
+/// ```
+/// use ringloop::{Backend, EventLoop, LoopPool};
+///
+/// let mut loops = EventLoop::builder();
+/// loops.backend(Backend::Auto).ring_entries(1024);
+/// let pool = LoopPool::builder().threads(2).loops(loops).build()?;
+/// assert_eq!(pool.len(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LoopPoolBuilder {
     threads: usize,
@@ -29,6 +39,12 @@ pub struct LoopPoolBuilder {
 
 impl LoopPoolBuilder {
     /// How many loops (threads) to run (default: one per CPU this process may use).
+    ///
+    /// ```
+    /// let pool = ringloop::LoopPool::builder().threads(3).build()?;
+    /// assert_eq!(pool.run_each(|i| async move { i }), [0, 1, 2]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn threads(&mut self, n: usize) -> &mut Self {
         self.threads = n;
         self
@@ -36,12 +52,33 @@ impl LoopPoolBuilder {
 
     /// Pins loop `i` to CPU `i` (modulo the CPU count), so each loop keeps its core's
     /// caches (default off).
+    ///
+    /// ```
+    /// // One loop per core, each staying on its core.
+    /// let cores = std::thread::available_parallelism()?.get();
+    /// let pool = ringloop::LoopPool::builder().threads(cores).pin_cpus(true).build()?;
+    /// assert_eq!(pool.len(), cores);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pin_cpus(&mut self, on: bool) -> &mut Self {
         self.pin_cpus = on;
         self
     }
 
     /// The settings every loop is built with (default: [`EventLoop::builder`]'s).
+    ///
+    /// ```
+    /// use ringloop::{EventLoop, LoopPool};
+    ///
+    /// let mut each = EventLoop::builder();
+    /// each.blocking_threads(4); // every loop gets a small blocking pool
+    /// let pool = LoopPool::builder().threads(2).loops(each).build()?;
+    /// let sums = pool.run_each(|i| async move {
+    ///     ringloop::spawn_blocking(move || i * 10).await.unwrap()
+    /// });
+    /// assert_eq!(sums, [0, 10]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn loops(&mut self, builder: Builder) -> &mut Self {
         self.loops = builder;
         self
@@ -54,6 +91,16 @@ impl LoopPoolBuilder {
     /// `InvalidInput` for zero threads; otherwise the first error a thread met building
     /// its loop, pinning itself, or being spawned (the loops already started are stopped
     /// and joined first).
+    ///
+    /// ```
+    /// use ringloop::LoopPool;
+    ///
+    /// let pool = LoopPool::builder().threads(2).build()?; // two threads, each running a loop
+    /// assert_eq!(pool.len(), 2);
+    /// let err = LoopPool::builder().threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build(&self) -> io::Result<LoopPool> {
         if self.threads == 0 {
             return Err(io::Error::new(
@@ -129,6 +176,12 @@ pub struct LoopPool {
 
 impl LoopPool {
     /// A builder with one thread per CPU, unpinned.
+    ///
+    /// ```
+    /// let pool = ringloop::LoopPool::builder().build()?; // one loop per CPU
+    /// assert_eq!(pool.len(), std::thread::available_parallelism()?.get());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn builder() -> LoopPoolBuilder {
         LoopPoolBuilder {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -192,16 +245,38 @@ impl LoopPool {
     /// # Panics
     ///
     /// When `index >= self.len()`.
+    ///
+    /// ```
+    /// let pool = ringloop::LoopPool::builder().threads(2).build()?;
+    /// // Work for loop 1 only, from this plain thread.
+    /// let task = pool.remote(1).spawn(|| async { std::thread::current().name().map(String::from) });
+    /// assert_eq!(task.join().unwrap().as_deref(), Some("ringloop-pool-1"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remote(&self, index: usize) -> Remote {
         self.remotes[index].clone()
     }
 
     /// How many loops the pool runs.
+    ///
+    /// ```
+    /// let pool = ringloop::LoopPool::builder().threads(2).build()?;
+    /// for i in 0..pool.len() {
+    ///     pool.remote(i).call_soon_threadsafe(move || println!("hello from loop {i}")).unwrap();
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.remotes.len()
     }
 
     /// Whether the pool runs no loop (never, once built).
+    ///
+    /// ```
+    /// let pool = ringloop::LoopPool::builder().threads(1).build()?;
+    /// assert!(!pool.is_empty()); // a built pool always runs a loop
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.remotes.is_empty()
     }

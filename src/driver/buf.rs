@@ -8,7 +8,38 @@
 
 use std::ops::{Bound, RangeBounds};
 
-/// A buffer the kernel may read from.
+/// A buffer the kernel may read from: what writes take (`Vec<u8>`, `Box<[u8]>`, a
+/// [`Slice`] of either, and the `'static` `&[u8]`, `b"..."` and `&str`).
+///
+/// A write sends the [initialized](IoBuf::bytes_init) bytes (a `Vec`'s length); a read
+/// fills up to [`bytes_total`](IoBuf::bytes_total) (its capacity). See the
+/// [`net`](crate::net) module's "Owned buffers" section.
+///
+/// ```
+/// use ringloop::net::{IoBuf, UnixStream};
+///
+/// /// Sends `msg` whole, and hands the buffer back for reuse.
+/// async fn send<B: IoBuf>(conn: &UnixStream, msg: B) -> std::io::Result<B> {
+///     let (res, msg) = conn.write_all(msg).await;
+///     res.map(|()| msg)
+/// }
+///
+/// ringloop::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     send(&a, "a str, ").await?;
+///     send(&a, b"bytes, ").await?;
+///     let mut buf = send(&a, b"a Vec".to_vec()).await?;
+///     buf.clear(); // reused below as a read buffer
+///     buf.reserve(64);
+///     assert_eq!(buf.bytes_init(), 0); // a write would send nothing
+///     assert!(buf.bytes_total() >= 64); // a read may fill this much
+///     let (res, buf) = b.read_exact(buf.slice(..19)).await;
+///     res?;
+///     assert_eq!(buf.into_inner(), b"a str, bytes, a Vec");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Safety
 ///
@@ -25,6 +56,18 @@ pub unsafe trait IoBuf: Unpin + 'static {
 
     /// A view of part of the buffer, so that a read or write uses just that part without
     /// copying. The range is checked against `bytes_total`.
+    ///
+    /// ```
+    /// use ringloop::net::IoBuf;
+    ///
+    /// let line = b"GET / HTTP/1.1".to_vec();
+    /// let path = line.slice(4..5); // what `write(path)` would send: "/"
+    /// assert_eq!((path.bytes_init(), path.bytes_total()), (1, 1));
+    /// let mut line = path.into_inner(); // the whole buffer back
+    /// line.reserve(100);
+    /// let spare = line.slice(14..); // from the length to the capacity: where to append
+    /// assert_eq!(spare.bytes_init(), 0);
+    /// ```
     ///
     /// # Panics
     ///
@@ -56,7 +99,31 @@ pub unsafe trait IoBuf: Unpin + 'static {
     }
 }
 
-/// A buffer the kernel may write into.
+/// A buffer the kernel may write into: what reads take (`Vec<u8>`, `Box<[u8]>`, and a
+/// [`Slice`] of either).
+///
+/// A read fills up to the buffer's capacity ([`bytes_total`](IoBuf::bytes_total)) from
+/// its start, and marks what it wrote as initialized: a `Vec`'s length grows to cover
+/// it, never shrinks. See the [`net`](crate::net) module's "Owned buffers" section.
+///
+/// ```
+/// use ringloop::net::{IoBufMut, UnixStream};
+///
+/// /// Reads once into any buffer; the buffer comes back either way.
+/// async fn read_some<B: IoBufMut>(conn: &UnixStream, buf: B) -> (std::io::Result<usize>, B) {
+///     conn.read(buf).await
+/// }
+///
+/// ringloop::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     a.write_all(b"boxed").await.0?;
+///     // A boxed slice is all initialized: its length is its capacity.
+///     let (n, buf) = read_some(&b, vec![0u8; 8].into_boxed_slice()).await;
+///     assert_eq!(&buf[..n?], b"boxed");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Safety
 ///
@@ -164,6 +231,26 @@ unsafe impl IoBuf for &'static str {
 
 /// Part of a buffer: `begin..end` of `buf`'s capacity. Made by [`IoBuf::slice`]; get the
 /// buffer back with [`Slice::into_inner`].
+///
+/// A write of a slice sends its initialized part; a read into it fills it and, when it
+/// starts at the buffer's length, appends.
+///
+/// ```
+/// use ringloop::net::{IoBuf, UnixStream};
+///
+/// ringloop::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let message = b"header:body".to_vec();
+///     let (res, body) = a.write_all(message.slice(7..)).await; // sends "body"
+///     res?;
+///     let message = body.into_inner(); // the whole Vec, untouched
+///     assert_eq!(message, b"header:body");
+///     let (n, buf) = b.read(Vec::with_capacity(16)).await;
+///     assert_eq!(&buf[..n?], b"body");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Slice<T> {
     buf: T,
@@ -173,18 +260,46 @@ pub struct Slice<T> {
 
 impl<T> Slice<T> {
     /// Where the view starts in the buffer.
+    ///
+    /// ```
+    /// use ringloop::net::IoBuf;
+    ///
+    /// assert_eq!(b"key=value".to_vec().slice(4..).begin(), 4);
+    /// ```
     pub fn begin(&self) -> usize {
         self.begin
     }
-    /// Where the view ends in the buffer.
+    /// Where the view ends in the buffer (exclusive).
+    ///
+    /// ```
+    /// use ringloop::net::IoBuf;
+    ///
+    /// let key = b"key=value".to_vec().slice(..3);
+    /// assert_eq!((key.begin(), key.end()), (0, 3));
+    /// ```
     pub fn end(&self) -> usize {
         self.end
     }
-    /// The whole buffer.
+    /// The whole buffer, borrowed.
+    ///
+    /// ```
+    /// use ringloop::net::IoBuf;
+    ///
+    /// let value = b"key=value".to_vec().slice(4..);
+    /// assert_eq!(&value.get_ref()[value.begin()..value.end()], b"value");
+    /// ```
     pub fn get_ref(&self) -> &T {
         &self.buf
     }
-    /// The whole buffer, given back.
+    /// The whole buffer, given back (after a read into the slice, with what it read).
+    ///
+    /// ```
+    /// use ringloop::net::IoBuf;
+    ///
+    /// let buf = b"key=value".to_vec();
+    /// let value = buf.slice(4..);
+    /// assert_eq!(value.into_inner(), b"key=value");
+    /// ```
     pub fn into_inner(self) -> T {
         self.buf
     }

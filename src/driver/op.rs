@@ -51,7 +51,10 @@ impl OpId {
 }
 
 /// What the driver does with the result of an operation whose future is gone.
+///
+/// Not API: `pub` only because the sealed [`Operation`] names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[doc(hidden)]
 pub enum Late {
     /// Nothing: drop the resources.
     Ignore,
@@ -61,7 +64,10 @@ pub enum Late {
 
 /// A request for the kernel, in raw form. Every pointer points into heap memory owned by
 /// the operation that built it.
+///
+/// Not API: `pub` only because the sealed [`Operation`] names it.
 #[derive(Clone, Copy, Debug)]
+#[doc(hidden)]
 pub enum OpCode {
     Accept {
         fd: Fd,
@@ -150,7 +156,25 @@ pub enum OpCode {
 }
 
 /// An operation's resources and how to read its completion. Sealed: implemented only
-/// by ringloop's own operations.
+/// by ringloop's own operations (the types of `net::ops`), and not nameable outside the
+/// crate, so users meet it only as the bound on [`Op`] and its [`Output`] only as the
+/// `Op`'s output, which the compiler checks here:
+///
+/// ```
+/// use std::future::Future;
+/// use std::io;
+/// use std::net::SocketAddr;
+/// use ringloop::net::Op;
+/// use ringloop::net::ops::{Recv, RecvMsg, SendMsg, SendOp};
+///
+/// fn yields<O, F: Future<Output = O>>() {}
+/// yields::<(io::Result<usize>, Vec<u8>), Op<'static, Recv<Vec<u8>>>>();
+/// yields::<(io::Result<usize>, &'static str), Op<'static, SendOp<&'static str>>>();
+/// yields::<(io::Result<(usize, SocketAddr)>, Box<[u8]>), Op<'static, RecvMsg<Box<[u8]>>>>();
+/// yields::<(io::Result<usize>, Vec<u8>), Op<'static, SendMsg<Vec<u8>>>>();
+/// ```
+///
+/// [`Output`]: Operation::Output
 ///
 /// # Safety
 ///
@@ -197,19 +221,54 @@ enum State<T> {
     Done,
 }
 
-/// A socket operation in flight: a future yielding the operation's result and, where it
-/// took buffers, the buffers back.
+/// A socket operation, as a future: awaiting an `Op<'_, T>` gives the output of its
+/// operation `T`, the result and, where the operation took a buffer, the buffer back.
 ///
-/// Dropping it early is safe: the kernel's operation is cancelled and its buffers are
-/// kept until the kernel lets go of them, then freed. What the cancelled operation did
-/// before the cancel took effect (bytes read or written) is lost with them; to keep the
-/// real result and the buffer, call [`cancel`](Op::cancel) and await the `Op`.
+/// `T` is one of the types of [`net::ops`](crate::net::ops), and says what the output
+/// is:
+///
+/// - [`Recv<B>`](crate::net::ops::Recv), from the streams' `read` and
+///   [`UdpSocket::recv`](crate::net::UdpSocket::recv): `(io::Result<usize>, B)`, the
+///   count read (0 at end-of-file) and the buffer;
+/// - [`SendOp<B>`](crate::net::ops::SendOp), from `write` and
+///   [`UdpSocket::send`](crate::net::UdpSocket::send): `(io::Result<usize>, B)`, the
+///   count sent and the buffer;
+/// - [`RecvMsg<B>`](crate::net::ops::RecvMsg), from
+///   [`UdpSocket::recv_from`](crate::net::UdpSocket::recv_from):
+///   `(io::Result<(usize, SocketAddr)>, B)`, the count, the sender and the buffer;
+/// - [`SendMsg<B>`](crate::net::ops::SendMsg), from
+///   [`UdpSocket::send_to`](crate::net::UdpSocket::send_to): `(io::Result<usize>, B)`.
+///
+/// The trait these types implement, `Operation`, is sealed: only ringloop's operations
+/// implement it, and its output is all of it a user meets. The [`net`](crate::net)
+/// module's "Owned buffers" section tells who holds the buffer when.
+///
+/// Nothing reaches the kernel before the first poll. Dropping the `Op` early is safe:
+/// the operation is cancelled, and the loop keeps the buffer until the kernel has let
+/// go of it, then frees it. What the operation did before the cancel took effect
+/// (bytes read or written) is lost with it; to keep the real result and the buffer,
+/// call [`cancel`](Op::cancel) and await the `Op`.
 ///
 /// The `'a` lifetime borrows the socket: it stays open while an `Op` on it exists.
 ///
 /// An `Op` belongs to the loop it is created in (`stream.read(buf)` looks the running
 /// loop up at once): create it inside the loop, e.g.
 /// `lp.run_until_complete(async { stream.read(buf).await })`, and await it there.
+///
+/// ```
+/// use std::io;
+/// use ringloop::net::{Op, UnixStream, ops::Recv};
+///
+/// ringloop::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     a.write_all(b"hi").await.0?;
+///     let read: Op<'_, Recv<Vec<u8>>> = b.read(Vec::with_capacity(16));
+///     let (n, buf): (io::Result<usize>, Vec<u8>) = read.await;
+///     assert_eq!(&buf[..n?], b"hi");
+///     Ok::<(), io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "an operation does nothing until awaited"]
 pub struct Op<'a, T: Operation> {
     io: Rc<DriverHandle>,
@@ -244,6 +303,36 @@ impl<'a, T: Operation> Op<'a, T> {
     /// before the cancel took effect) or an `Interrupted`-like error
     /// (`ECANCELED`), together with the buffers. Cancelling an `Op` that was never polled
     /// makes it complete with `ECANCELED` without reaching the kernel.
+    ///
+    /// A read with a deadline that keeps what it got:
+    ///
+    /// ```
+    /// use std::io;
+    /// use std::time::Duration;
+    /// use ringloop::net::UnixStream;
+    ///
+    /// async fn read_within(conn: &UnixStream, limit: Duration) -> (io::Result<usize>, Vec<u8>) {
+    ///     let mut read = conn.read(Vec::with_capacity(1024));
+    ///     match ringloop::timeout(limit, &mut read).await {
+    ///         Ok(done) => done,
+    ///         Err(_elapsed) => {
+    ///             read.cancel(); // not dropped: bytes it read before the cancel are kept
+    ///             read.await
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.write_all(b"quick").await.0?;
+    ///     let (n, buf) = read_within(&b, Duration::from_millis(50)).await;
+    ///     assert_eq!(&buf[..n?], b"quick");
+    ///     let (res, buf) = read_within(&b, Duration::from_millis(5)).await;
+    ///     assert!(res.is_err() && buf.is_empty()); // nothing came: cancelled
+    ///     Ok::<(), io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn cancel(&mut self) {
         self.cancel_requested = true;
         if let State::InFlight { id, .. } = self.state {

@@ -20,6 +20,18 @@ use crate::time::timers::Timers;
 use super::{Core, EventLoop};
 
 /// Builds an [`EventLoop`] with non-default settings.
+///
+/// ```
+/// use ringloop::{Backend, EventLoop};
+///
+/// let lp = EventLoop::builder()
+///     .backend(Backend::Auto)
+///     .ring_entries(1024)
+///     .blocking_threads(8)
+///     .build()?;
+/// assert_eq!(lp.run_until_complete(async { 6 * 7 }), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Builder {
     backend: Backend,
@@ -57,6 +69,15 @@ impl Default for Builder {
 
 impl Builder {
     /// Which I/O backend to use (default [`Backend::Auto`]).
+    ///
+    /// ```
+    /// use ringloop::{Backend, EventLoop};
+    ///
+    /// // epoll works on every Linux: e.g. for a sandbox that forbids io_uring.
+    /// let lp = EventLoop::builder().backend(Backend::Epoll).build()?;
+    /// assert_eq!(lp.backend(), Backend::Epoll);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn backend(&mut self, backend: Backend) -> &mut Self {
         self.backend = backend;
         self
@@ -65,6 +86,13 @@ impl Builder {
     /// Submission queue entries of the io_uring ring (default 256; the kernel rounds up
     /// to a power of two, and more than 32768, the kernel's most, is taken as 32768). A
     /// full queue is submitted and refilled, never an error.
+    ///
+    /// ```
+    /// // A deeper queue for a loop that submits many operations per iteration.
+    /// let lp = ringloop::EventLoop::builder().ring_entries(4096).build()?;
+    /// # drop(lp);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
         self.ring_entries = entries;
         self
@@ -73,13 +101,32 @@ impl Builder {
     /// Makes every spawn eager (default off): [`EventLoop::spawn`] and
     /// [`spawn`](crate::spawn) behave like [`EventLoop::spawn_eager`], as with Python
     /// 3.12's `loop.set_task_factory(asyncio.eager_task_factory)`.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let lp = ringloop::EventLoop::builder().eager_tasks(true).build()?;
+    /// let order = lp.run_until_complete(async {
+    ///     let log = Rc::new(RefCell::new(Vec::new()));
+    ///     let task = ringloop::spawn({
+    ///         let log = log.clone();
+    ///         async move { log.borrow_mut().push("task's first step") }
+    ///     });
+    ///     log.borrow_mut().push("after spawn");
+    ///     task.await.unwrap();
+    ///     log.take()
+    /// });
+    /// assert_eq!(order, ["task's first step", "after spawn"]); // lazily: the other way round
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn eager_tasks(&mut self, on: bool) -> &mut Self {
         self.eager_tasks = on;
         self
     }
 
     /// Whether stream reads and writes try the nonblocking syscall on their first poll,
-    /// before submitting to the driver, when the socket was ready lately (default on,
+    /// before submitting to the backend, when the socket was ready lately (default on,
     /// off under fault injection; when not set here, env `RINGLOOP_TRY_FIRST=0` turns it
     /// off, for comparisons).
     ///
@@ -89,6 +136,21 @@ impl Builder {
     /// (adaptive, per socket and direction, backing off to one try in 17). At most 16
     /// operations per socket and direction complete this way per loop iteration, so a
     /// task reading a socket that always has data still suspends regularly.
+    ///
+    /// ```
+    /// use ringloop::net::UnixStream;
+    ///
+    /// // Every read and write is submitted to the backend (to compare, or to test that path).
+    /// let lp = ringloop::EventLoop::builder().try_first_io(false).build()?;
+    /// lp.run_until_complete(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.write_all(b"submitted").await.0?;
+    ///     let (n, buf) = b.read(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..n?], b"submitted");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_first_io(&mut self, on: bool) -> &mut Self {
         self.try_first_io = Some(on);
         self
@@ -125,6 +187,29 @@ impl Builder {
     /// asks for it, so every operation meets the faulty backend.
     ///
     /// [`FaultPlan`]: crate::FaultPlan
+    ///
+    /// ```
+    /// use ringloop::net::UnixStream;
+    /// use ringloop::{EventLoop, FaultPlan};
+    ///
+    /// // Hidden faults (short reads and writes, retries, reordering): the service sees none.
+    /// let lp = EventLoop::builder().fault_injection(7, FaultPlan::chaos()).build()?;
+    /// lp.run_until_complete(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     let reader = ringloop::spawn(async move { b.read_exact(Vec::with_capacity(4096)).await });
+    ///     a.write_all(vec![1u8; 4096]).await.0?;
+    ///     let (res, got) = reader.await?;
+    ///     res?;
+    ///     assert!(got.iter().all(|&x| x == 1));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    ///
+    /// // A visible fault: building fails as a real setup might.
+    /// let plan = FaultPlan { setup_error: Some(12), ..FaultPlan::default() }; // ENOMEM
+    /// let err = EventLoop::builder().fault_injection(1, plan).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(feature = "fault-injection")]
     pub fn fault_injection(&mut self, seed: u64, plan: FaultPlan) -> &mut Self {
         self.fault = Some((seed, plan));
@@ -140,6 +225,18 @@ impl Builder {
     /// All of them together may take at most 1 GiB: [`build`](Builder::build) refuses
     /// more with an `InvalidInput` error. Where the memory cannot be had when the
     /// server first needs it, the server reads on readiness instead.
+    ///
+    /// ```
+    /// use ringloop::EventLoop;
+    ///
+    /// // Many connections with small messages: 4096 buffers of 4 KiB (16 MiB).
+    /// let lp = EventLoop::builder().recv_buffers(4096, 4096).build()?;
+    /// # drop(lp);
+    /// // More than 1 GiB in all is refused.
+    /// let err = EventLoop::builder().recv_buffers(32768, 64 * 1024).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
         self.recv_buffers = count.max(1).checked_next_power_of_two().unwrap_or(32768);
         self.recv_buffer_size = size.max(1);
@@ -263,6 +360,17 @@ impl Builder {
     /// an [`io::Error`].
     ///
     /// [`recv_buffers`]: Builder::recv_buffers
+    ///
+    /// ```
+    /// use ringloop::EventLoop;
+    ///
+    /// let mut builder = EventLoop::builder();
+    /// builder.blocking_threads(2);
+    /// let first = builder.build()?; // a builder can build several loops alike
+    /// let second = builder.build()?;
+    /// assert_eq!(first.run_until_complete(async { 1 }) + second.run_until_complete(async { 2 }), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build(&self) -> io::Result<EventLoop> {
         let recv_bytes = u64::from(self.recv_buffers) * u64::from(self.recv_buffer_size);
         if recv_bytes > driver::MAX_RECV_BUFFER_BYTES {

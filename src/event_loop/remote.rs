@@ -10,6 +10,16 @@ use crate::task::raw::catch;
 use crate::task::remote::{Refused, Shared, log_drop_panic};
 
 /// The loop has closed; the call was not scheduled.
+///
+/// ```
+/// use ringloop::{Closed, EventLoop};
+///
+/// let lp = EventLoop::new()?;
+/// let remote = lp.remote();
+/// drop(lp); // the loop closes
+/// assert_eq!(remote.call_soon_threadsafe(|| {}), Err(Closed));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed;
 
@@ -125,6 +135,22 @@ impl<F> fmt::Display for TrySendError<F> {
 impl<F> std::error::Error for TrySendError<F> {}
 
 /// A handle to a loop for other threads: `Send + Sync + Clone`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let remote = lp.remote(); // Send + Sync + Clone: give it to other threads
+/// let worker = std::thread::spawn(move || {
+///     remote.call_soon_threadsafe(|| println!("runs on the loop's thread")).unwrap();
+///     std::thread::sleep(Duration::from_millis(5));
+///     remote.stop();
+/// });
+/// lp.run_forever(); // until the worker stops it
+/// worker.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Remote {
     shared: Arc<Shared>,
@@ -205,6 +231,25 @@ impl Remote {
     /// caller).
     ///
     /// [`Builder::remote_queue_limit`]: crate::Builder::remote_queue_limit
+    ///
+    /// ```
+    /// use ringloop::EventLoop;
+    /// use ringloop::sync::oneshot;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// let loop_thread = std::thread::current().id();
+    /// let (tx, rx) = oneshot::channel();
+    /// let sender = std::thread::spawn(move || {
+    ///     remote
+    ///         .call_soon_threadsafe(move || tx.send(std::thread::current().id()).unwrap())
+    ///         .unwrap();
+    /// });
+    /// let ran_on = lp.run_until_complete(rx).unwrap();
+    /// assert_eq!(ran_on, loop_thread);
+    /// sender.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Closed> {
         match self.shared.push_call(f, false) {
             Ok(()) => Ok(()),
@@ -286,11 +331,35 @@ impl Remote {
 
     /// Stops the loop's `run_forever` after its current iteration, waking it if it is
     /// blocked in the kernel. Does nothing once the loop has closed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::EventLoop;
+    ///
+    /// let lp = EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// let stopper = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    ///     remote.stop(); // wakes the loop, blocked waiting for work
+    /// });
+    /// lp.run_forever();
+    /// stopper.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stop(&self) {
         self.shared.push_stop();
     }
 
     /// Whether the loop has closed (or started closing): calls are refused from then on.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// assert!(!remote.is_closed());
+    /// drop(lp);
+    /// assert!(remote.is_closed()); // stop sending work there
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
     }

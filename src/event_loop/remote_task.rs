@@ -122,6 +122,16 @@ impl<T> RemoteTask<T> {
     ///
     /// When called on a thread that is running a ringloop loop: blocking there would
     /// stall that loop (and deadlock if the work runs on it). Await the task instead.
+    ///
+    /// ```
+    /// let pool = ringloop::LoopPool::builder().threads(1).build()?;
+    /// let task = pool.remote(0).spawn(|| async {
+    ///     ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///     "from the loop"
+    /// });
+    /// assert_eq!(task.join().unwrap(), "from the loop"); // this plain thread blocks
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join(self) -> Result<T, TaskError> {
         if super::context::try_current().is_some() {
             panic!(
@@ -144,6 +154,21 @@ impl<T> RemoteTask<T> {
     }
 
     /// Whether the work has finished (its result is ready).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = ringloop::LoopPool::builder().threads(1).build()?;
+    /// let task = pool.remote(0).spawn(|| async {
+    ///     ringloop::sleep(Duration::from_millis(5)).await;
+    ///     42
+    /// });
+    /// while !task.is_finished() {
+    ///     std::thread::sleep(Duration::from_millis(1)); // other work meanwhile
+    /// }
+    /// assert_eq!(task.join().unwrap(), 42); // at once now
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.cell.lock().finished
     }

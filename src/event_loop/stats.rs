@@ -1,6 +1,22 @@
 //! What a loop has done so far, as counters.
 
 /// Counters describing what a loop has done. See [`EventLoop::stats`](crate::EventLoop::stats).
+///
+/// ```
+/// use ringloop::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// lp.run_until_complete(async {
+///     ringloop::spawn(async { ringloop::sleep(std::time::Duration::from_millis(1)).await })
+///         .await
+///         .unwrap();
+/// });
+/// let stats = lp.stats();
+/// assert!(stats.tasks_spawned >= 1 && stats.iterations >= 1);
+/// assert_eq!(stats.tasks_live, 0); // nothing left running
+/// println!("{stats:?}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -24,7 +40,8 @@ pub struct Stats {
     pub ops_in_flight: usize,
     /// Operations whose future is gone but whose memory is held until the kernel is done.
     pub buffers_held: usize,
-    /// Completions whose token was unknown, stale or duplicated (counted and ignored).
+    /// Completions the kernel reported for no operation of this loop (an unknown, stale
+    /// or duplicated one): counted and ignored.
     pub stray_completions: u64,
     /// Accepts submitted: accept SQEs, single-shot or multishot (io_uring), or accept(2)
     /// attempts (epoll). A multishot accept counts once however many connections it

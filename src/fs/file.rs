@@ -26,14 +26,16 @@ fn current(what: &str) -> (Rc<Core>, Option<Rc<DriverHandle>>) {
 
 /// How to open a file (std's `OpenOptions`, opened asynchronously).
 ///
-/// ```no_run
+/// ```
 /// use ringloop::fs::OpenOptions;
 ///
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-app.log", std::process::id()));
 /// ringloop::run(async {
-///     let log = OpenOptions::new().append(true).create(true).open("/tmp/app.log").await?;
+///     let log = OpenOptions::new().append(true).create(true).open(&path).await?;
 ///     let (written, _) = log.write_all_at(b"started\n", 0).await;
 ///     written
 /// })?;
+/// # std::fs::remove_file(&path)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -55,6 +57,22 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// Nothing set: say at least `read` or `write`.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-new.txt", std::process::id()));
+    /// ringloop::run(async {
+    ///     // Nothing set is an error: say what the file is opened for.
+    ///     let err = OpenOptions::new().open(&path).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    ///     let file = OpenOptions::new().write(true).create(true).open(&path).await?;
+    ///     # drop(file);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> OpenOptions {
         OpenOptions {
             read: false,
@@ -68,12 +86,44 @@ impl OpenOptions {
     }
 
     /// Open for reading.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-read.txt", std::process::id()));
+    /// std::fs::write(&path, "contents")?;
+    /// ringloop::run(async {
+    ///     let file = OpenOptions::new().read(true).open(&path).await?;
+    ///     let (n, buf) = file.read_at(Vec::with_capacity(16), 0).await;
+    ///     assert_eq!(&buf[..n?], b"contents");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read(&mut self, on: bool) -> &mut Self {
         self.read = on;
         self
     }
 
     /// Open for writing.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-write.txt", std::process::id()));
+    /// std::fs::write(&path, "hello")?;
+    /// ringloop::run(async {
+    ///     // Overwrites in place: no truncation, no creation.
+    ///     let file = OpenOptions::new().write(true).open(&path).await?;
+    ///     file.write_all_at(b"HE", 0).await.0?;
+    ///     drop(file);
+    ///     assert_eq!(std::fs::read(&path)?, b"HEllo");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(&mut self, on: bool) -> &mut Self {
         self.write = on;
         self
@@ -81,30 +131,106 @@ impl OpenOptions {
 
     /// Every write goes to the end of the file (`O_APPEND`; implies writing). The
     /// position a write is given is then ignored by the kernel.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-append.log", std::process::id()));
+    /// ringloop::run(async {
+    ///     let log = OpenOptions::new().append(true).create(true).open(&path).await?;
+    ///     log.write_all_at(b"one\n", 0).await.0?;
+    ///     log.write_all_at(b"two\n", 0).await.0?; // the position is ignored: to the end
+    ///     drop(log);
+    ///     assert_eq!(std::fs::read(&path)?, b"one\ntwo\n");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn append(&mut self, on: bool) -> &mut Self {
         self.append = on;
         self
     }
 
     /// Empty the file when opening it for writing.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-truncate.txt", std::process::id()));
+    /// std::fs::write(&path, "old contents")?;
+    /// ringloop::run(async {
+    ///     let file = OpenOptions::new().write(true).truncate(true).open(&path).await?;
+    ///     assert_eq!(file.metadata().await?.len(), 0); // emptied on open
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn truncate(&mut self, on: bool) -> &mut Self {
         self.truncate = on;
         self
     }
 
     /// Create the file if it does not exist.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-create.txt", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = OpenOptions::new().write(true).create(true).open(&path).await?;
+    ///     assert!(file.metadata().await?.is_file()); // there now, empty
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(&mut self, on: bool) -> &mut Self {
         self.create = on;
         self
     }
 
     /// Create the file, failing (`AlreadyExists`) if it exists.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-create-new.lock", std::process::id()));
+    /// ringloop::run(async {
+    ///     // A lock file: only one process can create it.
+    ///     let mut options = OpenOptions::new();
+    ///     options.write(true).create_new(true);
+    ///     let _lock = options.open(&path).await?;
+    ///     let err = options.open(&path).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create_new(&mut self, on: bool) -> &mut Self {
         self.create_new = on;
         self
     }
 
     /// Permission bits of a created file (default `0o666`, less the umask).
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-mode.key", std::process::id()));
+    /// ringloop::run(async {
+    ///     // A secret: readable and writable by its owner only.
+    ///     let key = OpenOptions::new().write(true).create(true).mode(0o600).open(&path).await?;
+    ///     let mode = key.metadata().await?.permissions().mode();
+    ///     assert_eq!(mode & 0o777, 0o600);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.mode = mode;
         self
@@ -156,6 +282,22 @@ impl OpenOptions {
     /// The OS's error (`NotFound`, `PermissionDenied`, `AlreadyExists` for
     /// `create_new`, ...); `InvalidInput` for options that make no sense or a path with
     /// a NUL byte.
+    ///
+    /// ```
+    /// use ringloop::fs::OpenOptions;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-options-open.txt", std::process::id()));
+    /// std::fs::write(&path, "hello")?;
+    /// ringloop::run(async {
+    ///     let file = OpenOptions::new().read(true).write(true).open(&path).await?;
+    ///     file.write_all_at(b"!", 5).await.0?;
+    ///     let (n, buf) = file.read_at(Vec::with_capacity(16), 0).await;
+    ///     assert_eq!(&buf[..n?], b"hello!");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
         let flags = self.flags()?;
         let (core, ring) = current("ringloop::fs::OpenOptions::open");
@@ -220,6 +362,23 @@ impl File {
     ///
     /// The OS's error (`NotFound`, `PermissionDenied`, `IsADirectory` is reported by
     /// the first read).
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-open.txt", std::process::id()));
+    /// std::fs::write(&path, "key = value\n")?;
+    /// ringloop::run(async {
+    ///     let file = File::open(&path).await?;
+    ///     let (n, buf) = file.read_at(Vec::with_capacity(64), 0).await;
+    ///     assert_eq!(&buf[..n?], b"key = value\n");
+    ///     let missing = File::open(path.with_extension("missing")).await.unwrap_err();
+    ///     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
         OpenOptions::new().read(true).open(path).await
     }
@@ -229,6 +388,22 @@ impl File {
     /// # Errors
     ///
     /// The OS's error.
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-create.txt", std::process::id()));
+    /// std::fs::write(&path, "old old old")?;
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?; // emptied: "old" is gone
+    ///     file.write_all_at(b"new", 0).await.0?;
+    ///     let (n, buf) = file.read_at(Vec::with_capacity(16), 0).await; // and readable
+    ///     assert_eq!(&buf[..n?], b"new");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
         OpenOptions::new()
             .read(true)
@@ -240,18 +415,69 @@ impl File {
     }
 
     /// Wraps an open std file.
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-from-std.txt", std::process::id()));
+    /// std::fs::write(&path, "opened by std")?;
+    /// ringloop::run(async {
+    ///     let file = File::from_std(std::fs::File::open(&path)?);
+    ///     let (n, buf) = file.read_at(Vec::with_capacity(16), 0).await;
+    ///     assert_eq!(&buf[..n?], b"opened by std");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(file: std::fs::File) -> File {
         File::wrap(file)
     }
 
     /// The std file, once no blocking job uses it (`Err(self)` while one does).
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-into-std.txt", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?;
+    ///     file.write_all_at(b"handed over", 0).await.0?;
+    ///     let mut std_file = file.into_std().expect("no blocking job uses it");
+    ///     let mut text = String::new();
+    ///     std::io::Read::read_to_string(&mut std_file, &mut text)?; // blocking std I/O from here
+    ///     assert_eq!(text, "handed over");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(mut self) -> Result<std::fs::File, File> {
         let shared = self.std.take().expect("file used after close");
         Arc::try_unwrap(shared).map_err(|shared| File { std: Some(shared) })
     }
 
     /// Reads up to `buf`'s capacity from `pos`; the count (0 at end of file) and the
-    /// buffer back.
+    /// buffer back. As with sockets, the bytes land at the buffer's start (read into
+    /// [`IoBuf::slice`]`(len..)` to append), and a buffer with no capacity is refused
+    /// with `InvalidInput`.
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-read-at.bin", std::process::id()));
+    /// std::fs::write(&path, "0123456789")?;
+    /// ringloop::run(async {
+    ///     let file = File::open(&path).await?;
+    ///     let (n, buf) = file.read_at(Vec::with_capacity(4), 6).await; // 4 bytes from offset 6
+    ///     assert_eq!(&buf[..n?], b"6789");
+    ///     let (n, _) = file.read_at(buf, 10).await;
+    ///     assert_eq!(n?, 0); // end of file
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_at<B: IoBufMut + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
         let op = ReadAt::new(self.std().as_raw_fd(), buf, pos);
         let (core, ring) = current("ringloop::fs::File::read_at");
@@ -270,6 +496,21 @@ impl File {
     }
 
     /// Writes some of `buf`'s bytes at `pos`; the count and the buffer back.
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-write-at.bin", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?;
+    ///     let (n, _) = file.write_at(b"header", 0).await;
+    ///     let n = n?; // maybe fewer than 6: write_all_at loops for you
+    ///     assert!(n > 0 && n <= 6);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_at<B: IoBuf + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
         let op = WriteAt::new(self.std().as_raw_fd(), buf, pos);
         let (core, ring) = current("ringloop::fs::File::write_at");
@@ -288,6 +529,25 @@ impl File {
     }
 
     /// Fills `buf`'s whole capacity from `pos`; `UnexpectedEof` if the file ends first.
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-read-exact-at.bin", std::process::id()));
+    /// std::fs::write(&path, "AAAABBBBCCCC")?;
+    /// ringloop::run(async {
+    ///     let file = File::open(&path).await?;
+    ///     // A fixed-size record: 4 bytes at offset 4.
+    ///     let (res, record) = file.read_exact_at(Vec::with_capacity(4), 4).await;
+    ///     res?;
+    ///     assert_eq!(record, b"BBBB");
+    ///     let (res, _) = file.read_exact_at(Vec::with_capacity(4), 10).await;
+    ///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_exact_at<B: IoBufMut + Send>(
         &self,
         mut buf: B,
@@ -316,6 +576,25 @@ impl File {
     }
 
     /// Writes all of `buf`'s bytes from `pos`.
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-write-all-at.log", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?;
+    ///     let mut offset = 0;
+    ///     for line in ["first\n", "second\n"] {
+    ///         file.write_all_at(line, offset).await.0?; // a running offset appends
+    ///         offset += line.len() as u64;
+    ///     }
+    ///     drop(file);
+    ///     assert_eq!(std::fs::read_to_string(&path)?, "first\nsecond\n");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_all_at<B: IoBuf + Send>(&self, mut buf: B, pos: u64) -> (io::Result<()>, B) {
         let total = buf.bytes_init();
         let mut sent = 0;
@@ -337,12 +616,40 @@ impl File {
     }
 
     /// Flushes data and metadata to the device (`fsync`).
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-sync-all.db", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?;
+    ///     file.write_all_at(b"committed", 0).await.0?;
+    ///     file.sync_all().await?; // on the device now, size and times included
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn sync_all(&self) -> io::Result<()> {
         self.sync(false).await
     }
 
     /// Flushes data (and the metadata needed to read it back) to the device
     /// (`fdatasync`).
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-sync-data.wal", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?;
+    ///     file.write_all_at(b"log record", 0).await.0?;
+    ///     file.sync_data().await?; // the data is durable (cheaper than sync_all)
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn sync_data(&self) -> io::Result<()> {
         self.sync(true).await
     }
@@ -366,12 +673,44 @@ impl File {
     }
 
     /// The file's metadata (from the blocking pool).
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-metadata.txt", std::process::id()));
+    /// std::fs::write(&path, "12345")?;
+    /// ringloop::run(async {
+    ///     let file = File::open(&path).await?;
+    ///     let meta = file.metadata().await?;
+    ///     assert!(meta.is_file());
+    ///     assert_eq!(meta.len(), 5);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
         let file = self.std().clone();
         super::blocking("ringloop::fs::File::metadata", move || file.metadata()).await
     }
 
     /// Truncates or extends the file to `size` bytes (from the blocking pool).
+    ///
+    /// ```
+    /// use ringloop::fs::File;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-set-len.bin", std::process::id()));
+    /// ringloop::run(async {
+    ///     let file = File::create(&path).await?;
+    ///     file.set_len(4096).await?; // preallocated (reads as zeros)
+    ///     assert_eq!(file.metadata().await?.len(), 4096);
+    ///     file.set_len(0).await?; // and emptied again
+    ///     assert_eq!(file.metadata().await?.len(), 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
         let file = self.std().clone();
         super::blocking("ringloop::fs::File::set_len", move || file.set_len(size)).await

@@ -1,4 +1,4 @@
-//! Files: [`File`], [`OpenOptions`] and the whole-file helpers ([`read`], [`write`],
+//! Files: [`File`], [`OpenOptions`] and the whole-file helpers ([`read`], [`write`](fn@write),
 //! [`metadata`], [`remove_file`], [`rename`], [`create_dir_all`]).
 //!
 //! On io_uring, opening, reading, writing and syncing go through the ring
@@ -8,9 +8,10 @@
 //! no readiness to wait for, and a read from disk would stall the loop. Metadata, removal,
 //! renames and directory creation run on the blocking pool on both backends.
 //!
-//! Reads and writes take owned buffers and positions, as the sockets' do: `read_at(buf,
-//! pos)` fills up to the buffer's capacity and gives the buffer back with the count; a
-//! read or write dropped before it completes keeps its buffer until the kernel lets go.
+//! Reads and writes take owned buffers and positions, as the sockets' do (see the
+//! [`net`](crate::net) module's "Owned buffers"): `read_at(buf, pos)` fills up to the
+//! buffer's capacity and gives the buffer back with the count; a read or write dropped
+//! before it completes keeps its buffer until the kernel lets go.
 //! There is no file cursor: every call says where (use [`write_all_at`] and a running
 //! offset for appending, or open with [`OpenOptions::append`]).
 //!
@@ -54,8 +55,12 @@ async fn blocking<T: Send + 'static>(
 
 /// The whole contents of the file at `path`.
 ///
-/// ```no_run
-/// let config = ringloop::run(ringloop::fs::read("/etc/hostname"))?;
+/// ```
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-read.conf", std::process::id()));
+/// std::fs::write(&path, "port = 8080\n")?;
+/// let config = ringloop::run(ringloop::fs::read(&path))?;
+/// assert_eq!(config, b"port = 8080\n");
+/// # std::fs::remove_file(&path)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -84,8 +89,11 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 
 /// Writes `contents` to the file at `path`, creating it or replacing what it held.
 ///
-/// ```no_run
-/// ringloop::run(ringloop::fs::write("/tmp/greeting.txt", "hello"))?;
+/// ```
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-greeting.txt", std::process::id()));
+/// ringloop::run(ringloop::fs::write(&path, "hello"))?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "hello");
+/// # std::fs::remove_file(&path)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -100,9 +108,9 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 
 /// The metadata of `path` (following symbolic links), from the blocking pool.
 ///
-/// ```no_run
-/// let meta = ringloop::run(ringloop::fs::metadata("/etc/hostname"))?;
-/// assert!(meta.is_file());
+/// ```
+/// let meta = ringloop::run(ringloop::fs::metadata(std::env::temp_dir()))?;
+/// assert!(meta.is_dir());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -116,8 +124,11 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<std::fs::Metadata> {
 
 /// Removes the file at `path`.
 ///
-/// ```no_run
-/// ringloop::run(ringloop::fs::remove_file("/tmp/greeting.txt"))?;
+/// ```
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-remove.tmp", std::process::id()));
+/// std::fs::write(&path, "scratch")?;
+/// ringloop::run(ringloop::fs::remove_file(&path))?;
+/// assert!(!path.exists());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -134,8 +145,15 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 
 /// Renames `from` to `to`, replacing `to` if it exists.
 ///
-/// ```no_run
-/// ringloop::run(ringloop::fs::rename("/tmp/a.txt", "/tmp/b.txt"))?;
+/// ```
+/// let dir = std::env::temp_dir();
+/// let partial = dir.join(format!("ringloop-doc-{}-report.partial", std::process::id()));
+/// let done = partial.with_extension("txt");
+/// std::fs::write(&partial, "complete report")?;
+/// // Publish a finished file at once: readers see the old one or the new one.
+/// ringloop::run(ringloop::fs::rename(&partial, &done))?;
+/// assert_eq!(std::fs::read_to_string(&done)?, "complete report");
+/// # std::fs::remove_file(&done)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -149,8 +167,11 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 
 /// Creates the directory `path` and every missing parent.
 ///
-/// ```no_run
-/// ringloop::run(ringloop::fs::create_dir_all("/tmp/ringloop/a/b"))?;
+/// ```
+/// let root = std::env::temp_dir().join(format!("ringloop-doc-{}-dirs", std::process::id()));
+/// ringloop::run(ringloop::fs::create_dir_all(root.join("a/b")))?;
+/// assert!(root.join("a/b").is_dir());
+/// # std::fs::remove_dir_all(&root)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///

@@ -13,20 +13,40 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// [`SocketAddr`] (or a slice, array or `Vec` of them), an `(IpAddr, u16)` pair, a
 /// `(host, port)` pair, or a `"host:port"` string (`&str` or `String`; IPv6 hosts in
 /// brackets, as in `"[::1]:80"`). Sealed: these are all.
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddr};
+/// use ringloop::net::lookup_host;
+///
+/// ringloop::run(async {
+///     let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+///     assert_eq!(lookup_host(addr).await?, [addr]);
+///     assert_eq!(lookup_host((Ipv4Addr::LOCALHOST, 8080)).await?, [addr]);
+///     assert_eq!(lookup_host("127.0.0.1:8080").await?, [addr]);
+///     assert_eq!(lookup_host(format!("127.0.0.1:{}", 8080)).await?, [addr]);
+///     // A name is resolved on the blocking pool, never on the loop's thread.
+///     assert!(!lookup_host(("localhost", 8080)).await?.is_empty());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait ToSocketAddrs: sealed::Sealed {}
 
 pub(crate) mod sealed {
     use super::Lookup;
 
-    /// How an address argument resolves.
+    /// How an address argument resolves. Not API: it seals [`ToSocketAddrs`](super::ToSocketAddrs).
+    #[doc(hidden)]
     pub trait Sealed {
         /// The addresses at once, or the name to resolve.
         fn to_lookup(&self) -> Lookup;
     }
 }
 
-/// An address argument, resolved (numbers) or to resolve (a name).
+/// An address argument, resolved (numbers) or to resolve (a name). Not API: `pub` only
+/// because the sealing trait names it.
 #[derive(Debug)]
+#[doc(hidden)]
 pub enum Lookup {
     /// Numeric: no lookup needed.
     Ready(Vec<SocketAddr>),

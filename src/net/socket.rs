@@ -158,34 +158,104 @@ macro_rules! stream_conversions {
 pub(crate) use stream_conversions;
 
 /// The I/O methods every stream type offers, forwarded to its `sock: Rc<Socket<_>>`.
+/// `$setup` starts each method's example: the `use` line, `ringloop::run(async {` and
+/// two connected streams `a` and `b` of the type.
 macro_rules! stream_methods {
-    () => {
+    ($setup:literal) => {
         /// Reads what is available, up to `buf`'s capacity, into `buf`; `Ok(0)` is
         /// end-of-file. The returned [`Op`] can be awaited, dropped, or
-        /// [cancelled](Op::cancel) and then awaited.
+        /// [cancelled](Op::cancel) and then awaited; its output is
+        /// `(io::Result<usize>, B)`, the count and the buffer. The bytes land at the
+        /// buffer's start (to append, read into [`IoBuf::slice`]`(len..)`); a buffer with
+        /// no capacity is refused with `InvalidInput`. See [`net`](crate::net)'s "Owned
+        /// buffers".
+        ///
+        /// ```
+        #[doc = $setup]
+        ///     a.write_all(b"hello").await.0?;
+        ///     let (n, buf) = b.read(Vec::with_capacity(1024)).await;
+        ///     assert_eq!(&buf[..n?], b"hello");
+        ///     drop(a);
+        ///     let (n, _) = b.read(buf).await;
+        ///     assert_eq!(n?, 0); // end-of-file
+        ///     Ok::<(), std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
             self.sock.read(buf)
         }
 
         /// Reads until `buf`'s whole capacity is filled (use [`IoBuf::slice`] for an
         /// exact count); `UnexpectedEof` if the peer closes first.
+        ///
+        /// ```
+        #[doc = $setup]
+        ///     a.write_all(b"LEN:5 hello").await.0?;
+        ///     let (res, header) = b.read_exact(Vec::with_capacity(6)).await;
+        ///     res?;
+        ///     assert_eq!(header, b"LEN:5 ");
+        ///     Ok::<(), std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
             self.sock.read_exact(buf).await
         }
 
-        /// Writes some of `buf`'s initialized bytes; returns how many. A peer that
-        /// closed gives an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE`.
+        /// Writes some of `buf`'s initialized bytes; returns how many, and the buffer. A
+        /// peer that closed gives an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE`.
+        /// Use [`write_all`](Self::write_all) to send everything.
+        ///
+        /// ```
+        #[doc = $setup]
+        ///     let (sent, msg) = a.write(b"hello".to_vec()).await;
+        ///     let sent = sent?; // on a busy socket, maybe fewer than msg.len()
+        ///     let (n, buf) = b.read(Vec::with_capacity(16)).await;
+        ///     assert_eq!(&buf[..n?], &msg[..sent]);
+        ///     Ok::<(), std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
             self.sock.write(buf)
         }
 
-        /// Writes all of `buf`'s initialized bytes.
+        /// Writes all of `buf`'s initialized bytes, however many writes that takes;
+        /// the buffer comes back with the result.
+        ///
+        /// ```
+        #[doc = $setup]
+        ///     let reader = ringloop::spawn(async move {
+        ///         let (res, got) = b.read_exact(Vec::with_capacity(1 << 20)).await;
+        ///         res.map(|()| got)
+        ///     });
+        ///     let (res, sent) = a.write_all(vec![7u8; 1 << 20]).await; // 1 MiB
+        ///     res?;
+        ///     assert_eq!(reader.await??, sent);
+        ///     Ok::<(), std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
             self.sock.write_all(buf).await
         }
 
         /// Shuts down the read, write or both directions (`Write` is a half-close: the
         /// peer sees end-of-file and can still send).
+        ///
+        /// ```
+        #[doc = $setup]
+        ///     a.shutdown(std::net::Shutdown::Write).await?;
+        ///     let (n, _) = b.read(Vec::with_capacity(16)).await;
+        ///     assert_eq!(n?, 0); // end-of-file; the other direction still works
+        ///     b.write_all(b"bye").await.0?;
+        ///     let (n, buf) = a.read(Vec::with_capacity(16)).await;
+        ///     assert_eq!(&buf[..n?], b"bye");
+        ///     Ok::<(), std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
             self.sock.shutdown(how).await
         }
@@ -334,17 +404,73 @@ impl<S: AsRawFd + Into<OwnedFd>> Drop for Socket<S> {
 /// The reading half of a stream, from [`TcpStream::into_split`](super::TcpStream::into_split)
 /// or [`UnixStream::into_split`](super::UnixStream::into_split): usable from one task
 /// while another writes.
+///
+/// ```
+/// use ringloop::net::{TcpListener, TcpStream};
+///
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _) = listener.accept().await?;
+///     let (reader, writer) = server.into_split();
+///     // One task reads requests while this one writes replies.
+///     let requests = ringloop::spawn(async move {
+///         let (n, buf) = reader.read(Vec::with_capacity(64)).await;
+///         n.map(|n| buf[..n].to_vec())
+///     });
+///     writer.write_all(b"welcome\n").await.0?;
+///     client.write_all(b"hi").await.0?;
+///     assert_eq!(requests.await??, b"hi");
+///     let (n, buf) = client.read(Vec::with_capacity(64)).await;
+///     assert_eq!(&buf[..n?], b"welcome\n");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ReadHalf<S: AsRawFd + Into<OwnedFd> = std::net::TcpStream> {
     pub(crate) sock: Rc<Socket<S>>,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> ReadHalf<S> {
-    /// Reads into `buf`; see [`TcpStream::read`](super::TcpStream::read).
+    /// Reads into `buf`, up to its capacity; `Ok(0)` is end-of-file. See
+    /// [`TcpStream::read`](super::TcpStream::read).
+    ///
+    /// ```
+    /// # use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let (reader, _writer) = server.into_split();
+    /// client.write_all(b"ping").await.0?;
+    /// let (n, buf) = reader.read(Vec::with_capacity(64)).await;
+    /// assert_eq!(&buf[..n?], b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         self.sock.read(buf)
     }
 
-    /// Fills `buf`'s whole capacity; see [`TcpStream::read_exact`](super::TcpStream::read_exact).
+    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first. See
+    /// [`TcpStream::read_exact`](super::TcpStream::read_exact).
+    ///
+    /// ```
+    /// # use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let (reader, _writer) = server.into_split();
+    /// client.write_all(b"abcdef").await.0?;
+    /// let (res, first) = reader.read_exact(Vec::with_capacity(4)).await;
+    /// res?;
+    /// assert_eq!(first, b"abcd");
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
         self.sock.read_exact(buf).await
     }
@@ -352,23 +478,94 @@ impl<S: AsRawFd + Into<OwnedFd>> ReadHalf<S> {
 
 /// The writing half of a stream. Dropping it shuts the write direction down, so the
 /// peer sees end-of-file even while the read half lives on.
+///
+/// ```
+/// use ringloop::net::{TcpListener, TcpStream};
+///
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _) = listener.accept().await?;
+///     let (reader, writer) = server.into_split();
+///     writer.write_all(b"last words").await.0?;
+///     drop(writer); // the client sees end-of-file...
+///     let (res, buf) = client.read_exact(Vec::with_capacity(10)).await;
+///     res?;
+///     assert_eq!(buf, b"last words");
+///     assert_eq!(client.read(buf).await.0?, 0);
+///     client.write_all(b"still heard").await.0?; // ...and can still send
+///     let (n, buf) = reader.read(Vec::with_capacity(64)).await;
+///     assert_eq!(&buf[..n?], b"still heard");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct WriteHalf<S: AsRawFd + Into<OwnedFd> = std::net::TcpStream> {
     pub(crate) sock: Rc<Socket<S>>,
     pub(crate) shutdown: fn(&S),
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> WriteHalf<S> {
-    /// Writes from `buf`; see [`TcpStream::write`](super::TcpStream::write).
+    /// Writes some of `buf`'s initialized bytes; how many, and the buffer. See
+    /// [`TcpStream::write`](super::TcpStream::write).
+    ///
+    /// ```
+    /// # use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let (_reader, writer) = server.into_split();
+    /// let (sent, msg) = writer.write("hello").await;
+    /// let (n, buf) = client.read(Vec::with_capacity(64)).await;
+    /// assert_eq!(&buf[..n?], &msg.as_bytes()[..sent?]);
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         self.sock.write(buf)
     }
 
-    /// Writes all of `buf`; see [`TcpStream::write_all`](super::TcpStream::write_all).
+    /// Writes all of `buf`'s initialized bytes. See
+    /// [`TcpStream::write_all`](super::TcpStream::write_all).
+    ///
+    /// ```
+    /// # use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let (_reader, writer) = server.into_split();
+    /// writer.write_all(b"complete").await.0?;
+    /// let (res, buf) = client.read_exact(Vec::with_capacity(8)).await;
+    /// res?;
+    /// assert_eq!(buf, b"complete");
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         self.sock.write_all(buf).await
     }
 
-    /// Shuts down the write direction now (the peer sees end-of-file).
+    /// Shuts down the write direction now (the peer sees end-of-file), without waiting
+    /// for the half to be dropped.
+    ///
+    /// ```
+    /// # use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let (_reader, writer) = server.into_split();
+    /// writer.shutdown().await?;
+    /// let (n, _) = client.read(Vec::with_capacity(16)).await;
+    /// assert_eq!(n?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn shutdown(&self) -> io::Result<()> {
         self.sock.shutdown(Shutdown::Write).await
     }

@@ -53,6 +53,14 @@ pub struct Command {
 
 impl Command {
     /// A command running `program` (looked up in `PATH` unless it has a slash).
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(Command::new("true").output())?;
+    /// assert!(out.status.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             std: std::process::Command::new(program),
@@ -60,12 +68,28 @@ impl Command {
     }
 
     /// Adds an argument.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(Command::new("echo").arg("-n").arg("two words").output())?;
+    /// assert_eq!(out.stdout, b"two words"); // one argument, spaces and all
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
         self.std.arg(arg);
         self
     }
 
     /// Adds arguments.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(Command::new("printf").args(["%s-%s", "a", "b"]).output())?;
+    /// assert_eq!(out.stdout, b"a-b");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
@@ -76,12 +100,29 @@ impl Command {
     }
 
     /// Sets an environment variable for the child.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(Command::new("sh").args(["-c", "echo $GREETING"]).env("GREETING", "hi").output())?;
+    /// assert_eq!(out.stdout, b"hi\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
         self.std.env(key, value);
         self
     }
 
     /// Sets environment variables for the child.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let vars = [("A", "1"), ("B", "2")];
+    /// let out = ringloop::run(Command::new("sh").args(["-c", "echo $A$B"]).envs(vars).output())?;
+    /// assert_eq!(out.stdout, b"12\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -93,36 +134,105 @@ impl Command {
     }
 
     /// Removes an environment variable from the child's environment.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(
+    ///     Command::new("sh").args(["-c", "echo ${HOME:-unset}"]).env_remove("HOME").output(),
+    /// )?;
+    /// assert_eq!(out.stdout, b"unset\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
         self.std.env_remove(key);
         self
     }
 
     /// Starts the child with an empty environment (then add with [`env`](Self::env)).
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(Command::new("/usr/bin/env").env_clear().env("ONLY", "this").output())?;
+    /// assert_eq!(out.stdout, b"ONLY=this\n"); // nothing inherited
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn env_clear(&mut self) -> &mut Self {
         self.std.env_clear();
         self
     }
 
     /// The child's working directory.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let dir = std::env::temp_dir().canonicalize()?;
+    /// let out = ringloop::run(Command::new("pwd").current_dir(&dir).output())?;
+    /// assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), dir.to_string_lossy());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.std.current_dir(dir);
         self
     }
 
     /// The child's standard input (default: inherited; [`output`](Self::output): none).
+    ///
+    /// ```
+    /// use ringloop::process::{Command, Stdio};
+    ///
+    /// let out = ringloop::run(async {
+    ///     let mut child = Command::new("wc").arg("-c")
+    ///         .stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+    ///     let stdin = child.stdin.take().unwrap();
+    ///     stdin.write_all(b"12345").await.0?;
+    ///     drop(stdin); // end of file
+    ///     let (n, buf) = child.stdout.take().unwrap().read(Vec::with_capacity(32)).await;
+    ///     child.wait().await?;
+    ///     n.map(|n| buf[..n].to_vec())
+    /// })?;
+    /// assert_eq!(String::from_utf8_lossy(&out).trim(), "5");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
         self.std.stdin(cfg);
         self
     }
 
     /// The child's standard output (default: inherited; [`output`](Self::output): piped).
+    ///
+    /// ```
+    /// use ringloop::process::{Command, Stdio};
+    ///
+    /// let status = ringloop::run(async {
+    ///     // Silence a chatty child.
+    ///     Command::new("echo").arg("noise").stdout(Stdio::null()).status().await
+    /// })?;
+    /// assert!(status.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
         self.std.stdout(cfg);
         self
     }
 
     /// The child's standard error (default: inherited; [`output`](Self::output): piped).
+    ///
+    /// ```
+    /// use ringloop::process::{Command, Stdio};
+    ///
+    /// let out = ringloop::run(async {
+    ///     let mut child = Command::new("sh").args(["-c", "echo oops >&2"])
+    ///         .stderr(Stdio::piped()).spawn()?;
+    ///     let (n, buf) = child.stderr.take().unwrap().read(Vec::with_capacity(64)).await;
+    ///     child.wait().await?;
+    ///     n.map(|n| buf[..n].to_vec())
+    /// })?;
+    /// assert_eq!(out, b"oops\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
         self.std.stderr(cfg);
         self
@@ -135,6 +245,20 @@ impl Command {
     ///
     /// The OS's error: `NotFound` for a program that does not exist,
     /// `PermissionDenied` for one that is not executable, ...
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let code = ringloop::run(async {
+    ///     let mut child = Command::new("sleep").arg("0.01").spawn()?;
+    ///     // The loop runs other tasks while the child runs.
+    ///     child.wait().await.map(|status| status.code())
+    /// })?;
+    /// assert_eq!(code, Some(0));
+    /// let missing = Command::new("no-such-program-here").spawn().unwrap_err();
+    /// assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
         let mut std = self.std.spawn()?;
         let pidfd = match crate::sys::process::pidfd_open(std.id()) {
@@ -167,6 +291,15 @@ impl Command {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn), or a read of the pipes failing.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let out = ringloop::run(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 2"]).output())?;
+    /// assert_eq!(out.status.code(), Some(2));
+    /// assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn output(&mut self) -> io::Result<Output> {
         self.std
             .stdin(Stdio::null())
@@ -188,6 +321,15 @@ impl Command {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn).
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let status = ringloop::run(Command::new("false").status())?;
+    /// assert!(!status.success());
+    /// assert_eq!(status.code(), Some(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
         self.spawn()?.wait().await
     }
@@ -218,6 +360,24 @@ async fn read_all<P: stdio::PipeRead>(pipe: Option<P>) -> io::Result<Vec<u8>> {
 }
 
 /// A running (or finished) child process.
+///
+/// ```
+/// use ringloop::process::{Command, Stdio};
+///
+/// let (pid, status, output) = ringloop::run(async {
+///     let mut child = Command::new("sh").args(["-c", "read line; echo got $line"])
+///         .stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+///     let pid = child.id();
+///     let stdin = child.stdin.take().unwrap();
+///     stdin.write_all(b"it\n").await.0?;
+///     let (n, buf) = child.stdout.take().unwrap().read(Vec::with_capacity(64)).await;
+///     let status = child.wait().await?;
+///     Ok::<_, std::io::Error>((pid, status, buf[..n?].to_vec()))
+/// })?;
+/// assert!(pid > 0 && status.success());
+/// assert_eq!(output, b"got it\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Child {
     std: Option<std::process::Child>,
     pidfd: Option<OwnedFd>,
@@ -233,6 +393,15 @@ pub struct Child {
 
 impl Child {
     /// The child's process id.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let mut child = Command::new("true").spawn()?;
+    /// assert!(child.id() > 0); // the pid, e.g. for logs
+    /// ringloop::run(child.wait())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn id(&self) -> u32 {
         self.std.as_ref().map_or(0, std::process::Child::id)
     }
@@ -243,6 +412,19 @@ impl Child {
     /// # Errors
     ///
     /// The OS's error reaping it (not seen in practice).
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// let status = ringloop::run(async {
+    ///     let mut child = Command::new("sh").args(["-c", "exit 7"]).spawn()?;
+    ///     let status = child.wait().await?;
+    ///     assert_eq!(child.wait().await?, status); // the same status again, at once
+    ///     Ok::<_, std::io::Error>(status)
+    /// })?;
+    /// assert_eq!(status.code(), Some(7));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         if let Some(status) = self.status {
             return Ok(status);
@@ -264,6 +446,23 @@ impl Child {
     /// # Errors
     ///
     /// The OS's error.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// use std::time::Duration;
+    ///
+    /// ringloop::run(async {
+    ///     let mut child = Command::new("sleep").arg("0.01").spawn()?;
+    ///     assert!(child.try_wait()?.is_none()); // still running
+    ///     while child.try_wait()?.is_none() {
+    ///         ringloop::sleep(Duration::from_millis(1)).await;
+    ///     }
+    ///     assert!(child.try_wait()?.unwrap().success());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
@@ -280,6 +479,20 @@ impl Child {
     /// # Errors
     ///
     /// The OS's error.
+    ///
+    /// ```
+    /// use ringloop::process::Command;
+    ///
+    /// use std::os::unix::process::ExitStatusExt;
+    ///
+    /// let status = ringloop::run(async {
+    ///     let mut child = Command::new("sleep").arg("60").spawn()?;
+    ///     child.kill()?;
+    ///     child.wait().await // reap it
+    /// })?;
+    /// assert_eq!(status.signal(), Some(9)); // SIGKILL
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn kill(&mut self) -> io::Result<()> {
         if self.status.is_some() {
             return Ok(());

@@ -164,6 +164,22 @@ read_end!(ChildStderr, std::process::ChildStderr, "standard error");
 
 /// The child's standard input, piped: write with owned buffers; drop it to send end of
 /// file.
+///
+/// ```
+/// use ringloop::process::{Command, Stdio};
+///
+/// let out = ringloop::run(async {
+///     let mut child = Command::new("sort").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+///     let stdin = child.stdin.take().unwrap();
+///     stdin.write_all(b"pear\napple\n").await.0?;
+///     drop(stdin); // end of file: sort can answer
+///     let (n, buf) = child.stdout.take().unwrap().read(Vec::with_capacity(64)).await;
+///     child.wait().await?;
+///     n.map(|n| buf[..n].to_vec())
+/// })?;
+/// assert_eq!(out, b"apple\npear\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ChildStdin {
     pipe: Pipe,
 }

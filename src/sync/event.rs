@@ -41,11 +41,37 @@ struct State {
 
 impl Event {
     /// Creates a cleared event.
+    ///
+    /// ```
+    /// let ready = ringloop::sync::Event::new();
+    /// assert!(!ready.is_set());
+    /// ```
     pub fn new() -> Event {
         Event::default()
     }
 
     /// Sets the flag and wakes every waiting task. Does nothing if already set.
+    ///
+    /// ```
+    /// use ringloop::sync::Event;
+    ///
+    /// ringloop::run(async {
+    ///     let started = Event::new();
+    ///     let waiters: Vec<_> = (0..3)
+    ///         .map(|i| {
+    ///             let started = started.clone();
+    ///             ringloop::spawn(async move {
+    ///                 started.wait().await;
+    ///                 i
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     started.set(); // wakes all three
+    ///     for (i, w) in waiters.into_iter().enumerate() {
+    ///         assert_eq!(w.await.unwrap(), i);
+    ///     }
+    /// });
+    /// ```
     pub fn set(&self) {
         let mut wakers = WakeSet::new();
         {
@@ -60,11 +86,32 @@ impl Event {
     }
 
     /// Clears the flag; later calls to [`wait`](Event::wait) suspend again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::sync::Event;
+    ///
+    /// ringloop::run(async {
+    ///     let open = Event::new();
+    ///     open.set();
+    ///     open.wait().await; // set: returns at once
+    ///     open.clear(); // closed again: the next wait suspends
+    ///     let waited = ringloop::timeout(Duration::from_millis(5), open.wait()).await;
+    ///     assert!(waited.is_err());
+    /// });
+    /// ```
     pub fn clear(&self) {
         self.inner.borrow_mut().set = false;
     }
 
     /// Returns true if the flag is set.
+    ///
+    /// ```
+    /// let shutdown = ringloop::sync::Event::new();
+    /// assert!(!shutdown.is_set());
+    /// shutdown.set();
+    /// assert!(shutdown.is_set()); // a loop can poll the flag between jobs
+    /// ```
     pub fn is_set(&self) -> bool {
         self.inner.borrow().set
     }
@@ -72,6 +119,25 @@ impl Event {
     /// Waits until the flag is set; completes at once if it already is.
     ///
     /// Dropping the future before it completes removes it from the waiters.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::sync::Event;
+    ///
+    /// ringloop::run(async {
+    ///     let config_loaded = Event::new();
+    ///     let loader = ringloop::spawn({
+    ///         let config_loaded = config_loaded.clone();
+    ///         async move {
+    ///             ringloop::sleep(Duration::from_millis(1)).await;
+    ///             config_loaded.set();
+    ///         }
+    ///     });
+    ///     config_loaded.wait().await; // suspends until the loader sets it
+    ///     assert!(config_loaded.is_set());
+    ///     loader.await.unwrap();
+    /// });
+    /// ```
     pub fn wait(&self) -> EventWait {
         EventWait {
             inner: Rc::clone(&self.inner),
@@ -92,6 +158,18 @@ impl fmt::Debug for Event {
 }
 
 /// Future returned by [`Event::wait`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::Event;
+///
+/// ringloop::run(async {
+///     let never = Event::new();
+///     // An EventWait is a future: with a deadline, dropping it leaves the waiters.
+///     let waited = ringloop::timeout(Duration::from_millis(5), never.wait()).await;
+///     assert!(waited.is_err());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct EventWait {
     inner: Rc<RefCell<State>>,

@@ -64,6 +64,11 @@ impl State {
 
 impl Lock {
     /// Creates an unlocked lock.
+    ///
+    /// ```
+    /// let lock = ringloop::sync::Lock::new();
+    /// assert!(!lock.is_locked());
+    /// ```
     pub fn new() -> Lock {
         Lock::default()
     }
@@ -73,6 +78,34 @@ impl Lock {
     /// Waiters are served first come, first served. Dropping the future before it
     /// completes gives up its place; if the lock had already been handed to it, the
     /// lock passes on to the next waiter.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use ringloop::sync::Lock;
+    ///
+    /// ringloop::run(async {
+    ///     let lock = Lock::new();
+    ///     let log = Rc::new(RefCell::new(Vec::new()));
+    ///     let writers: Vec<_> = (0..3)
+    ///         .map(|i| {
+    ///             let (lock, log) = (lock.clone(), log.clone());
+    ///             ringloop::spawn(async move {
+    ///                 let _guard = lock.lock().await; // one writer at a time
+    ///                 log.borrow_mut().push(format!("{i} begin"));
+    ///                 ringloop::sleep(Duration::from_millis(1)).await;
+    ///                 log.borrow_mut().push(format!("{i} end"));
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     for w in writers {
+    ///         w.await.unwrap();
+    ///     }
+    ///     // The sections never interleave, and they ran in arrival order.
+    ///     assert_eq!(*log.borrow(), ["0 begin", "0 end", "1 begin", "1 end", "2 begin", "2 end"]);
+    /// });
+    /// ```
     pub fn lock(&self) -> LockAcquire {
         LockAcquire {
             inner: Rc::clone(&self.inner),
@@ -82,6 +115,16 @@ impl Lock {
     }
 
     /// Takes the lock if it is free right now.
+    ///
+    /// ```
+    /// use ringloop::sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let guard = lock.try_lock().expect("free");
+    /// assert!(lock.try_lock().is_none()); // held: do something else instead of waiting
+    /// drop(guard);
+    /// assert!(lock.try_lock().is_some());
+    /// ```
     pub fn try_lock(&self) -> Option<LockGuard> {
         let mut state = self.inner.borrow_mut();
         if state.locked {
@@ -95,6 +138,16 @@ impl Lock {
 
     /// Returns true if the lock is held (or has been handed to a waiter that has not
     /// run yet).
+    ///
+    /// ```
+    /// use ringloop::sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let guard = lock.try_lock().unwrap();
+    /// assert!(lock.is_locked());
+    /// drop(guard);
+    /// assert!(!lock.is_locked());
+    /// ```
     pub fn is_locked(&self) -> bool {
         self.inner.borrow().locked
     }
@@ -111,6 +164,19 @@ impl fmt::Debug for Lock {
 }
 
 /// Holds a [`Lock`]; dropping it releases the lock to the next waiter.
+///
+/// ```
+/// use ringloop::sync::Lock;
+///
+/// ringloop::run(async {
+///     let lock = Lock::new();
+///     {
+///         let _guard = lock.lock().await;
+///         assert!(lock.is_locked());
+///     } // released here
+///     assert!(!lock.is_locked());
+/// });
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard {
     inner: Rc<RefCell<State>>,
@@ -132,6 +198,21 @@ impl fmt::Debug for LockGuard {
 }
 
 /// Future returned by [`Lock::lock`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::Lock;
+///
+/// ringloop::run(async {
+///     let lock = Lock::new();
+///     let held = lock.lock().await;
+///     // Waiting with a deadline: the dropped LockAcquire leaves the line.
+///     let waited = ringloop::timeout(Duration::from_millis(5), lock.lock()).await;
+///     assert!(waited.is_err());
+///     drop(held);
+///     assert!(lock.try_lock().is_some());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct LockAcquire {
     inner: Rc<RefCell<State>>,

@@ -84,6 +84,19 @@ pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
 ///
 /// Returned by [`Queue::get`] once a closed queue has been drained, and by
 /// [`Queue::put`] on a closed queue.
+///
+/// ```
+/// use ringloop::sync::{Queue, QueueClosed};
+///
+/// ringloop::run(async {
+///     let q = Queue::new(4);
+///     q.put("last job").await.unwrap();
+///     q.close();
+///     assert_eq!(q.put("too late").await, Err(QueueClosed)); // no new items
+///     assert_eq!(q.get().await, Ok("last job")); // queued ones are still taken
+///     assert_eq!(q.get().await, Err(QueueClosed)); // then the end
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueueClosed;
 
@@ -98,6 +111,15 @@ impl std::error::Error for QueueClosed {}
 /// The queue has no item to take right now (asyncio's `QueueEmpty`).
 ///
 /// Converts into [`TryGetError::Empty`].
+///
+/// ```
+/// use ringloop::sync::{Queue, QueueEmpty, TryGetError};
+///
+/// let q: Queue<u32> = Queue::unbounded();
+/// let err = q.try_get().unwrap_err();
+/// assert_eq!(err, TryGetError::from(QueueEmpty));
+/// assert_eq!(QueueEmpty.to_string(), "queue is empty");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueueEmpty;
 
@@ -113,6 +135,15 @@ impl std::error::Error for QueueEmpty {}
 ///
 /// [`TryPutError::Full`] carries the rejected item as well;
 /// [`TryPutError::into_parts`] splits it into the item and this error.
+///
+/// ```
+/// use ringloop::sync::{Queue, QueueFull};
+///
+/// let q = Queue::new(1);
+/// q.try_put(1).unwrap();
+/// let (item, why) = q.try_put(2).unwrap_err().into_parts();
+/// assert_eq!((item, why), (2, Ok(QueueFull)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueueFull;
 
@@ -125,6 +156,16 @@ impl fmt::Display for QueueFull {
 impl std::error::Error for QueueFull {}
 
 /// Why [`Queue::try_get`] returned no item.
+///
+/// ```
+/// use ringloop::sync::{Queue, TryGetError};
+///
+/// let q = Queue::unbounded();
+/// q.try_put("job").unwrap();
+/// q.close();
+/// assert_eq!(q.try_get(), Ok("job"));
+/// assert_eq!(q.try_get(), Err(TryGetError::Closed)); // closed and drained
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TryGetError {
     /// No item is available right now ([`QueueEmpty`]).
@@ -135,11 +176,26 @@ pub enum TryGetError {
 
 impl TryGetError {
     /// True for [`TryGetError::Empty`].
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q: Queue<u8> = Queue::unbounded();
+    /// assert!(q.try_get().unwrap_err().is_empty()); // nothing yet: come back later
+    /// ```
     pub fn is_empty(&self) -> bool {
         matches!(self, TryGetError::Empty)
     }
 
     /// True for [`TryGetError::Closed`].
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q: Queue<u8> = Queue::unbounded();
+    /// q.close();
+    /// assert!(q.try_get().unwrap_err().is_closed()); // no item will ever come: stop
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, TryGetError::Closed)
     }
@@ -169,6 +225,17 @@ impl From<QueueClosed> for TryGetError {
 }
 
 /// Why [`Queue::try_put`] did not take the item; the item comes back inside.
+///
+/// ```
+/// use ringloop::sync::{Queue, TryPutError};
+///
+/// let q = Queue::new(1);
+/// q.try_put("first").unwrap();
+/// match q.try_put("second") {
+///     Err(TryPutError::Full(item)) => assert_eq!(item, "second"), // keep it, retry later
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TryPutError<T> {
     /// The queue has no free slot right now ([`QueueFull`]).
@@ -179,6 +246,15 @@ pub enum TryPutError<T> {
 
 impl<T> TryPutError<T> {
     /// Returns the item that was not put.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::new(1);
+    /// q.try_put(String::from("kept")).unwrap();
+    /// let err = q.try_put(String::from("rejected")).unwrap_err();
+    /// assert_eq!(err.into_inner(), "rejected"); // the item is never lost
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             TryPutError::Full(item) | TryPutError::Closed(item) => item,
@@ -187,6 +263,28 @@ impl<T> TryPutError<T> {
 
     /// Splits into the item and the reason: `Ok(QueueFull)` when the queue was full,
     /// `Err(QueueClosed)` when it was closed (so `?` can forward a close).
+    ///
+    /// ```
+    /// use ringloop::sync::{Queue, QueueClosed, QueueFull};
+    ///
+    /// /// Tries to enqueue; a full queue hands the job back, a closed one is an error.
+    /// fn offer(q: &Queue<u32>, job: u32) -> Result<Option<u32>, QueueClosed> {
+    ///     match q.try_put(job) {
+    ///         Ok(()) => Ok(None),
+    ///         Err(e) => {
+    ///             let (job, why) = e.into_parts();
+    ///             let QueueFull = why?; // a close goes up with `?`
+    ///             Ok(Some(job))
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let q = Queue::new(1);
+    /// assert_eq!(offer(&q, 1), Ok(None));
+    /// assert_eq!(offer(&q, 2), Ok(Some(2)));
+    /// q.close();
+    /// assert_eq!(offer(&q, 3), Err(QueueClosed));
+    /// ```
     pub fn into_parts(self) -> (T, Result<QueueFull, QueueClosed>) {
         match self {
             TryPutError::Full(item) => (item, Ok(QueueFull)),
@@ -195,11 +293,27 @@ impl<T> TryPutError<T> {
     }
 
     /// True for [`TryPutError::Full`].
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::new(1);
+    /// q.try_put(1).unwrap();
+    /// assert!(q.try_put(2).unwrap_err().is_full()); // back-pressure: slow down
+    /// ```
     pub fn is_full(&self) -> bool {
         matches!(self, TryPutError::Full(_))
     }
 
     /// True for [`TryPutError::Closed`].
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::unbounded();
+    /// q.close();
+    /// assert!(q.try_put(1).unwrap_err().is_closed()); // nobody will take it: stop producing
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, TryPutError::Closed(_))
     }

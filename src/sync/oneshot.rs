@@ -24,6 +24,17 @@ use std::task::{Context, Poll, Waker};
 
 /// A new channel: the sending half for whoever produces the value, the receiving half
 /// (a future) for the task that waits for it.
+///
+/// ```
+/// use ringloop::sync::oneshot;
+///
+/// let (tx, rx) = oneshot::channel();
+/// ringloop::run(async move {
+///     // The loop waits; a blocking-pool job (or any thread) answers.
+///     ringloop::spawn_blocking(move || tx.send("computed").unwrap());
+///     assert_eq!(rx.await, Ok("computed"));
+/// });
+/// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
         state: Mutex::new(State {
@@ -60,6 +71,15 @@ impl<T> Inner<T> {
 }
 
 /// The sending half of a [`channel`]: `Send`, used once.
+///
+/// ```
+/// use ringloop::sync::oneshot;
+///
+/// let (tx, rx) = oneshot::channel::<u64>();
+/// // The Sender is `Send`: it can go to another thread.
+/// std::thread::spawn(move || tx.send(7).unwrap()).join().unwrap();
+/// assert_eq!(ringloop::run(rx), Ok(7));
+/// ```
 pub struct Sender<T> {
     inner: Option<Arc<Inner<T>>>,
 }
@@ -67,6 +87,18 @@ pub struct Sender<T> {
 impl<T> Sender<T> {
     /// Sends `value` and wakes the receiver. `Err(value)` (the value back) when the
     /// receiver is gone.
+    ///
+    /// ```
+    /// use ringloop::sync::oneshot;
+    ///
+    /// let (tx, rx) = oneshot::channel();
+    /// assert_eq!(tx.send("delivered"), Ok(()));
+    /// assert_eq!(ringloop::run(rx), Ok("delivered"));
+    ///
+    /// let (tx, rx) = oneshot::channel();
+    /// drop(rx); // nobody waits any more
+    /// assert_eq!(tx.send("returned"), Err("returned"));
+    /// ```
     pub fn send(mut self, value: T) -> Result<(), T> {
         let inner = self.inner.take().expect("a Sender sends once");
         let waker = {
@@ -85,6 +117,15 @@ impl<T> Sender<T> {
     }
 
     /// Whether the receiver is gone (a send would fail).
+    ///
+    /// ```
+    /// use ringloop::sync::oneshot;
+    ///
+    /// let (tx, rx) = oneshot::channel::<Vec<u8>>();
+    /// assert!(!tx.is_closed());
+    /// drop(rx); // the waiting task was cancelled, say
+    /// assert!(tx.is_closed()); // skip the expensive work: nobody wants the result
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner
             .as_ref()
@@ -110,12 +151,36 @@ impl<T> Drop for Sender<T> {
 
 /// The receiving half of a [`channel`]: a future of the value, or [`RecvError`] when
 /// the sender was dropped without sending.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::oneshot::{self, RecvError};
+///
+/// ringloop::run(async {
+///     let (tx, rx) = oneshot::channel::<u32>();
+///     std::thread::spawn(move || {
+///         std::thread::sleep(Duration::from_millis(1));
+///         drop(tx); // gave up without sending
+///     });
+///     assert_eq!(rx.await, Err(RecvError));
+/// });
+/// ```
 pub struct Receiver<T> {
     inner: Arc<Inner<T>>,
 }
 
 impl<T> Receiver<T> {
     /// The value if it has arrived; `Ok(None)` if not yet; `Err` if it never will.
+    ///
+    /// ```
+    /// use ringloop::sync::oneshot;
+    ///
+    /// let (tx, mut rx) = oneshot::channel();
+    /// assert_eq!(rx.try_recv(), Ok(None)); // not yet
+    /// tx.send(5).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(Some(5)));
+    /// assert!(rx.try_recv().is_err()); // taken, and the sender is gone
+    /// ```
     pub fn try_recv(&mut self) -> Result<Option<T>, RecvError> {
         let mut state = self.inner.lock();
         match state.value.take() {
@@ -157,6 +222,17 @@ impl<T> Drop for Receiver<T> {
 }
 
 /// The sender was dropped without sending.
+///
+/// ```
+/// use ringloop::sync::oneshot::{self, RecvError};
+///
+/// let (tx, rx) = oneshot::channel::<()>();
+/// drop(tx);
+/// let err = ringloop::run(rx).unwrap_err();
+/// assert_eq!(err, RecvError);
+/// let as_io = std::io::Error::other(err); // an `Error`: `?` converts it
+/// assert_eq!(as_io.to_string(), "the oneshot sender was dropped without sending");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvError;
 

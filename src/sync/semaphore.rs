@@ -66,6 +66,14 @@ impl State {
 
 impl Semaphore {
     /// Creates a semaphore with `permits` permits available.
+    ///
+    /// ```
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// // At most 8 requests to the database at a time.
+    /// let db_slots = Semaphore::new(8);
+    /// assert_eq!(db_slots.available_permits(), 8);
+    /// ```
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
             inner: Rc::new(RefCell::new(State {
@@ -79,6 +87,34 @@ impl Semaphore {
     ///
     /// Dropping the future before it completes gives up its place; if a permit had
     /// already been handed to it, the permit passes on to the next waiter.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// ringloop::run(async {
+    ///     let slots = Semaphore::new(2);
+    ///     let (running, most) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    ///     let jobs: Vec<_> = (0..6)
+    ///         .map(|_| {
+    ///             let (slots, running, most) = (slots.clone(), running.clone(), most.clone());
+    ///             ringloop::spawn(async move {
+    ///                 let _permit = slots.acquire().await;
+    ///                 running.set(running.get() + 1);
+    ///                 most.set(most.get().max(running.get()));
+    ///                 ringloop::sleep(Duration::from_millis(1)).await;
+    ///                 running.set(running.get() - 1);
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     for job in jobs {
+    ///         job.await.unwrap();
+    ///     }
+    ///     assert_eq!(most.get(), 2); // never more than two at once
+    /// });
+    /// ```
     pub fn acquire(&self) -> SemaphoreAcquire {
         SemaphoreAcquire {
             inner: Rc::clone(&self.inner),
@@ -88,6 +124,17 @@ impl Semaphore {
     }
 
     /// Takes a permit if one is available right now.
+    ///
+    /// ```
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// let slots = Semaphore::new(1);
+    /// let permit = slots.try_acquire().expect("one free");
+    /// // Full: shed the request instead of queueing it.
+    /// assert!(slots.try_acquire().is_none());
+    /// drop(permit);
+    /// assert!(slots.try_acquire().is_some());
+    /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit> {
         let mut state = self.inner.borrow_mut();
         if state.permits == 0 {
@@ -101,6 +148,14 @@ impl Semaphore {
     }
 
     /// Number of permits available right now.
+    ///
+    /// ```
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// let slots = Semaphore::new(3);
+    /// let _a = slots.try_acquire().unwrap();
+    /// assert_eq!(slots.available_permits(), 2);
+    /// ```
     pub fn available_permits(&self) -> usize {
         self.inner.borrow().permits
     }
@@ -109,6 +164,21 @@ impl Semaphore {
     ///
     /// # Panics
     /// If the number of available permits would overflow `usize`.
+    ///
+    /// ```
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// ringloop::run(async {
+    ///     let slots = Semaphore::new(0); // closed until the warm-up is done
+    ///     let waiter = ringloop::spawn({
+    ///         let slots = slots.clone();
+    ///         async move { slots.acquire().await.forget() }
+    ///     });
+    ///     slots.add_permits(4); // open: the waiter gets one
+    ///     waiter.await.unwrap();
+    ///     assert_eq!(slots.available_permits(), 3);
+    /// });
+    /// ```
     pub fn add_permits(&self, n: usize) {
         let mut wakers = WakeSet::new();
         self.inner.borrow_mut().add(n, &mut wakers);
@@ -119,6 +189,16 @@ impl Semaphore {
     ///
     /// Usually you drop a [`SemaphorePermit`] instead; use this together with
     /// [`SemaphorePermit::forget`] when acquire and release happen in different places.
+    ///
+    /// ```
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// let slots = Semaphore::new(1);
+    /// slots.try_acquire().unwrap().forget(); // taken here...
+    /// assert_eq!(slots.available_permits(), 0);
+    /// slots.release(); // ...given back elsewhere, as asyncio's release()
+    /// assert_eq!(slots.available_permits(), 1);
+    /// ```
     pub fn release(&self) {
         self.add_permits(1);
     }
@@ -135,6 +215,19 @@ impl fmt::Debug for Semaphore {
 }
 
 /// One permit of a [`Semaphore`]; dropping it returns the permit.
+///
+/// ```
+/// use ringloop::sync::Semaphore;
+///
+/// ringloop::run(async {
+///     let slots = Semaphore::new(1);
+///     {
+///         let _permit = slots.acquire().await;
+///         assert_eq!(slots.available_permits(), 0);
+///     } // returned here
+///     assert_eq!(slots.available_permits(), 1);
+/// });
+/// ```
 #[must_use = "the permit is returned as soon as it is dropped"]
 pub struct SemaphorePermit {
     inner: Rc<RefCell<State>>,
@@ -145,6 +238,15 @@ pub struct SemaphorePermit {
 impl SemaphorePermit {
     /// Consumes the permit without returning it, so the semaphore has one permit
     /// fewer. [`Semaphore::release`] adds it back.
+    ///
+    /// ```
+    /// use ringloop::sync::Semaphore;
+    ///
+    /// let slots = Semaphore::new(2);
+    /// // Retire one slot for good (a worker that went away).
+    /// slots.try_acquire().unwrap().forget();
+    /// assert_eq!(slots.available_permits(), 1);
+    /// ```
     pub fn forget(mut self) {
         self.forgotten = true;
     }
@@ -168,6 +270,19 @@ impl fmt::Debug for SemaphorePermit {
 }
 
 /// Future returned by [`Semaphore::acquire`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::Semaphore;
+///
+/// ringloop::run(async {
+///     let slots = Semaphore::new(1);
+///     let _busy = slots.acquire().await;
+///     // Give up after 5 ms: the dropped SemaphoreAcquire leaves the line.
+///     let waited = ringloop::timeout(Duration::from_millis(5), slots.acquire()).await;
+///     assert!(waited.is_err());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct SemaphoreAcquire {
     inner: Rc<RefCell<State>>,

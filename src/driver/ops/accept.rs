@@ -8,7 +8,24 @@ use crate::driver::op::{Late, OpCode, Operation, result};
 use crate::driver::slab::Completion;
 use crate::sys::net::{SockAddr, own};
 
-/// An accept(2) in flight: yields the new connection and its peer address.
+/// Accepting a connection, accept(2): the operation that
+/// [`TcpListener::accept`](crate::net::TcpListener::accept) and
+/// [`UnixListener::accept`](crate::net::UnixListener::accept) await. Those are
+/// `async fn`s (they retry when descriptors run out), so no method hands out an
+/// `Op<'_, Accept>`; use them:
+///
+/// ```
+/// use ringloop::net::{TcpListener, TcpStream};
+///
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (_conn, peer) = listener.accept().await?;
+///     assert_eq!(peer, client.local_addr()?);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Accept {
     fd: Fd,
     addr: Box<SockAddr>,

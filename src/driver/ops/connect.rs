@@ -7,7 +7,23 @@ use crate::driver::op::{OpCode, Operation, result};
 use crate::driver::slab::Completion;
 use crate::sys::net::SockAddr;
 
-/// A connect(2) in flight.
+/// Connecting a socket, connect(2): the operation that
+/// [`TcpStream::connect`](crate::net::TcpStream::connect) and
+/// [`UnixStream::connect`](crate::net::UnixStream::connect) await. Those are
+/// `async fn`s (they resolve names, try each address), so no method hands out an
+/// `Op<'_, Connect>`; use them:
+///
+/// ```
+/// use ringloop::net::{TcpListener, TcpStream};
+///
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+///     assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Connect {
     fd: Fd,
     addr: Box<SockAddr>,

@@ -45,7 +45,30 @@ impl MsgHdr {
     }
 }
 
-/// A recvmsg(2) in flight: yields the byte count, the sender and the buffer.
+/// Receiving a datagram with its sender, recvmsg(2): what
+/// [`UdpSocket::recv_from`](crate::net::UdpSocket::recv_from) returns, as an
+/// [`Op<'_, RecvMsg<B>>`](crate::net::Op). Its output is
+/// `(io::Result<(usize, SocketAddr)>, B)`: the datagram's length (truncated to the
+/// buffer's capacity), the sender, and the buffer.
+///
+/// ```
+/// use ringloop::net::{Op, UdpSocket, ops::RecvMsg};
+///
+/// fn next_datagram(socket: &UdpSocket) -> Op<'_, RecvMsg<Vec<u8>>> {
+///     socket.recv_from(Vec::with_capacity(1500))
+/// }
+///
+/// ringloop::run(async {
+///     let server = UdpSocket::bind("127.0.0.1:0")?;
+///     let client = UdpSocket::bind("127.0.0.1:0")?;
+///     client.send_to(b"ping", server.local_addr()?).await.0?;
+///     let (got, buf) = next_datagram(&server).await;
+///     let (n, from) = got?;
+///     assert_eq!((&buf[..n], from), (&b"ping"[..], client.local_addr()?));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct RecvMsg<B> {
     fd: Fd,
     buf: B,
@@ -91,7 +114,30 @@ unsafe impl<B: IoBufMut + Unpin> Operation for RecvMsg<B> {
     }
 }
 
-/// A sendmsg(2) in flight: yields the byte count and the buffer.
+/// Sending a datagram to an address, sendmsg(2): what
+/// [`UdpSocket::send_to`](crate::net::UdpSocket::send_to) returns, as an
+/// [`Op<'_, SendMsg<B>>`](crate::net::Op). Its output is `(io::Result<usize>, B)`: the
+/// count sent (the whole datagram) and the buffer.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use ringloop::net::{Op, UdpSocket, ops::SendMsg};
+///
+/// fn announce(socket: &UdpSocket, to: SocketAddr) -> Op<'_, SendMsg<&'static str>> {
+///     socket.send_to("here", to)
+/// }
+///
+/// ringloop::run(async {
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
+///     let (sent, _) = announce(&a, b.local_addr()?).await;
+///     assert_eq!(sent?, 4);
+///     let (got, buf) = b.recv_from(Vec::with_capacity(64)).await;
+///     assert_eq!(&buf[..got?.0], b"here");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct SendMsg<B> {
     fd: Fd,
     buf: B,

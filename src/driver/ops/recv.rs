@@ -7,7 +7,29 @@ use crate::driver::fd::Fd;
 use crate::driver::op::{OpCode, Operation, result};
 use crate::driver::slab::Completion;
 
-/// A recv(2) in flight: yields the byte count and the buffer.
+/// A read from a connected socket, recv(2): what the streams' `read` and
+/// [`UdpSocket::recv`](crate::net::UdpSocket::recv) return, as an
+/// [`Op<'_, Recv<B>>`](crate::net::Op). Its output is `(io::Result<usize>, B)`: the count
+/// read (0 at end-of-file) and the buffer.
+///
+/// ```
+/// use ringloop::net::{Op, UnixStream, ops::Recv};
+///
+/// /// Starts reading a request; the caller awaits it (or cancels it) later.
+/// fn start_request(conn: &UnixStream) -> Op<'_, Recv<Vec<u8>>> {
+///     conn.read(Vec::with_capacity(1024))
+/// }
+///
+/// ringloop::run(async {
+///     let (client, server) = UnixStream::pair()?;
+///     let request = start_request(&server);
+///     client.write_all(b"GET /").await.0?;
+///     let (n, buf) = request.await;
+///     assert_eq!(&buf[..n?], b"GET /");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Recv<B> {
     fd: Fd,
     buf: B,

@@ -8,8 +8,29 @@ use crate::driver::op::{OpCode, Operation};
 use crate::driver::ops::recv::{checked_len, clamp_len};
 use crate::driver::slab::Completion;
 
-/// A send(2) in flight: yields the byte count and the buffer. (Named apart from the
+/// A write to a connected socket, send(2): what the streams' `write` and
+/// [`UdpSocket::send`](crate::net::UdpSocket::send) return, as an
+/// [`Op<'_, SendOp<B>>`](crate::net::Op). Its output is `(io::Result<usize>, B)`: the
+/// count sent (maybe fewer than the buffer held) and the buffer. (Named apart from the
 /// `Send` marker trait.)
+///
+/// ```
+/// use ringloop::net::{Op, UnixStream, ops::SendOp};
+///
+/// fn greet(conn: &UnixStream) -> Op<'_, SendOp<&'static str>> {
+///     conn.write("hello\n")
+/// }
+///
+/// ringloop::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let (sent, msg) = greet(&a).await;
+///     assert_eq!(sent?, msg.len()); // a small write to an idle socket goes whole
+///     let (n, buf) = b.read(Vec::with_capacity(16)).await;
+///     assert_eq!(&buf[..n?], b"hello\n");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct SendOp<B> {
     fd: Fd,
     buf: B,

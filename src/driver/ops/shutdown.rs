@@ -6,8 +6,24 @@ use std::os::fd::RawFd;
 use crate::driver::op::{OpCode, Operation, result};
 use crate::driver::slab::Completion;
 
-/// A shutdown(2) in flight. (Named apart from `std::net::Shutdown`, the direction it
-/// takes.)
+/// Shutting a connection down, shutdown(2): the operation that the streams' `shutdown`
+/// (and [`WriteHalf::shutdown`](crate::net::WriteHalf::shutdown)) await; they are
+/// `async fn`s, so no method hands out an `Op<'_, ShutdownOp>`. (Named apart from
+/// `std::net::Shutdown`, the direction it takes.)
+///
+/// ```
+/// use std::net::Shutdown;
+/// use ringloop::net::UnixStream;
+///
+/// ringloop::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     a.shutdown(Shutdown::Write).await?; // b sees end-of-file
+///     let (n, _) = b.read(Vec::with_capacity(16)).await;
+///     assert_eq!(n?, 0);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ShutdownOp {
     fd: RawFd,
     how: libc::c_int,

@@ -112,6 +112,57 @@ mod transport;
 /// All are called on the loop's thread, one at a time; none is re-entered. A panic in
 /// one costs this connection only: it is reported to the loop's exception handler, and
 /// `connection_lost(Some(error))` follows (see [`serve`]).
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+///
+/// /// Echoes lines, and counts the connections that ended.
+/// struct LineEcho {
+///     transport: Option<Transport>,
+///     line: Vec<u8>,
+///     ended: Rc<Cell<u32>>,
+/// }
+///
+/// impl Protocol for LineEcho {
+///     fn connection_made(&mut self, transport: Transport) {
+///         self.transport = Some(transport);
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         for &byte in data {
+///             self.line.push(byte);
+///             if byte == b'\n' {
+///                 self.transport.as_ref().unwrap().write(&self.line);
+///                 self.line.clear();
+///             }
+///         }
+///     }
+///     fn connection_lost(&mut self, _error: Option<std::io::Error>) {
+///         self.ended.set(self.ended.get() + 1);
+///     }
+/// }
+///
+/// ringloop::run(async {
+///     let ended = Rc::new(Cell::new(0));
+///     let factory = {
+///         let ended = ended.clone();
+///         move || LineEcho { transport: None, line: Vec::new(), ended: ended.clone() }
+///     };
+///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+///     let client = TcpStream::connect(server.local_addr()?).await?;
+///     client.write_all(b"one\ntw").await.0?;
+///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+///     res?;
+///     assert_eq!(buf, b"one\n"); // "tw" waits for its newline
+///     drop(client); // end-of-file: the transport closes, connection_lost follows
+///     server.close();
+///     server.wait_closed().await;
+///     assert_eq!(ended.get(), 1);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait Protocol: 'static {
     /// The connection is up; `transport` writes to it and controls it (keep a clone).
     fn connection_made(&mut self, transport: Transport);
@@ -155,6 +206,36 @@ pub trait Protocol: 'static {
 /// message naming the callback), and the protocol gets `connection_lost(Some(error))`
 /// and no other callback. A factory that panics costs the connection it was called for;
 /// accepting goes on.
+///
+/// ```
+/// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, serve};
+///
+/// struct Upper(Option<Transport>);
+///
+/// impl Protocol for Upper {
+///     fn connection_made(&mut self, transport: Transport) {
+///         self.0 = Some(transport);
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         self.0.as_ref().unwrap().write(&data.to_ascii_uppercase());
+///     }
+/// }
+///
+/// ringloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     // The server is a future: run it as a task, and cancel the task to stop it.
+///     let server = ringloop::spawn(serve(listener, || Upper(None)));
+///     let client = TcpStream::connect(addr).await?;
+///     client.write_all(b"shout").await.0?;
+///     let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
+///     res?;
+///     assert_eq!(buf, b"SHOUT");
+///     server.cancel(); // closes every connection
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Panics
 ///

@@ -160,6 +160,32 @@ impl ConnIo {
 /// The handle a protocol writes through and controls its connection with: cheap to
 /// clone, bound to the loop's thread. Every method is a no-op once the connection is
 /// lost.
+///
+/// ```
+/// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+///
+/// /// Greets each client, then hangs up.
+/// struct Greeter;
+///
+/// impl Protocol for Greeter {
+///     fn connection_made(&mut self, transport: Transport) {
+///         transport.write(b"hello\n");
+///         transport.close(); // once "hello" is sent
+///     }
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+///
+/// ringloop::run(async {
+///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, || Greeter);
+///     let client = TcpStream::connect(server.local_addr()?).await?;
+///     let (res, buf) = client.read_exact(Vec::with_capacity(6)).await;
+///     res?;
+///     assert_eq!(buf, b"hello\n");
+///     assert_eq!(client.read(buf).await.0?, 0); // closed
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Transport {
     pub(super) conn: Rc<Conn>,
@@ -170,6 +196,32 @@ impl Transport {
     /// buffer and sent with the next send. Ignored once [`close`](Self::close) or
     /// [`abort`](Self::abort) was called. An error is reported through
     /// `connection_lost`.
+    ///
+    /// ```
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// struct Echo(Option<Transport>);
+    ///
+    /// impl Protocol for Echo {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0 = Some(transport);
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         self.0.as_ref().unwrap().write(data); // copied out before this returns
+    ///     }
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, || Echo(None));
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     client.write_all(b"marco").await.0?;
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"marco");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(&self, data: &[u8]) {
         let conn = &*self.conn;
         let mut io = conn.io.borrow_mut();
@@ -214,7 +266,43 @@ impl Transport {
         conn.apply(&mut io, effect);
     }
 
-    /// Stops `data_received` calls until [`resume_reading`](Self::resume_reading).
+    /// Stops `data_received` calls until [`resume_reading`](Self::resume_reading): the
+    /// data waits in the socket, and a client that keeps sending is slowed down by TCP.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// /// Serves one request at a time: no more reads while a reply is being worked out.
+    /// struct OneAtATime(Option<Transport>);
+    ///
+    /// impl Protocol for OneAtATime {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0 = Some(transport);
+    ///     }
+    ///     fn data_received(&mut self, request: &[u8]) {
+    ///         let transport = self.0.clone().unwrap();
+    ///         transport.pause_reading();
+    ///         let reply = request.to_ascii_uppercase();
+    ///         ringloop::spawn(async move {
+    ///             ringloop::sleep(Duration::from_millis(1)).await; // the work
+    ///             transport.write(&reply);
+    ///             transport.resume_reading();
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, || OneAtATime(None));
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     client.write_all(b"slow").await.0?;
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"SLOW");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pause_reading(&self) {
         let mut io = self.conn.io.borrow_mut();
         let effect = io.state.pause_reading();
@@ -222,6 +310,40 @@ impl Transport {
     }
 
     /// Resumes `data_received` calls (what arrived meanwhile comes first).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// /// Reads nothing for the first 5 ms of a connection (say, while a cache warms up).
+    /// struct Warming(Vec<u8>, Option<Transport>);
+    ///
+    /// impl Protocol for Warming {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         transport.pause_reading();
+    ///         let later = transport.clone();
+    ///         ringloop::call_later(Duration::from_millis(5), move || later.resume_reading());
+    ///         self.1 = Some(transport);
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         self.0.extend_from_slice(data);
+    ///         if self.0.ends_with(b"\n") {
+    ///             self.1.as_ref().unwrap().write(&self.0);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, || Warming(Vec::new(), None));
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     client.write_all(b"sent early\n").await.0?; // waits in the socket, not lost
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(11)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"sent early\n");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn resume_reading(&self) {
         let mut io = self.conn.io.borrow_mut();
         let effect = io.state.resume_reading();
@@ -229,6 +351,37 @@ impl Transport {
     }
 
     /// Whether reading is on (not paused, not closed).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// struct Watch(Rc<RefCell<Vec<bool>>>);
+    ///
+    /// impl Protocol for Watch {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         let mut seen = self.0.borrow_mut();
+    ///         seen.push(transport.is_reading());
+    ///         transport.pause_reading();
+    ///         seen.push(transport.is_reading());
+    ///         transport.close();
+    ///         seen.push(transport.is_reading());
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let seen = Rc::new(RefCell::new(Vec::new()));
+    ///     let factory = { let seen = seen.clone(); move || Watch(seen.clone()) };
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     assert_eq!(client.read(Vec::with_capacity(8)).await.0?, 0); // closed by the server
+    ///     assert_eq!(*seen.borrow(), [true, false, false]);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_reading(&self) -> bool {
         self.conn.io.borrow().state.wants_read()
     }
@@ -236,6 +389,30 @@ impl Transport {
     /// Sets the write buffer's water marks: `pause_writing` above `high` bytes,
     /// `resume_writing` back at `low` (clamped to `high`). asyncio's default is 64 KiB
     /// and a quarter of it.
+    ///
+    /// ```
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// struct Bulk;
+    ///
+    /// impl Protocol for Bulk {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         // Big replies to fast clients: pause producing only above 1 MiB unsent.
+    ///         transport.set_write_buffer_limits(1 << 20, 256 << 10);
+    ///         assert_eq!(transport.get_write_buffer_limits(), (256 << 10, 1 << 20));
+    ///         transport.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, || Bulk);
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     assert_eq!(client.read(Vec::with_capacity(8)).await.0?, 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
         let mut io = self.conn.io.borrow_mut();
         let buffered = io.buffered();
@@ -244,17 +421,104 @@ impl Transport {
     }
 
     /// The write buffer's water marks, `(low, high)`.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// struct Limits(Rc<Cell<(usize, usize)>>);
+    ///
+    /// impl Protocol for Limits {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0.set(transport.get_write_buffer_limits());
+    ///         transport.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let limits = Rc::new(Cell::new((0, 0)));
+    ///     let factory = { let limits = limits.clone(); move || Limits(limits.clone()) };
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     assert_eq!(client.read(Vec::with_capacity(8)).await.0?, 0);
+    ///     assert_eq!(limits.get(), (16 * 1024, 64 * 1024)); // asyncio's defaults
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
         self.conn.io.borrow().state.limits()
     }
 
     /// Bytes written and not yet taken by the kernel.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// /// Sends a large blob to a client that does not read, and notes what waits to be sent.
+    /// struct Blob(Rc<Cell<usize>>);
+    ///
+    /// impl Protocol for Blob {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         transport.write(&vec![b'x'; 16 << 20]); // 16 MiB: more than the socket takes
+    ///         self.0.set(transport.get_write_buffer_size());
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let waiting = Rc::new(Cell::new(0));
+    ///     let factory = { let waiting = waiting.clone(); move || Blob(waiting.clone()) };
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+    ///     let _client = TcpStream::connect(server.local_addr()?).await?;
+    ///     while waiting.get() == 0 {
+    ///         ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///     }
+    ///     assert!(waiting.get() < 16 << 20); // some was sent at once, the rest waits
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_write_buffer_size(&self) -> usize {
         self.conn.io.borrow().buffered()
     }
 
     /// Closes the connection once the write buffer is flushed; no more data is received.
     /// `connection_lost(None)` follows.
+    ///
+    /// ```
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// /// Answers one line, then closes: what was written is still sent.
+    /// struct OneShot(Option<Transport>);
+    ///
+    /// impl Protocol for OneShot {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0 = Some(transport);
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {
+    ///         let transport = self.0.as_ref().unwrap();
+    ///         transport.write(b"bye\n");
+    ///         transport.close();
+    ///     }
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, || OneShot(None));
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     client.write_all(b"quit\n").await.0?;
+    ///     let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"bye\n");
+    ///     assert_eq!(client.read(buf).await.0?, 0); // then end-of-file
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn close(&self) {
         let mut io = self.conn.io.borrow_mut();
         let effect = io.state.close();
@@ -262,19 +526,116 @@ impl Transport {
     }
 
     /// Whether the connection is closing or closed.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// struct Closer(Rc<RefCell<Vec<bool>>>);
+    ///
+    /// impl Protocol for Closer {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0.borrow_mut().push(transport.is_closing());
+    ///         transport.close();
+    ///         self.0.borrow_mut().push(transport.is_closing());
+    ///         transport.write(b"ignored"); // too late: writes after close are dropped
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let seen = Rc::new(RefCell::new(Vec::new()));
+    ///     let factory = { let seen = seen.clone(); move || Closer(seen.clone()) };
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     assert_eq!(client.read(Vec::with_capacity(16)).await.0?, 0);
+    ///     assert_eq!(*seen.borrow(), [false, true]);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_closing(&self) -> bool {
         self.conn.io.borrow().state.is_closing()
     }
 
     /// Closes the connection at once, dropping what was not sent.
     /// `connection_lost(None)` follows.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// /// Drops a client that sends something it should not, without flushing anything.
+    /// struct Strict(Option<Transport>, Rc<Cell<bool>>);
+    ///
+    /// impl Protocol for Strict {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0 = Some(transport);
+    ///     }
+    ///     fn data_received(&mut self, data: &[u8]) {
+    ///         if data.starts_with(b"EVIL") {
+    ///             self.0.as_ref().unwrap().abort();
+    ///         }
+    ///     }
+    ///     fn connection_lost(&mut self, error: Option<std::io::Error>) {
+    ///         self.1.set(error.is_none());
+    ///     }
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let lost_cleanly = Rc::new(Cell::new(false));
+    ///     let factory = { let l = lost_cleanly.clone(); move || Strict(None, l.clone()) };
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     client.write_all(b"EVIL").await.0?;
+    ///     // The connection is gone: end-of-file or a reset, never data.
+    ///     let (res, _) = client.read(Vec::with_capacity(16)).await;
+    ///     assert!(matches!(res, Ok(0) | Err(_)));
+    ///     while !lost_cleanly.get() {
+    ///         ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn abort(&self) {
         let mut io = self.conn.io.borrow_mut();
         let effect = io.state.abort();
         self.conn.apply(&mut io, effect);
     }
 
-    /// The peer's address.
+    /// The peer's address (`NotConnected` once the connection is gone).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::net::SocketAddr;
+    /// use std::rc::Rc;
+    /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
+    ///
+    /// /// Logs who connected.
+    /// struct Log(Rc<Cell<Option<SocketAddr>>>);
+    ///
+    /// impl Protocol for Log {
+    ///     fn connection_made(&mut self, transport: Transport) {
+    ///         self.0.set(transport.peer_addr().ok());
+    ///         transport.close();
+    ///     }
+    ///     fn data_received(&mut self, _: &[u8]) {}
+    /// }
+    ///
+    /// ringloop::run(async {
+    ///     let peer = Rc::new(Cell::new(None));
+    ///     let factory = { let peer = peer.clone(); move || Log(peer.clone()) };
+    ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
+    ///     let client = TcpStream::connect(server.local_addr()?).await?;
+    ///     assert_eq!(client.read(Vec::with_capacity(8)).await.0?, 0);
+    ///     assert_eq!(peer.get(), Some(client.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         let io = self.conn.io.borrow();
         match &io.fd {

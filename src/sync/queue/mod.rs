@@ -171,6 +171,13 @@ impl<T> Queue<T> {
     /// # Panics
     /// If `maxsize` is 0. (asyncio reads 0 as "no limit"; here that is spelled
     /// [`Queue::unbounded`].)
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let jobs: Queue<String> = Queue::new(100); // producers wait beyond 100 queued jobs
+    /// assert_eq!(jobs.maxsize(), 100);
+    /// ```
     pub fn new(maxsize: usize) -> Queue<T> {
         assert!(
             maxsize > 0,
@@ -181,6 +188,16 @@ impl<T> Queue<T> {
     }
 
     /// Creates a queue without a size limit; `put` never waits.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let events = Queue::unbounded();
+    /// for i in 0..10_000 {
+    ///     events.try_put(i).unwrap(); // never full
+    /// }
+    /// assert_eq!(events.len(), 10_000);
+    /// ```
     pub fn unbounded() -> Queue<T> {
         Queue::with_maxsize(usize::MAX)
     }
@@ -211,6 +228,24 @@ impl<T> Queue<T> {
     /// Fails with [`QueueClosed`] if the queue is closed before the item goes in; the
     /// item is then dropped (use [`try_put`](Queue::try_put) to get it back).
     /// Dropping the future before it completes means the item was not put.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// ringloop::run(async {
+    ///     let q = Queue::new(1);
+    ///     q.put(1).await.unwrap();
+    ///     let producer = ringloop::spawn({
+    ///         let q = q.clone();
+    ///         async move { q.put(2).await } // waits: the queue is full
+    ///     });
+    ///     ringloop::yield_now().await;
+    ///     assert!(!producer.is_done());
+    ///     assert_eq!(q.get().await, Ok(1)); // frees the slot
+    ///     producer.await.unwrap().unwrap();
+    ///     assert_eq!(q.get().await, Ok(2));
+    /// });
+    /// ```
     pub fn put(&self, item: T) -> QueuePut<T> {
         QueuePut {
             shared: Rc::clone(&self.shared),
@@ -225,6 +260,22 @@ impl<T> Queue<T> {
     /// first receives the first item. After [`close`](Queue::close) the remaining items
     /// are still returned, then [`QueueClosed`]. Dropping the future before it
     /// completes loses nothing: an item already handed to it goes to the next getter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::sync::Queue;
+    ///
+    /// ringloop::run(async {
+    ///     let q = Queue::unbounded();
+    ///     let consumer = ringloop::spawn({
+    ///         let q = q.clone();
+    ///         async move { q.get().await } // waits: the queue is empty
+    ///     });
+    ///     ringloop::sleep(Duration::from_millis(1)).await;
+    ///     q.put("wake up").await.unwrap();
+    ///     assert_eq!(consumer.await.unwrap(), Ok("wake up"));
+    /// });
+    /// ```
     pub fn get(&self) -> QueueGet<T> {
         QueueGet {
             shared: Rc::clone(&self.shared),
@@ -238,6 +289,20 @@ impl<T> Queue<T> {
     /// On failure the item comes back inside the error: [`TryPutError::Full`] if the
     /// queue has no free slot (a slot freed for a waiting putter is not free),
     /// [`TryPutError::Closed`] if it is closed.
+    ///
+    /// ```
+    /// use ringloop::sync::{Queue, TryPutError};
+    ///
+    /// let q = Queue::new(2);
+    /// assert!(q.try_put("a").is_ok());
+    /// assert!(q.try_put("b").is_ok());
+    /// // Full: drop the oldest instead of waiting (a bounded log buffer, say).
+    /// if let Err(TryPutError::Full(item)) = q.try_put("c") {
+    ///     q.try_get().unwrap();
+    ///     q.try_put(item).unwrap();
+    /// }
+    /// assert_eq!((q.try_get(), q.try_get()), (Ok("b"), Ok("c")));
+    /// ```
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
         let mut wakers = WakeSet::new();
         let left_zero = {
@@ -262,6 +327,20 @@ impl<T> Queue<T> {
     /// Fails with [`TryGetError::Empty`] if there is none (an item already handed to a
     /// waiting getter is not available), or [`TryGetError::Closed`] if the queue is
     /// closed and drained.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::unbounded();
+    /// q.try_put(1).unwrap();
+    /// q.try_put(2).unwrap();
+    /// // Drain what is there now, without waiting.
+    /// let mut batch = Vec::new();
+    /// while let Ok(n) = q.try_get() {
+    ///     batch.push(n);
+    /// }
+    /// assert_eq!(batch, [1, 2]);
+    /// ```
     pub fn try_get(&self) -> Result<T, TryGetError> {
         let mut wakers = WakeSet::new();
         let result = {
@@ -278,23 +357,58 @@ impl<T> Queue<T> {
 
     /// Number of items in the queue, including items already handed to a waiting
     /// getter that has not run yet.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::new(10);
+    /// q.try_put('x').unwrap();
+    /// q.try_put('y').unwrap();
+    /// assert_eq!(q.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.state.borrow().len()
     }
 
     /// True when [`len`](Queue::len) is 0.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::unbounded();
+    /// assert!(q.is_empty());
+    /// q.try_put(()).unwrap();
+    /// assert!(!q.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// True when a put now would have to wait: every slot is taken or reserved for a
     /// waiting putter. Always false for an unbounded queue.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q = Queue::new(1);
+    /// assert!(!q.is_full());
+    /// q.try_put(1).unwrap();
+    /// assert!(q.is_full()); // a put would wait now
+    /// assert!(!Queue::<u8>::unbounded().is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
         let state = self.shared.state.borrow();
         state.len().saturating_add(state.reserved) >= state.maxsize
     }
 
     /// The bound given to [`Queue::new`], or `usize::MAX` for an unbounded queue.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// assert_eq!(Queue::<u8>::new(16).maxsize(), 16);
+    /// assert_eq!(Queue::<u8>::unbounded().maxsize(), usize::MAX);
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.shared.state.borrow().maxsize
     }
@@ -306,6 +420,20 @@ impl<T> Queue<T> {
     ///
     /// # Panics
     /// If called more times than items were put.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// ringloop::run(async {
+    ///     let q = Queue::unbounded();
+    ///     q.put("resize image").await.unwrap();
+    ///     let job = q.get().await.unwrap();
+    ///     // ... process `job` ...
+    ///     # let _ = job;
+    ///     q.task_done(); // with this, every item put is done
+    ///     q.join().await; // returns at once
+    /// });
+    /// ```
     pub fn task_done(&self) {
         let now_zero = {
             let mut state = self.shared.state.borrow_mut();
@@ -329,6 +457,33 @@ impl<T> Queue<T> {
     ///
     /// Closing the queue does not end a `join`: items still queued can be taken and
     /// finished after `close`.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringloop::sync::Queue;
+    ///
+    /// ringloop::run(async {
+    ///     let q = Queue::unbounded();
+    ///     let done = Rc::new(Cell::new(0));
+    ///     let worker = ringloop::spawn({
+    ///         let (q, done) = (q.clone(), done.clone());
+    ///         async move {
+    ///             while let Ok(n) = q.get().await {
+    ///                 done.set(done.get() + n);
+    ///                 q.task_done();
+    ///             }
+    ///         }
+    ///     });
+    ///     for n in 1..=4 {
+    ///         q.put(n).await.unwrap();
+    ///     }
+    ///     q.join().await; // every item processed, not just taken
+    ///     assert_eq!(done.get(), 10);
+    ///     q.close();
+    ///     worker.await.unwrap();
+    /// });
+    /// ```
     pub fn join(&self) -> QueueJoin {
         QueueJoin {
             wait: self.shared.finished.wait(),
@@ -338,6 +493,29 @@ impl<T> Queue<T> {
     /// Closes the queue: later puts fail, and every waiting getter and putter wakes
     /// with [`QueueClosed`]. Items already queued stay and can still be taken; getters
     /// see `QueueClosed` only once the queue is empty. Closing twice does nothing.
+    ///
+    /// ```
+    /// use ringloop::sync::{Queue, QueueClosed};
+    ///
+    /// ringloop::run(async {
+    ///     let q = Queue::unbounded();
+    ///     let worker = ringloop::spawn({
+    ///         let q = q.clone();
+    ///         async move {
+    ///             let mut seen = 0;
+    ///             while q.get().await.is_ok() {
+    ///                 seen += 1;
+    ///             }
+    ///             seen // the loop ends once the queue is closed and drained
+    ///         }
+    ///     });
+    ///     q.put(1).await.unwrap();
+    ///     q.put(2).await.unwrap();
+    ///     q.close();
+    ///     assert_eq!(q.put(3).await, Err(QueueClosed));
+    ///     assert_eq!(worker.await.unwrap(), 2);
+    /// });
+    /// ```
     pub fn close(&self) {
         let mut wakers = WakeSet::new();
         {
@@ -353,6 +531,15 @@ impl<T> Queue<T> {
     }
 
     /// True once [`close`](Queue::close) has been called.
+    ///
+    /// ```
+    /// use ringloop::sync::Queue;
+    ///
+    /// let q: Queue<u8> = Queue::unbounded();
+    /// assert!(!q.is_closed());
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.state.borrow().closed
     }
@@ -391,6 +578,20 @@ impl<T> fmt::Debug for Queue<T> {
 }
 
 /// Future returned by [`Queue::put`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::Queue;
+///
+/// ringloop::run(async {
+///     let q = Queue::new(1);
+///     q.put("first").await.unwrap();
+///     // A QueuePut is a future: with a deadline, dropping it means the item was not put.
+///     let put = ringloop::timeout(Duration::from_millis(5), q.put("second")).await;
+///     assert!(put.is_err());
+///     assert_eq!(q.len(), 1);
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueuePut<T> {
     shared: Rc<Shared<T>>,
@@ -482,6 +683,18 @@ impl<T> fmt::Debug for QueuePut<T> {
 }
 
 /// Future returned by [`Queue::get`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::Queue;
+///
+/// ringloop::run(async {
+///     let q: Queue<u32> = Queue::unbounded();
+///     // Poll for work with a deadline: the dropped QueueGet loses nothing.
+///     let got = ringloop::timeout(Duration::from_millis(5), q.get()).await;
+///     assert!(got.is_err());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueueGet<T> {
     shared: Rc<Shared<T>>,
@@ -560,6 +773,19 @@ impl<T> fmt::Debug for QueueGet<T> {
 }
 
 /// Future returned by [`Queue::join`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::sync::Queue;
+///
+/// ringloop::run(async {
+///     let q = Queue::unbounded();
+///     q.put("never processed").await.unwrap();
+///     // Wait for the workers at most 5 ms.
+///     let finished = ringloop::timeout(Duration::from_millis(5), q.join()).await;
+///     assert!(finished.is_err());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct QueueJoin {
