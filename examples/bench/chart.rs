@@ -1,14 +1,16 @@
 //! The chart, hand-written SVG: echo throughput and server CPU per round trip (a group
 //! of bars per case and a bar per echo server), then HTTP requests per second and
-//! server CPU per request side by side (a bar per runtime).
+//! server CPU per request side by side (a bar per runtime), then the files, processes
+//! and services figures as ratios to tokio's (a bar per runtime, tokio's at 1).
 
 use std::fmt::Write as _;
 
-use crate::echo::{ECHO_SERVERS, EchoResults, conns_label, echo_cases};
-use crate::http::HttpResults;
+use crate::echo::{ECHO_SERVERS, conns_label, echo_cases};
+use crate::files::FILE_WORKLOADS;
 use crate::measure::Figures;
-use crate::report::Environment;
+use crate::report::{Environment, Results};
 use crate::runtime::RUNTIMES;
+use crate::services::PerRoundTrip;
 
 /// A round axis maximum at or above `max` and its tick step (1, 2 or 5 × 10^k).
 fn axis(max: f64) -> (f64, f64) {
@@ -143,7 +145,72 @@ fn panel(
     );
 }
 
-pub(crate) fn chart(env: &Environment, echo: &EchoResults, http: &HttpResults) -> String {
+/// `values` over tokio's (the last), per runtime.
+fn to_tokio(values: [Option<f64>; 3]) -> Vec<Option<f64>> {
+    values
+        .iter()
+        .map(|v| Some(v.as_ref()? / values[2].filter(|&t| t > 0.0)?))
+        .collect()
+}
+
+/// The files, processes and services panels: ratios to tokio's figures.
+fn system_panels(svg: &mut String, results: &Results) {
+    let series = RUNTIMES.map(|rt| (rt.label(), rt.colour()));
+    let frame = |left| Frame {
+        left,
+        top: 1010.0,
+        width: 390.0,
+        series: &series,
+    };
+    let _ = writeln!(
+        svg,
+        r#"<text x="70" y="965" font-size="13">Files, processes and services, each runtime's figure over tokio's (tokio = 1)</text>"#
+    );
+    let files: Vec<Vec<Option<f64>>> = results.files.rates.iter().map(|r| to_tokio(*r)).collect();
+    let labels: Vec<String> = FILE_WORKLOADS
+        .iter()
+        .map(|w| {
+            w.name()
+                .replace("4 KiB random reads, ", "reads ")
+                .replace(" sequential", "")
+        })
+        .collect();
+    let times = |v: &[PerRoundTrip; 3]| {
+        v.each_ref()
+            .map(|d| d.as_ref().ok().map(|d| d.as_secs_f64()))
+    };
+    let others = vec![
+        to_tokio(times(&results.processes.totals)),
+        to_tokio(times(&results.services.remote)),
+        to_tokio(times(&results.services.blocking)),
+    ];
+    let other_labels = [
+        "process spawn+wait",
+        "Remote::spawn rt",
+        "spawn_blocking rt",
+    ]
+    .map(str::to_string);
+    let x = |v: f64| format!("{v:.2}×");
+    panel(
+        svg,
+        &frame(70.0),
+        "Files: throughput / tokio::fs's (higher is better)",
+        &files,
+        &labels,
+        x,
+    );
+    panel(
+        svg,
+        &frame(560.0),
+        "Processes, services: time / tokio's (lower is better)",
+        &others,
+        &other_labels,
+        x,
+    );
+}
+
+pub(crate) fn chart(env: &Environment, results: &Results) -> String {
+    let (echo, http) = (&results.echo, &results.http);
     let labels: Vec<String> = echo_cases().iter().map(|c| c.short()).collect();
     let echo_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
         echo.iter()
@@ -162,13 +229,13 @@ pub(crate) fn chart(env: &Environment, echo: &EchoResults, http: &HttpResults) -
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="980" height="960" viewBox="0 0 980 960" font-family="sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="980" height="1270" viewBox="0 0 980 1270" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(
         svg,
         "<style>.title {{ font-size: 14px; font-weight: bold; }} .value {{ font-size: 8px; fill: #444; }}</style>"
     );
-    let _ = writeln!(svg, r#"<rect width="980" height="960" fill="white"/>"#);
+    let _ = writeln!(svg, r#"<rect width="980" height="1270" fill="white"/>"#);
     let _ = writeln!(
         svg,
         r#"<text x="70" y="22" font-size="13">Loopback TCP echo, linux {} ({} CPUs): server on the runtime under test, same tokio client for all</text>"#,
@@ -231,6 +298,7 @@ pub(crate) fn chart(env: &Environment, echo: &EchoResults, http: &HttpResults) -
         &http_labels,
         |v| format!("{v:.1}"),
     );
+    system_panels(&mut svg, results);
     let _ = writeln!(svg, "</svg>");
     svg
 }

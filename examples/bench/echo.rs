@@ -136,7 +136,7 @@ async fn accept_loop<R: Rt>(listener: R::Listener) {
 }
 
 /// Echoes until the peer closes.
-async fn echo_conn<R: Rt>(mut stream: R::Stream) {
+pub(crate) async fn echo_conn<R: Rt>(mut stream: R::Stream) {
     let mut buf = vec![0u8; SERVER_BUF].into_boxed_slice();
     loop {
         let (res, b) = R::read(&mut stream, buf).await;
@@ -184,7 +184,7 @@ pub(crate) struct Client {
     local: tokio::task::LocalSet,
 }
 
-struct ClientConn {
+pub(crate) struct ClientConn {
     stream: tokio::net::TcpStream,
     msg: Box<[u8]>,
     reply: Box<[u8]>,
@@ -206,7 +206,12 @@ impl Client {
         self.local.block_on(&self.rt, future)
     }
 
-    fn connect(&self, addr: SocketAddr, conns: usize, size: usize) -> io::Result<Vec<ClientConn>> {
+    pub(crate) fn connect(
+        &self,
+        addr: SocketAddr,
+        conns: usize,
+        size: usize,
+    ) -> io::Result<Vec<ClientConn>> {
         self.block_on(async {
             let mut out = Vec::with_capacity(conns);
             for i in 0..conns {
@@ -225,7 +230,7 @@ impl Client {
 
     /// Every connection does round trips until `window` has passed; returns how many
     /// and how long it took for the last one to come back.
-    fn drive(&self, conns: &mut Vec<ClientConn>, window: Duration) -> (u64, Duration) {
+    pub(crate) fn drive(&self, conns: &mut Vec<ClientConn>, window: Duration) -> (u64, Duration) {
         let taken = std::mem::take(conns);
         let start = Instant::now();
         let until = start + window;

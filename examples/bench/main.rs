@@ -3,8 +3,8 @@
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --out DIR]`
 //!
-//! Three parts, run on the three runtimes (the echo part also on ringloop's protocol
-//! server):
+//! Seven parts, run on the three runtimes (the echo part also on ringloop's protocol
+//! server; the last on ringloop-io_uring alone):
 //!
 //! 1. **Core workloads** on the main thread: spawn N tasks that return at once and await
 //!    each; T tasks yielding Y times each; producer/consumer pairs passing messages
@@ -46,13 +46,47 @@
 //!    (io_uring's CPU per request ≤ 0.95 × tokio's, requests per second ≥ tokio's),
 //!    reported as met or missed, never asserted.
 //!
-//! `--quick` (a smoke run of about 35 s on a 2-CPU machine, some 45 s with wrk) runs
+//! The last four parts run on the main thread unpinned (the blocking pools' threads
+//! inherit its CPUs), each measured in interleaved rounds after a warm-up; the report
+//! gives each a table with ratios to tokio, the issues' targets as met or missed (never
+//! asserted), and the share of the machine's CPU time other work took meanwhile
+//! (`/proc/stat`), with a warning above 5 %. The chart shows them as ratios to tokio.
+//!
+//! 4. **Files** (issue 13): a file in the output directory (256 MiB), written once with
+//!    std and removed at the end; then 4 KiB random reads from the page cache at queue
+//!    depth 1 and 32 (that many tasks, each reading in a loop) for 0.5 s windows
+//!    (reads/s and MiB/s), and 1 MiB sequential writes of the whole file (MiB/s, page
+//!    cache, never synced). ringloop-io_uring's `fs::File` goes through the ring,
+//!    ringloop-epoll's through its blocking pool; tokio does what `tokio::fs` does,
+//!    `FileExt::read_at` / `write_all_at` inside `tokio::task::spawn_blocking`. Targets:
+//!    QD32 reads ≥ 3 × tokio::fs's throughput, writes ≥ tokio::fs's.
+//! 5. **Processes** (issue 13): spawn `true` and await its exit, 1,000 in a row
+//!    (`ringloop::process::Command`, a pidfd; `tokio::process::Command`). Figure: the
+//!    total time and the time per spawn. Target: ≤ tokio::process's time.
+//! 6. **Services** (issue 12): cross-thread round trips awaited one after the other. A
+//!    loop on thread A awaits `Remote::spawn` on a `LoopPool` loop on thread B (tokio: a
+//!    current_thread runtime on A awaits `Handle::spawn` onto a multi_thread runtime with
+//!    one worker; also, for reference, onto a current_thread runtime on its own thread),
+//!    A pinned to CPU 1 and B to CPU 0 where the machine has two; and a loop awaiting
+//!    `spawn_blocking` (tokio's `task::spawn_blocking`). Figure: µs per round trip.
+//!    Targets: remote spawn ≤ 0.8 × tokio's, spawn_blocking ≤ tokio's.
+//! 7. **One loop per core** (issue 12): echo at 100 connections × 1 KiB on a `LoopPool`
+//!    of two ringloop-io_uring loops (each its own listener on one port,
+//!    `SO_REUSEPORT`, pinned one per CPU) next to a pool of one, driven by echo's client
+//!    (unpinned: on a 2-CPU machine it shares the cores with the loops). Figures: round
+//!    trips per second, connections and busy time per loop, the loops' CPU per round trip.
+//!
+//! `--quick` (a smoke run of about 30 s on a 2-CPU machine, some 40 s with wrk) runs
 //! smaller core workloads (2 runs each), every echo case for one 0.3 s window per
 //! server after a 0.1 s warm-up, and HTTP at 1 and 100 connections with the same
-//! windows (wrk: 1 s each), with small retry budgets. The full run takes some 3½ to
-//! 4½ minutes there: the core workloads about 15 s; echo 45 server × case pairs ×
-//! (0.3 s warm-up + 3 windows of 1 s) ≈ 2.5 minutes, plus up to 40 s of retries; HTTP
-//! 9 pairs × 3.3 s ≈ 30 s (with wrk 9 × 4 s ≈ 36 s), plus up to 15 s of retries.
+//! windows (wrk: 1 s each), with small retry budgets; then a 64 MiB file with one round
+//! of 0.2 s read windows, 200 process spawns per runtime, 2,000 round trips per
+//! runtime and kind, and one 0.3 s pool echo window per pool (about 4 s for these four
+//! parts). The full run takes some 4 to 5 minutes there: the core workloads about 15 s;
+//! echo 45 server × case pairs × (0.3 s warm-up + 3 windows of 1 s) ≈ 2.5 minutes, plus
+//! up to 40 s of retries; HTTP 9 pairs × 3.3 s ≈ 30 s (with wrk 9 × 4 s ≈ 36 s), plus up
+//! to 15 s of retries; files about 11 s (3 rounds); processes about 2 s; services about
+//! 8 s (3 rounds of 10,000 round trips); pool echo about 7 s (3 windows of 1 s per pool).
 //!
 //! A progress bar runs on stderr. The report (markdown) goes to stdout and to
 //! `<out>/bench.md`, the chart to `<out>/bench.svg` (default `target/bench`). A backend
@@ -62,10 +96,14 @@ mod chart;
 mod core;
 mod cpu;
 mod echo;
+mod files;
 mod http;
 mod measure;
+mod pool_echo;
+mod processes;
 mod report;
 mod runtime;
+mod services;
 
 use std::io::{self, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -76,15 +114,19 @@ use std::time::{Duration, Instant};
 
 use crate::chart::chart;
 use crate::core::{CORE_WORKLOADS, run_core};
-use crate::cpu::{pin_current_thread, schedstat_works};
+use crate::cpu::{other_load, pin_current_thread, schedstat_works, unpin_current_thread};
 use crate::echo::{ECHO_SERVERS, echo_cases, run_echo};
+use crate::files::{file_steps, run_files};
 use crate::http::{Load, http_steps, run_http};
-use crate::report::{Environment, report};
+use crate::pool_echo::{pool_echo_steps, run_pool_echo};
+use crate::processes::{process_steps, run_processes};
+use crate::report::{Environment, OtherLoad, Results, report};
 use crate::runtime::{RUNTIMES, probe};
+use crate::services::{run_services, service_steps};
 
 const USAGE: &str = "usage: cargo run --release --example bench [-- [--quick] [--out DIR]]
 
-  --quick     a ~35 s smoke run with smaller workloads (HTTP at 1 and 100 connections)
+  --quick     a ~30 s smoke run with smaller workloads (HTTP at 1 and 100 connections)
   --out DIR   where bench.md and bench.svg go (default target/bench)";
 
 // ---------------------------------------------------------------------------------------
@@ -152,6 +194,21 @@ struct Plan {
     http_conns: &'static [usize],
     /// Total time that may go to measuring disturbed HTTP windows again.
     http_retry_budget: Duration,
+    /// The files part's file, in bytes (a whole number of MiB).
+    file_size: u64,
+    /// Interleaved rounds of the files part (each: every read window and a whole-file
+    /// write per runtime).
+    file_rounds: usize,
+    file_window: Duration,
+    /// Per read depth and runtime, once, before the rounds.
+    file_warmup: Duration,
+    /// Processes spawned and waited for per runtime, in `process_rounds` rounds.
+    process_spawns: u64,
+    process_rounds: usize,
+    /// Round trips per round, per runtime (a tenth of that to warm up).
+    remote_round_trips: u64,
+    blocking_round_trips: u64,
+    service_rounds: usize,
 }
 
 impl Plan {
@@ -172,6 +229,15 @@ impl Plan {
             echo_retry_budget: Duration::from_secs(40),
             http_conns: &[1, 100, 1000],
             http_retry_budget: Duration::from_secs(15),
+            file_size: 256 << 20,
+            file_rounds: 3,
+            file_window: Duration::from_millis(500),
+            file_warmup: Duration::from_millis(100),
+            process_spawns: 1_000,
+            process_rounds: 5,
+            remote_round_trips: 10_000,
+            blocking_round_trips: 10_000,
+            service_rounds: 3,
         }
     }
 
@@ -192,6 +258,15 @@ impl Plan {
             echo_retry_budget: Duration::from_secs(5),
             http_conns: &[1, 100],
             http_retry_budget: Duration::from_secs(2),
+            file_size: 64 << 20,
+            file_rounds: 1,
+            file_window: Duration::from_millis(200),
+            file_warmup: Duration::from_millis(50),
+            process_spawns: 200,
+            process_rounds: 2,
+            remote_round_trips: 2_000,
+            blocking_round_trips: 2_000,
+            service_rounds: 1,
         }
     }
 }
@@ -367,15 +442,45 @@ fn main() {
     let load = Load::find();
     let steps = CORE_WORKLOADS.len() * RUNTIMES.len()
         + echo_cases().len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds)
-        + http_steps(&plan);
+        + http_steps(&plan)
+        + file_steps(&plan)
+        + process_steps(&plan)
+        + service_steps(&plan)
+        + pool_echo_steps(&plan);
     let progress = Progress::start(steps);
     let core = run_core(&plan, &available, &progress);
     let echo = run_echo(&plan, &available, server_cpu, &progress);
     let http = run_http(&plan, &available, server_cpu, &load, &progress);
+    // The rest runs unpinned (the blocking pools' threads inherit this thread's CPUs);
+    // the services' threads A and B and the pool echo's loops pin themselves.
+    if let Err(e) = unpin_current_thread() {
+        eprintln!("\nbench: cannot unpin the main thread: {e}");
+    }
+    let (files, files_other) = other_load(|| run_files(&plan, &available, &options.out, &progress));
+    let (processes, processes_other) = other_load(|| run_processes(&plan, &available, &progress));
+    let (services, services_other) =
+        other_load(|| run_services(&plan, &available, server_cpu, &progress));
+    let (pool_echo, pool_echo_other) =
+        other_load(|| run_pool_echo(&plan, available[0], server_cpu.is_some(), &progress));
     progress.finish();
 
-    let md = report(&env, &plan, &core, &echo, &http);
-    let svg = chart(&env, &echo, &http);
+    let results = Results {
+        core,
+        echo,
+        http,
+        files,
+        processes,
+        services,
+        pool_echo,
+        other_load: OtherLoad {
+            files: files_other,
+            processes: processes_other,
+            services: services_other,
+            pool_echo: pool_echo_other,
+        },
+    };
+    let md = report(&env, &plan, &results);
+    let svg = chart(&env, &results);
     println!("{md}");
     match write_outputs(&options.out, &md, &svg) {
         Ok(()) => eprintln!(

@@ -164,7 +164,7 @@ pub(crate) struct Figures {
     pub(crate) syscalls_per_rt: Option<f64>,
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n % 2 == 1 {

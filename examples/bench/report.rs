@@ -1,5 +1,7 @@
 //! The report, in markdown: the environment, the core, echo and HTTP tables, and the
-//! targets.
+//! targets; the files, processes, services and pool echo tables are `system.rs`'s.
+
+mod system;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -7,9 +9,13 @@ use std::time::Duration;
 use crate::Plan;
 use crate::core::{CORE_WORKLOADS, CoreResults};
 use crate::echo::{ECHO_SERVERS, EchoResults, EchoServer, conns_label, echo_cases};
+use crate::files::FileResults;
 use crate::http::{HttpResults, HttpRow};
 use crate::measure::{Figures, MAX_RETRIES};
+use crate::pool_echo::PoolResults;
+use crate::processes::ProcessResults;
 use crate::runtime::{RUNTIMES, Runtime};
+use crate::services::ServiceResults;
 
 pub(crate) struct Environment {
     pub(crate) kernel: String,
@@ -64,13 +70,31 @@ fn cell(value: Option<String>) -> String {
     value.unwrap_or_else(|| "n/a".to_string())
 }
 
-pub(crate) fn report(
-    env: &Environment,
-    plan: &Plan,
-    core: &CoreResults,
-    echo: &EchoResults,
-    http: &HttpResults,
-) -> String {
+/// What every part measured.
+pub(crate) struct Results {
+    pub(crate) core: CoreResults,
+    pub(crate) echo: EchoResults,
+    pub(crate) http: HttpResults,
+    pub(crate) files: FileResults,
+    pub(crate) processes: ProcessResults,
+    pub(crate) services: ServiceResults,
+    pub(crate) pool_echo: PoolResults,
+    /// The share of the machine's CPU time that went to other work during each of the
+    /// last four parts.
+    pub(crate) other_load: OtherLoad,
+}
+
+/// The share of the machine's CPU time that went to anything but the bench during a
+/// part (`cpu::other_load`), for the parts measured without echo's per-window retries.
+pub(crate) struct OtherLoad {
+    pub(crate) files: Option<f64>,
+    pub(crate) processes: Option<f64>,
+    pub(crate) services: Option<f64>,
+    pub(crate) pool_echo: Option<f64>,
+}
+
+pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> String {
+    let (core, echo, http) = (&results.core, &results.echo, &results.http);
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(
@@ -189,6 +213,12 @@ pub(crate) fn report(
     http_table(w, http);
     http_loop_table(w, http);
     targets(w, echo, http);
+    let _ = writeln!(w);
+    let other = &results.other_load;
+    system::files_table(w, plan, &results.files, other.files);
+    system::processes_table(w, plan, &results.processes, other.processes);
+    system::services_table(w, plan, &results.services, other.services);
+    system::pool_echo_table(w, plan, &results.pool_echo, other.pool_echo);
     md
 }
 
