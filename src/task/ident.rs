@@ -76,10 +76,10 @@ impl Ident {
             return None;
         }
         let ptr = std::ptr::with_exposed_provenance::<Named>(word as usize);
-        // SAFETY: by the invariant, an even word is the address of a live box this
-        // `Ident` owns; it is freed only through `&mut self` (drop) or after the word is
-        // replaced (`set_name`, `set_id`), and no reference returned here outlives the
-        // `&self` it came from while those run (both take the box out first).
+        // An even word is the address of a live box this `Ident` owns; it is freed only
+        // through `&mut self` (drop) or after the word is replaced (`set_name`,
+        // `set_id`, which take the box out first), so it outlives this `&self` borrow.
+        // SAFETY: `ptr` points to that live, owned box (the invariant above).
         Some(unsafe { &*ptr })
     }
 
