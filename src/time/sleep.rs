@@ -98,6 +98,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let Some((timers, key)) = self.registered.take() {
             timers.remove(key);

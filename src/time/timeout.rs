@@ -8,6 +8,33 @@ use std::time::{Duration, Instant};
 
 use super::sleep::{Sleep, sleep, sleep_until};
 
+/// The inner future against the timer, the inner future polled first. A macro rather
+/// than a shared `async fn`: a second async layer moved the timer between the two
+/// futures' states on every call, which doubled the cost of a timeout around a ready
+/// future (`timeout_1m`: 4.0 → 10.0 ms).
+macro_rules! race {
+    ($timer:expr, $future:expr) => {{
+        let mut future = pin!(Some($future));
+        let mut timer: Sleep = $timer;
+        poll_fn(move |cx| {
+            if let Some(inner) = future.as_mut().as_pin_mut()
+                && let Poll::Ready(value) = inner.poll(cx)
+            {
+                future.set(None);
+                return Poll::Ready(Ok(value));
+            }
+            match Pin::new(&mut timer).poll(cx) {
+                Poll::Ready(()) => {
+                    future.set(None);
+                    Poll::Ready(Err(Elapsed(())))
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }};
+}
+
 /// The error of a [`timeout`] or [`timeout_at`] whose time ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
@@ -39,7 +66,7 @@ impl std::error::Error for Elapsed {}
 /// });
 /// ```
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    race(sleep(duration), future).await
+    race!(sleep(duration), future)
 }
 
 /// Runs `future` until the instant `deadline` at most (asyncio's `timeout_at`): as
@@ -65,26 +92,5 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Outp
 /// });
 /// ```
 pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    race(sleep_until(deadline), future).await
-}
-
-/// The inner future against the timer, the inner future polled first.
-async fn race<F: Future>(mut timer: Sleep, future: F) -> Result<F::Output, Elapsed> {
-    let mut future = pin!(Some(future));
-    poll_fn(move |cx| {
-        if let Some(inner) = future.as_mut().as_pin_mut()
-            && let Poll::Ready(value) = inner.poll(cx)
-        {
-            future.set(None);
-            return Poll::Ready(Ok(value));
-        }
-        match Pin::new(&mut timer).poll(cx) {
-            Poll::Ready(()) => {
-                future.set(None);
-                Poll::Ready(Err(Elapsed(())))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
+    race!(sleep_until(deadline), future)
 }
