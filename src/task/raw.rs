@@ -179,22 +179,30 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let cell = Box::new(TaskCell {
-        prefix: TaskPrefix {
-            task: TaskHeader::new(
-                TaskCell::<F::Output, F>::VTABLE,
-                3,
-                state,
-                shared,
-                Ident::new(super::ident::next_id()),
-            ),
-            out: OutputSlot::<F::Output> {
-                result: UnsafeCell::new(None),
-                done: UnsafeCell::new(None),
-            },
-        },
-        future: UnsafeCell::new(Some(future)),
-    });
+    // Built in place, field by field: a `Box::new(TaskCell { .. })` assembled the cell
+    // on the stack and copied it into the heap with a `memcpy` on every spawn.
+    let mut cell = Box::<TaskCell<F::Output, F>>::new_uninit();
+    let ptr = cell.as_mut_ptr();
+    let header = TaskHeader::new(
+        TaskCell::<F::Output, F>::VTABLE,
+        3,
+        state,
+        shared,
+        Ident::new(super::ident::next_id()),
+    );
+    // SAFETY: `ptr` is the fresh, properly aligned allocation of one `TaskCell`; each
+    // of its three fields is written exactly once here, through raw places (no
+    // reference to uninitialised memory is made), before `assume_init` below.
+    unsafe {
+        (&raw mut (*ptr).prefix.task).write(header);
+        (&raw mut (*ptr).prefix.out).write(OutputSlot::<F::Output> {
+            result: UnsafeCell::new(None),
+            done: UnsafeCell::new(None),
+        });
+        (&raw mut (*ptr).future).write(UnsafeCell::new(Some(future)));
+    }
+    // SAFETY: every field was initialised just above.
+    let cell = unsafe { cell.assume_init() };
     NonNull::from(Box::leak(cell)).cast::<Header>()
 }
 
