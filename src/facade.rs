@@ -17,6 +17,11 @@ use crate::task::{Task, TaskError, TaskInfo};
 /// their await points, in the loop, so done callbacks run), in-flight operations are
 /// drained and the loop is closed before `run` returns.
 ///
+/// ```
+/// let answer = ringloop::run(async { 6 * 7 });
+/// assert_eq!(answer, 42);
+/// ```
+///
 /// # Panics
 ///
 /// If an event loop cannot be created here (the message says why), if called from inside
@@ -34,6 +39,14 @@ pub fn run<F: Future>(future: F) -> F::Output {
 
 /// Spawns `future` on the running loop (asyncio's `create_task`).
 ///
+/// ```
+/// let n = ringloop::run(async {
+///     let task = ringloop::spawn(async { 1 + 2 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(n, 3);
+/// ```
+///
 /// # Panics
 ///
 /// When no loop runs on this thread; use [`EventLoop::spawn`] to spawn before running.
@@ -49,6 +62,20 @@ where
 /// Spawns `future` on the running loop and runs it at once, up to its first suspension
 /// (Python 3.12's eager task factory); see [`EventLoop::spawn_eager`] for exactly where
 /// that differs from [`spawn`].
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// ringloop::run(async {
+///     let started = Rc::new(Cell::new(false));
+///     let s = started.clone();
+///     let task = ringloop::spawn_eager(async move { s.set(true) });
+///     // The body already ran up to its end, before spawn_eager returned.
+///     assert!(started.get());
+///     task.await.unwrap();
+/// });
+/// ```
 ///
 /// # Panics
 ///
@@ -106,6 +133,22 @@ where
 }
 
 /// Schedules `f` on the running loop for its next iteration (asyncio's `call_soon`).
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let log = ringloop::run(async {
+///     let log = Rc::new(RefCell::new(Vec::new()));
+///     for i in 0..3 {
+///         let log = log.clone();
+///         ringloop::call_soon(move || log.borrow_mut().push(i));
+///     }
+///     ringloop::yield_now().await;
+///     log.take()
+/// });
+/// assert_eq!(log, [0, 1, 2]); // FIFO
+/// ```
 ///
 /// # Panics
 ///
@@ -309,11 +352,37 @@ impl<A: Future, B: Future> fmt::Debug for Join2<A, B> {
 
 /// Lets every other ready task run once before this one continues (asyncio's
 /// `sleep(0)`): two tasks yielding in turn interleave a1 b1 a2 b2.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let worker = |name: &'static str, log: Rc<RefCell<Vec<String>>>| async move {
+///     for i in 1..=2 {
+///         log.borrow_mut().push(format!("{name}{i}"));
+///         ringloop::yield_now().await;
+///     }
+/// };
+/// ringloop::run(async {
+///     let a = ringloop::spawn(worker("a", log.clone()));
+///     let b = ringloop::spawn(worker("b", log.clone()));
+///     let _ = (a.await, b.await);
+/// });
+/// assert_eq!(*log.borrow(), ["a1", "b1", "a2", "b2"]);
+/// ```
 pub fn yield_now() -> YieldNow {
     YieldNow { yielded: false }
 }
 
 /// The future of [`yield_now`].
+///
+/// ```
+/// ringloop::run(async {
+///     let y: ringloop::YieldNow = ringloop::yield_now();
+///     y.await; // resumes on the loop's next iteration
+/// });
+/// ```
 #[derive(Debug)]
 #[must_use = "yield_now does nothing unless awaited"]
 pub struct YieldNow {
@@ -340,6 +409,17 @@ impl Future for YieldNow {
 /// drops (cancels) the ones still running. Each poll polls the futures that have not
 /// finished, so it suits tens to thousands of futures; for more, spawn tasks and await
 /// their handles.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let out = ringloop::run(ringloop::gather((1..=3u64).map(|i| async move {
+///     ringloop::sleep(Duration::from_millis(4 - i)).await;
+///     i * 10
+/// })));
+/// // In argument order, whichever finished first.
+/// assert_eq!(out, [10, 20, 30]);
+/// ```
 pub async fn gather<I>(futures: I) -> Vec<<I::Item as Future>::Output>
 where
     I: IntoIterator,
@@ -376,6 +456,16 @@ where
 }
 
 /// When [`wait`] returns.
+///
+/// ```
+/// use ringloop::ReturnWhen;
+///
+/// ringloop::run(async {
+///     let tasks = vec![ringloop::spawn(async { 1 }), ringloop::spawn(async { 2 })];
+///     let (done, pending) = ringloop::wait(tasks, ReturnWhen::AllCompleted).await;
+///     assert_eq!((done.len(), pending.len()), (2, 0));
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// As soon as any task finishes (or is cancelled).
@@ -390,6 +480,21 @@ pub enum ReturnWhen {
 ///
 /// Nothing is cancelled: the pending tasks keep running. Results stay in the tasks;
 /// await a done task to take its result at once. An empty list returns at once.
+///
+/// ```
+/// use ringloop::ReturnWhen;
+///
+/// ringloop::run(async {
+///     let quick = ringloop::spawn(async { "quick" });
+///     let slow = ringloop::spawn(std::future::pending::<&str>());
+///     let (done, pending) = ringloop::wait(vec![quick, slow], ReturnWhen::FirstCompleted).await;
+///     assert_eq!(pending.len(), 1); // still running, not cancelled
+///     for task in done {
+///         assert_eq!(task.await.unwrap(), "quick");
+///     }
+///     pending[0].cancel();
+/// });
+/// ```
 pub async fn wait<T: 'static>(
     tasks: Vec<Task<T>>,
     when: ReturnWhen,
@@ -428,6 +533,26 @@ pub async fn wait<T: 'static>(
 /// The future runs as its own task; the returned task awaits it. Cancelling (or
 /// dropping) the returned task leaves the inner work running to completion. A panic in
 /// the inner work resolves the returned task as panicked.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// let saved = ringloop::run(async {
+///     let saved = Rc::new(Cell::new(false));
+///     let s = saved.clone();
+///     let outer = ringloop::shield(async move {
+///         ringloop::sleep(Duration::from_millis(2)).await;
+///         s.set(true);
+///     });
+///     outer.cancel(); // cancels the waiter, not the work
+///     assert!(outer.await.unwrap_err().is_cancelled());
+///     ringloop::sleep(Duration::from_millis(10)).await;
+///     saved.get()
+/// });
+/// assert!(saved);
+/// ```
 ///
 /// # Panics
 ///

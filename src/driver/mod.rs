@@ -50,6 +50,16 @@ use slab::Completion;
 use std::time::Duration;
 
 /// Which I/O backend a loop runs on.
+///
+/// ```
+/// use ringloop::{Backend, EventLoop};
+///
+/// let lp = EventLoop::builder().backend(Backend::Epoll).build()?;
+/// assert_eq!(lp.backend(), Backend::Epoll);
+/// // Auto (the default) resolves to the backend actually used.
+/// assert_ne!(EventLoop::new()?.backend(), Backend::Auto);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Backend {
     /// io_uring when it works on this machine, else epoll. Overridden by the

@@ -40,6 +40,21 @@ pub(crate) fn call_at_ns(
 /// A scheduled callback; [`cancel`](CallbackHandle::cancel) stops it from running.
 ///
 /// Dropping the handle does not cancel the callback.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// ringloop::run(async move {
+///     drop(ringloop::call_soon(move || r.set(true))); // still scheduled
+///     let handle = ringloop::call_soon(|| unreachable!("cancelled before it ran"));
+///     assert!(handle.cancel());
+///     ringloop::yield_now().await;
+/// });
+/// assert!(ran.get());
+/// ```
 pub struct CallbackHandle {
     callback: CallbackRef,
     timer: Option<(Rc<Timers>, TimerKey)>,
@@ -49,6 +64,16 @@ impl CallbackHandle {
     /// Cancels the callback if it has not run yet: its closure is dropped now, and a
     /// timer's entry leaves the timer queue at once. Returns whether this call cancelled
     /// it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// ringloop::run(async {
+    ///     let handle = ringloop::call_later(Duration::from_secs(60), || unreachable!());
+    ///     assert!(handle.cancel()); // this call cancelled it
+    ///     assert!(!handle.cancel()); // nothing left to cancel
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         let cancelled = self.callback.cancel();
         if let Some((timers, key)) = &self.timer {
@@ -58,6 +83,15 @@ impl CallbackHandle {
     }
 
     /// Whether the callback was cancelled.
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let handle = ringloop::call_soon(|| {});
+    ///     assert!(!handle.is_cancelled());
+    ///     handle.cancel();
+    ///     assert!(handle.is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.callback.is_cancelled()
     }

@@ -67,6 +67,16 @@ pub const ITERATION_BUDGET: usize = 128;
 ///
 /// Dropping it closes it: every task's future is dropped, queued callbacks and timers
 /// are released, in-flight operations are cancelled and drained, and the ring is closed.
+///
+/// ```
+/// use ringloop::EventLoop;
+///
+/// let lp = EventLoop::new()?;
+/// let task = lp.spawn(async { "spawned before running" });
+/// let out = lp.run_until_complete(async { task.await.unwrap() });
+/// assert_eq!(out, "spawned before running");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct EventLoop {
     core: Rc<Core>,
 }
@@ -97,6 +107,12 @@ impl Drop for Running<'_> {
 impl EventLoop {
     /// A loop on [`Backend::Auto`].
     ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// assert_eq!(lp.run_until_complete(async { 1 + 1 }), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// See [`Builder::build`].
@@ -105,6 +121,13 @@ impl EventLoop {
     }
 
     /// A builder for a loop with non-default settings.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::builder().eager_tasks(true).build()?;
+    /// let task = lp.run_until_complete(async { ringloop::spawn(async { 5 }) });
+    /// assert!(task.is_done()); // eager: it ran to its end inside spawn
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -130,6 +153,20 @@ impl EventLoop {
     /// The future is polled in the loop's first iteration, in FIFO order with whatever
     /// was already scheduled. When it completes, the current iteration finishes and the
     /// call returns.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let n = lp.run_until_complete(async {
+    ///     ringloop::sleep(Duration::from_millis(1)).await;
+    ///     7
+    /// });
+    /// assert_eq!(n, 7);
+    /// // The loop can run again.
+    /// assert_eq!(lp.run_until_complete(async { 8 }), 8);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Panics
     ///
@@ -173,6 +210,18 @@ impl EventLoop {
     /// [`Remote`] on another thread). If `stop` was called before, runs exactly one
     /// iteration.
     ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let task = lp.spawn(async { 21 * 2 });
+    /// let remote = lp.remote();
+    /// lp.call_later(Duration::from_millis(1), move || remote.stop());
+    /// lp.run_forever(); // returns once stop is called
+    /// assert!(task.is_done());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Panics
     ///
     /// If the loop is already running, or another loop runs on this thread.
@@ -187,11 +236,27 @@ impl EventLoop {
     }
 
     /// Asks `run_forever` to return: the current iteration finishes first.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let task = lp.spawn(async { "ran" });
+    /// lp.stop();
+    /// lp.run_forever(); // stopped before it began: runs exactly one iteration
+    /// assert!(task.is_done());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stop(&self) {
         self.core.stopping.set(true);
     }
 
     /// Whether the loop is running (inside `run_until_complete` or `run_forever`).
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// assert!(!lp.is_running());
+    /// assert!(lp.run_until_complete(async { lp.is_running() }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_running(&self) -> bool {
         self.core.running.get()
     }
@@ -201,6 +266,14 @@ impl EventLoop {
     ///
     /// On a loop built with [`Builder::eager_tasks`]`(true)`, this is
     /// [`spawn_eager`](Self::spawn_eager).
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let task = lp.spawn(async { 6 * 7 });
+    /// assert!(!task.is_done()); // queued: it first runs once the loop runs
+    /// assert_eq!(lp.run_until_complete(task).unwrap(), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + 'static,
@@ -240,6 +313,16 @@ impl EventLoop {
     ///   `run_until_complete`), there is no "at once": the task is queued exactly like
     ///   [`spawn`](Self::spawn) and first runs in the loop's first iteration.
     ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let finished_at_once = lp.run_until_complete(async {
+    ///     let task = lp.spawn_eager(async { 5 });
+    ///     task.is_done() // it ran to its end before spawn_eager returned
+    /// });
+    /// assert!(finished_at_once);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// [`TaskError::Panicked`]: crate::TaskError::Panicked
     pub fn spawn_eager<F>(&self, future: F) -> Task<F::Output>
     where
@@ -250,38 +333,116 @@ impl EventLoop {
     }
 
     /// Schedules `f` to run in the next iteration, after everything already scheduled.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let hits = Rc::new(Cell::new(0));
+    /// let h = hits.clone();
+    /// lp.call_soon(move || h.set(h.get() + 1));
+    /// lp.run_until_complete(ringloop::yield_now());
+    /// assert_eq!(hits.get(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
         call_soon_on(&self.core, f)
     }
 
     /// Schedules `f` to run once `delay` has passed.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let fired = Rc::new(Cell::new(false));
+    /// let f = fired.clone();
+    /// lp.call_later(Duration::from_millis(1), move || f.set(true));
+    /// lp.run_until_complete(ringloop::sleep(Duration::from_millis(5)));
+    /// assert!(fired.get());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
         let deadline = self.core.timers.deadline_after(delay);
         call_at_ns(&self.core, deadline, f)
     }
 
     /// Schedules `f` to run at `when` (on the loop's clock, [`time`](Self::time)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// lp.call_at(lp.time() + Duration::from_millis(1), move || remote.stop());
+    /// lp.run_forever(); // until the timer stops it
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> CallbackHandle {
         let deadline = self.core.timers.deadline_at(when);
         call_at_ns(&self.core, deadline, f)
     }
 
     /// The loop's clock: monotonic, the one timers use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let start = lp.time();
+    /// lp.run_until_complete(ringloop::sleep(Duration::from_millis(2)));
+    /// assert!(lp.time() >= start + Duration::from_millis(2)); // no timer fires early
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn time(&self) -> Instant {
         Instant::now()
     }
 
     /// A handle for other threads.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let remote = lp.remote();
+    /// let worker = std::thread::spawn(move || {
+    ///     remote.call_soon_threadsafe(|| println!("on the loop's thread")).unwrap();
+    ///     remote.stop();
+    /// });
+    /// lp.run_forever(); // until the other thread stops it
+    /// worker.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remote(&self) -> Remote {
         Remote::new(self.core.shared().clone())
     }
 
     /// The backend this loop runs on.
+    ///
+    /// ```
+    /// use ringloop::{Backend, EventLoop};
+    ///
+    /// let lp = EventLoop::new()?; // Backend::Auto picks one
+    /// assert!(matches!(lp.backend(), Backend::IoUring | Backend::Epoll));
+    ///
+    /// let lp = EventLoop::builder().backend(Backend::Epoll).build()?;
+    /// assert_eq!(lp.backend(), Backend::Epoll);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn backend(&self) -> Backend {
         self.core.backend
     }
 
     /// A line describing the backend and the kernel features it uses.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let line = lp.backend_description();
+    /// assert!(!line.is_empty());
+    /// println!("running on {line}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn backend_description(&self) -> String {
         match self.core.io.with_driver(|d| d.describe()) {
             Some(description) => description,
@@ -297,6 +458,24 @@ impl EventLoop {
     /// of it ([`ExceptionKind::DestructorPanicked`]). A handler still set when the loop
     /// closes is dropped last, after every report of the close; should its destructor
     /// panic, that is logged (through the `log` crate) and the close still finishes.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use ringloop::ExceptionKind;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let reports = Rc::new(RefCell::new(Vec::new()));
+    /// let seen = reports.clone();
+    /// lp.set_exception_handler(move |r| {
+    ///     seen.borrow_mut().push((r.kind(), r.message().to_string()));
+    /// });
+    /// lp.call_soon(|| panic!("boom"));
+    /// lp.run_until_complete(ringloop::yield_now()); // the loop survives the panic
+    /// let expected = [(ExceptionKind::CallbackPanicked, "boom".to_string())];
+    /// assert_eq!(*reports.borrow(), expected);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_exception_handler(&self, handler: impl FnMut(ExceptionContext) + 'static) {
         let old = self.core.handler.borrow_mut().replace(Box::new(handler));
         if let Some(old) = old
@@ -462,6 +641,18 @@ impl EventLoop {
     }
 
     /// What the loop has done so far.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::new()?;
+    /// lp.run_until_complete(async {
+    ///     ringloop::spawn(async {}).await.unwrap();
+    /// });
+    /// let stats = lp.stats();
+    /// assert_eq!(stats.tasks_spawned, 1);
+    /// assert_eq!(stats.tasks_live, 0);
+    /// assert!(stats.iterations > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stats(&self) -> Stats {
         let driver = self.core.io.with_driver(|d| d.stats()).unwrap_or_default();
         Stats {

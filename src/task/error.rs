@@ -4,6 +4,24 @@ use std::any::Any;
 use std::fmt;
 
 /// Why a [`Task`](crate::Task) did not produce its value.
+///
+/// ```
+/// use ringloop::TaskError;
+///
+/// fn fail() -> u32 {
+///     panic!("oops")
+/// }
+///
+/// ringloop::run(async {
+///     match ringloop::spawn(async { fail() }).await {
+///         Ok(n) => println!("got {n}"),
+///         Err(TaskError::Cancelled) => println!("cancelled"),
+///         Err(TaskError::Panicked(payload)) => {
+///             assert_eq!(payload.downcast_ref::<&str>(), Some(&"oops"));
+///         }
+///     }
+/// });
+/// ```
 pub enum TaskError {
     /// The task was cancelled (by [`Task::cancel`](crate::Task::cancel) or because its
     /// loop closed) before it finished.
@@ -14,16 +32,47 @@ pub enum TaskError {
 
 impl TaskError {
     /// Whether the task was cancelled.
+    ///
+    /// ```
+    /// let err = ringloop::run(async {
+    ///     let task = ringloop::spawn(std::future::pending::<()>());
+    ///     task.cancel();
+    ///     task.await.unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// assert_eq!(err.to_string(), "task was cancelled");
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, TaskError::Cancelled)
     }
 
     /// Whether the task panicked.
+    ///
+    /// ```
+    /// fn fail() -> u32 {
+    ///     panic!("oops")
+    /// }
+    ///
+    /// let err = ringloop::run(async { ringloop::spawn(async { fail() }).await.unwrap_err() });
+    /// assert!(err.is_panic());
+    /// assert_eq!(err.to_string(), "task panicked: oops");
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, TaskError::Panicked(_))
     }
 
     /// The panic payload, to re-raise it with [`std::panic::resume_unwind`].
+    ///
+    /// ```
+    /// fn fail() -> u32 {
+    ///     panic!("oops")
+    /// }
+    ///
+    /// let err = ringloop::run(async { ringloop::spawn(async { fail() }).await.unwrap_err() });
+    /// let payload = err.into_panic();
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"oops"));
+    /// // Or re-raise it in the awaiting code: std::panic::resume_unwind(payload)
+    /// ```
     ///
     /// # Panics
     ///
@@ -73,6 +122,20 @@ impl fmt::Display for TaskError {
 impl std::error::Error for TaskError {}
 
 /// What kind of failure reached the exception handler.
+///
+/// ```
+/// use ringloop::ExceptionKind;
+///
+/// let lp = ringloop::EventLoop::new()?;
+/// lp.set_exception_handler(|report| match report.kind() {
+///     ExceptionKind::TaskNeverRetrieved => eprintln!("lost task failure: {report}"),
+///     ExceptionKind::CallbackPanicked => eprintln!("callback failed: {report}"),
+///     _ => eprintln!("{report}"), // the enum is non_exhaustive
+/// });
+/// lp.call_soon(|| panic!("in a callback"));
+/// lp.run_until_complete(ringloop::yield_now()); // prints "callback failed: ..."
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExceptionKind {
@@ -147,6 +210,29 @@ pub(crate) fn default_exception_handler(report: ExceptionContext) {
 /// A failure nobody else will see, handed to the loop's exception handler once.
 ///
 /// See [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use ringloop::{ExceptionContext, ExceptionKind};
+///
+/// fn fail() -> u32 {
+///     panic!("oops")
+/// }
+///
+/// let reports = Rc::new(RefCell::new(Vec::new()));
+/// let seen = reports.clone();
+/// let lp = ringloop::EventLoop::new()?;
+/// lp.set_exception_handler(move |report: ExceptionContext| {
+///     seen.borrow_mut().push(report.to_string());
+/// });
+/// lp.run_until_complete(async {
+///     drop(ringloop::spawn(async { fail() })); // nobody will see its result
+///     ringloop::yield_now().await;
+/// });
+/// assert_eq!(*reports.borrow(), ["task failure was never retrieved: oops"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ExceptionContext {
     kind: ExceptionKind,
     payload: Box<dyn Any + Send + 'static>,
@@ -158,16 +244,61 @@ impl ExceptionContext {
     }
 
     /// What failed.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringloop::ExceptionKind;
+    ///
+    /// let kind = Rc::new(Cell::new(None));
+    /// let k = kind.clone();
+    /// let lp = ringloop::EventLoop::new()?;
+    /// lp.set_exception_handler(move |report| k.set(Some(report.kind())));
+    /// lp.call_soon(|| panic!("boom"));
+    /// lp.run_until_complete(ringloop::yield_now());
+    /// assert_eq!(kind.get(), Some(ExceptionKind::CallbackPanicked));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn kind(&self) -> ExceptionKind {
         self.kind
     }
 
     /// The panic's message, when its payload is a string.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let message = Rc::new(RefCell::new(String::new()));
+    /// let m = message.clone();
+    /// let lp = ringloop::EventLoop::new()?;
+    /// lp.set_exception_handler(move |report| *m.borrow_mut() = report.message().to_string());
+    /// let port = 99_999;
+    /// lp.call_soon(move || panic!("bad port {port}")); // a formatted String payload
+    /// lp.run_until_complete(ringloop::yield_now());
+    /// assert_eq!(*message.borrow(), "bad port 99999");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn message(&self) -> &str {
         panic_message(&*self.payload)
     }
 
     /// The panic payload itself.
+    ///
+    /// ```
+    /// use std::any::Any;
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let payloads: Rc<RefCell<Vec<Box<dyn Any + Send>>>> = Rc::default();
+    /// let p = payloads.clone();
+    /// let lp = ringloop::EventLoop::new()?;
+    /// lp.set_exception_handler(move |report| p.borrow_mut().push(report.into_payload()));
+    /// lp.call_soon(|| std::panic::panic_any(42_u16)); // a payload that is not a string
+    /// lp.run_until_complete(ringloop::yield_now());
+    /// assert_eq!(payloads.borrow()[0].downcast_ref::<u16>(), Some(&42));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
         self.payload
     }

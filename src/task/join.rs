@@ -205,6 +205,18 @@ impl<T: 'static> Task<T> {
     /// that never ran never runs its body; a suspended task has its future dropped at the
     /// await point, so its destructors run. Returns `false` if the task had already
     /// finished (nothing to cancel), `true` otherwise.
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let task = ringloop::spawn(std::future::pending::<()>());
+    ///     assert!(task.cancel());
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    ///
+    ///     let quick = ringloop::spawn(async { 1 });
+    ///     ringloop::yield_now().await; // quick runs to its end
+    ///     assert!(!quick.cancel()); // too late: it finished
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         let Some(header) = self.header() else {
             // Finished in its eager first step.
@@ -224,12 +236,32 @@ impl<T: 'static> Task<T> {
     }
 
     /// Whether the task has finished (with a value, a panic, or cancelled).
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let task = ringloop::spawn(async { 1 });
+    ///     assert!(!task.is_done()); // queued, not run yet
+    ///     ringloop::yield_now().await;
+    ///     assert!(task.is_done());
+    ///     assert_eq!(task.await.unwrap(), 1);
+    /// });
+    /// ```
     pub fn is_done(&self) -> bool {
         self.header()
             .is_none_or(|header| header.state().has(State::COMPLETE))
     }
 
     /// Whether the task finished by being cancelled.
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let task = ringloop::spawn(std::future::pending::<()>());
+    ///     task.cancel();
+    ///     assert!(!task.is_cancelled()); // requested; the loop has not got to it yet
+    ///     ringloop::yield_now().await;
+    ///     assert!(task.is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         // Set only when the task completes as cancelled.
         self.header()
@@ -265,6 +297,20 @@ impl<T: 'static> Task<T> {
     /// The callback is always *scheduled* (as by `call_soon`), never run inline, even on a
     /// task that has already finished. A callback that sees a failure counts as having
     /// retrieved it: the exception handler is not told about it.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let seen = Rc::new(Cell::new(None));
+    /// let s = seen.clone();
+    /// ringloop::run(async move {
+    ///     let task = ringloop::spawn(async { 7 });
+    ///     task.add_done_callback(move |result| s.set(result.as_ref().ok().copied()));
+    ///     assert_eq!(task.await.unwrap(), 7);
+    /// });
+    /// assert_eq!(seen.get(), Some(7));
+    /// ```
     ///
     /// # Panics
     ///

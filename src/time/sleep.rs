@@ -16,6 +16,16 @@ use super::timers::Timers;
 /// `sleep(Duration::ZERO)` still suspends until the next iteration, and
 /// `sleep(Duration::MAX)` sleeps forever without overflowing or spinning.
 ///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// ringloop::run(async {
+///     let start = Instant::now();
+///     ringloop::sleep(Duration::from_millis(2)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(2)); // never early
+/// });
+/// ```
+///
 /// # Panics
 ///
 /// When polled outside a running ringloop loop, or on a loop other than the one it
@@ -29,6 +39,16 @@ pub fn sleep(duration: Duration) -> Sleep {
 
 /// Suspends the current task until `deadline` (at once, in the next iteration, if it
 /// has passed).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// ringloop::run(async {
+///     let deadline = Instant::now() + Duration::from_millis(2);
+///     ringloop::sleep_until(deadline).await;
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
 ///
 /// # Panics
 ///
@@ -52,6 +72,17 @@ enum When {
 ///
 /// A `Sleep` belongs to the loop it is first polled on (where its timer starts); polling
 /// it on another loop, or outside any, panics (it would never fire there).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::Sleep;
+///
+/// ringloop::run(async {
+///     // A Sleep is a plain future: store it, pass it on, race it.
+///     let nap: Sleep = ringloop::sleep(Duration::from_secs(60));
+///     assert!(ringloop::timeout(Duration::from_millis(1), nap).await.is_err());
+/// });
+/// ```
 pub struct Sleep {
     when: When,
     registered: Option<(Rc<Timers>, TimerKey)>,
@@ -59,6 +90,17 @@ pub struct Sleep {
 
 impl Sleep {
     /// Whether the deadline has passed (the future resolved).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// ringloop::run(async {
+    ///     let mut nap = std::pin::pin!(ringloop::sleep(Duration::from_millis(1)));
+    ///     assert!(!nap.is_elapsed());
+    ///     nap.as_mut().await;
+    ///     assert!(nap.is_elapsed());
+    /// });
+    /// ```
     pub fn is_elapsed(&self) -> bool {
         matches!(self.when, When::Fired)
     }

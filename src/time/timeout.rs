@@ -36,6 +36,18 @@ macro_rules! race {
 }
 
 /// The error of a [`timeout`] or [`timeout_at`] whose time ran out.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// ringloop::run(async {
+///     let never = std::future::pending::<()>();
+///     let err: ringloop::Elapsed = ringloop::timeout(Duration::from_millis(1), never)
+///         .await
+///         .unwrap_err();
+///     assert_eq!(err.to_string(), "deadline has elapsed");
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
