@@ -813,8 +813,13 @@ fn apply(lp: &Rc<EventLoop>, w: &Rc<World>, op: Op, in_loop: bool) {
             if let Some(i) = w.task_index(b) {
                 let mut tasks = w.tasks.borrow_mut();
                 let slot = &mut tasks[i];
+                // Outside the loop only a handle whose result is there may be polled:
+                // finished, its done callbacks all run. Any other panics there by design
+                // (nothing could wake it while the loop is not running).
+                let settled = slot.rec.done_run.get() == slot.rec.done_added.get();
                 if let Some(h) = slot.handle.as_mut()
                     && !slot.rec.retrieved.get()
+                    && (in_loop || (h.is_done() && settled))
                     && let Poll::Ready(result) = Pin::new(h).poll(&mut noop_cx())
                 {
                     slot.rec.retrieve(&result, "polling the handle");

@@ -989,15 +989,21 @@ fn read_outcome(
     match res {
         Ok(n) => {
             assert!(n <= cap, "channel {}: read {n} into {cap}", chan.id);
+            assert_ne!(cap, 0, "channel {}: a read with no room succeeded", chan.id);
             assert_eq!(buf.len(), n, "channel {}: buffer length vs result", chan.id);
-            if cap == 0 {
-                assert_eq!(n, 0);
-            } else if n == 0 {
+            if n == 0 {
                 chan.end("end-of-file");
             } else {
                 chan.feed(buf);
             }
         }
+        // A buffer with no room is refused before it reaches the kernel.
+        Err(e) if cap == 0 => assert_eq!(
+            e.kind(),
+            io::ErrorKind::InvalidInput,
+            "channel {}: a read with no room failed with {e:?}",
+            chan.id
+        ),
         Err(e) => {
             assert!(
                 buf.is_empty(),
