@@ -89,8 +89,8 @@ pub struct ReadmeDoctests;
 
 pub use driver::Backend;
 pub use event_loop::{
-    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, Remote, RemoteTask, Stats,
-    TrySendError,
+    Builder, CallbackHandle, Closed, EventLoop, ITERATION_BUDGET, LoopHandle, Remote, RemoteTask,
+    Stats, TrySendError, get_running_loop,
 };
 #[doc(hidden)]
 pub use facade::{__join2, Join2};

@@ -59,6 +59,66 @@ fn call_later_runs_a_callback_without_a_loop_handle() {
 }
 
 #[test]
+fn the_running_loop_is_reachable_from_tasks_and_callbacks() {
+    for_each_backend(|lp| {
+        let log = lp.run_until_complete(async {
+            let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let (l1, l2) = (log.clone(), log.clone());
+            // From a callback, which has no task of its own.
+            ringloop::call_soon(move || {
+                let lp = ringloop::get_running_loop();
+                assert!(lp.is_running());
+                lp.call_later(Duration::from_millis(2), move || l1.borrow_mut().push("later"));
+            });
+            // From a task: spawn through the handle, and a call_at on its clock.
+            let lp = ringloop::get_running_loop();
+            let at = lp.time() + Duration::from_millis(1);
+            lp.call_at(at, move || l2.borrow_mut().push("at"));
+            let l3 = log.clone();
+            lp.spawn(async move { l3.borrow_mut().push("task") }).await.unwrap();
+            ringloop::sleep(Duration::from_millis(10)).await;
+            log.borrow().clone()
+        });
+        assert_eq!(log, ["task", "at", "later"]);
+        assert_eq!(lp.handle().backend(), lp.backend());
+    });
+}
+
+#[test]
+fn a_loop_handle_kept_in_a_task_does_not_keep_the_loop_alive() {
+    support::on_each_backend(|backend| {
+        let lp = support::new_loop(backend);
+        let handle = lp.handle();
+        let remote = lp.remote();
+        // A task that holds the loop's handle and never ends: a cycle an `Rc<EventLoop>`
+        // would leak.
+        let held = Rc::new(());
+        let h = held.clone();
+        lp.spawn(async move {
+            let _lp = ringloop::get_running_loop();
+            let _h = h;
+            std::future::pending::<()>().await
+        });
+        lp.run_until_complete(ringloop::yield_now());
+        assert_eq!(Rc::strong_count(&held), 2);
+        drop(lp);
+        assert!(handle.is_closed());
+        assert!(remote.is_closed(), "other threads see the loop closed");
+        assert_eq!(Rc::strong_count(&held), 1, "the task's future was dropped");
+        let late = handle.spawn(async { 1 });
+        assert!(late.is_cancelled(), "a closed loop runs nothing new");
+    });
+}
+
+#[test]
+fn get_running_loop_outside_a_loop_says_what_to_do() {
+    let err = std::panic::catch_unwind(ringloop::get_running_loop).unwrap_err();
+    let msg = support::panic_message(&*err);
+    assert!(msg.contains("ringloop::get_running_loop()"), "{msg}");
+    assert!(msg.contains("inside ringloop::run"), "{msg}");
+}
+
+#[test]
 fn a_oneshot_completed_by_another_thread_wakes_a_waiting_loop() {
     for_each_backend(|lp| {
         let (tx, rx) = oneshot::channel();

@@ -72,7 +72,18 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        if eager && self.running.get() {
+        if self.shared().is_sealed() {
+            // A closed loop runs nothing new: the task resolves as cancelled at once and
+            // its future is dropped here, not held until the loop's memory goes.
+            let task = self.sched.spawn(future);
+            let mut reports = Vec::new();
+            self.sched.shutdown_all(&mut reports);
+            self.sched.discard_ready(&mut reports);
+            for report in reports {
+                crate::task::error::default_exception_handler(report);
+            }
+            task
+        } else if eager && self.running.get() {
             self.sched.spawn_eager(future)
         } else {
             self.sched.spawn(future)

@@ -18,6 +18,7 @@
 //! - `core.rs`: the loop's state and the iteration above, the close, exception reports;
 //! - `builder.rs`: [`Builder`]; `stats.rs`: [`Stats`];
 //! - `handle.rs`: `call_soon` / `call_later` callbacks and their [`CallbackHandle`];
+//! - `loop_handle.rs`: [`LoopHandle`], the loop as code inside it reaches it;
 //! - `remote.rs`: [`Remote`], how other threads reach the loop;
 //! - `context.rs`: the thread's running loop, which also sets the lower layers' own
 //!   views of it (`task::current`, `time::current`).
@@ -44,6 +45,7 @@ mod builder;
 pub(crate) mod context;
 mod core;
 mod handle;
+mod loop_handle;
 mod remote;
 mod remote_task;
 pub(crate) mod signals;
@@ -52,6 +54,7 @@ mod stats;
 pub use builder::Builder;
 pub(crate) use core::Core;
 pub use handle::CallbackHandle;
+pub use loop_handle::{LoopHandle, get_running_loop};
 pub(crate) use handle::{call_at_ns, call_soon_on};
 pub use stats::Stats;
 
@@ -401,6 +404,25 @@ impl EventLoop {
         Instant::now()
     }
 
+    /// A handle to this loop for the code it will run (the one [`get_running_loop`]
+    /// returns inside it): for a protocol factory or a callback built before running.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = ringloop::EventLoop::new()?;
+    /// let handle = lp.handle();
+    /// lp.call_soon(move || {
+    ///     let stopper = handle.clone();
+    ///     handle.call_later(Duration::from_millis(1), move || stopper.stop());
+    /// });
+    /// lp.run_forever();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle(&self) -> LoopHandle {
+        LoopHandle::new(self.core.clone())
+    }
+
     /// A handle for other threads.
     ///
     /// ```
@@ -602,6 +624,7 @@ impl EventLoop {
     ///
     /// Unlike [`run`](crate::run), `close` does not give tasks a last iteration to see
     /// their cancellation: cancel and run them first if their done callbacks must run.
+    /// A task spawned on a closed loop is cancelled at once (its future dropped unrun).
     ///
     /// ```
     /// let lp = ringloop::EventLoop::new()?;
@@ -610,6 +633,7 @@ impl EventLoop {
     /// lp.close(); // idempotent
     /// assert!(task.is_cancelled());
     /// assert!(lp.is_closed());
+    /// assert!(lp.spawn(async {}).is_cancelled()); // nothing new runs
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///

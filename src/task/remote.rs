@@ -106,7 +106,7 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
-    fn is_sealed(&self) -> bool {
+    pub(crate) fn is_sealed(&self) -> bool {
         self.sealed.load(Ordering::Acquire)
     }
 
