@@ -68,14 +68,18 @@ fn the_running_loop_is_reachable_from_tasks_and_callbacks() {
             ringloop::call_soon(move || {
                 let lp = ringloop::get_running_loop();
                 assert!(lp.is_running());
-                lp.call_later(Duration::from_millis(2), move || l1.borrow_mut().push("later"));
+                lp.call_later(Duration::from_millis(2), move || {
+                    l1.borrow_mut().push("later")
+                });
             });
             // From a task: spawn through the handle, and a call_at on its clock.
             let lp = ringloop::get_running_loop();
             let at = lp.time() + Duration::from_millis(1);
             lp.call_at(at, move || l2.borrow_mut().push("at"));
             let l3 = log.clone();
-            lp.spawn(async move { l3.borrow_mut().push("task") }).await.unwrap();
+            lp.spawn(async move { l3.borrow_mut().push("task") })
+                .await
+                .unwrap();
             ringloop::sleep(Duration::from_millis(10)).await;
             log.borrow().clone()
         });

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use ringloop::net::{Protocol, Transport, serve};
+use ringloop::net::{Protocol, Transport, WriteBufferLimits, serve};
 use ringloop::sync::Event;
 use ringloop::{Backend, EventLoop, spawn};
 use support::{local_listener, new_loop, on_each_backend};
@@ -249,7 +249,7 @@ impl Producer {
             // pause_writing arrives after this callback returns; watch the size.
             self.max_buffered
                 .set(self.max_buffered.get().max(t.get_write_buffer_size()));
-            if t.get_write_buffer_size() > t.get_write_buffer_limits().1 {
+            if t.get_write_buffer_size() > t.get_write_buffer_limits().high {
                 break;
             }
         }
@@ -262,7 +262,13 @@ impl Producer {
 impl Protocol for Producer {
     fn connection_made(&mut self, transport: Transport) {
         transport.set_write_buffer_limits(64 * 1024, 16 * 1024);
-        assert_eq!(transport.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
+        assert_eq!(
+            transport.get_write_buffer_limits(),
+            WriteBufferLimits {
+                high: 64 * 1024,
+                low: 16 * 1024
+            }
+        );
         self.transport = Some(transport);
         self.produce();
     }

@@ -54,8 +54,8 @@ mod stats;
 pub use builder::Builder;
 pub(crate) use core::Core;
 pub use handle::CallbackHandle;
-pub use loop_handle::{LoopHandle, get_running_loop};
 pub(crate) use handle::{call_at_ns, call_soon_on};
+pub use loop_handle::{LoopHandle, get_running_loop};
 pub use stats::Stats;
 
 pub use remote::{Closed, Remote, TrySendError};

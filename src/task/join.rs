@@ -37,21 +37,18 @@ use super::state::State;
 /// std::thread::spawn(move || drop(task)); // error: `Task` is not `Send`
 /// ```
 ///
-/// # Two shapes
-///
-/// A handle normally points at its task's node (`node` is `Some`). A task spawned
-/// eagerly that finished with a value in its first step, with nothing else referring to
-/// it, has its node freed at once and its value moved into the handle (`node` is `None`,
-/// `value` holds it until awaited): the common "finished without suspending" case costs
-/// one short-lived allocation and no queueing. Should such a handle need a node later
-/// (`add_done_callback`), one is made for it, already complete.
-///
 /// # Identity
 ///
 /// Every task has an [`id`](Task::id), unique in the process, and a
 /// [`name`](Task::name): `Task-<id>` until [`set_name`](Task::set_name) gives it one, as
 /// asyncio names its tasks `Task-1`, `Task-2`, ... The running task sees its own through
 /// [`current_task`](crate::current_task).
+// Two shapes: a handle normally points at its task's node (`node` is `Some`). A task
+// spawned eagerly that finished with a value in its first step, with nothing else
+// referring to it, has its node freed at once and its value moved into the handle
+// (`node` is `None`, `value` holds it until awaited): the common "finished without
+// suspending" case costs one short-lived allocation and no queueing. Should such a
+// handle need a node later (`add_done_callback`), one is made for it, already complete.
 pub struct Task<T> {
     /// The task's node, holding one reference (see `header.rs`); `None` when the value
     /// is held inline.

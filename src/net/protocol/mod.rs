@@ -95,7 +95,7 @@ use std::task::{Context, Poll};
 
 use self::server::Engine;
 pub use self::server_handle::{Server, create_server};
-pub use self::transport::Transport;
+pub use self::transport::{Transport, WriteBufferLimits};
 use super::TcpListener;
 
 mod accept;

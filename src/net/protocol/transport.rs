@@ -388,7 +388,9 @@ impl Transport {
 
     /// Sets the write buffer's water marks: `pause_writing` above `high` bytes,
     /// `resume_writing` back at `low` (clamped to `high`). asyncio's default is 64 KiB
-    /// and a quarter of it.
+    /// and a quarter of it. The arguments come in asyncio's order, high first;
+    /// [`get_write_buffer_limits`](Self::get_write_buffer_limits) answers with named
+    /// fields (asyncio's tuple is `(low, high)`, the other way round).
     ///
     /// ```
     /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
@@ -399,7 +401,8 @@ impl Transport {
     ///     fn connection_made(&mut self, transport: Transport) {
     ///         // Big replies to fast clients: pause producing only above 1 MiB unsent.
     ///         transport.set_write_buffer_limits(1 << 20, 256 << 10);
-    ///         assert_eq!(transport.get_write_buffer_limits(), (256 << 10, 1 << 20));
+    ///         let limits = transport.get_write_buffer_limits();
+    ///         assert_eq!((limits.high, limits.low), (1 << 20, 256 << 10));
     ///         transport.close();
     ///     }
     ///     fn data_received(&mut self, _: &[u8]) {}
@@ -420,36 +423,41 @@ impl Transport {
         self.conn.apply(&mut io, effect);
     }
 
-    /// The write buffer's water marks, `(low, high)`.
+    /// The write buffer's water marks (asyncio's `get_write_buffer_limits()`, with the
+    /// two named instead of a `(low, high)` tuple).
     ///
     /// ```
     /// use std::cell::Cell;
     /// use std::rc::Rc;
     /// use ringloop::net::{Protocol, TcpListener, TcpStream, Transport, create_server};
     ///
-    /// struct Limits(Rc<Cell<(usize, usize)>>);
+    /// use ringloop::net::WriteBufferLimits;
+    ///
+    /// struct Limits(Rc<Cell<Option<WriteBufferLimits>>>);
     ///
     /// impl Protocol for Limits {
     ///     fn connection_made(&mut self, transport: Transport) {
-    ///         self.0.set(transport.get_write_buffer_limits());
+    ///         self.0.set(Some(transport.get_write_buffer_limits()));
     ///         transport.close();
     ///     }
     ///     fn data_received(&mut self, _: &[u8]) {}
     /// }
     ///
     /// ringloop::run(async {
-    ///     let limits = Rc::new(Cell::new((0, 0)));
+    ///     let limits = Rc::new(Cell::new(None));
     ///     let factory = { let limits = limits.clone(); move || Limits(limits.clone()) };
     ///     let server = create_server(TcpListener::bind("127.0.0.1:0")?, factory);
     ///     let client = TcpStream::connect(server.local_addr()?).await?;
     ///     assert_eq!(client.read(Vec::with_capacity(8)).await.0?, 0);
-    ///     assert_eq!(limits.get(), (16 * 1024, 64 * 1024)); // asyncio's defaults
+    ///     let limits = limits.get().unwrap();
+    ///     assert_eq!((limits.high, limits.low), (64 * 1024, 16 * 1024)); // asyncio's defaults
     ///     Ok::<(), std::io::Error>(())
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        self.conn.io.borrow().state.limits()
+    pub fn get_write_buffer_limits(&self) -> WriteBufferLimits {
+        let (low, high) = self.conn.io.borrow().state.limits();
+        WriteBufferLimits { high, low }
     }
 
     /// Bytes written and not yet taken by the kernel.
@@ -658,4 +666,20 @@ impl fmt::Debug for Transport {
             .field("lost", &io.state.is_lost())
             .finish()
     }
+}
+
+/// A transport's write-buffer water marks, from
+/// [`Transport::get_write_buffer_limits`]: writing pauses above `high` buffered bytes
+/// and resumes at `low`.
+///
+/// ```
+/// let limits = ringloop::net::WriteBufferLimits { high: 64 * 1024, low: 16 * 1024 };
+/// assert!(limits.low <= limits.high);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBufferLimits {
+    /// Above this many buffered bytes the protocol's `pause_writing` is called.
+    pub high: usize,
+    /// At or below this many, after a pause, `resume_writing` is called.
+    pub low: usize,
 }
