@@ -1,22 +1,29 @@
-//! Four counters that take strict turns through `ringloop::yield_now()`.
+//! Four counters that take turns: each prints a number, then yields to the loop.
 //!
-//! `cargo run --example counters [rounds]` (default 5 rounds).
+//! `cargo run --example counters`. The output interleaves task0 0, task1 0, task2 0,
+//! task3 0, task0 1, ...: `yield_now()` (asyncio's `sleep(0)`) puts the task at the back
+//! of the ready queue. Without it each counter would run to its end before the next
+//! began. (Port of a Python asyncio tutorial program.)
 
-// Every example includes the whole shared module but uses only its own program.
-#[allow(dead_code)]
-#[path = "seeds/mod.rs"]
-mod seeds;
+async fn counter(name: String) {
+    for i in 0..10 {
+        println!("{name}: {i}");
+        ringloop::yield_now().await;
+    }
+}
 
 fn main() {
-    let rounds = std::env::args()
-        .nth(1)
-        .map_or(5, |arg| arg.parse().expect("rounds must be a whole number"));
-    let say = seeds::Narrator::new(|line| println!("{line}"));
-    let outcome = seeds::counters::run(rounds, &say);
-    let order: Vec<String> = outcome
-        .ticks
-        .iter()
-        .map(|(name, number)| format!("{name}{number}"))
-        .collect();
-    println!("turn order: {}", order.join(" "));
+    ringloop::run(async {
+        let mut tasks: Vec<_> = (0..4)
+            .map(|n| ringloop::spawn(counter(format!("task{n}"))))
+            .collect();
+        // As the original does: keep awaiting the first task that is not done yet.
+        loop {
+            tasks.retain(|task| !task.is_done());
+            let Some(first) = tasks.first_mut() else {
+                return;
+            };
+            first.await.unwrap();
+        }
+    });
 }

@@ -1,22 +1,25 @@
-//! Ten tasks with random sleeps, collected with `ringloop::gather`.
+//! Ten tasks that sleep a random time each, gathered.
 //!
-//! `cargo run --example gather_sleeps [seed]` (a seed replays a run).
+//! `cargo run --example gather_sleeps`. The tasks sleep concurrently, so the program
+//! takes about as long as the longest sleep (at most half a second), not the sum; each
+//! reports as it finishes, shortest sleep first, and `gather` hands back their results
+//! in the order they were passed. (Port of a Python asyncio tutorial program; the
+//! original slept 1 to 5 whole seconds.)
 
-// Every example includes the whole shared module but uses only its own program.
-#[allow(dead_code)]
-#[path = "seeds/mod.rs"]
-mod seeds;
+use std::time::Duration;
+
+async fn my_coroutine(id: u32) -> u64 {
+    let process_time = fastrand::u64(1..=5) * 100;
+    ringloop::sleep(Duration::from_millis(process_time)).await;
+    println!("Coroutine: {id}, has successfully completed after {process_time} ms");
+    process_time
+}
 
 fn main() {
-    let seed = seeds::pick_seed(std::env::args().nth(1));
-    println!("seed {seed}");
-    let say = seeds::Narrator::new(|line| println!("{line}"));
-    let outcome = seeds::gather_sleeps::run(seed, &say);
-    let gathered: Vec<String> = outcome
-        .gathered
-        .iter()
-        .map(|report| format!("{}:{}", report.id, report.ticks))
-        .collect();
-    println!("gather returned (id:ticks): {}", gathered.join(" "));
-    println!("finishing order: {:?}", outcome.finished);
+    let times = ringloop::run(async {
+        let tasks: Vec<_> = (0..10).map(|id| ringloop::spawn(my_coroutine(id))).collect();
+        ringloop::gather(tasks).await
+    });
+    let times: Vec<u64> = times.into_iter().map(|t| t.unwrap()).collect();
+    println!("gathered, in spawn order: {times:?}");
 }

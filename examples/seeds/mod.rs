@@ -1,11 +1,11 @@
 //! The asyncio tutorial programs ("seeds"), ported to ringloop.
 //!
 //! Each submodule is one program, with a `run` function that does the work and returns
-//! an outcome: a record of what happened and in which order. The examples under
-//! `examples/` are thin `main`s that print the narration, `examples/tour.rs` runs every
-//! program in turn, and `tests/seeds.rs` runs the same functions with fixed seeds and
-//! checks the outcomes. Everything here is shared by those three through
-//! `#[path = ".../seeds/mod.rs"] mod seeds;`.
+//! an outcome: a record of what happened and in which order. `examples/tour.rs` runs
+//! every program in turn, and `tests/seeds.rs` runs the same functions with fixed seeds
+//! and checks the outcomes; both include this module through
+//! `#[path = ".../seeds/mod.rs"] mod seeds;`. The plain ports, one file per program for
+//! reading and copying, are the examples of the same names in `examples/`.
 //!
 //! Two small helpers live here as well: a xorshift random number generator (the
 //! programs only need a little randomness, not a dependency) and [`Narrator`], the place
