@@ -4,7 +4,7 @@
 //!   and their halves implement `tokio::io::AsyncRead` and `AsyncWrite`, so hyper,
 //!   tokio-util codecs and tokio-rustls run over ringloop sockets;
 //! - `futures-io`: the same with `futures_io::AsyncRead` and `AsyncWrite`;
-//! - `hyper` (implies `tokio-io`): [`HyperExecutor`] and [`HyperTimer`], hyper 1.x's
+//! - `hyper` (implies `tokio-io`): `HyperExecutor` and `HyperTimer`, hyper 1.x's
 //!   `rt::Executor` (for `!Send` futures: HTTP/2 on ringloop streams) and `rt::Timer`.
 //!   With hyper-util's `TokioIo` over a ringloop stream, hyper's HTTP/1.1 and HTTP/2
 //!   clients and servers (and what is built on them: axum's `Router` through

@@ -23,7 +23,7 @@ use super::remote::Remote;
 /// [`EventLoop::handle`] before running. It stays on the loop's thread (`!Send`); for
 /// other threads there is [`Remote`].
 ///
-/// A handle does not keep the loop open: dropping (or [`close`](EventLoop::close)-ing)
+/// A handle does not keep the loop open: dropping (or [`close`](crate::EventLoop::close)-ing)
 /// the `EventLoop` closes it, and a task's future that holds a handle is dropped with
 /// the loop's tasks, so no cycle keeps anything alive. On a closed loop, `spawn` gives a
 /// task that is already cancelled and callbacks never run.

@@ -109,6 +109,18 @@ impl FaultPlan {
     /// Every fault the loop must hide from user code, at a moderate rate: turn errors,
     /// partial submits, delays, reordering, duplicates, strays, short stream I/O, and
     /// `EINTR`/`EAGAIN` from operations.
+    ///
+    /// ```
+    /// use ringloop::{EventLoop, FaultPlan};
+    ///
+    /// let lp = EventLoop::builder().fault_injection(42, FaultPlan::chaos()).build()?;
+    /// let slept = lp.run_until_complete(async {
+    ///     ringloop::sleep(std::time::Duration::from_millis(1)).await;
+    ///     "timers and tasks work as ever"
+    /// });
+    /// assert_eq!(slept, "timers and tasks work as ever");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn chaos() -> FaultPlan {
         FaultPlan {
             turn_error: 0.1,
