@@ -17,7 +17,9 @@ async fn my_coroutine(id: u32) -> u64 {
 
 fn main() {
     let times = ringloop::run(async {
-        let tasks: Vec<_> = (0..10).map(|id| ringloop::spawn(my_coroutine(id))).collect();
+        let tasks: Vec<_> = (0..10)
+            .map(|id| ringloop::spawn(my_coroutine(id)))
+            .collect();
         ringloop::gather(tasks).await
     });
     let times: Vec<u64> = times.into_iter().map(|t| t.unwrap()).collect();

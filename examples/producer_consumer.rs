@@ -21,7 +21,10 @@ async fn producer(queue: Queue<String>) {
         println!("{msg}");
         // Simulate some I/O time.
         ringloop::sleep(Duration::from_millis(fastrand::u64(0..=50))).await;
-        queue.put(msg).await.expect("only the producer closes the queue");
+        queue
+            .put(msg)
+            .await
+            .expect("only the producer closes the queue");
     }
     queue.close();
 }

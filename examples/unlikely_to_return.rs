@@ -33,7 +33,9 @@ async fn await_in_order() {
         .collect();
     println!("Awaiting results...");
     for (tag, task) in tags.iter().zip(tasks) {
-        let result = task.await.expect("the task neither panicked nor was cancelled");
+        let result = task
+            .await
+            .expect("the task neither panicked nor was cancelled");
         println!("The result of task={tag} was {result:.3}.");
     }
 }

@@ -33,7 +33,10 @@ fn main() {
         // waiting, not the work (asyncio's `wait_for(shield(task), t)`), and the result
         // can be awaited later.
         let mut work = ringloop::spawn(slow_operation("kept", 300));
-        if ringloop::timeout(Duration::from_millis(100), &mut work).await.is_err() {
+        if ringloop::timeout(Duration::from_millis(100), &mut work)
+            .await
+            .is_err()
+        {
             println!("timed out waiting for the task; it keeps running");
         }
         println!("its result, later: {}", work.await.unwrap());

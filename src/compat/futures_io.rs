@@ -91,3 +91,45 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
         self.sock.shutdown_write_now()
     }
 }
+
+/// Sequential reads at the file's position (see `fs/seq.rs`).
+impl AsyncRead for crate::fs::File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_read_seq(cx, buf)
+    }
+}
+
+/// Sequential writes at the file's position: each is reported written once copied, and
+/// its outcome is checked by the next call or by `flush`.
+impl AsyncWrite for crate::fs::File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_seq(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_seq(cx)
+    }
+
+    /// As flush; the file closes when dropped.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_seq(cx)
+    }
+}
+
+impl futures_io::AsyncSeek for crate::fs::File {
+    fn poll_seek(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pos: std::io::SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        self.get_mut().poll_seek_seq(cx, pos)
+    }
+}

@@ -111,3 +111,48 @@ impl<S: AsRawFd + Into<OwnedFd>> AsyncWrite for WriteHalf<S> {
         self.sock.shutdown_write_now()
     }
 }
+
+/// Sequential reads at the file's position (see `fs/seq.rs`).
+impl AsyncRead for crate::fs::File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let dst = buf.initialize_unfilled();
+        let n = std::task::ready!(self.get_mut().poll_read_seq(cx, dst))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Sequential writes at the file's position: each is reported written once copied, and
+/// its outcome is checked by the next call or by `flush` (as `tokio::fs::File` does).
+impl AsyncWrite for crate::fs::File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_seq(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_seq(cx)
+    }
+
+    /// As flush: a file has nothing to shut down.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_seq(cx)
+    }
+}
+
+impl tokio::io::AsyncSeek for crate::fs::File {
+    fn start_seek(self: Pin<&mut Self>, position: std::io::SeekFrom) -> io::Result<()> {
+        self.get_mut().start_seek_seq(position)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        self.get_mut().poll_complete_seq(cx)
+    }
+}

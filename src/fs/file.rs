@@ -17,7 +17,7 @@ use crate::driver::ops::file::{Fsync, OpenAt, ReadAt, WriteAt};
 use crate::event_loop::Core;
 
 /// The running loop, and whether its driver does file I/O on the ring.
-fn current(what: &str) -> (Rc<Core>, Option<Rc<DriverHandle>>) {
+pub(super) fn current(what: &str) -> (Rc<Core>, Option<Rc<DriverHandle>>) {
     let core = crate::event_loop::context::current_core(what);
     let ring = core.io().with_driver(|d| d.files()) == Some(true);
     let io = ring.then(|| core.io().clone());
@@ -340,19 +340,61 @@ impl OpenOptions {
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// # Sequential I/O through the ecosystem's traits
+///
+/// With the feature `tokio-io` (or `futures-io`), `File` also implements `AsyncRead`,
+/// `AsyncWrite` and `AsyncSeek` at the file's own position, like `tokio::fs::File`, so
+/// codecs and `tokio::io::copy` work on it. Reads and writes go through a buffer of the
+/// file's own (one operation in flight at a time, at most 2 MiB each): a write is
+/// reported done once copied, and its outcome arrives with the next call or `flush`, so
+/// **flush before dropping** to see write errors. The position is the one std's blocking
+/// I/O would have: bytes read ahead and not yet taken are given back by seeks and writes.
+///
+/// ```
+/// use tokio::io::{AsyncBufReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
+/// use ringloop::fs::OpenOptions;
+///
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-file-traits.log", std::process::id()));
+/// ringloop::run(async {
+///     let mut log = OpenOptions::new().read(true).write(true).create(true).open(&path).await?;
+///     log.write_all(b"started\nlistening\n").await?;
+///     log.flush().await?; // the write's outcome
+///     log.rewind().await?;
+///     let mut lines = BufReader::new(log).lines();
+///     assert_eq!(lines.next_line().await?.as_deref(), Some("started"));
+///     assert_eq!(lines.next_line().await?.as_deref(), Some("listening"));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct File {
     /// Shared with the blocking jobs that use it, so the descriptor outlives them.
-    std: Option<Arc<std::fs::File>>,
+    pub(super) std: Option<Arc<std::fs::File>>,
+    /// The sequential I/O of the poll-style traits, made on first use.
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+    pub(super) seq: Option<Box<super::seq::Seq>>,
 }
 
 impl File {
     fn wrap(file: std::fs::File) -> File {
         File {
             std: Some(Arc::new(file)),
+            #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+            seq: None,
         }
     }
 
-    fn std(&self) -> &Arc<std::fs::File> {
+    fn wrap_shared(shared: Arc<std::fs::File>) -> File {
+        File {
+            std: Some(shared),
+            #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+            seq: None,
+        }
+    }
+
+    pub(super) fn std(&self) -> &Arc<std::fs::File> {
         self.std.as_ref().expect("file used after close")
     }
 
@@ -454,7 +496,7 @@ impl File {
     /// ```
     pub fn into_std(mut self) -> Result<std::fs::File, File> {
         let shared = self.std.take().expect("file used after close");
-        Arc::try_unwrap(shared).map_err(|shared| File { std: Some(shared) })
+        Arc::try_unwrap(shared).map_err(File::wrap_shared)
     }
 
     /// Reads up to `buf`'s capacity from `pos`; the count (0 at end of file) and the

@@ -38,6 +38,8 @@
 #![forbid(unsafe_code)]
 
 mod file;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+mod seq;
 
 use std::io;
 use std::path::Path;

@@ -89,6 +89,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     /// Polls a read into `buf` (the slice's length is the most it takes).
+    #[cfg(feature = "futures-io")]
     pub(crate) fn poll_read_slice(
         &self,
         cx: &mut Context<'_>,

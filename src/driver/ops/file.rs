@@ -55,7 +55,12 @@ unsafe impl Operation for OpenAt {
     }
 }
 
-/// A pread(2) in flight: yields the byte count and the buffer.
+/// The offset that means "at the file's own position, moving it" (io_uring's -1;
+/// read(2) / write(2) on the blocking pool).
+pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
+
+/// A pread(2) in flight (read(2) at [`CURRENT_POSITION`]): yields the byte count and the
+/// buffer.
 pub(crate) struct ReadAt<B> {
     fd: RawFd,
     buf: B,
@@ -73,9 +78,15 @@ impl<B: IoBufMut> ReadAt<B> {
             return (Err(e), self.buf);
         }
         let (buf, len) = (self.buf.stable_mut_ptr(), clamp_len(self.buf.bytes_total()));
-        // SAFETY: `IoBufMut`'s contract: `buf` is valid for writes of `bytes_total()`
-        // bytes, of which `len` is at most; nothing else touches it during the call.
-        let result = unsafe { crate::sys::fs::pread(self.fd, buf, len, self.offset) };
+        // `IoBufMut`'s contract: `buf` is valid for writes of `bytes_total()` bytes, of
+        // which `len` is at most; nothing else touches it during the call.
+        let result = if self.offset == CURRENT_POSITION {
+            // SAFETY: `buf` is valid for writes of `len` bytes (above).
+            unsafe { crate::sys::fs::read(self.fd, buf, len) }
+        } else {
+            // SAFETY: `buf` is valid for writes of `len` bytes (above).
+            unsafe { crate::sys::fs::pread(self.fd, buf, len, self.offset) }
+        };
         self.complete(Completion { result, flags: 0 })
     }
 }
@@ -118,7 +129,8 @@ unsafe impl<B: IoBufMut + Unpin> Operation for ReadAt<B> {
     }
 }
 
-/// A pwrite(2) in flight: yields the byte count and the buffer.
+/// A pwrite(2) in flight (write(2) at [`CURRENT_POSITION`]): yields the byte count and
+/// the buffer.
 pub(crate) struct WriteAt<B> {
     fd: RawFd,
     buf: B,
@@ -133,9 +145,15 @@ impl<B: IoBuf> WriteAt<B> {
     /// Runs the write on this thread (the blocking pool's), blocking until it is done.
     pub(crate) fn run_here(self) -> (io::Result<usize>, B) {
         let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
-        // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes,
-        // of which `len` is at most.
-        let result = unsafe { crate::sys::fs::pwrite(self.fd, buf, len, self.offset) };
+        // `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes, of which
+        // `len` is at most.
+        let result = if self.offset == CURRENT_POSITION {
+            // SAFETY: `buf` is valid for reads of `len` bytes (above).
+            unsafe { crate::sys::fs::write(self.fd, buf, len) }
+        } else {
+            // SAFETY: `buf` is valid for reads of `len` bytes (above).
+            unsafe { crate::sys::fs::pwrite(self.fd, buf, len, self.offset) }
+        };
         self.complete(Completion { result, flags: 0 })
     }
 }
