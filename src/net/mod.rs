@@ -137,7 +137,7 @@
 mod addr;
 mod protocol;
 #[cfg(poll_io)]
-mod ready;
+pub(crate) mod ready;
 pub(crate) mod socket;
 mod tcp;
 mod udp;

@@ -24,14 +24,45 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::socket::Socket;
+use crate::driver::fd::Fd;
 use crate::driver::op::Op;
 use crate::driver::ops::ready::{Interest, Ready};
 
-/// A socket's pending readiness waits, one per direction.
+/// A descriptor's pending readiness waits, one per direction (sockets and a child's
+/// pipes).
 #[derive(Default)]
 pub(crate) struct Waits {
     read: RefCell<Option<Op<'static, Ready>>>,
     write: RefCell<Option<Op<'static, Ready>>>,
+}
+
+impl Waits {
+    /// Polls `syscall` (a nonblocking read-like call on `handle`) until it does not
+    /// answer `WouldBlock`, waiting for readability in between.
+    pub(crate) fn poll_read<T>(
+        &self,
+        handle: Fd,
+        cx: &mut Context<'_>,
+        syscall: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        poll_io(&self.read, handle, Interest::Readable, cx, syscall)
+    }
+
+    /// As [`poll_read`](Self::poll_read), for a write-like call and writability.
+    pub(crate) fn poll_write<T>(
+        &self,
+        handle: Fd,
+        cx: &mut Context<'_>,
+        syscall: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        poll_io(&self.write, handle, Interest::Writable, cx, syscall)
+    }
+
+    /// Drops both waits (before the descriptor closes).
+    pub(crate) fn clear(&self) {
+        self.read.borrow_mut().take();
+        self.write.borrow_mut().take();
+    }
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
@@ -42,7 +73,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         cx: &mut Context<'_>,
         syscall: impl FnMut() -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
-        self.poll_io(&self.waits().read, Interest::Readable, cx, syscall)
+        self.waits().poll_read(self.handle(), cx, syscall)
     }
 
     /// As [`poll_read_with`](Self::poll_read_with), for a send-like call and writability.
@@ -51,38 +82,40 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         cx: &mut Context<'_>,
         syscall: impl FnMut() -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
-        self.poll_io(&self.waits().write, Interest::Writable, cx, syscall)
+        self.waits().poll_write(self.handle(), cx, syscall)
     }
+}
 
-    fn poll_io<T>(
-        &self,
-        slot: &RefCell<Option<Op<'static, Ready>>>,
-        interest: Interest,
-        cx: &mut Context<'_>,
-        mut syscall: impl FnMut() -> io::Result<T>,
-    ) -> Poll<io::Result<T>> {
-        loop {
-            {
-                let mut wait = slot.borrow_mut();
-                if let Some(op) = wait.as_mut() {
-                    match Pin::new(op).poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        // Ready (or hung up / failed: the syscall reports which).
-                        Poll::Ready(Ok(())) => *wait = None,
-                        Poll::Ready(Err(e)) => {
-                            *wait = None;
-                            return Poll::Ready(Err(e));
-                        }
+/// Polls `syscall` (a nonblocking call on the descriptor `handle`) until it does not
+/// answer `WouldBlock`, waiting for `interest` in between with the wait kept in `slot`.
+fn poll_io<T>(
+    slot: &RefCell<Option<Op<'static, Ready>>>,
+    handle: Fd,
+    interest: Interest,
+    cx: &mut Context<'_>,
+    mut syscall: impl FnMut() -> io::Result<T>,
+) -> Poll<io::Result<T>> {
+    loop {
+        {
+            let mut wait = slot.borrow_mut();
+            if let Some(op) = wait.as_mut() {
+                match Pin::new(op).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    // Ready (or hung up / failed: the syscall reports which).
+                    Poll::Ready(Ok(())) => *wait = None,
+                    Poll::Ready(Err(e)) => {
+                        *wait = None;
+                        return Poll::Ready(Err(e));
                     }
                 }
             }
-            match syscall() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let io = crate::event_loop::context::current_io("polling a ringloop socket");
-                    *slot.borrow_mut() = Some(Op::new(io, Ready::new(self.handle(), interest)));
-                }
-                other => return Poll::Ready(other),
+        }
+        match syscall() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let io = crate::event_loop::context::current_io("polling ringloop I/O");
+                *slot.borrow_mut() = Some(Op::new(io, Ready::new(handle, interest)));
             }
+            other => return Poll::Ready(other),
         }
     }
 }

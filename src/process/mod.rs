@@ -16,6 +16,30 @@
 //! assert_eq!(out.stdout, b"hello\n");
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! With the feature `tokio-io` (or `futures-io`) the pipes also implement `AsyncRead`
+//! ([`ChildStdout`], [`ChildStderr`]) and `AsyncWrite` ([`ChildStdin`]: nothing is
+//! buffered; shutting it down closes the pipe, so the child reads end of file), for
+//! codecs and `tokio::io::copy`. The owned-buffer `read` and `write_all` keep the plain
+//! names; call the traits' methods through their paths:
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use ringloop::process::{Command, Stdio};
+//!
+//! let sorted = ringloop::run(async {
+//!     let mut child = Command::new("sort").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+//!     let mut stdin = child.stdin.take().unwrap();
+//!     AsyncWriteExt::write_all(&mut stdin, b"pear\napple\n").await?;
+//!     stdin.shutdown().await?; // end of file: sort answers
+//!     let mut out = String::new();
+//!     child.stdout.take().unwrap().read_to_string(&mut out).await?;
+//!     child.wait().await?;
+//!     Ok::<_, std::io::Error>(out)
+//! })?;
+//! assert_eq!(sorted, "apple\npear\n");
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

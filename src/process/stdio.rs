@@ -13,8 +13,12 @@ use crate::driver::ops::ready::{Interest, Ready};
 
 /// One end of a pipe, nonblocking, closed through the ring when dropped.
 struct Pipe {
+    /// `None` once shut down through the traits (stdin's `poll_shutdown`).
     fd: Option<OwnedFd>,
     handle: Fd,
+    /// Readiness waits of the poll-style traits.
+    #[cfg(poll_io)]
+    waits: crate::net::ready::Waits,
 }
 
 impl Pipe {
@@ -24,11 +28,25 @@ impl Pipe {
         Ok(Pipe {
             fd: Some(fd),
             handle,
+            #[cfg(poll_io)]
+            waits: Default::default(),
         })
     }
 
     fn raw(&self) -> RawFd {
         self.handle.raw
+    }
+
+    /// The descriptor, unless the pipe was shut down (then an error, never a number
+    /// that may since name another file).
+    fn open_raw(&self) -> io::Result<RawFd> {
+        match self.fd {
+            Some(_) => Ok(self.handle.raw),
+            None => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the child's stdin was shut down (poll_shutdown / close closed it)",
+            )),
+        }
     }
 
     async fn wait(&self, interest: Interest, what: &str) -> io::Result<()> {
@@ -44,8 +62,12 @@ impl Pipe {
             );
             return (Err(e), buf);
         }
+        let fd = match self.open_raw() {
+            Ok(fd) => fd,
+            Err(e) => return (Err(e), buf),
+        };
         loop {
-            match read_now(self.raw(), &mut buf) {
+            match read_now(fd, &mut buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Err(e) = self
                         .wait(Interest::Readable, "reading a child's pipe")
@@ -60,11 +82,15 @@ impl Pipe {
     }
 
     async fn write_all<B: IoBuf>(&self, mut buf: B) -> (io::Result<()>, B) {
+        let fd = match self.open_raw() {
+            Ok(fd) => fd,
+            Err(e) => return (Err(e), buf),
+        };
         let total = buf.bytes_init();
         let mut sent = 0;
         while sent < total {
             let slice = buf.slice(sent..total);
-            let result = write_now(self.raw(), &slice);
+            let result = write_now(fd, &slice);
             buf = slice.into_inner();
             match result {
                 Ok(n) => sent += n,
@@ -80,6 +106,64 @@ impl Pipe {
             }
         }
         (Ok(()), buf)
+    }
+}
+
+/// The poll-style traits' side: the nonblocking syscall on the caller's buffer, a
+/// readiness wait only when it would block (as for sockets, `net/ready.rs`).
+#[cfg(poll_io)]
+impl Pipe {
+    #[cfg(feature = "futures-io")]
+    fn poll_read_slice(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return std::task::Poll::Ready(Ok(0));
+        }
+        let fd = self.open_raw()?;
+        self.waits.poll_read(self.handle, cx, || {
+            crate::driver::ops::pipe::read_slice(fd, buf)
+        })
+    }
+
+    #[cfg(feature = "tokio-io")]
+    fn poll_read_buf(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        let fd = self.open_raw()?;
+        self.waits.poll_read(self.handle, cx, || {
+            crate::driver::ops::pipe::read_into(fd, buf).map(drop)
+        })
+    }
+
+    fn poll_write_slice(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return std::task::Poll::Ready(Ok(0));
+        }
+        let fd = self.open_raw()?;
+        self.waits.poll_write(self.handle, cx, || {
+            crate::driver::ops::pipe::write_slice(fd, buf)
+        })
+    }
+
+    /// Closes the pipe now: the child reads end of file. Later calls fail with
+    /// `BrokenPipe`.
+    fn shut_down(&mut self) {
+        self.waits.clear();
+        if let Some(fd) = self.fd.take() {
+            crate::net::socket::close_soon(fd);
+        }
     }
 }
 
@@ -128,6 +212,28 @@ macro_rules! read_end {
             /// ```
             pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
                 self.pipe.read(buf).await
+            }
+        }
+
+        #[cfg(feature = "futures-io")]
+        impl futures_io::AsyncRead for $name {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<io::Result<usize>> {
+                self.pipe.poll_read_slice(cx, buf)
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncRead for $name {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
+                self.pipe.poll_read_buf(cx, buf)
             }
         }
 
@@ -213,6 +319,61 @@ impl ChildStdin {
     /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         self.pipe.write_all(buf).await
+    }
+}
+
+/// Writes go straight to the pipe (nothing is buffered, so flush has nothing to do);
+/// shutting down closes the pipe, and the child reads end of file.
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncWrite for ChildStdin {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.pipe.poll_write_slice(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.get_mut().pipe.shut_down();
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// As the tokio trait: `poll_close` closes the pipe.
+#[cfg(feature = "futures-io")]
+impl futures_io::AsyncWrite for ChildStdin {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.pipe.poll_write_slice(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.get_mut().pipe.shut_down();
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
