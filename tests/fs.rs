@@ -157,6 +157,71 @@ fn metadata_length_rename_and_removal() {
 }
 
 #[test]
+fn metadata_agrees_with_std_field_by_field() {
+    use std::os::unix::fs::MetadataExt;
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        let dir = scratch("statx", lp.backend());
+        let file_path = dir.join("file");
+        std::fs::write(&file_path, vec![1u8; 12_345]).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file_path, &link).unwrap();
+        lp.run_until_complete(async {
+            let check = |ours: &fs::Metadata, std: &std::fs::Metadata, what: &str| {
+                assert_eq!(ours.len(), std.len(), "{what}: len");
+                assert_eq!(ours.is_file(), std.is_file(), "{what}: is_file");
+                assert_eq!(ours.is_dir(), std.is_dir(), "{what}: is_dir");
+                assert_eq!(ours.is_symlink(), std.is_symlink(), "{what}: is_symlink");
+                assert_eq!(ours.mode(), std.mode(), "{what}: mode");
+                assert_eq!(ours.permissions(), std.permissions(), "{what}: permissions");
+                assert_eq!(ours.ino(), std.ino(), "{what}: ino");
+                assert_eq!(ours.dev(), std.dev(), "{what}: dev");
+                assert_eq!(ours.nlink(), std.nlink(), "{what}: nlink");
+                assert_eq!(ours.uid(), std.uid(), "{what}: uid");
+                assert_eq!(ours.gid(), std.gid(), "{what}: gid");
+                assert_eq!(ours.blksize(), std.blksize(), "{what}: blksize");
+                assert_eq!(ours.blocks(), std.blocks(), "{what}: blocks");
+                assert_eq!(
+                    ours.modified().unwrap(),
+                    std.modified().unwrap(),
+                    "{what}: mtime"
+                );
+                assert_eq!(
+                    ours.accessed().unwrap(),
+                    std.accessed().unwrap(),
+                    "{what}: atime"
+                );
+                assert_eq!(ours.created().ok(), std.created().ok(), "{what}: btime");
+            };
+            let ours = fs::metadata(&file_path).await.expect("metadata");
+            check(&ours, &std::fs::metadata(&file_path).unwrap(), "file");
+            let ours = fs::metadata(&dir).await.expect("dir");
+            check(&ours, &std::fs::metadata(&dir).unwrap(), "dir");
+            let ours = fs::metadata(&link).await.expect("followed link");
+            check(&ours, &std::fs::metadata(&link).unwrap(), "followed link");
+            let ours = fs::symlink_metadata(&link).await.expect("link");
+            check(
+                &ours,
+                &std::fs::symlink_metadata(&link).unwrap(),
+                "link itself",
+            );
+            assert!(ours.is_symlink());
+            let open = File::open(&file_path).await.expect("open");
+            let ours = open.metadata().await.expect("File::metadata");
+            check(&ours, &std::fs::metadata(&file_path).unwrap(), "open file");
+
+            let missing = fs::metadata(dir.join("missing")).await.unwrap_err();
+            assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+            let not_dir = fs::metadata(file_path.join("below")).await.unwrap_err();
+            assert_eq!(not_dir.kind(), io::ErrorKind::NotADirectory);
+            let nul = fs::metadata("bad\0path").await.unwrap_err();
+            assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
+        });
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    });
+}
+
+#[test]
 fn file_io_takes_the_ring_on_io_uring_and_the_pool_on_epoll() {
     let _fds = shared_fds();
     for_each_backend(|lp| {
@@ -168,13 +233,16 @@ fn file_io_takes_the_ring_on_io_uring_and_the_pool_on_epoll() {
             w.expect("write");
             let (r, _) = file.read_at(Vec::with_capacity(4096), 0).await;
             assert_eq!(r.expect("read"), 4096);
+            assert_eq!(file.metadata().await.expect("metadata").len(), 4096);
         });
         let jobs = lp.stats().blocking_jobs - before;
         match lp.backend() {
-            Backend::IoUring => assert_eq!(jobs, 0, "open, write and read went through the ring"),
+            Backend::IoUring => {
+                assert_eq!(jobs, 0, "open, write, read and statx went through the ring")
+            }
             _ => assert!(
-                jobs >= 3,
-                "open, write and read ran on the blocking pool ({jobs})"
+                jobs >= 4,
+                "open, write, read and statx ran on the blocking pool ({jobs})"
             ),
         }
         std::fs::remove_dir_all(&dir).expect("cleanup");

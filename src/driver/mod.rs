@@ -138,7 +138,7 @@ pub(crate) trait Driver {
     /// `None` where the backend or kernel has none (then read on readiness).
     fn buf_ring(&mut self) -> Option<Rc<BufRing>>;
 
-    /// Whether file operations (`OpCode::OpenAt`, `ReadAt`, `WriteAt`, `Fsync`) may be
+    /// Whether file operations (`OpCode::OpenAt`, `ReadAt`, `WriteAt`, `Fsync`, `Statx`) may be
     /// submitted here. Where not (epoll, or a kernel without them), `fs` runs its work
     /// on the blocking pool instead.
     fn files(&self) -> bool;

@@ -147,6 +147,15 @@ pub enum OpCode {
         len: u32,
         offset: u64,
     },
+    /// statx(2) of `path` relative to `dirfd` (an empty path with `AT_EMPTY_PATH`: the
+    /// descriptor itself) into `buf` (io_uring only).
+    Statx {
+        dirfd: RawFd,
+        path: *const libc::c_char,
+        flags: libc::c_int,
+        mask: u32,
+        buf: *mut libc::statx,
+    },
     /// fsync(2), or fdatasync(2) with `data_only` (io_uring only).
     Fsync {
         fd: RawFd,

@@ -1,10 +1,8 @@
 //! `File` and `OpenOptions`.
 
-use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -304,9 +302,7 @@ impl OpenOptions {
         let path = path.as_ref();
         match ring {
             Some(io) => {
-                let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte")
-                })?;
+                let c_path = super::metadata::c_path(path)?;
                 let fd: OwnedFd = Op::new(io, OpenAt::new(c_path, flags, self.mode)).await?;
                 Ok(File::wrap(std::fs::File::from(fd)))
             }
@@ -731,9 +727,10 @@ impl File {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
+    pub async fn metadata(&self) -> io::Result<super::Metadata> {
         let file = self.std().clone();
-        super::blocking("ringloop::fs::File::metadata", move || file.metadata()).await
+        let op = crate::driver::ops::file::Statx::fd(file.as_raw_fd());
+        super::metadata::statx("ringloop::fs::File::metadata", op, Some(file)).await
     }
 
     /// Truncates or extends the file to `size` bytes (from the blocking pool).

@@ -1,12 +1,14 @@
-//! Files: [`File`], [`OpenOptions`] and the whole-file helpers ([`read`], [`write`](fn@write),
-//! [`metadata`], [`remove_file`], [`rename`], [`create_dir_all`]).
+//! Files: [`File`], [`OpenOptions`], [`Metadata`] and the whole-file helpers ([`read`],
+//! [`write`](fn@write), [`metadata`], [`symlink_metadata`], [`remove_file`], [`rename`],
+//! [`create_dir_all`]).
 //!
-//! On io_uring, opening, reading, writing and syncing go through the ring
-//! (`IORING_OP_OPENAT`, `READ`, `WRITE`, `FSYNC`), batched with everything else the loop
-//! submits. On epoll (and on a kernel without those opcodes) the same calls run on the
-//! loop's blocking pool ([`spawn_blocking`](crate::spawn_blocking)): regular files have
-//! no readiness to wait for, and a read from disk would stall the loop. Metadata, removal,
-//! renames and directory creation run on the blocking pool on both backends.
+//! On io_uring, opening, reading, writing, syncing and metadata go through the ring
+//! (`IORING_OP_OPENAT`, `READ`, `WRITE`, `FSYNC`, `STATX`), batched with everything
+//! else the loop submits. On epoll (and on a kernel without those opcodes) the same
+//! calls run on the loop's blocking pool ([`spawn_blocking`](crate::spawn_blocking)):
+//! regular files have no readiness to wait for, and a read from disk would stall the
+//! loop. Removal, renames, length changes and directory creation run on the blocking
+//! pool on both backends.
 //!
 //! Reads and writes take owned buffers and positions, as the sockets' do (see the
 //! [`net`](crate::net) module's "Owned buffers"): `read_at(buf, pos)` fills up to the
@@ -38,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod file;
+mod metadata;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 mod seq;
 
@@ -45,6 +48,9 @@ use std::io;
 use std::path::Path;
 
 pub use file::{File, OpenOptions};
+pub use metadata::{FileType, Metadata};
+
+use crate::driver::ops::file::Statx;
 
 /// Runs `f` on the running loop's blocking pool; its result.
 async fn blocking<T: Send + 'static>(
@@ -108,7 +114,8 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
     written
 }
 
-/// The metadata of `path` (following symbolic links), from the blocking pool.
+/// The metadata of `path`, following symbolic links (statx(2): on the ring on
+/// io_uring, on the blocking pool on epoll).
 ///
 /// ```
 /// let meta = ringloop::run(ringloop::fs::metadata(std::env::temp_dir()))?;
@@ -118,10 +125,27 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 ///
 /// # Errors
 ///
-/// The OS's error.
-pub async fn metadata(path: impl AsRef<Path>) -> io::Result<std::fs::Metadata> {
-    let path = path.as_ref().to_path_buf();
-    blocking("ringloop::fs::metadata", move || std::fs::metadata(path)).await
+/// The OS's error (`NotFound`, `PermissionDenied`, ...).
+pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let op = Statx::path(metadata::c_path(path.as_ref())?, true);
+    metadata::statx("ringloop::fs::metadata", op, None).await
+}
+
+/// The metadata of `path` itself: a symbolic link is not followed (std's
+/// `symlink_metadata`, asyncio's `os.lstat`).
+///
+/// ```
+/// let meta = ringloop::run(ringloop::fs::symlink_metadata("/proc/self/exe"))?;
+/// assert!(meta.is_symlink());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS's error (`NotFound`, `PermissionDenied`, ...).
+pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let op = Statx::path(metadata::c_path(path.as_ref())?, false);
+    metadata::statx("ringloop::fs::symlink_metadata", op, None).await
 }
 
 /// Removes the file at `path`.

@@ -48,3 +48,19 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
     Ok(())
 }
+
+/// statx(2): `path` relative to `dirfd` (with `AT_EMPTY_PATH` and an empty path, the
+/// descriptor itself) into `buf`.
+///
+/// # Safety
+///
+/// `path` is a valid C string and `buf` is valid for writes of one `statx`.
+pub(crate) unsafe fn statx(
+    dirfd: RawFd,
+    path: *const libc::c_char,
+    flags: libc::c_int,
+    mask: u32,
+    buf: *mut libc::statx,
+) -> i32 {
+    super::as_result(|| syscall!(statx(dirfd, path, flags, mask, buf)))
+}

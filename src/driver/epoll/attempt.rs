@@ -50,7 +50,8 @@ impl Epoll {
             OpCode::OpenAt { .. }
             | OpCode::ReadAt { .. }
             | OpCode::WriteAt { .. }
-            | OpCode::Fsync { .. } => self.finish(token, -libc::EOPNOTSUPP, wakers),
+            | OpCode::Fsync { .. }
+            | OpCode::Statx { .. } => self.finish(token, -libc::EOPNOTSUPP, wakers),
             // Waits for the next readiness edge (its submitter just drained the socket),
             // unless the read side is closed: then it is readable for good, and the read
             // sees EOF or the error. (Registering first clears a stale closed bit of a
@@ -120,6 +121,7 @@ impl Epoll {
             | OpCode::ReadAt { .. }
             | OpCode::WriteAt { .. }
             | OpCode::Fsync { .. }
+            | OpCode::Statx { .. }
             | OpCode::Nop => {
                 unreachable!("never parked")
             }

@@ -42,6 +42,7 @@ pub(super) fn direction(code: &OpCode) -> Option<(Fd, Dir)> {
         | OpCode::ReadAt { .. }
         | OpCode::WriteAt { .. }
         | OpCode::Fsync { .. }
+        | OpCode::Statx { .. }
         | OpCode::Nop => None,
     }
 }

@@ -181,6 +181,83 @@ unsafe impl<B: IoBuf + Unpin> Operation for WriteAt<B> {
     }
 }
 
+/// A statx(2) in flight: yields the kernel's record of the file.
+pub(crate) struct Statx {
+    path: CString,
+    dirfd: RawFd,
+    flags: libc::c_int,
+    /// Written by the kernel; on the heap, so it stays put while `self` moves.
+    buf: Box<std::mem::MaybeUninit<libc::statx>>,
+}
+
+/// What `Statx` asks for: the basic fields and the birth time.
+const STATX_MASK: u32 = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+
+impl Statx {
+    /// The file at `path` (relative to the working directory); a final symbolic link is
+    /// followed when `follow` says so.
+    pub(crate) fn path(path: CString, follow: bool) -> Statx {
+        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        Statx::new(path, libc::AT_FDCWD, flags)
+    }
+
+    /// The open file `fd`.
+    pub(crate) fn fd(fd: RawFd) -> Statx {
+        Statx::new(CString::default(), fd, libc::AT_EMPTY_PATH)
+    }
+
+    fn new(path: CString, dirfd: RawFd, flags: libc::c_int) -> Statx {
+        Statx {
+            path,
+            dirfd,
+            flags,
+            buf: Box::new(std::mem::MaybeUninit::uninit()),
+        }
+    }
+
+    /// Runs the call on this thread (the blocking pool's).
+    pub(crate) fn run_here(mut self) -> io::Result<libc::statx> {
+        // SAFETY: the path is a C string owned by `self`, and the buffer is valid for
+        // writes of one `statx`.
+        let result = unsafe {
+            crate::sys::fs::statx(
+                self.dirfd,
+                self.path.as_ptr(),
+                self.flags,
+                STATX_MASK,
+                self.buf.as_mut_ptr(),
+            )
+        };
+        self.complete(Completion { result, flags: 0 })
+    }
+}
+
+// SAFETY: the path and the record live in heap allocations owned by `self`, which
+// moving `self` does not move.
+unsafe impl Operation for Statx {
+    type Output = io::Result<libc::statx>;
+
+    fn code(&mut self) -> OpCode {
+        OpCode::Statx {
+            dirfd: self.dirfd,
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            mask: STATX_MASK,
+            buf: self.buf.as_mut_ptr(),
+        }
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        result(completion)?;
+        // SAFETY: a successful statx filled the record.
+        Ok(unsafe { self.buf.assume_init_read() })
+    }
+
+    fn fail(self, error: io::Error) -> Self::Output {
+        Err(error)
+    }
+}
+
 /// An fsync(2) (or fdatasync(2)) in flight.
 pub(crate) struct Fsync {
     fd: RawFd,

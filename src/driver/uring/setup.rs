@@ -88,13 +88,14 @@ pub(super) fn build_ring(entries: u32) -> io::Result<(IoUring, SetupFlags)> {
 }
 
 /// Whether the kernel knows the file opcodes `fs` submits (`OPENAT`, `READ`, `WRITE`,
-/// `FSYNC`); without them `fs` uses the blocking pool.
+/// `FSYNC`, `STATX`); without them `fs` uses the blocking pool.
 pub(super) fn probe_files(ring: &IoUring) -> bool {
-    const FILES: [u8; 4] = [
+    const FILES: [u8; 5] = [
         opcode::OpenAt::CODE,
         opcode::Read::CODE,
         opcode::Write::CODE,
         opcode::Fsync::CODE,
+        opcode::Statx::CODE,
     ];
     let mut probe = io_uring::Probe::new();
     ring.submitter().register_probe(&mut probe).is_ok()

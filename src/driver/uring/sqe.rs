@@ -63,6 +63,16 @@ pub(super) fn build(op: OpCode) -> squeue::Entry {
         } => opcode::Write::new(types::Fd(fd), buf, len)
             .offset(offset)
             .build(),
+        OpCode::Statx {
+            dirfd,
+            path,
+            flags,
+            mask,
+            buf,
+        } => opcode::Statx::new(types::Fd(dirfd), path, buf.cast())
+            .flags(flags)
+            .mask(mask)
+            .build(),
         OpCode::Fsync { fd, data_only } => {
             let flags = if data_only {
                 types::FsyncFlags::DATASYNC
