@@ -66,6 +66,9 @@
 
 #![forbid(unsafe_code)]
 
+mod barrier;
+mod bounded_semaphore;
+mod condition;
 mod event;
 mod lock;
 pub mod oneshot;
@@ -75,6 +78,9 @@ mod waiters;
 
 use std::fmt;
 
+pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
+pub use bounded_semaphore::{BoundedSemaphore, TooManyReleases};
+pub use condition::{Condition, ConditionWait, ConditionWaitFor};
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockAcquire, LockGuard};
 pub use queue::{Queue, QueueGet, QueueJoin, QueuePut};
