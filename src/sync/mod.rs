@@ -83,7 +83,10 @@ pub use bounded_semaphore::{BoundedSemaphore, TooManyReleases};
 pub use condition::{Condition, ConditionWait, ConditionWaitFor};
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockAcquire, LockGuard};
-pub use queue::{Queue, QueueGet, QueueJoin, QueuePut};
+pub use queue::{
+    FifoOrder, GenericQueue, LifoOrder, LifoQueue, PriorityOrder, PriorityQueue, Queue, QueueGet,
+    QueueJoin, QueueOrder, QueuePut,
+};
 pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
 
 /// The queue is closed (and, for a get, empty).
