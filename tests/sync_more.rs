@@ -253,7 +253,10 @@ fn condition_cancelled_while_relocking_passes_lock_and_notice_on() {
         assert!(cond.is_locked(), "still ours");
         drop(guard);
         settle_tasks().await;
-        assert!(second.is_done(), "the cancelled waiter's notice went to `second`");
+        assert!(
+            second.is_done(),
+            "the cancelled waiter's notice went to `second`"
+        );
         second.await.unwrap();
         assert_eq!(*woke.borrow(), [2]);
         assert!(!cond.is_locked());

@@ -16,6 +16,7 @@ use std::fmt;
 
 pub(crate) mod sealed {
     /// Storage for the items waiting in a queue. Only the queue calls these.
+    #[doc(hidden)]
     pub trait Store<T> {
         /// The queue's name, for `Debug` and panic messages.
         const NAME: &'static str;
