@@ -9,11 +9,19 @@ mod support;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use ringloop::TaskError;
 use ringloop::sync::{
     GenericQueue, LifoQueue, PriorityQueue, Queue, QueueClosed, QueueOrder, TryGetError,
 };
+use ringloop::{Task, TaskError};
 use support::{log, run_on_each_backend, settle_tasks};
+
+/// Spawns a task that gets one item.
+fn spawn_getter<T: 'static, O: QueueOrder<T> + 'static>(
+    q: &GenericQueue<T, O>,
+) -> Task<Result<T, QueueClosed>> {
+    let q = q.clone();
+    ringloop::spawn(async move { q.get().await })
+}
 
 /// Puts `items`, then gets as many: the order the queue gives them out in.
 async fn put_then_get<O: QueueOrder<u32>>(q: &GenericQueue<u32, O>, items: &[u32]) -> Vec<u32> {
@@ -187,10 +195,7 @@ fn lifo_and_priority_waiting_getter_takes_next_item_put() {
     // already waiting on an empty queue receives the next item put.
     run_on_each_backend(|| async {
         let q = PriorityQueue::unbounded();
-        let getter = ringloop::spawn({
-            let q = q.clone();
-            async move { q.get().await }
-        });
+        let getter = spawn_getter(&q);
         settle_tasks().await;
         q.put(9).await.unwrap();
         q.put(1).await.unwrap();
@@ -198,23 +203,15 @@ fn lifo_and_priority_waiting_getter_takes_next_item_put() {
         assert_eq!(q.try_get(), Ok(1));
 
         let q = LifoQueue::unbounded();
-        let getters: Vec<_> = (0..2)
-            .map(|_| {
-                let q = q.clone();
-                ringloop::spawn(async move { q.get().await })
-            })
-            .collect();
+        let getters = [spawn_getter(&q), spawn_getter(&q)];
         settle_tasks().await;
         for n in [1, 2, 3] {
             q.put(n).await.unwrap();
         }
-        let got: Vec<_> = {
-            let mut got = Vec::new();
-            for g in getters {
-                got.push(g.await.unwrap().unwrap());
-            }
-            got
-        };
+        let mut got = Vec::new();
+        for g in getters {
+            got.push(g.await.unwrap().unwrap());
+        }
         assert_eq!(
             got,
             [1, 2],
@@ -228,10 +225,7 @@ fn lifo_and_priority_waiting_getter_takes_next_item_put() {
 fn lifo_cancelled_getter_gives_item_back_as_oldest() {
     run_on_each_backend(|| async {
         let q = LifoQueue::unbounded();
-        let getter = ringloop::spawn({
-            let q = q.clone();
-            async move { q.get().await }
-        });
+        let getter = spawn_getter(&q);
         settle_tasks().await;
         q.put("handed").await.unwrap(); // to the waiting getter
         getter.cancel(); // before it runs: the item comes back

@@ -153,13 +153,7 @@ impl Barrier {
     /// });
     /// ```
     pub fn abort(&self) {
-        let mut wakers = WakeSet::new();
-        {
-            let mut state = self.inner.borrow_mut();
-            state.broken = true;
-            state.waiters.notify_all(&mut wakers, || Notice::Broken);
-        }
-        wakers.wake_all();
+        self.break_waiters(true);
     }
 
     /// Returns the barrier to its empty, unbroken state. Tasks waiting now fail with
@@ -183,10 +177,15 @@ impl Barrier {
     /// });
     /// ```
     pub fn reset(&self) {
+        self.break_waiters(false);
+    }
+
+    /// Fails every waiting task with [`BrokenBarrierError`] and sets `broken`.
+    fn break_waiters(&self, broken: bool) {
         let mut wakers = WakeSet::new();
         {
             let mut state = self.inner.borrow_mut();
-            state.broken = false;
+            state.broken = broken;
             state.waiters.notify_all(&mut wakers, || Notice::Broken);
         }
         wakers.wake_all();
@@ -364,3 +363,46 @@ impl fmt::Display for BrokenBarrierError {
 }
 
 impl std::error::Error for BrokenBarrierError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn poll(fut: &mut BarrierWait) -> Poll<Result<usize, BrokenBarrierError>> {
+        Pin::new(fut).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn barrier_dropped_waiters_free_their_entries() {
+        let barrier = Barrier::new(3);
+        let mut a = barrier.wait();
+        let mut b = barrier.wait();
+        assert!(poll(&mut a).is_pending());
+        assert!(poll(&mut b).is_pending());
+        drop(a); // queued: leaves the count
+        assert_eq!(barrier.n_waiting(), 1);
+        let mut c = barrier.wait();
+        assert!(poll(&mut c).is_pending());
+        assert_eq!(poll(&mut barrier.wait()), Poll::Ready(Ok(2)));
+        drop(b); // released, never polled again
+        assert_eq!(poll(&mut c), Poll::Ready(Ok(1)));
+        assert_eq!(barrier.inner.borrow().waiters.occupied(), 0);
+    }
+
+    #[test]
+    fn barrier_abort_while_waiting_then_reset_leaves_no_entry() {
+        let barrier = Barrier::new(2);
+        let mut a = barrier.wait();
+        assert!(poll(&mut a).is_pending());
+        barrier.abort();
+        assert_eq!(poll(&mut a), Poll::Ready(Err(BrokenBarrierError)));
+        barrier.reset();
+        let mut b = barrier.wait();
+        assert!(poll(&mut b).is_pending());
+        barrier.reset();
+        drop(b); // broken by the reset, never polled: nothing to pass on
+        assert_eq!(barrier.inner.borrow().waiters.occupied(), 0);
+        assert!(!barrier.broken());
+    }
+}

@@ -177,12 +177,7 @@ impl Condition {
     /// });
     /// ```
     pub fn wait(&self, guard: LockGuard) -> ConditionWait {
-        assert!(
-            guard.holds(&self.lock),
-            "Condition::wait: the guard is for a different Lock than this Condition's; \
-             take it with cond.lock().await (or build the Condition with \
-             Condition::with_lock(lock) to share a lock)"
-        );
+        self.check_guard(&guard, "wait");
         ConditionWait {
             cond: self.clone(),
             step: Step::Start(guard),
@@ -230,12 +225,7 @@ impl Condition {
         guard: LockGuard,
         predicate: P,
     ) -> ConditionWaitFor<P> {
-        assert!(
-            guard.holds(&self.lock),
-            "Condition::wait_for: the guard is for a different Lock than this Condition's; \
-             take it with cond.lock().await (or build the Condition with \
-             Condition::with_lock(lock) to share a lock)"
-        );
+        self.check_guard(&guard, "wait_for");
         ConditionWaitFor {
             cond: self.clone(),
             predicate,
@@ -337,6 +327,15 @@ impl Condition {
         let mut wakers = WakeSet::new();
         self.waiters.borrow_mut().notify_all(&mut wakers, || ());
         wakers.wake_all();
+    }
+
+    fn check_guard(&self, guard: &LockGuard, what: &str) {
+        assert!(
+            guard.holds(&self.lock),
+            "Condition::{what}: the guard is for a different Lock than this Condition's; \
+             take it with cond.lock().await (or build the Condition with \
+             Condition::with_lock(lock) to share a lock)"
+        );
     }
 
     fn assert_locked(&self, what: &str) {
@@ -540,5 +539,80 @@ impl<P> fmt::Debug for ConditionWaitFor<P> {
             .field("wait", &self.wait)
             .field("done", &(self.guard.is_none() && self.wait.is_none()))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::waiters::test_util::counting_waker;
+    use super::*;
+    use std::task::Waker;
+
+    fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+        Pin::new(fut).poll(&mut Context::from_waker(waker))
+    }
+
+    fn entries(cond: &Condition) -> usize {
+        cond.waiters.borrow().occupied()
+    }
+
+    #[test]
+    fn condition_unpolled_wait_dropped_releases_lock() {
+        let cond = Condition::new();
+        let wait = cond.wait(cond.lock.try_lock().unwrap());
+        assert!(cond.is_locked());
+        drop(wait);
+        assert!(!cond.is_locked());
+        assert_eq!(entries(&cond), 0);
+    }
+
+    #[test]
+    fn condition_wait_joins_line_before_releasing_lock() {
+        let cond = Condition::new();
+        let mut wait = cond.wait(cond.lock.try_lock().unwrap());
+        let (waker, woken) = counting_waker();
+        assert!(poll(&mut wait, &waker).is_pending());
+        assert!(!cond.is_locked());
+        let guard = cond.lock.try_lock().unwrap();
+        cond.notify(1);
+        assert_eq!(woken(), 1);
+        assert!(
+            poll(&mut wait, &waker).is_pending(),
+            "the lock is still held"
+        );
+        drop(guard); // handed to the waiter
+        assert_eq!(woken(), 2);
+        let guard = match poll(&mut wait, &waker) {
+            Poll::Ready(guard) => guard,
+            Poll::Pending => panic!("the lock was handed over"),
+        };
+        assert!(guard.holds(&cond.lock));
+        drop(guard);
+        assert_eq!(entries(&cond), 0);
+        assert!(!cond.is_locked());
+    }
+
+    #[test]
+    fn condition_dropped_waits_free_their_entries_in_every_state() {
+        let cond = Condition::new();
+        let (waker_b, woken_b) = counting_waker();
+        let mut a = cond.wait(cond.lock.try_lock().unwrap());
+        assert!(poll(&mut a, Waker::noop()).is_pending());
+        let mut b = cond.wait(cond.lock.try_lock().unwrap());
+        assert!(poll(&mut b, &waker_b).is_pending());
+        let mut c = cond.wait(cond.lock.try_lock().unwrap());
+        assert!(poll(&mut c, Waker::noop()).is_pending());
+        assert_eq!(entries(&cond), 3);
+
+        let guard = cond.lock.try_lock().unwrap();
+        cond.notify(1); // to a
+        assert!(poll(&mut a, Waker::noop()).is_pending()); // relocking: we hold it
+        drop(a); // passes the notice to b
+        assert_eq!(woken_b(), 1);
+        drop(b); // notified, never polled: passes it to c
+        drop(c);
+        assert_eq!(entries(&cond), 0, "no entry leaks");
+        drop(guard);
+        assert!(!cond.is_locked());
     }
 }
