@@ -7,7 +7,9 @@
 //! to the loop thread that serves them.
 
 use ringloop::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
-use ringloop::sync::{Event, Lock, Queue, Semaphore};
+use ringloop::sync::{
+    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, PriorityQueue, Queue, Semaphore,
+};
 use ringloop::{Closed, EventLoop, Remote, Task};
 
 /// Fails to compile for a `Send` type: both impls then apply and `is_not_send` is
@@ -35,7 +37,12 @@ fn loop_bound_types_are_not_send_and_handles_are() {
         Event,
         Lock,
         Queue<u32>,
+        LifoQueue<u32>,
+        PriorityQueue<u32>,
         Semaphore,
+        BoundedSemaphore,
+        Condition,
+        Barrier,
         TcpStream,
         UnixStream,
     );

@@ -182,6 +182,13 @@ pub struct LockGuard {
     inner: Rc<RefCell<State>>,
 }
 
+impl LockGuard {
+    /// True if this guard holds `lock` (and not some other lock).
+    pub(crate) fn holds(&self, lock: &Lock) -> bool {
+        Rc::ptr_eq(&self.inner, &lock.inner)
+    }
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
         let waker = self.inner.borrow_mut().release();

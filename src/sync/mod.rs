@@ -1,5 +1,19 @@
-//! Synchronization between the tasks of one loop: [`Queue`], [`Event`], [`Lock`] and
-//! [`Semaphore`], with asyncio's semantics made exact.
+//! Synchronization between the tasks of one loop, with asyncio's names and semantics
+//! made exact:
+//!
+//! | asyncio | ringloop::sync |
+//! |---|---|
+//! | `Queue`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (one [`GenericQueue`]) |
+//! | `Queue.shutdown()`, `QueueShutDown` | [`Queue::close`](GenericQueue::close), [`QueueClosed`] |
+//! | `QueueEmpty`, `QueueFull` | [`QueueEmpty`], [`QueueFull`] (in [`TryGetError`], [`TryPutError`]) |
+//! | `Event` | [`Event`] |
+//! | `Lock` | [`Lock`] |
+//! | `Condition` | [`Condition`] |
+//! | `Semaphore` | [`Semaphore`] |
+//! | `BoundedSemaphore` (its `ValueError`) | [`BoundedSemaphore`] ([`TooManyReleases`]) |
+//! | `Barrier`, `BrokenBarrierError` | [`Barrier`], [`BrokenBarrierError`] |
+//!
+//! [`oneshot`] adds a one-value channel that also crosses threads.
 //!
 //! These primitives are for tasks on the same loop thread. They are cheap (`Rc` +
 //! `RefCell`, no atomics), neither `Send` nor `Sync`, and need nothing from the loop but
@@ -13,10 +27,17 @@
 //!   task arriving later cannot overtake one that is already waiting.
 //! - **Cancellation-safe.** Dropping a waiting future (a cancelled task, a lost
 //!   `timeout`) removes it from the line. If something had already been handed to
-//!   it (an item, the lock, a permit, a free queue slot), that passes on to the next
-//!   waiter: nothing is lost, and nothing leaks however many waiters are cancelled.
-//! - **Errors give values back.** [`Queue::try_put`] returns the item inside
-//!   [`TryPutError`] when it cannot take it.
+//!   it (an item, the lock, a permit, a free queue slot, a condition's notification),
+//!   that passes on to the next waiter: nothing is lost, and nothing leaks however
+//!   many waiters are cancelled. A dropped [`Condition::wait`] leaves the lock
+//!   released (its guard went into the wait); a dropped [`Barrier::wait`] leaves the
+//!   count.
+//! - **Errors give values back.** [`Queue::try_put`](GenericQueue::try_put) returns
+//!   the item inside [`TryPutError`] when it cannot take it.
+//! - **Misuse panics, saying what to do**: [`Condition::notify`] without holding the
+//!   condition's lock (asyncio's `RuntimeError`), `Barrier::new(0)`, `Queue::new(0)`,
+//!   one `task_done` too many. One [`BoundedSemaphore::release`] too many is an `Err`
+//!   ([`TooManyReleases`]) for the caller to handle, as the contract asks.
 //!
 //! # Example
 //!
@@ -66,6 +87,9 @@
 
 #![forbid(unsafe_code)]
 
+mod barrier;
+mod bounded_semaphore;
+mod condition;
 mod event;
 mod lock;
 pub mod oneshot;
@@ -75,9 +99,15 @@ mod waiters;
 
 use std::fmt;
 
+pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
+pub use bounded_semaphore::{BoundedSemaphore, TooManyReleases};
+pub use condition::{Condition, ConditionWait, ConditionWaitFor};
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockAcquire, LockGuard};
-pub use queue::{Queue, QueueGet, QueueJoin, QueuePut};
+pub use queue::{
+    FifoOrder, GenericQueue, LifoOrder, LifoQueue, PriorityOrder, PriorityQueue, Queue, QueueGet,
+    QueueJoin, QueueOrder, QueuePut,
+};
 pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
 
 /// The queue is closed (and, for a get, empty).

@@ -1,30 +1,37 @@
-//! [`Queue`]: a FIFO queue between tasks with backpressure, `join` and `close`
-//! (asyncio's `Queue`, with `shutdown` spelled `close`).
+//! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: queues between tasks with
+//! backpressure, `join` and `close` (asyncio's `Queue`, `LifoQueue` and
+//! `PriorityQueue`, with `shutdown` spelled `close`).
+//!
+//! The three are one type, [`GenericQueue`], with a different [`QueueOrder`]: the
+//! logic below is written once, and an order only stores the items that wait.
 //!
 //! # How items and slots move
 //!
 //! - A `put` that finds a getter waiting hands the item straight to the oldest getter
 //!   (the entry's notice holds it). So the getter that waited first receives the first
 //!   item, whatever order the woken tasks then run in. Until that getter runs, the item
-//!   still counts in [`Queue::len`].
+//!   still counts in [`len`](GenericQueue::len). (The order decides among items that
+//!   wait in the queue; a getter waiting on an empty queue takes the next item put.)
 //! - A `get` that frees a slot in a full bounded queue *reserves* the slot for the
 //!   oldest waiting putter and wakes it; the putter's item enters the queue when it
 //!   runs. Newcomers see the reserved slot as taken, so putters are admitted in order.
 //! - A future dropped after it was notified passes what it got on: an item goes to the
-//!   next waiting getter (or back to the front of the queue), a reserved slot to the
-//!   next waiting putter. Nothing is lost, and the dropped future's entry is freed.
+//!   next waiting getter (or back into the queue as its oldest item), a reserved slot
+//!   to the next waiting putter. Nothing is lost, and the dropped future's entry is freed.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
-use super::event::{Event, EventWait};
-use super::waiters::{WaiterId, WaiterList, WakeSet};
-use super::{QueueClosed, TryGetError, TryPutError};
+use super::event::Event;
+use super::waiters::{WaiterList, WakeSet};
+use super::{TryGetError, TryPutError};
+
+mod futures;
+mod order;
+
+pub use futures::{QueueGet, QueueJoin, QueuePut};
+pub use order::{FifoOrder, LifoOrder, PriorityOrder, QueueOrder};
 
 /// A first-in, first-out queue shared by the tasks of one loop.
 ///
@@ -33,7 +40,7 @@ use super::{QueueClosed, TryGetError, TryPutError};
 /// - [`task_done`](Queue::task_done) and [`join`](Queue::join) track whether every
 ///   item put has been processed, as in asyncio.
 /// - [`close`](Queue::close) stops new items: every waiting getter and putter wakes
-///   with [`QueueClosed`], while items already queued can still be taken.
+///   with [`QueueClosed`](super::QueueClosed), while items already queued can still be taken.
 ///
 /// Clones share the same queue (like an `Rc`). A `Queue` belongs to the loop thread
 /// that uses it: it is neither `Send` nor `Sync`.
@@ -63,12 +70,88 @@ use super::{QueueClosed, TryGetError, TryPutError};
 ///     assert_eq!(consumer.await.unwrap(), vec![0, 1, 2, 3, 4]);
 /// });
 /// ```
-pub struct Queue<T> {
-    shared: Rc<Shared<T>>,
+///
+/// Its methods are [`GenericQueue`]'s, shared with [`LifoQueue`] and [`PriorityQueue`].
+pub type Queue<T> = GenericQueue<T, FifoOrder<T>>;
+
+/// A last-in, first-out queue (a stack) shared by the tasks of one loop: `get` takes
+/// the item put most recently (asyncio's `LifoQueue`).
+///
+/// Everything else is [`Queue`]'s: the same methods (they are [`GenericQueue`]'s),
+/// bounds, `join` and `close`. A getter that waits on an empty queue receives the next
+/// item put.
+///
+/// ```
+/// use ringloop::sync::LifoQueue;
+///
+/// ringloop::run(async {
+///     let undo = LifoQueue::new(16);
+///     for edit in ["type", "bold", "delete"] {
+///         undo.put(edit).await.unwrap();
+///     }
+///     assert_eq!(undo.get().await, Ok("delete")); // the newest first
+///     assert_eq!(undo.get().await, Ok("bold"));
+///     undo.task_done();
+///     undo.task_done();
+///     assert_eq!(undo.len(), 1);
+/// });
+/// ```
+pub type LifoQueue<T> = GenericQueue<T, LifoOrder<T>>;
+
+/// A queue shared by the tasks of one loop whose `get` takes the smallest item
+/// (asyncio's `PriorityQueue`).
+///
+/// Everything else is [`Queue`]'s: the same methods (they are [`GenericQueue`]'s),
+/// bounds, `join` and `close`. Items only need [`Ord`]; put `(priority, data)` tuples
+/// as in asyncio, or wrap items in [`std::cmp::Reverse`] for largest first. Equal items
+/// come out in no particular order (asyncio's `heapq` does the same); add a sequence
+/// number, `(priority, seq, data)`, to keep them first in, first out. A getter that
+/// waits on an empty queue receives the next item put.
+///
+/// ```
+/// use ringloop::sync::PriorityQueue;
+///
+/// ringloop::run(async {
+///     let jobs = PriorityQueue::unbounded();
+///     jobs.put((2, "compress logs")).await.unwrap();
+///     jobs.put((0, "page the on-call")).await.unwrap();
+///     jobs.put((1, "renew certificate")).await.unwrap();
+///     let mut order = Vec::new();
+///     while let Ok((_, job)) = jobs.try_get() {
+///         order.push(job);
+///         jobs.task_done();
+///     }
+///     assert_eq!(order, ["page the on-call", "renew certificate", "compress logs"]);
+///     jobs.join().await;
+/// });
+/// ```
+pub type PriorityQueue<T> = GenericQueue<T, PriorityOrder<T>>;
+
+/// The queue behind [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: its methods are
+/// theirs, and `O` is the order that tells them apart. Use it by those names; name it
+/// only to write code for any of the three.
+///
+/// ```
+/// use ringloop::sync::{GenericQueue, LifoQueue, PriorityQueue, Queue, QueueOrder};
+///
+/// /// Puts 3, 1, 2 and takes them back in the queue's order.
+/// fn shuffle<O: QueueOrder<u8>>(q: GenericQueue<u8, O>) -> Vec<u8> {
+///     for n in [3, 1, 2] {
+///         q.try_put(n).unwrap();
+///     }
+///     std::iter::from_fn(|| q.try_get().ok()).collect()
+/// }
+///
+/// assert_eq!(shuffle(Queue::unbounded()), [3, 1, 2]);
+/// assert_eq!(shuffle(LifoQueue::unbounded()), [2, 1, 3]);
+/// assert_eq!(shuffle(PriorityQueue::unbounded()), [1, 2, 3]);
+/// ```
+pub struct GenericQueue<T, O: QueueOrder<T>> {
+    shared: Rc<Shared<T, O>>,
 }
 
-struct Shared<T> {
-    state: RefCell<State<T>>,
+struct Shared<T, O> {
+    state: RefCell<State<T, O>>,
     /// Set exactly when `unfinished == 0`; `join` waits on it.
     finished: Event,
 }
@@ -87,13 +170,13 @@ enum PutNotice {
     Closed,
 }
 
-struct State<T> {
-    /// Queued items nobody has claimed yet.
+struct State<T, O> {
+    /// Queued items nobody has claimed yet, in the queue's order.
     ///
     /// # Invariant
     /// Non-empty implies no getter is queued: a put with a getter waiting hands the
     /// item over instead of pushing it here.
-    items: VecDeque<T>,
+    items: O,
     /// The bound; `usize::MAX` when unbounded.
     maxsize: usize,
     /// Items handed to getters that have not run yet.
@@ -111,7 +194,7 @@ struct State<T> {
     closed: bool,
 }
 
-impl<T> State<T> {
+impl<T, O: QueueOrder<T>> State<T, O> {
     fn len(&self) -> usize {
         self.items.len() + self.handed
     }
@@ -126,21 +209,31 @@ impl<T> State<T> {
     #[must_use]
     fn enqueue(&mut self, item: T, wakers: &mut WakeSet) -> bool {
         self.unfinished += 1;
-        self.deliver(item, wakers, false);
+        if let Some(item) = self.hand_to_getter(item, wakers) {
+            self.items.push(item);
+        }
         self.unfinished == 1
     }
 
-    /// Gives an item to the oldest queued getter, else stores it (at the back for a
-    /// new item, at the front for one a dropped getter gave back).
-    fn deliver(&mut self, item: T, wakers: &mut WakeSet, front: bool) {
+    /// Takes back an item a dropped getter had been handed: the next getter gets it,
+    /// else it is stored as the oldest item.
+    fn give_back(&mut self, item: T, wakers: &mut WakeSet) {
+        self.handed -= 1;
+        if let Some(item) = self.hand_to_getter(item, wakers) {
+            self.items.push_oldest(item);
+        }
+    }
+
+    /// Gives an item to the oldest queued getter, or returns it if none waits.
+    fn hand_to_getter(&mut self, item: T, wakers: &mut WakeSet) -> Option<T> {
         match self.getters.notify_first(GetNotice::Item(item)) {
             Ok(waker) => {
                 self.handed += 1;
                 wakers.push(waker);
+                None
             }
-            Err(GetNotice::Item(item)) if front => self.items.push_front(item),
-            Err(GetNotice::Item(item)) => self.items.push_back(item),
-            Err(GetNotice::Closed) => unreachable!("deliver only sends items"),
+            Err(GetNotice::Item(item)) => Some(item),
+            Err(GetNotice::Closed) => unreachable!("a getter is only handed items here"),
         }
     }
 
@@ -157,15 +250,15 @@ impl<T> State<T> {
         }
     }
 
-    /// Takes the front item if there is one, letting a putter into the freed slot.
+    /// Takes the next item in the queue's order, letting a putter into the freed slot.
     fn pop(&mut self, wakers: &mut WakeSet) -> Option<T> {
-        let item = self.items.pop_front()?;
+        let item = self.items.pop()?;
         self.admit_putters(wakers);
         Some(item)
     }
 }
 
-impl<T> Queue<T> {
+impl<T, O: QueueOrder<T>> GenericQueue<T, O> {
     /// Creates a queue holding at most `maxsize` items; `put` waits while it is full.
     ///
     /// # Panics
@@ -178,13 +271,14 @@ impl<T> Queue<T> {
     /// let jobs: Queue<String> = Queue::new(100); // producers wait beyond 100 queued jobs
     /// assert_eq!(jobs.maxsize(), 100);
     /// ```
-    pub fn new(maxsize: usize) -> Queue<T> {
+    pub fn new(maxsize: usize) -> Self {
         assert!(
             maxsize > 0,
-            "Queue::new(0): a bounded queue needs room for at least one item; \
-             use Queue::unbounded() for a queue without a size limit"
+            "{name}::new(0): a bounded queue needs room for at least one item; \
+             use {name}::unbounded() for a queue without a size limit",
+            name = O::NAME
         );
-        Queue::with_maxsize(maxsize)
+        GenericQueue::with_maxsize(maxsize)
     }
 
     /// Creates a queue without a size limit; `put` never waits.
@@ -198,17 +292,17 @@ impl<T> Queue<T> {
     /// }
     /// assert_eq!(events.len(), 10_000);
     /// ```
-    pub fn unbounded() -> Queue<T> {
-        Queue::with_maxsize(usize::MAX)
+    pub fn unbounded() -> Self {
+        GenericQueue::with_maxsize(usize::MAX)
     }
 
-    fn with_maxsize(maxsize: usize) -> Queue<T> {
+    fn with_maxsize(maxsize: usize) -> Self {
         let finished = Event::new();
         finished.set();
-        Queue {
+        GenericQueue {
             shared: Rc::new(Shared {
                 state: RefCell::new(State {
-                    items: VecDeque::new(),
+                    items: O::new(),
                     maxsize,
                     handed: 0,
                     reserved: 0,
@@ -222,10 +316,10 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Puts an item at the back of the queue, waiting while a bounded queue is full.
+    /// Puts an item into the queue, waiting while a bounded queue is full.
     ///
     /// Putters blocked on a full queue are admitted in the order they started waiting.
-    /// Fails with [`QueueClosed`] if the queue is closed before the item goes in; the
+    /// Fails with [`QueueClosed`](super::QueueClosed) if the queue is closed before the item goes in; the
     /// item is then dropped (use [`try_put`](Queue::try_put) to get it back).
     /// Dropping the future before it completes means the item was not put.
     ///
@@ -246,7 +340,7 @@ impl<T> Queue<T> {
     ///     assert_eq!(q.get().await, Ok(2));
     /// });
     /// ```
-    pub fn put(&self, item: T) -> QueuePut<T> {
+    pub fn put(&self, item: T) -> QueuePut<T, O> {
         QueuePut {
             shared: Rc::clone(&self.shared),
             item: Some(item),
@@ -254,11 +348,13 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Removes and returns the item at the front, waiting while the queue is empty.
+    /// Removes and returns the next item, waiting while the queue is empty. The next
+    /// item is the oldest in a [`Queue`], the newest in a [`LifoQueue`] and the smallest
+    /// in a [`PriorityQueue`].
     ///
     /// Getters are served in the order they started waiting: the one that waited
     /// first receives the first item. After [`close`](Queue::close) the remaining items
-    /// are still returned, then [`QueueClosed`]. Dropping the future before it
+    /// are still returned, then [`QueueClosed`](super::QueueClosed). Dropping the future before it
     /// completes loses nothing: an item already handed to it goes to the next getter.
     ///
     /// ```
@@ -276,7 +372,7 @@ impl<T> Queue<T> {
     ///     assert_eq!(consumer.await.unwrap(), Ok("wake up"));
     /// });
     /// ```
-    pub fn get(&self) -> QueueGet<T> {
+    pub fn get(&self) -> QueueGet<T, O> {
         QueueGet {
             shared: Rc::clone(&self.shared),
             id: None,
@@ -322,7 +418,8 @@ impl<T> Queue<T> {
         Ok(())
     }
 
-    /// Removes and returns the front item if one is available right now.
+    /// Removes and returns the next item (as [`get`](GenericQueue::get) would) if one is
+    /// available right now.
     ///
     /// Fails with [`TryGetError::Empty`] if there is none (an item already handed to a
     /// waiting getter is not available), or [`TryGetError::Closed`] if the queue is
@@ -491,7 +588,7 @@ impl<T> Queue<T> {
     }
 
     /// Closes the queue: later puts fail, and every waiting getter and putter wakes
-    /// with [`QueueClosed`]. Items already queued stay and can still be taken; getters
+    /// with [`QueueClosed`](super::QueueClosed). Items already queued stay and can still be taken; getters
     /// see `QueueClosed` only once the queue is empty. Closing twice does nothing.
     ///
     /// ```
@@ -545,26 +642,26 @@ impl<T> Queue<T> {
     }
 }
 
-impl<T> Clone for Queue<T> {
+impl<T, O: QueueOrder<T>> Clone for GenericQueue<T, O> {
     /// Returns another handle to the same queue.
     fn clone(&self) -> Self {
-        Queue {
+        GenericQueue {
             shared: Rc::clone(&self.shared),
         }
     }
 }
 
-impl<T> Default for Queue<T> {
+impl<T, O: QueueOrder<T>> Default for GenericQueue<T, O> {
     /// An unbounded queue.
     fn default() -> Self {
-        Queue::unbounded()
+        GenericQueue::unbounded()
     }
 }
 
-impl<T> fmt::Debug for Queue<T> {
+impl<T, O: QueueOrder<T>> fmt::Debug for GenericQueue<T, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.shared.state.borrow();
-        let mut d = f.debug_struct("Queue");
+        let mut d = f.debug_struct(O::NAME);
         d.field("len", &state.len());
         if state.maxsize != usize::MAX {
             d.field("maxsize", &state.maxsize);
@@ -574,229 +671,6 @@ impl<T> fmt::Debug for Queue<T> {
             .field("waiting_getters", &state.getters.queued())
             .field("waiting_putters", &state.putters.queued())
             .finish()
-    }
-}
-
-/// Future returned by [`Queue::put`].
-///
-/// ```
-/// use std::time::Duration;
-/// use ringloop::sync::Queue;
-///
-/// ringloop::run(async {
-///     let q = Queue::new(1);
-///     q.put("first").await.unwrap();
-///     // A QueuePut is a future: with a deadline, dropping it means the item was not put.
-///     let put = ringloop::timeout(Duration::from_millis(5), q.put("second")).await;
-///     assert!(put.is_err());
-///     assert_eq!(q.len(), 1);
-/// });
-/// ```
-#[must_use = "futures do nothing unless awaited"]
-pub struct QueuePut<T> {
-    shared: Rc<Shared<T>>,
-    /// The item until it goes in (or the put fails).
-    item: Option<T>,
-    /// Our putter entry, once we had to wait.
-    id: Option<WaiterId>,
-}
-
-// The item is only ever moved, never pinned, so the future may move freely.
-impl<T> Unpin for QueuePut<T> {}
-
-impl<T> Future for QueuePut<T> {
-    type Output = Result<(), QueueClosed>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let mut wakers = WakeSet::new();
-        let item = this.item.take().expect("QueuePut polled after completion");
-        let (result, left_zero) = {
-            let mut state = this.shared.state.borrow_mut();
-            let admitted = match &this.id {
-                None if state.closed => false,
-                None if state.has_room() => true,
-                None => {
-                    this.id = Some(state.putters.push(cx.waker().clone()));
-                    this.item = Some(item);
-                    return Poll::Pending;
-                }
-                Some(id) => match state.putters.take_notice(id) {
-                    None => {
-                        state.putters.update_waker(id, cx.waker());
-                        this.item = Some(item);
-                        return Poll::Pending;
-                    }
-                    Some(PutNotice::Slot) => {
-                        this.id = None;
-                        state.reserved -= 1;
-                        // Closed after our slot was reserved: the put still fails.
-                        !state.closed
-                    }
-                    Some(PutNotice::Closed) => {
-                        this.id = None;
-                        false
-                    }
-                },
-            };
-            if admitted {
-                (Ok(()), state.enqueue(item, &mut wakers))
-            } else {
-                // Drop the item only after the borrow is released (see below).
-                this.item = Some(item);
-                (Err(QueueClosed), false)
-            }
-        };
-        drop(this.item.take());
-        if left_zero {
-            this.shared.finished.clear();
-        }
-        wakers.wake_all();
-        Poll::Ready(result)
-    }
-}
-
-impl<T> Drop for QueuePut<T> {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let mut wakers = WakeSet::new();
-        {
-            let mut state = self.shared.state.borrow_mut();
-            if let Some(PutNotice::Slot) = state.putters.remove(id) {
-                // A slot was reserved for us: give it to the next putter.
-                state.reserved -= 1;
-                state.admit_putters(&mut wakers);
-            }
-        }
-        wakers.wake_all();
-        // `self.item` drops after this, with no borrow held.
-    }
-}
-
-impl<T> fmt::Debug for QueuePut<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueuePut")
-            .field("waiting", &self.id.is_some())
-            .field("done", &self.item.is_none())
-            .finish()
-    }
-}
-
-/// Future returned by [`Queue::get`].
-///
-/// ```
-/// use std::time::Duration;
-/// use ringloop::sync::Queue;
-///
-/// ringloop::run(async {
-///     let q: Queue<u32> = Queue::unbounded();
-///     // Poll for work with a deadline: the dropped QueueGet loses nothing.
-///     let got = ringloop::timeout(Duration::from_millis(5), q.get()).await;
-///     assert!(got.is_err());
-/// });
-/// ```
-#[must_use = "futures do nothing unless awaited"]
-pub struct QueueGet<T> {
-    shared: Rc<Shared<T>>,
-    /// Our getter entry, once we had to wait.
-    id: Option<WaiterId>,
-    done: bool,
-}
-
-impl<T> Future for QueueGet<T> {
-    type Output = Result<T, QueueClosed>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        assert!(!this.done, "QueueGet polled after completion");
-        let mut wakers = WakeSet::new();
-        let result = {
-            let mut state = this.shared.state.borrow_mut();
-            match &this.id {
-                None => match state.pop(&mut wakers) {
-                    Some(item) => Ok(item),
-                    None if state.closed => Err(QueueClosed),
-                    None => {
-                        this.id = Some(state.getters.push(cx.waker().clone()));
-                        return Poll::Pending;
-                    }
-                },
-                Some(id) => match state.getters.take_notice(id) {
-                    None => {
-                        state.getters.update_waker(id, cx.waker());
-                        return Poll::Pending;
-                    }
-                    Some(GetNotice::Item(item)) => {
-                        this.id = None;
-                        state.handed -= 1;
-                        state.admit_putters(&mut wakers);
-                        Ok(item)
-                    }
-                    Some(GetNotice::Closed) => {
-                        this.id = None;
-                        // A dropped getter may have given an item back since.
-                        state.pop(&mut wakers).ok_or(QueueClosed)
-                    }
-                },
-            }
-        };
-        this.done = true;
-        wakers.wake_all();
-        Poll::Ready(result)
-    }
-}
-
-impl<T> Drop for QueueGet<T> {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let mut wakers = WakeSet::new();
-        {
-            let mut state = self.shared.state.borrow_mut();
-            if let Some(GetNotice::Item(item)) = state.getters.remove(id) {
-                // We were handed an item but never ran: the next getter gets it, or
-                // it goes back to the front of the queue.
-                state.handed -= 1;
-                state.deliver(item, &mut wakers, true);
-            }
-        }
-        wakers.wake_all();
-    }
-}
-
-impl<T> fmt::Debug for QueueGet<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueGet")
-            .field("waiting", &self.id.is_some())
-            .field("done", &self.done)
-            .finish()
-    }
-}
-
-/// Future returned by [`Queue::join`].
-///
-/// ```
-/// use std::time::Duration;
-/// use ringloop::sync::Queue;
-///
-/// ringloop::run(async {
-///     let q = Queue::unbounded();
-///     q.put("never processed").await.unwrap();
-///     // Wait for the workers at most 5 ms.
-///     let finished = ringloop::timeout(Duration::from_millis(5), q.join()).await;
-///     assert!(finished.is_err());
-/// });
-/// ```
-#[must_use = "futures do nothing unless awaited"]
-#[derive(Debug)]
-pub struct QueueJoin {
-    wait: EventWait,
-}
-
-impl Future for QueueJoin {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.wait).poll(cx)
     }
 }
 

@@ -1,9 +1,12 @@
 //! Unit tests of the queue: hand-polled futures, counting wakers.
 
+use super::super::QueueClosed;
 use super::super::TryPutError;
 use super::super::waiters::test_util::counting_waker;
 use super::*;
-use std::task::Waker;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
     Pin::new(fut).poll(&mut Context::from_waker(waker))
