@@ -76,12 +76,14 @@ pub(crate) struct Enter {
 pub(crate) fn enter(sched: &Rc<Scheduler>) -> Enter {
     SCHEDULER.with(|current| *current.borrow_mut() = Some(sched.clone()));
     RUNNING_ID.with(|id| id.set(sched.id()));
+    sched.cache.enter();
     Enter { _private: () }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
         RUNNING_ID.with(|id| id.set(0));
+        super::cache::CellCache::exit();
         // Taken out before it drops: the scheduler's drop must not find itself here.
         let taken = SCHEDULER.try_with(|current| current.borrow_mut().take());
         drop(taken);

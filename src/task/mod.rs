@@ -3,6 +3,7 @@
 //! - [`header`]: the node header every task and callback starts with; references.
 //! - [`state`]: the state bits, as a spec.
 //! - [`raw`]: a task's single allocation and its run / complete / cancel logic.
+//! - [`cache`]: the loop's free lists of task allocations.
 //! - [`callback`]: callback nodes (`call_soon`, timers, done callbacks, remote calls).
 //! - [`waker`]: the local fast path and the remote path of a wake; the task being polled.
 //! - [`remote`]: the queue + eventfd other threads use.
@@ -15,6 +16,7 @@
 
 pub(crate) mod as_completed;
 pub(crate) mod blocking;
+pub(crate) mod cache;
 pub(crate) mod callback;
 pub(crate) mod completion;
 pub(crate) mod current;

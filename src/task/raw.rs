@@ -22,16 +22,18 @@
 //! and the result are already gone: the future went when the task completed or the loop
 //! closed, and the result went with the handle or at completion when there was none.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
+use super::cache::CellCache;
 use super::error::{ExceptionContext, ExceptionKind, TaskError};
 use super::header::{Header, NodeRef, Vtable, keep_payload, release};
 use super::ident::{Ident, TaskInfo, TaskState};
@@ -148,12 +150,12 @@ struct TaskCell<T, F> {
 /// Allocates a task for `future`, scheduled, with `refs` = loop + queue + handle.
 /// Returns the node pointer; the caller links it into the task list, pushes the queue's
 /// reference and wraps the handle's.
-pub(crate) fn allocate<F>(future: F, shared: Arc<Shared>) -> NonNull<Header>
+pub(crate) fn allocate<F>(future: F, shared: Arc<Shared>, cache: &CellCache) -> NonNull<Header>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    allocate_with(future, shared, State::SCHEDULED | State::HANDLE)
+    allocate_with(future, shared, State::SCHEDULED | State::HANDLE, cache)
 }
 
 /// Allocates a task for `future` that is *not* scheduled, with `refs` = loop + run +
@@ -163,7 +165,11 @@ where
 /// Its `shared` is an uncounted copy of `shared` (see the invariant on
 /// `TaskHeader::shared`): the caller must call [`settle_eager`] right after the run,
 /// while `shared` is still alive.
-pub(crate) fn allocate_eager<F>(future: F, shared: &Arc<Shared>) -> NonNull<Header>
+pub(crate) fn allocate_eager<F>(
+    future: F,
+    shared: &Arc<Shared>,
+    cache: &CellCache,
+) -> NonNull<Header>
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -171,18 +177,26 @@ where
     // SAFETY: a bitwise copy of a live `Arc` without a count of its own; the header
     // never drops it (`ManuallyDrop`) until `settle_eager` has made it owned.
     let copy = unsafe { Arc::from_raw(Arc::as_ptr(shared)) };
-    allocate_with(future, copy, State::HANDLE)
+    allocate_with(future, copy, State::HANDLE, cache)
 }
 
-fn allocate_with<F>(future: F, shared: Arc<Shared>, state: u32) -> NonNull<Header>
+fn allocate_with<F>(
+    future: F,
+    shared: Arc<Shared>,
+    state: u32,
+    cache: &CellCache,
+) -> NonNull<Header>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    // Built in place, field by field: a `Box::new(TaskCell { .. })` assembled the cell
-    // on the stack and copied it into the heap with a `memcpy` on every spawn.
-    let mut cell = Box::<TaskCell<F::Output, F>>::new_uninit();
-    let ptr = cell.as_mut_ptr();
+    // Built in place, field by field, in memory from the loop's cache (see `cache.rs`):
+    // a `Box::new(TaskCell { .. })` assembled the cell on the stack and copied it into
+    // the heap with a `memcpy` on every spawn.
+    let ptr = cache
+        .alloc(TaskCell::<F::Output, F>::LAYOUT)
+        .cast::<TaskCell<F::Output, F>>()
+        .as_ptr();
     let header = TaskHeader::new(
         TaskCell::<F::Output, F>::VTABLE,
         3,
@@ -190,9 +204,9 @@ where
         shared,
         Ident::new(super::ident::next_id()),
     );
-    // SAFETY: `ptr` is the fresh, properly aligned allocation of one `TaskCell`; each
-    // of its three fields is written exactly once here, through raw places (no
-    // reference to uninitialised memory is made), before `assume_init` below.
+    // SAFETY: `ptr` is a fresh allocation big and aligned enough for one `TaskCell`
+    // (its class layout); each of its three fields is written exactly once here,
+    // through raw places (no reference to uninitialised memory is made).
     unsafe {
         (&raw mut (*ptr).prefix.task).write(header);
         (&raw mut (*ptr).prefix.out).write(OutputSlot::<F::Output> {
@@ -201,9 +215,8 @@ where
         });
         (&raw mut (*ptr).future).write(UnsafeCell::new(Some(future)));
     }
-    // SAFETY: every field was initialised just above.
-    let cell = unsafe { cell.assume_init() };
-    NonNull::from(Box::leak(cell)).cast::<Header>()
+    // SAFETY: non-null (an allocation); every field was initialised just above.
+    unsafe { NonNull::new_unchecked(ptr) }.cast::<Header>()
 }
 
 /// Allocates a task node that is already complete with `result`: not in the task list,
@@ -214,7 +227,9 @@ pub(crate) fn allocate_done<T: 'static>(
     shared: Arc<Shared>,
     ident: Ident,
 ) -> NonNull<Header> {
-    let cell = Box::new(TaskCell::<T, std::future::Pending<T>> {
+    type Cell<T> = TaskCell<T, std::future::Pending<T>>;
+    let ptr = super::cache::alloc_uncached(Cell::<T>::LAYOUT).cast::<Cell<T>>();
+    let cell = Cell::<T> {
         prefix: TaskPrefix {
             task: TaskHeader::new(
                 TaskCell::<T, std::future::Pending<T>>::VTABLE,
@@ -229,8 +244,10 @@ pub(crate) fn allocate_done<T: 'static>(
             },
         },
         future: UnsafeCell::new(None),
-    });
-    NonNull::from(Box::leak(cell)).cast::<Header>()
+    };
+    // SAFETY: a fresh allocation with the cell's class layout, written once.
+    unsafe { ptr.as_ptr().write(cell) };
+    ptr.cast::<Header>()
 }
 
 /// After an eager first step: when the task finished with a value and the caller's
@@ -267,7 +284,7 @@ where
         // SAFETY: ours was the last reference, so nothing else can reach the node: free
         // it directly. Its `shared` is the uncounted copy, which `ManuallyDrop` leaves
         // alone; the future is already gone (COMPLETE).
-        drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<T, F>>().as_ptr()) });
+        unsafe { TaskCell::<T, F>::free(ptr) };
         return Some((value, ident));
     }
     // The node lives on: give its copy of `shared` a count of its own.
@@ -285,6 +302,8 @@ where
     F: Future<Output = T> + 'static,
     T: 'static,
 {
+    const LAYOUT: Layout = Layout::new::<Self>();
+
     const VTABLE: &'static Vtable = &Vtable {
         run: Self::run,
         discard: Self::discard,
@@ -429,13 +448,40 @@ where
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {
-        // SAFETY: the last reference is gone, so we own the allocation made by `allocate`
-        // (a `Box<TaskCell<T, F>>`).
-        let mut cell = unsafe { Box::from_raw(ptr.cast::<Self>().as_ptr()) };
-        // SAFETY: by the invariant on `TaskHeader::shared`, a node reaching `dealloc`
-        // owns its count (`settle_eager` frees the others itself); dropped once, here.
-        unsafe { ManuallyDrop::drop(&mut cell.prefix.task.shared) };
-        drop(cell);
+        let cell = ptr.cast::<Self>().as_ptr();
+        // SAFETY: the last reference is gone, so we own the cell; by the invariant on
+        // `TaskHeader::shared`, a node reaching `dealloc` owns its count (`settle_eager`
+        // frees the others itself): dropped once, here, after its address is noted.
+        let shared = unsafe { &mut (*cell).prefix.task.shared };
+        let owner = Arc::as_ptr(shared).addr();
+        // SAFETY: as above.
+        unsafe { ManuallyDrop::drop(shared) };
+        // SAFETY: we own the cell; its memory is released below, with its owner's id.
+        unsafe { Self::free_as(ptr, owner) };
+    }
+
+    /// Drops the cell's fields (not `shared`, a `ManuallyDrop`) and frees its memory.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the cell (no reference left) and its `shared` is still alive or
+    /// uncounted.
+    unsafe fn free(ptr: NonNull<Header>) {
+        // SAFETY: the caller owns a live cell.
+        let owner = Arc::as_ptr(unsafe { &ptr.cast::<Self>().as_ref().prefix.task.shared }).addr();
+        // SAFETY: the caller's contract.
+        unsafe { Self::free_as(ptr, owner) };
+    }
+
+    /// # Safety
+    ///
+    /// As [`free`](Self::free); `owner` is the cell's scheduler id.
+    unsafe fn free_as(ptr: NonNull<Header>, owner: usize) {
+        // SAFETY: the caller owns the cell: its fields are dropped once, here.
+        unsafe { ptr::drop_in_place(ptr.cast::<Self>().as_ptr()) };
+        // SAFETY: allocated by `allocate_with` / `allocate_done` for this layout; the
+        // fields are gone and nothing refers to the memory.
+        unsafe { super::cache::free(ptr.cast(), Self::LAYOUT, owner) };
     }
 }
 

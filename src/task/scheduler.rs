@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 
+use super::cache::CellCache;
 use super::error::ExceptionContext;
 use super::header::{Header, NodeRef, Vtable, keep_payload, not_a_task, release};
 use super::ident::{Ident, TaskInfo, TaskState};
@@ -50,6 +51,8 @@ pub(crate) struct Scheduler {
     eager: Cell<bool>,
     /// Whether `run_until_complete` is running a future (the main node is a task then).
     main_active: Cell<bool>,
+    /// Finished tasks' cells, for the next spawns (`cache.rs`).
+    pub(crate) cache: CellCache,
 }
 
 /// How deep eager spawns may nest (an eager task whose first step spawns eagerly, and so
@@ -77,6 +80,7 @@ impl Scheduler {
             eager_depth: Cell::new(0),
             eager: Cell::new(false),
             main_active: Cell::new(false),
+            cache: CellCache::new(),
         }
     }
 
@@ -140,7 +144,7 @@ impl Scheduler {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let ptr = raw::allocate(future, self.shared.clone());
+        let ptr = raw::allocate(future, self.shared.clone(), &self.cache);
         // SAFETY: a fresh task cell starts with a TaskHeader.
         let task = unsafe { TaskHeader::from_header(ptr) };
         self.link(task);
@@ -174,7 +178,7 @@ impl Scheduler {
         if depth >= EAGER_MAX_DEPTH {
             return self.spawn(future);
         }
-        let ptr = raw::allocate_eager(future, &self.shared);
+        let ptr = raw::allocate_eager(future, &self.shared, &self.cache);
         // SAFETY: a fresh task cell starts with a TaskHeader.
         let task = unsafe { TaskHeader::from_header(ptr) };
         self.link(task);
