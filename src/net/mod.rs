@@ -146,7 +146,10 @@ mod unix;
 pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
 pub use addr::{ToSocketAddrs, lookup_host};
-pub use protocol::{Protocol, Server, Transport, create_server, serve};
+pub use protocol::{
+    Listener, Protocol, Server, Transport, create_connection, create_server,
+    create_unix_connection, serve,
+};
 pub use socket::{ReadHalf, WriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;

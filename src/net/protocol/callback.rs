@@ -53,13 +53,19 @@ impl fmt::Display for Callback {
     }
 }
 
-/// Runs `f`, user code the server calls as `callback`. A panic is caught here, reported
-/// to the loop's exception handler (naming `callback`), and returned as the error the
-/// connection is to be lost with: it never unwinds into the server.
-pub(super) fn guarded<R>(core: &Core, callback: Callback, f: impl FnOnce() -> R) -> io::Result<R> {
+/// Runs `f`, user code that `what` (the API that runs it: `ringloop::net::serve`,
+/// `ringloop::net::create_connection`, ...) calls as `callback`. A panic is caught here,
+/// reported to the loop's exception handler (naming `what` and `callback`), and returned
+/// as the error the connection is to be lost with: it never unwinds into the server.
+pub(super) fn guarded<R>(
+    core: &Core,
+    what: &str,
+    callback: Callback,
+    f: impl FnOnce() -> R,
+) -> io::Result<R> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let error = panicked(callback, &*payload);
-        report(core, format!("ringloop::net::serve: {error}"));
+        report(core, format!("{what}: {error}"));
         error
     })
 }
