@@ -150,8 +150,8 @@ pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use protocol::{
-    Listener, Protocol, Server, Transport, create_connection, create_server,
-    create_unix_connection, serve,
+    DatagramProtocol, DatagramTransport, Listener, Protocol, Server, Transport, create_connection,
+    create_datagram_endpoint, create_server, create_unix_connection, serve,
 };
 pub use socket::{ReadHalf, WriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};

@@ -431,6 +431,20 @@ pub(crate) fn send_slice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     super::result(unsafe { send(fd, data.as_ptr(), len) }).map(|n| n as usize)
 }
 
+/// sendto(2) of a slice as one datagram to `to`, never raising `SIGPIPE`.
+pub(crate) fn send_to_slice(fd: RawFd, data: &[u8], to: &SockAddr) -> io::Result<usize> {
+    // SAFETY: `data` is valid for reads of its length, and `to` for `to.len` bytes.
+    let n = syscall!(sendto(
+        fd,
+        data.as_ptr().cast(),
+        data.len(),
+        libc::MSG_NOSIGNAL,
+        to.as_ptr(),
+        to.len
+    ))?;
+    Ok(n as usize)
+}
+
 /// [`recv`] into a slice (at most 4 GiB of it per call).
 pub(crate) fn recv_slice(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);

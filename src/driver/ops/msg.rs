@@ -50,6 +50,7 @@ impl MsgHdr {
 
 /// A sender's address as a receive gives it back: an IP one ([`SocketAddr`], UDP) or a
 /// Unix one ([`std::os::unix::net::SocketAddr`]). Sealed: not nameable outside the crate.
+#[doc(hidden)]
 pub trait MsgAddr: Sized + 'static {
     /// The address the kernel wrote.
     fn from_sock(addr: &SockAddr) -> io::Result<Self>;

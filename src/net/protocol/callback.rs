@@ -35,6 +35,12 @@ pub(super) enum Callback {
     DropProtocol,
     /// The factory's destructor, when the server is dropped.
     DropFactory,
+    /// A [`DatagramProtocol`](super::DatagramProtocol)'s callbacks and destructor.
+    DatagramMade,
+    DatagramReceived,
+    ErrorReceived,
+    DatagramLost,
+    DropDatagramProtocol,
 }
 
 impl fmt::Display for Callback {
@@ -49,6 +55,11 @@ impl fmt::Display for Callback {
             Callback::ResumeWriting => "Protocol::resume_writing",
             Callback::DropProtocol => "the protocol's Drop",
             Callback::DropFactory => "the protocol factory's Drop",
+            Callback::DatagramMade => "DatagramProtocol::connection_made",
+            Callback::DatagramReceived => "DatagramProtocol::datagram_received",
+            Callback::ErrorReceived => "DatagramProtocol::error_received",
+            Callback::DatagramLost => "DatagramProtocol::connection_lost",
+            Callback::DropDatagramProtocol => "the datagram protocol's Drop",
         })
     }
 }

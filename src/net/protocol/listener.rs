@@ -55,6 +55,7 @@ pub(crate) mod sealed {
 
     /// What the server needs of its listening socket. Not API: it seals
     /// [`Listener`](super::Listener).
+    #[doc(hidden)]
     pub trait Sealed {
         /// The descriptor, for a multishot accept and for the handle's shutdown.
         fn raw_fd(&self) -> RawFd;

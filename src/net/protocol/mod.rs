@@ -8,7 +8,10 @@
 //! [`UnixListener`](super::UnixListener) (any [`Listener`]: asyncio's
 //! `create_unix_server` is the same call). [`create_connection`] (TCP) and
 //! [`create_unix_connection`] connect, and drive a protocol on the connection with the
-//! same machinery: the client side of the same callbacks. The protocol is called back — `connection_made`, `data_received`,
+//! same machinery: the client side of the same callbacks. For UDP,
+//! [`create_datagram_endpoint`] runs a [`DatagramProtocol`] (`datagram_received`,
+//! `error_received`) on a bound or connected socket, sending through its
+//! [`DatagramTransport`]. The protocol is called back — `connection_made`, `data_received`,
 //! `eof_received`, `connection_lost`, `pause_writing`, `resume_writing` — straight from
 //! the loop's I/O, with no future, no task and no buffer per connection or per read, and
 //! writes through its [`Transport`].
@@ -86,7 +89,9 @@
 //!   kinds a server accepts on;
 //! - `server_handle.rs`: [`create_server`] and its [`Server`] handle;
 //!   `client.rs`: [`create_connection`] and [`create_unix_connection`], a connection
-//!   served by an engine of its own; `control.rs`: the
+//!   served by an engine of its own;
+//! - `datagram.rs`: [`DatagramProtocol`], [`create_datagram_endpoint`] and the
+//!   endpoint's engine; `datagram_transport.rs`: [`DatagramTransport`]; `control.rs`: the
 //!   server's lifecycle as a spec (flags and transitions) and the control block the
 //!   handle and the running server share;
 //! - `server.rs`: the server's engine — the connection table, its poll, completions,
@@ -102,6 +107,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use self::client::{create_connection, create_unix_connection};
+pub use self::datagram::{DatagramProtocol, create_datagram_endpoint};
+pub use self::datagram_transport::DatagramTransport;
 use self::listener::AnyListener;
 pub use self::listener::Listener;
 use self::server::Engine;
@@ -112,6 +119,8 @@ mod accept;
 mod callback;
 mod client;
 mod control;
+mod datagram;
+mod datagram_transport;
 pub(crate) mod listener;
 mod read;
 mod server;
