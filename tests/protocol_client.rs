@@ -152,6 +152,15 @@ fn std_server(reply: &'static [u8]) -> (std::net::SocketAddr, thread::JoinHandle
     (addr, handle)
 }
 
+/// Exactly one report reached the exception handler: a caught panic, its message
+/// starting with `prefix`.
+fn assert_one_report(reports: &support::Log<(ExceptionKind, String)>, prefix: &str) {
+    let reports = reports.borrow();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].0, ExceptionKind::CallbackPanicked);
+    assert!(reports[0].1.starts_with(prefix), "{reports:?}");
+}
+
 #[test]
 fn create_connection_echoes_through_a_ringloop_server_in_callback_order() {
     let _fds = support::shared_fds();
@@ -278,14 +287,9 @@ fn a_panicking_factory_is_reported_and_returned_as_an_error() {
         let (mut s, _) = listener.accept().unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(s.read(&mut buf).unwrap(), 0);
-        let reports = reports.borrow();
-        assert_eq!(reports.len(), 1, "{reports:?}");
-        assert_eq!(reports[0].0, ExceptionKind::CallbackPanicked);
-        assert!(
-            reports[0]
-                .1
-                .starts_with("ringloop::net::create_connection: the protocol factory panicked"),
-            "{reports:?}"
+        assert_one_report(
+            &reports,
+            "ringloop::net::create_connection: the protocol factory panicked",
         );
     });
 }
@@ -325,14 +329,9 @@ fn a_protocol_panic_costs_that_connection_only() {
             server.close();
             server.wait_closed().await;
         }));
-        let reports = reports.borrow();
-        assert_eq!(reports.len(), 1, "{reports:?}");
-        assert_eq!(reports[0].0, ExceptionKind::CallbackPanicked);
-        assert!(
-            reports[0]
-                .1
-                .starts_with("ringloop::net::create_connection: Protocol::data_received panicked"),
-            "{reports:?}"
+        assert_one_report(
+            &reports,
+            "ringloop::net::create_connection: Protocol::data_received panicked",
         );
     });
 }
@@ -448,7 +447,7 @@ fn the_loop_closing_loses_a_client_connection_with_none() {
 fn create_unix_connection_echoes_through_a_unix_server() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("unix-conn");
+        let dir = support::socket_dir("unix-conn");
         let path = dir.join("echo.sock");
         lp.run_until_complete(guard("unix echo", async {
             let server = create_server(UnixListener::bind(&path).unwrap(), || Echo(None));
@@ -473,7 +472,7 @@ fn create_unix_connection_echoes_through_a_unix_server() {
 fn create_unix_connection_to_a_missing_path_is_not_found() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("unix-missing");
+        let dir = support::socket_dir("unix-missing");
         let path = dir.join("nobody.sock");
         lp.run_until_complete(async {
             let res = create_unix_connection(|| Rc::new(RefCell::new(Rec::default())), &path).await;
@@ -507,16 +506,4 @@ fn a_clone_protocol_is_shared_between_the_loop_and_the_caller() {
             wait_until("counted", || *counter.0.borrow() == 5).await;
         }))
     });
-}
-
-/// A fresh directory for socket files.
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ringloop-test-{}-{name}-{:?}",
-        std::process::id(),
-        thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -5,7 +5,6 @@ mod support;
 
 use std::cell::RefCell;
 use std::io;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use ringloop::net::{Protocol, Transport, UnixListener, UnixStream, create_server, serve};
@@ -39,18 +38,6 @@ fn echo_factory(lost: &Lost) -> impl FnMut() -> Echo + 'static {
     }
 }
 
-/// A fresh directory for socket files, removed by the caller.
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ringloop-test-{}-{name}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 async fn round_trip(client: &UnixStream, msg: &[u8]) {
     client.write_all(msg.to_vec()).await.0.unwrap();
     let (res, buf) = client.read_exact(Vec::with_capacity(msg.len())).await;
@@ -62,7 +49,7 @@ async fn round_trip(client: &UnixStream, msg: &[u8]) {
 fn serve_on_a_unix_listener_echoes_and_dropping_it_loses_every_connection() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("serve");
+        let dir = support::socket_dir("serve");
         let path = dir.join("echo.sock");
         let lost: Lost = Rc::default();
         lp.run_until_complete(guard("serve unix", async {
@@ -90,7 +77,7 @@ fn serve_on_a_unix_listener_echoes_and_dropping_it_loses_every_connection() {
 fn a_unix_server_closes_gracefully_while_an_established_client_finishes() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("graceful");
+        let dir = support::socket_dir("graceful");
         let path = dir.join("echo.sock");
         let lost: Lost = Rc::default();
         lp.run_until_complete(guard("graceful unix", async {
@@ -125,7 +112,7 @@ fn a_unix_server_closes_gracefully_while_an_established_client_finishes() {
 fn abort_clients_ends_every_unix_connection_of_a_closed_server() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("abort");
+        let dir = support::socket_dir("abort");
         let path = dir.join("echo.sock");
         let lost: Lost = Rc::default();
         lp.run_until_complete(guard("abort unix", async {

@@ -6,23 +6,10 @@ mod support;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::linux::net::SocketAddrExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ringloop::net::UnixDatagram;
 use support::{for_each_backend, guard, pattern};
-
-/// A fresh directory for socket files, removed by the caller.
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ringloop-test-{}-{name}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn a_pair_carries_whole_datagrams_in_order_byte_for_byte() {
@@ -61,7 +48,7 @@ fn a_pair_carries_whole_datagrams_in_order_byte_for_byte() {
 fn bound_sockets_exchange_datagrams_by_path_and_reply_to_the_sender() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("dgram-paths");
+        let dir = support::socket_dir("dgram-paths");
         let (server_path, client_path) = (dir.join("server.sock"), dir.join("client.sock"));
         lp.run_until_complete(guard("paths", async {
             let server = UnixDatagram::bind(&server_path).unwrap();
@@ -124,7 +111,7 @@ fn abstract_names_address_sockets_without_a_file() {
 fn a_connected_socket_sends_to_its_peer_and_refuses_other_senders() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("dgram-connected");
+        let dir = support::socket_dir("dgram-connected");
         let (a_path, b_path) = (dir.join("a.sock"), dir.join("b.sock"));
         lp.run_until_complete(guard("connected", async {
             let a = UnixDatagram::bind(&a_path).unwrap();
@@ -175,7 +162,7 @@ fn a_dropped_recv_does_not_lose_the_socket() {
 fn errors_name_what_went_wrong() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
-        let dir = tempdir("dgram-errors");
+        let dir = support::socket_dir("dgram-errors");
         let missing = dir.join("nobody.sock");
         lp.run_until_complete(async {
             let socket = UnixDatagram::unbound().unwrap();
