@@ -366,17 +366,24 @@ fn a_protocol_panic_costs_that_connection_only() {
     });
 }
 
+/// A client connection (a `Rec` that writes nothing at first) and the ringloop stream
+/// of its peer, which reads only when told.
+async fn connected_to_a_plain_peer() -> (Transport, Rc<RefCell<Rec>>, TcpStream) {
+    let listener = local_listener();
+    let addr = listener.local_addr().unwrap();
+    let (transport, rec) = create_connection(|| Rec::greeting(b""), addr)
+        .await
+        .unwrap();
+    let (peer, _) = listener.accept().await.unwrap();
+    (transport, rec, peer)
+}
+
 #[test]
 fn close_from_the_client_flushes_then_the_server_sees_eof() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
         lp.run_until_complete(guard("close", async {
-            let listener = local_listener();
-            let addr = listener.local_addr().unwrap();
-            let (transport, rec) = create_connection(|| Rec::greeting(b""), addr)
-                .await
-                .unwrap();
-            let (peer, _) = listener.accept().await.unwrap();
+            let (transport, rec, peer) = connected_to_a_plain_peer().await;
             let big = support::pattern(4 << 20, 7);
             transport.write(&big);
             transport.close();
@@ -395,12 +402,7 @@ fn abort_from_the_client_drops_what_was_not_sent() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
         lp.run_until_complete(guard("abort", async {
-            let listener = local_listener();
-            let addr = listener.local_addr().unwrap();
-            let (transport, rec) = create_connection(|| Rec::greeting(b""), addr)
-                .await
-                .unwrap();
-            let (peer, _) = listener.accept().await.unwrap();
+            let (transport, rec, peer) = connected_to_a_plain_peer().await;
             // Far more than the socket buffers hold while the peer does not read.
             let big = vec![b'x'; 32 << 20];
             transport.write(&big);
@@ -421,12 +423,7 @@ fn a_client_writing_to_a_slow_peer_is_paused_then_resumed_and_loses_nothing() {
     let _fds = support::shared_fds();
     for_each_backend(|lp| {
         lp.run_until_complete(guard("back-pressure", async {
-            let listener = local_listener();
-            let addr = listener.local_addr().unwrap();
-            let (transport, rec) = create_connection(|| Rec::greeting(b""), addr)
-                .await
-                .unwrap();
-            let (peer, _) = listener.accept().await.unwrap();
+            let (transport, rec, peer) = connected_to_a_plain_peer().await;
             // More than the socket buffers take while the peer does not read.
             let big = support::pattern(8 << 20, 3);
             transport.write(&big);
