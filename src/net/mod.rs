@@ -1,4 +1,5 @@
-//! Sockets on the loop: TCP, UDP and Unix streams, read and written with owned buffers.
+//! Sockets on the loop: TCP, UDP, Unix streams and Unix datagrams, read and written with
+//! owned buffers.
 //!
 //! ```
 //! use ringloop::net::{TcpListener, TcpStream};
@@ -35,8 +36,9 @@
 //! that already held more keeps its length (the rest are the old bytes): look at
 //! `&buf[..n]`, or [`clear`](Vec::clear) the buffer before reusing it. A read into a
 //! buffer with no capacity (`Vec::new()`) fails with `InvalidInput` at once, as its
-//! `Ok(0)` would look like end of file. ([`UdpSocket::recv_from`] is the exception: a
-//! datagram received into no room is truncated to nothing, `Ok((0, from))`.)
+//! `Ok(0)` would look like end of file. ([`UdpSocket::recv_from`] and
+//! [`UnixDatagram::recv_from`] are the exception: a datagram received into no room is
+//! truncated to nothing, `Ok((0, from))`.)
 //!
 //! ```
 //! use ringloop::net::UnixStream;
@@ -142,15 +144,20 @@ pub(crate) mod socket;
 mod tcp;
 mod udp;
 mod unix;
+mod unix_datagram;
 
 pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
 pub use addr::{ToSocketAddrs, lookup_host};
-pub use protocol::{Protocol, Server, Transport, WriteBufferLimits, create_server, serve};
+pub use protocol::{
+    DatagramProtocol, DatagramTransport, Listener, Protocol, Server, Transport, WriteBufferLimits,
+    create_connection, create_datagram_endpoint, create_server, create_unix_connection, serve,
+};
 pub use socket::{ReadHalf, WriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
+pub use unix_datagram::UnixDatagram;
 
 /// The operations behind [`Op`], named so that an `Op` can be stored or returned.
 ///
@@ -161,7 +168,8 @@ pub use unix::{UnixListener, UnixStream};
 /// | [`Recv<B>`](ops::Recv) | `read` of the streams and halves, [`UdpSocket::recv`] | `(io::Result<usize>, B)` |
 /// | [`SendOp<B>`](ops::SendOp) | `write` of the streams and halves, [`UdpSocket::send`] | `(io::Result<usize>, B)` |
 /// | [`RecvMsg<B>`](ops::RecvMsg) | [`UdpSocket::recv_from`] | `(io::Result<(usize, SocketAddr)>, B)` |
-/// | [`SendMsg<B>`](ops::SendMsg) | [`UdpSocket::send_to`] | `(io::Result<usize>, B)` |
+/// | [`RecvMsg<B, unix::net::SocketAddr>`](ops::RecvMsg) | [`UnixDatagram::recv_from`] | `(io::Result<(usize, std::os::unix::net::SocketAddr)>, B)` |
+/// | [`SendMsg<B>`](ops::SendMsg) | [`UdpSocket::send_to`], [`UnixDatagram::send_to_addr`] | `(io::Result<usize>, B)` |
 ///
 /// [`Accept`](ops::Accept), [`Connect`](ops::Connect) and
 /// [`ShutdownOp`](ops::ShutdownOp) run inside `accept`, `connect` and `shutdown`, which

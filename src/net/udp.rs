@@ -13,6 +13,7 @@ use crate::driver::op::Op;
 use crate::driver::ops::msg::{RecvMsg, SendMsg};
 use crate::driver::ops::recv::Recv;
 use crate::driver::ops::send::SendOp;
+use crate::sys::net::SockAddr;
 
 /// A UDP socket: datagrams sent and received with owned buffers.
 ///
@@ -168,7 +169,10 @@ impl UdpSocket {
     /// ```
     pub fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> Op<'_, SendMsg<B>> {
         let core = crate::event_loop::context::current_io("UdpSocket::send_to");
-        Op::new(core, SendMsg::new(self.handle(), buf, addr))
+        Op::new(
+            core,
+            SendMsg::new(self.handle(), buf, SockAddr::from_inet(addr)),
+        )
     }
 
     /// Receives one datagram into `buf`, with its sender's address. A datagram longer

@@ -114,6 +114,16 @@ impl UnixListener {
         self.io.as_ref().expect("listener used after close")
     }
 
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.get().as_raw_fd()
+    }
+
+    /// The descriptor with this listener's identity, for operations.
+    pub(crate) fn handle(&self) -> Fd {
+        debug_assert!(self.io.is_some(), "listener used after close");
+        self.fd
+    }
+
     /// Accepts a connection; backs off and retries on descriptor exhaustion, as
     /// [`TcpListener::accept`](super::TcpListener::accept) does.
     ///
@@ -134,7 +144,7 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn accept(&self) -> io::Result<UnixStream> {
-        let (fd, _) = socket::accept(self.fd, "UnixListener::accept").await?;
+        let (fd, _) = socket::accept(self.handle(), "UnixListener::accept").await?;
         Ok(UnixStream::from_fd(fd))
     }
 

@@ -99,6 +99,65 @@ impl SockAddr {
         Ok(out)
     }
 
+    /// The kernel layout of a Unix socket address: a path, an abstract name (Linux) or
+    /// unnamed (only the family).
+    pub(crate) fn from_unix(addr: &std::os::unix::net::SocketAddr) -> SockAddr {
+        use std::os::linux::net::SocketAddrExt;
+        if let Some(path) = addr.as_pathname() {
+            // A std address holds a path that fits and has no NUL.
+            return SockAddr::from_path(path).expect("a Unix socket address's path fits");
+        }
+        let mut out = SockAddr::empty();
+        // SAFETY: `sockaddr_storage` is larger than and aligned for `sockaddr_un`.
+        let sun = unsafe { &mut *out.as_mut_ptr().cast::<libc::sockaddr_un>() };
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let base = mem::offset_of!(libc::sockaddr_un, sun_path);
+        out.len = base as libc::socklen_t;
+        if let Some(name) = addr.as_abstract_name() {
+            // sun_path[0] stays 0: the name follows it, without a terminating NUL.
+            for (dst, &src) in sun.sun_path[1..].iter_mut().zip(name) {
+                *dst = src as libc::c_char;
+            }
+            out.len = (base + 1 + name.len()) as libc::socklen_t;
+        }
+        out
+    }
+
+    /// The Unix socket address the kernel wrote.
+    pub(crate) fn as_unix(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::SocketAddr as UnixAddr;
+        if self.len == 0 {
+            // A sender bound to nothing: recvmsg writes no address at all.
+            return UnixAddr::from_pathname("");
+        }
+        if self.family() != libc::AF_UNIX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the kernel returned an address of family {}, not AF_UNIX",
+                    self.family()
+                ),
+            ));
+        }
+        // SAFETY: the family says the storage holds a `sockaddr_un`.
+        let sun = unsafe { &*self.as_ptr().cast::<libc::sockaddr_un>() };
+        let base = mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = (self.len as usize)
+            .saturating_sub(base)
+            .min(sun.sun_path.len());
+        let bytes: Vec<u8> = sun.sun_path[..len].iter().map(|&c| c as u8).collect();
+        match bytes.first() {
+            // Only the family: an unbound socket (std's empty path is its unnamed address).
+            None => UnixAddr::from_pathname(""),
+            Some(0) => UnixAddr::from_abstract_name(&bytes[1..]),
+            Some(_) => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                UnixAddr::from_pathname(Path::new(std::ffi::OsStr::from_bytes(&bytes[..end])))
+            }
+        }
+    }
+
     /// The IP address the kernel wrote.
     pub(crate) fn as_inet(&self) -> io::Result<SocketAddr> {
         match self.family() {
@@ -372,6 +431,20 @@ pub(crate) fn send_slice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     super::result(unsafe { send(fd, data.as_ptr(), len) }).map(|n| n as usize)
 }
 
+/// sendto(2) of a slice as one datagram to `to`, never raising `SIGPIPE`.
+pub(crate) fn send_to_slice(fd: RawFd, data: &[u8], to: &SockAddr) -> io::Result<usize> {
+    // SAFETY: `data` is valid for reads of its length, and `to` for `to.len` bytes.
+    let n = syscall!(sendto(
+        fd,
+        data.as_ptr().cast(),
+        data.len(),
+        libc::MSG_NOSIGNAL,
+        to.as_ptr(),
+        to.len
+    ))?;
+    Ok(n as usize)
+}
+
 /// [`recv`] into a slice (at most 4 GiB of it per call).
 pub(crate) fn recv_slice(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
@@ -420,4 +493,48 @@ pub(crate) fn recv_into(fd: RawFd, buf: &mut tokio::io::ReadBuf<'_>) -> io::Resu
     unsafe { buf.assume_init(n) };
     buf.advance(n);
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr as UnixAddr;
+
+    #[test]
+    fn unix_addresses_round_trip_through_the_kernel_layout() {
+        let path = UnixAddr::from_pathname("/tmp/some.sock").unwrap();
+        let back = SockAddr::from_unix(&path).as_unix().unwrap();
+        assert_eq!(back.as_pathname(), Some(Path::new("/tmp/some.sock")));
+
+        let abstract_name = UnixAddr::from_abstract_name(b"ringloop\0x").unwrap();
+        let back = SockAddr::from_unix(&abstract_name).as_unix().unwrap();
+        assert_eq!(back.as_abstract_name(), Some(&b"ringloop\0x"[..]));
+        assert!(back.as_pathname().is_none());
+
+        let mut nothing = SockAddr::empty();
+        nothing.len = 0;
+        assert!(
+            nothing.as_unix().unwrap().is_unnamed(),
+            "recvmsg from an unbound sender"
+        );
+
+        let unnamed = UnixAddr::from_pathname("").unwrap();
+        assert!(unnamed.is_unnamed());
+        let raw = SockAddr::from_unix(&unnamed);
+        assert_eq!(
+            raw.len as usize,
+            mem::offset_of!(libc::sockaddr_un, sun_path)
+        );
+        assert!(raw.as_unix().unwrap().is_unnamed());
+    }
+
+    #[test]
+    fn an_inet_address_is_not_a_unix_one() {
+        let raw = SockAddr::from_inet("127.0.0.1:80".parse().unwrap());
+        assert_eq!(
+            raw.as_unix().unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
 }

@@ -291,6 +291,19 @@ pub fn local_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
 }
 
+/// A fresh, empty directory for a test's socket files, unique to this process and
+/// thread; the test removes it when done.
+pub fn socket_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ringloop-test-{}-{name}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory for socket files");
+    dir
+}
+
 /// A connected loopback TCP pair: (client, server).
 pub async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = local_listener();

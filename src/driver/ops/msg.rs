@@ -1,6 +1,9 @@
-//! sendmsg(2) / recvmsg(2): datagrams with a peer address (UDP `send_to`, `recv_from`).
+//! sendmsg(2) / recvmsg(2): datagrams with a peer address (UDP's and Unix datagram
+//! sockets' `send_to`, `recv_from`). The operations are the same for both kinds; only
+//! the address type a receive gives back differs ([`MsgAddr`]).
 
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use crate::driver::buf::{IoBuf, IoBufMut};
@@ -45,11 +48,33 @@ impl MsgHdr {
     }
 }
 
+/// A sender's address as a receive gives it back: an IP one ([`SocketAddr`], UDP) or a
+/// Unix one ([`std::os::unix::net::SocketAddr`]). Sealed: not nameable outside the crate.
+#[doc(hidden)]
+pub trait MsgAddr: Sized + 'static {
+    /// The address the kernel wrote.
+    fn from_sock(addr: &SockAddr) -> io::Result<Self>;
+}
+
+impl MsgAddr for SocketAddr {
+    fn from_sock(addr: &SockAddr) -> io::Result<SocketAddr> {
+        addr.as_inet()
+    }
+}
+
+impl MsgAddr for std::os::unix::net::SocketAddr {
+    fn from_sock(addr: &SockAddr) -> io::Result<std::os::unix::net::SocketAddr> {
+        addr.as_unix()
+    }
+}
+
 /// Receiving a datagram with its sender, recvmsg(2): what
 /// [`UdpSocket::recv_from`](crate::net::UdpSocket::recv_from) returns, as an
 /// [`Op<'_, RecvMsg<B>>`](crate::net::Op). Its output is
-/// `(io::Result<(usize, SocketAddr)>, B)`: the datagram's length (truncated to the
-/// buffer's capacity), the sender, and the buffer.
+/// `(io::Result<(usize, A)>, B)`: the datagram's length (truncated to the buffer's
+/// capacity), the sender, and the buffer. `A` is [`SocketAddr`] for UDP and
+/// [`std::os::unix::net::SocketAddr`] for
+/// [`UnixDatagram::recv_from`](crate::net::UnixDatagram::recv_from).
 ///
 /// ```
 /// use ringloop::net::{Op, UdpSocket, ops::RecvMsg};
@@ -69,26 +94,28 @@ impl MsgHdr {
 /// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct RecvMsg<B> {
+pub struct RecvMsg<B, A = SocketAddr> {
     fd: Fd,
     buf: B,
     hdr: Box<MsgHdr>,
+    addr: PhantomData<fn() -> A>,
 }
 
-impl<B: IoBufMut> RecvMsg<B> {
-    pub(crate) fn new(fd: Fd, buf: B) -> RecvMsg<B> {
+impl<B: IoBufMut, A: MsgAddr> RecvMsg<B, A> {
+    pub(crate) fn new(fd: Fd, buf: B) -> RecvMsg<B, A> {
         RecvMsg {
             fd,
             buf,
             hdr: MsgHdr::new(SockAddr::empty()),
+            addr: PhantomData,
         }
     }
 }
 
 // SAFETY: the header, iovec and address live in `self.hdr`'s heap allocation; the data
 // buffer's memory is stable across moves (`IoBufMut`'s contract).
-unsafe impl<B: IoBufMut + Unpin> Operation for RecvMsg<B> {
-    type Output = (io::Result<(usize, SocketAddr)>, B);
+unsafe impl<B: IoBufMut + Unpin, A: MsgAddr> Operation for RecvMsg<B, A> {
+    type Output = (io::Result<(usize, A)>, B);
 
     fn code(&mut self) -> OpCode {
         let len = self.buf.bytes_total();
@@ -105,7 +132,7 @@ unsafe impl<B: IoBufMut + Unpin> Operation for RecvMsg<B> {
         // SAFETY: the kernel wrote `n` bytes, no more than the buffer holds (checked).
         unsafe { self.buf.set_init(n) };
         self.hdr.addr.len = self.hdr.msg.msg_namelen;
-        let from = self.hdr.addr.as_inet();
+        let from = A::from_sock(&self.hdr.addr);
         (from.map(|addr| (n, addr)), self.buf)
     }
 
@@ -145,11 +172,12 @@ pub struct SendMsg<B> {
 }
 
 impl<B: IoBuf> SendMsg<B> {
-    pub(crate) fn new(fd: Fd, buf: B, to: SocketAddr) -> SendMsg<B> {
+    /// Sends `buf` to `to`, an address of the socket's family.
+    pub(crate) fn new(fd: Fd, buf: B, to: SockAddr) -> SendMsg<B> {
         SendMsg {
             fd,
             buf,
-            hdr: MsgHdr::new(SockAddr::from_inet(to)),
+            hdr: MsgHdr::new(to),
         }
     }
 }
@@ -177,7 +205,7 @@ unsafe impl<B: IoBuf + Unpin> Operation for SendMsg<B> {
     }
 }
 
-impl<B> std::fmt::Debug for RecvMsg<B> {
+impl<B, A> std::fmt::Debug for RecvMsg<B, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvMsg")
             .field("fd", &self.fd)

@@ -53,11 +53,9 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
                 .listener
                 .as_ref()
                 .expect("the listener is open while the server accepts");
+            let what = self.shared.what;
             let accept = pending.get_or_insert_with(|| {
-                Box::pin(crate::net::socket::accept(
-                    listener.handle(),
-                    "ringloop::net::serve",
-                ))
+                Box::pin(crate::net::socket::accept(listener.handle(), what))
             });
             match accept.as_mut().poll(cx) {
                 Poll::Ready(Ok((fd, _))) => {

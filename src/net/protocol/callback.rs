@@ -35,6 +35,12 @@ pub(super) enum Callback {
     DropProtocol,
     /// The factory's destructor, when the server is dropped.
     DropFactory,
+    /// A [`DatagramProtocol`](super::DatagramProtocol)'s callbacks and destructor.
+    DatagramMade,
+    DatagramReceived,
+    ErrorReceived,
+    DatagramLost,
+    DropDatagramProtocol,
 }
 
 impl fmt::Display for Callback {
@@ -49,17 +55,28 @@ impl fmt::Display for Callback {
             Callback::ResumeWriting => "Protocol::resume_writing",
             Callback::DropProtocol => "the protocol's Drop",
             Callback::DropFactory => "the protocol factory's Drop",
+            Callback::DatagramMade => "DatagramProtocol::connection_made",
+            Callback::DatagramReceived => "DatagramProtocol::datagram_received",
+            Callback::ErrorReceived => "DatagramProtocol::error_received",
+            Callback::DatagramLost => "DatagramProtocol::connection_lost",
+            Callback::DropDatagramProtocol => "the datagram protocol's Drop",
         })
     }
 }
 
-/// Runs `f`, user code the server calls as `callback`. A panic is caught here, reported
-/// to the loop's exception handler (naming `callback`), and returned as the error the
-/// connection is to be lost with: it never unwinds into the server.
-pub(super) fn guarded<R>(core: &Core, callback: Callback, f: impl FnOnce() -> R) -> io::Result<R> {
+/// Runs `f`, user code that `what` (the API that runs it: `ringloop::net::serve`,
+/// `ringloop::net::create_connection`, ...) calls as `callback`. A panic is caught here,
+/// reported to the loop's exception handler (naming `what` and `callback`), and returned
+/// as the error the connection is to be lost with: it never unwinds into the server.
+pub(super) fn guarded<R>(
+    core: &Core,
+    what: &str,
+    callback: Callback,
+    f: impl FnOnce() -> R,
+) -> io::Result<R> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let error = panicked(callback, &*payload);
-        report(core, format!("ringloop::net::serve: {error}"));
+        report(core, format!("{what}: {error}"));
         error
     })
 }

@@ -36,10 +36,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::task::Waker;
 
+use super::listener::ListenAddr;
 use super::state::debug_flags;
 use crate::sync::Event;
 
@@ -286,8 +286,9 @@ pub(super) struct Control {
     state: Cell<ServerState>,
     /// The listening socket, while the server holds it open.
     listener: Cell<Option<RawFd>>,
-    /// The address the server was bound to when it started.
-    local_addr: Option<SocketAddr>,
+    /// The address the server was bound to when it started (`None` when it could not be
+    /// read, or for a connection's engine, which has no listener).
+    local_addr: Option<ListenAddr>,
     /// Wakes the server's task (registered at each of its turns).
     server: RefCell<Option<Waker>>,
     /// Set once `CLOSED` is: what `wait_closed` waits on.
@@ -295,11 +296,12 @@ pub(super) struct Control {
 }
 
 impl Control {
-    /// The control block of a server starting on the listening socket `listener`.
-    pub(super) fn new(listener: RawFd, local_addr: Option<SocketAddr>) -> Control {
+    /// The control block of a server starting on the listening socket `listener` (none
+    /// for the engine of a single connection, `create_connection`'s).
+    pub(super) fn new(listener: Option<RawFd>, local_addr: Option<ListenAddr>) -> Control {
         Control {
             state: Cell::new(ServerState::new()),
-            listener: Cell::new(Some(listener)),
+            listener: Cell::new(listener),
             local_addr,
             server: RefCell::new(None),
             closed: Event::new(),
@@ -320,8 +322,8 @@ impl Control {
     }
 
     /// The address the server was bound to.
-    pub(super) fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+    pub(super) fn local_addr(&self) -> Option<&ListenAddr> {
+        self.local_addr.as_ref()
     }
 
     /// What `wait_closed` waits on.

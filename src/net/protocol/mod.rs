@@ -1,9 +1,17 @@
-//! Protocols and transports: asyncio's `create_server(protocol_factory)`.
+//! Protocols and transports: asyncio's `create_server(protocol_factory)` and
+//! `create_connection(protocol_factory, host, port)`.
 //!
 //! [`serve`] accepts connections on a listener and gives each a [`Protocol`] made by the
 //! factory, as a future that serves until it is dropped; [`create_server`] runs the same
 //! server in the background and returns a [`Server`] handle to shut it down gracefully
-//! with. The protocol is called back — `connection_made`, `data_received`,
+//! with. Either takes a [`TcpListener`](super::TcpListener) or a
+//! [`UnixListener`](super::UnixListener) (any [`Listener`]: asyncio's
+//! `create_unix_server` is the same call). [`create_connection`] (TCP) and
+//! [`create_unix_connection`] connect, and drive a protocol on the connection with the
+//! same machinery: the client side of the same callbacks. For UDP,
+//! [`create_datagram_endpoint`] runs a [`DatagramProtocol`] (`datagram_received`,
+//! `error_received`) on a bound or connected socket, sending through its
+//! [`DatagramTransport`]. The protocol is called back — `connection_made`, `data_received`,
 //! `eof_received`, `connection_lost`, `pause_writing`, `resume_writing` — straight from
 //! the loop's I/O, with no future, no task and no buffer per connection or per read, and
 //! writes through its [`Transport`].
@@ -77,8 +85,13 @@
 //!
 //! # Where things live
 //!
-//! - this file: the [`Protocol`] trait and [`serve`];
-//! - `server_handle.rs`: [`create_server`] and its [`Server`] handle; `control.rs`: the
+//! - this file: the [`Protocol`] trait and [`serve`]; `listener.rs`: the [`Listener`]
+//!   kinds a server accepts on;
+//! - `server_handle.rs`: [`create_server`] and its [`Server`] handle;
+//!   `client.rs`: [`create_connection`] and [`create_unix_connection`], a connection
+//!   served by an engine of its own;
+//! - `datagram.rs`: [`DatagramProtocol`], [`create_datagram_endpoint`] and the
+//!   endpoint's engine; `datagram_transport.rs`: [`DatagramTransport`]; `control.rs`: the
 //!   server's lifecycle as a spec (flags and transitions) and the control block the
 //!   handle and the running server share;
 //! - `server.rs`: the server's engine — the connection table, its poll, completions,
@@ -93,14 +106,22 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+pub use self::client::{create_connection, create_unix_connection};
+pub use self::datagram::{DatagramProtocol, create_datagram_endpoint};
+pub use self::datagram_transport::DatagramTransport;
+use self::listener::AnyListener;
+pub use self::listener::Listener;
 use self::server::Engine;
 pub use self::server_handle::{Server, create_server};
 pub use self::transport::{Transport, WriteBufferLimits};
-use super::TcpListener;
 
 mod accept;
 mod callback;
+mod client;
 mod control;
+mod datagram;
+mod datagram_transport;
+pub(crate) mod listener;
 mod read;
 mod server;
 mod server_handle;
@@ -240,14 +261,15 @@ pub trait Protocol: 'static {
 /// # Panics
 ///
 /// When polled outside a running loop.
-pub fn serve<P, F>(listener: TcpListener, factory: F) -> impl Future<Output = io::Result<()>>
+pub fn serve<L, P, F>(listener: L, factory: F) -> impl Future<Output = io::Result<()>>
 where
+    L: Listener,
     P: Protocol,
     F: FnMut() -> P + 'static,
 {
     ServeFuture {
         server: None,
-        init: Some((listener, factory)),
+        init: Some((Box::new(listener) as AnyListener, factory)),
     }
 }
 
@@ -255,7 +277,7 @@ where
 /// Its control block has no handle: nothing closes it, it serves until dropped.
 struct ServeFuture<P: Protocol, F: FnMut() -> P> {
     server: Option<Engine<P, F>>,
-    init: Option<(TcpListener, F)>,
+    init: Option<(AnyListener, F)>,
 }
 
 impl<P: Protocol, F: FnMut() -> P> Unpin for ServeFuture<P, F> {}
@@ -266,7 +288,7 @@ impl<P: Protocol, F: FnMut() -> P + 'static> Future for ServeFuture<P, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let Some((listener, factory)) = this.init.take() {
-            this.server = Some(Engine::new(listener, factory));
+            this.server = Some(Engine::new(listener, factory, "ringloop::net::serve"));
         }
         match this.server.as_mut() {
             Some(server) => server.poll(cx),

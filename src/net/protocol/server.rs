@@ -27,13 +27,14 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::Protocol;
 use super::accept::Acceptor;
 use super::callback::{Callback, guarded};
 use super::control::{Control, Owed};
+use super::listener::AnyListener;
 use super::read::READ_BUF;
 use super::state::{Sent, Settle};
 use super::transport::{Conn, ConnIo, SEND, Shared, Transport, untag};
-use super::{Protocol, TcpListener};
 use crate::driver::bufring::BufRing;
 use crate::driver::fd::Fd;
 use crate::driver::sink::{self, Sink, SinkEvent};
@@ -60,10 +61,11 @@ pub(super) struct Engine<P: Protocol, F: FnMut() -> P> {
     pub(super) shared: Rc<Shared>,
     /// What the engine shares with its handles: its lifecycle, its connection count.
     control: Rc<Control>,
-    /// `None` only once the server is dropped (its destructor runs guarded).
+    /// `None` once the server is dropped (its destructor runs guarded), and for the
+    /// engine of a single connection, which has no factory.
     factory: Option<F>,
-    /// `None` once the server stopped accepting.
-    pub(super) listener: Option<TcpListener>,
+    /// `None` once the server stopped accepting, and for a single connection's engine.
+    pub(super) listener: Option<AnyListener>,
     pub(super) acceptor: Acceptor,
     /// Scratch for the multishot accept's drained completions, kept for its memory
     /// (empty between polls).
@@ -90,8 +92,28 @@ pub(super) struct Engine<P: Protocol, F: FnMut() -> P> {
 }
 
 impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
-    pub(super) fn new(listener: TcpListener, factory: F) -> Engine<P, F> {
-        let core = crate::event_loop::context::current_core("ringloop::net::serve");
+    /// A server accepting on `listener`, each connection served by a protocol from
+    /// `factory`; `what` names the API in panics and reports.
+    pub(super) fn new(listener: AnyListener, factory: F, what: &'static str) -> Engine<P, F> {
+        let core = crate::event_loop::context::current_core(what);
+        let acceptor = if core.io().with_driver(|d| d.multishot_accept()) == Some(true) {
+            Acceptor::Multi(MultiAccept::new(core.io().clone(), listener.raw_fd()))
+        } else {
+            Acceptor::Single(None)
+        };
+        let control = Control::new(Some(listener.raw_fd()), listener.listen_addr().ok());
+        Engine::build(core, control, Some(listener), acceptor, Some(factory), what)
+    }
+
+    /// The engine itself, of a server or of one connection.
+    pub(super) fn build(
+        core: Rc<Core>,
+        control: Control,
+        listener: Option<AnyListener>,
+        acceptor: Acceptor,
+        factory: Option<F>,
+        what: &'static str,
+    ) -> Engine<P, F> {
         let ring = core.io().with_driver(|d| d.buf_ring()).flatten();
         let read_buf = if ring.is_some() {
             Vec::new()
@@ -101,12 +123,6 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         // epoll has no other way; on io_uring a send at once saves the enter that would
         // carry it (measured: less CPU per round trip, 1 to 100 connections).
         let try_send = ring.is_none() || core.io().try_first_io();
-        let acceptor = if core.io().with_driver(|d| d.multishot_accept()) == Some(true) {
-            Acceptor::Multi(MultiAccept::new(core.io().clone(), listener.raw_fd()))
-        } else {
-            Acceptor::Single(None)
-        };
-        let control = Rc::new(Control::new(listener.raw_fd(), listener.local_addr().ok()));
         Engine {
             shared: Rc::new(Shared {
                 io: core.io().clone(),
@@ -115,10 +131,11 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
                 dirty: RefCell::new(Vec::new()),
                 in_poll: Cell::new(false),
                 try_send,
+                what,
             }),
-            control,
-            factory: Some(factory),
-            listener: Some(listener),
+            control: Rc::new(control),
+            factory,
+            listener,
             acceptor,
             accepted: Vec::new(),
             backoff: None,
@@ -249,8 +266,8 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         }
     }
 
-    /// Takes in an accepted connection: a protocol from the factory, a slot in the table,
-    /// `connection_made`, then reading. Once the server is closing it is closed instead.
+    /// Takes in an accepted connection: a protocol from the factory, then
+    /// [`adopt`](Self::adopt). Once the server is closing it is closed instead.
     pub(super) fn add(&mut self, fd: OwnedFd) {
         if !self.control.is_serving() {
             // Closed from a callback of this very turn: from then on nothing is taken in.
@@ -258,14 +275,28 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
             return;
         }
         let Some(factory) = self.factory.as_mut() else {
-            unreachable!("the factory is only taken by the server's Drop");
+            unreachable!(
+                "a server has its factory until its Drop; a connection's engine accepts nothing"
+            );
         };
-        let Ok(proto) = guarded(&self.shared.core, Callback::Factory, factory) else {
+        let Ok(proto) = guarded(
+            &self.shared.core,
+            self.shared.what,
+            Callback::Factory,
+            factory,
+        ) else {
             // Reported: this connection goes, accepting goes on.
             close_soon(fd);
             return;
         };
-        // As asyncio does for every TCP transport: no Nagle delay on small writes.
+        drop(self.adopt(fd, proto));
+    }
+
+    /// Serves the connected socket `fd` with `proto`: a slot in the table,
+    /// `connection_made`, then reading. The connection's transport.
+    pub(super) fn adopt(&mut self, fd: OwnedFd, proto: P) -> Transport {
+        // As asyncio does for every TCP transport: no Nagle delay on small writes (a Unix
+        // socket refuses the option, which is fine).
         let _ = crate::sys::net::set_int_option(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -292,11 +323,13 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         entry.proto = Some(proto);
         self.control.opened();
         let transport = Transport { conn: conn.clone() };
+        let handed = transport.clone();
         call(&conn, entry.proto.as_mut(), Callback::ConnectionMade, |p| {
-            p.connection_made(transport)
+            p.connection_made(handed)
         });
         self.settle(slot);
         self.start_reading(slot);
+        transport
     }
 
     /// The live connection in `slot` with this generation.
@@ -442,7 +475,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         let entry = &mut self.entries[slot as usize];
         entry.stash.clear();
         if let Some(proto) = entry.proto.take() {
-            retire(&self.shared.core, proto, error);
+            retire(&self.shared, proto, error);
         }
     }
 
@@ -481,6 +514,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         self.control.detach();
         self.stop_accepting();
         let core = self.shared.core.clone();
+        let shared = self.shared.clone();
         let mut owed = Vec::new();
         for (slot, entry) in self.entries.iter_mut().enumerate() {
             let Some(conn) = entry.conn.take() else {
@@ -517,7 +551,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         }
         self.events = events;
         for proto in owed {
-            retire(&core, proto, None);
+            retire(&shared, proto, None);
         }
         self.control.end();
     }
@@ -527,9 +561,13 @@ impl<P: Protocol, F: FnMut() -> P> Drop for Engine<P, F> {
     fn drop(&mut self) {
         self.close_all();
         if let Some(factory) = self.factory.take() {
-            let _ = guarded(&self.shared.core, Callback::DropFactory, move || {
-                drop(factory)
-            });
+            let shared = &self.shared;
+            let _ = guarded(
+                &shared.core,
+                shared.what,
+                Callback::DropFactory,
+                move || drop(factory),
+            );
         }
     }
 }
@@ -544,7 +582,7 @@ pub(super) fn call<P: Protocol, R>(
     f: impl FnOnce(&mut P) -> R,
 ) -> Option<R> {
     let proto = proto?;
-    match guarded(&conn.shared.core, callback, || f(proto)) {
+    match guarded(&conn.shared.core, conn.shared.what, callback, || f(proto)) {
         Ok(value) => Some(value),
         Err(error) => {
             conn.io.borrow_mut().state.panicked(error);
@@ -555,9 +593,10 @@ pub(super) fn call<P: Protocol, R>(
 
 /// Tells a protocol its connection is gone and lets go of it; a panic in either is
 /// reported and goes no further.
-fn retire<P: Protocol>(core: &Core, mut proto: P, error: Option<io::Error>) {
-    let _ = guarded(core, Callback::ConnectionLost, || {
+fn retire<P: Protocol>(shared: &Shared, mut proto: P, error: Option<io::Error>) {
+    let (core, what) = (&shared.core, shared.what);
+    let _ = guarded(core, what, Callback::ConnectionLost, || {
         proto.connection_lost(error)
     });
-    let _ = guarded(core, Callback::DropProtocol, move || drop(proto));
+    let _ = guarded(core, what, Callback::DropProtocol, move || drop(proto));
 }

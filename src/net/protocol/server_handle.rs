@@ -14,9 +14,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use super::Protocol;
 use super::control::Control;
+use super::listener::{AnyListener, ListenAddr, Listener};
 use super::server::Engine;
-use super::{Protocol, TcpListener};
 
 /// Serves connections on `listener` in the background, each with a protocol from
 /// `factory`, and returns a handle to stop the server with (asyncio's
@@ -66,13 +67,15 @@ use super::{Protocol, TcpListener};
 /// # Panics
 ///
 /// When no loop is running on this thread.
-pub fn create_server<P, F>(listener: TcpListener, factory: F) -> Server
+pub fn create_server<L, P, F>(listener: L, factory: F) -> Server
 where
+    L: Listener,
     P: Protocol,
     F: FnMut() -> P + 'static,
 {
-    let core = crate::event_loop::context::current_core("ringloop::net::create_server");
-    let mut engine = Engine::new(listener, factory);
+    let what = "ringloop::net::create_server";
+    let core = crate::event_loop::context::current_core(what);
+    let mut engine = Engine::new(Box::new(listener) as AnyListener, factory, what);
     let control = engine.control().clone();
     let serving = async move {
         if let Err(e) = std::future::poll_fn(|cx| engine.poll(cx)).await {
@@ -236,7 +239,9 @@ impl Server {
         self.control.close_clients();
     }
 
-    /// The address the server listens on (or did, once closed).
+    /// The address the server listens on (or did, once closed). A server on a
+    /// [`UnixListener`](crate::net::UnixListener) has none (`InvalidInput`): see
+    /// [`local_unix_addr`](Self::local_unix_addr).
     ///
     /// ```no_run
     /// # use ringloop::net::{Protocol, TcpListener, Transport, create_server};
@@ -253,12 +258,47 @@ impl Server {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.control.local_addr().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "the listener's address could not be read when the server started",
-            )
-        })
+        match self.control.local_addr() {
+            Some(ListenAddr::Inet(addr)) => Ok(*addr),
+            Some(ListenAddr::Unix(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Unix-socket server has no IP address: use Server::local_unix_addr",
+            )),
+            None => Err(unknown_addr()),
+        }
+    }
+
+    /// The Unix socket address the server listens on (or did, once closed), for a server
+    /// on a [`UnixListener`](crate::net::UnixListener); a TCP server has none
+    /// (`InvalidInput`: see [`local_addr`](Self::local_addr)).
+    ///
+    /// ```
+    /// # use ringloop::net::{Protocol, Transport, UnixListener, create_server};
+    /// # struct P;
+    /// # impl Protocol for P {
+    /// #     fn connection_made(&mut self, _: Transport) {}
+    /// #     fn data_received(&mut self, _: &[u8]) {}
+    /// # }
+    /// let path = std::env::temp_dir().join(format!("ringloop-doc-{}-server-addr.sock", std::process::id()));
+    /// ringloop::run(async {
+    ///     let server = create_server(UnixListener::bind(&path)?, || P);
+    ///     assert_eq!(server.local_unix_addr()?.as_pathname(), Some(path.as_path()));
+    ///     assert!(server.local_addr().is_err()); // no IP address
+    ///     server.close();
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_unix_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        match self.control.local_addr() {
+            Some(ListenAddr::Unix(addr)) => Ok(addr.clone()),
+            Some(ListenAddr::Inet(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a TCP server has no Unix socket address: use Server::local_addr",
+            )),
+            None => Err(unknown_addr()),
+        }
     }
 
     /// Whether the server accepts connections: `false` once [`close`](Self::close) was
@@ -294,4 +334,11 @@ impl fmt::Debug for Server {
             .field("connections", &state.connections())
             .finish()
     }
+}
+
+fn unknown_addr() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "the listener's address could not be read when the server started",
+    )
 }

@@ -465,12 +465,15 @@ impl ConnState {
     }
 
     /// The write buffer drained to `buffered` bytes after a send: `true` when writing
-    /// resumes, and the caller must call `resume_writing` now (an owed pause is dropped).
+    /// resumes, and the caller must call `resume_writing` now. A pause still owed is
+    /// dropped instead, and then no resume is due: the protocol never heard of the pause
+    /// (as in asyncio, `resume_writing` only ever follows `pause_writing`).
     #[must_use = "resume_writing must be called"]
     pub(super) fn drained(&mut self, buffered: usize) -> bool {
         if self.flags.has(Flags::WRITING_PAUSED) && buffered <= self.low {
+            let told = !self.flags.has(Flags::OWE_PAUSE);
             self.flags.clear(Flags::WRITING_PAUSED | Flags::OWE_PAUSE);
-            return true;
+            return told;
         }
         false
     }

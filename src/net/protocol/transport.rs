@@ -40,6 +40,9 @@ pub(super) struct Shared {
     /// [`Builder::try_first_io`](crate::Builder::try_first_io) turned it off, in which case
     /// writes go out as SQEs batched into the loop's next `io_uring_enter`.
     pub(super) try_send: bool,
+    /// The API serving the connections (`ringloop::net::serve`,
+    /// `ringloop::net::create_connection`, ...), named in panics' reports.
+    pub(super) what: &'static str,
 }
 
 /// One connection, as its transport sees it.
