@@ -205,7 +205,8 @@ impl Core {
                     if deadline <= now {
                         Wait::Poll
                     } else {
-                        Wait::Timeout(Duration::from_nanos(deadline - now))
+                        let wake = self.timers.wake_time(deadline);
+                        Wait::Timeout(Duration::from_nanos(wake - now))
                     }
                 }
             }

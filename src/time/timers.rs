@@ -22,17 +22,31 @@ pub(crate) struct Timers {
     base: Instant,
     /// The id of the loop these timers belong to (`task::current::is_running`).
     loop_id: usize,
+    /// The wake-up grid's step in nanoseconds (`Builder::timer_slack`); 0: none.
+    slack: u64,
     closed: Cell<bool>,
 }
 
 impl Timers {
-    /// Timers for the loop with id `loop_id`, their clock starting now.
-    pub(crate) fn new(loop_id: usize) -> Timers {
+    /// Timers for the loop with id `loop_id`, their clock starting now, woken for on a
+    /// grid of step `slack`.
+    pub(crate) fn new(loop_id: usize, slack: Duration) -> Timers {
         Timers {
             queue: RefCell::new(TimerQueue::new()),
             base: Instant::now(),
             loop_id,
+            slack: duration_to_ns(slack),
             closed: Cell::new(false),
+        }
+    }
+
+    /// When to wake for the earliest timer, due at `deadline`: the deadline rounded up
+    /// to the slack grid, so the timers due within one step share one wake-up. Never
+    /// before `deadline`.
+    pub(crate) fn wake_time(&self, deadline: u64) -> u64 {
+        match self.slack {
+            0 => deadline,
+            step => deadline.div_ceil(step).saturating_mul(step),
         }
     }
 
