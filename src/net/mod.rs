@@ -139,6 +139,7 @@ mod protocol;
 #[cfg(poll_io)]
 mod ready;
 pub(crate) mod socket;
+mod streams;
 mod tcp;
 mod udp;
 mod unix;
@@ -148,6 +149,10 @@ pub use crate::driver::op::Op;
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use protocol::{Protocol, Server, Transport, create_server, serve};
 pub use socket::{ReadHalf, WriteHalf};
+pub use streams::{
+    IncompleteReadError, LimitOverrunError, StreamReader, StreamSocket, StreamWriter, into_streams,
+    open_connection, open_unix_connection, start_server, start_unix_server,
+};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

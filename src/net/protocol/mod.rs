@@ -100,7 +100,7 @@ use super::TcpListener;
 
 mod accept;
 mod callback;
-mod control;
+pub(super) mod control;
 mod read;
 mod server;
 mod server_handle;
