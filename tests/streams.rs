@@ -39,7 +39,9 @@ async fn feed(peer: &UnixStream, data: &'static [u8]) {
 
 /// asyncio's `feed_eof`: the peer is done sending.
 async fn feed_eof(peer: &UnixStream) {
-    peer.shutdown(Shutdown::Write).await.expect("feed end-of-file");
+    peer.shutdown(Shutdown::Write)
+        .await
+        .expect("feed end-of-file");
 }
 
 /// Runs `body` to completion on each backend, with a hang guard.
@@ -188,7 +190,10 @@ fn readuntil_limit_overrun_keeps_the_data() {
         assert!(e.to_string().contains("past the reader's limit"), "{e}");
         assert_eq!(e.consumed(), 9);
         // The bytes are still there, to be taken as they are.
-        assert_eq!(reader.readexactly(e.consumed() + 3).await.unwrap(), b"more dataAAA");
+        assert_eq!(
+            reader.readexactly(e.consumed() + 3).await.unwrap(),
+            b"more dataAAA"
+        );
     });
 }
 
@@ -294,7 +299,10 @@ fn readuntil_timed_out_then_retried_loses_no_bytes() {
         // The line's rest arrives while the dropped call's read is still in flight.
         feed(&peer, b"line\r\nnext").await;
         yield_times(4).await;
-        assert_eq!(reader.readuntil(b"\r\n").await.unwrap(), b"partial line\r\n");
+        assert_eq!(
+            reader.readuntil(b"\r\n").await.unwrap(),
+            b"partial line\r\n"
+        );
         // A call that can be answered from the buffer does not wait for the socket.
         let timed_out = ringloop::timeout(Duration::from_millis(20), reader.readline()).await;
         assert!(timed_out.is_err());
@@ -365,7 +373,10 @@ fn writes_leave_without_drain_and_drop_flushes_then_eof() {
         writer.writelines([&data[1000..2000], &data[2000..]]);
         drop(writer);
         let (mut reader, _w) = into_streams(peer);
-        assert!(reader.read_to_end().await.unwrap() == data, "the data, whole");
+        assert!(
+            reader.read_to_end().await.unwrap() == data,
+            "the data, whole"
+        );
     });
 }
 
@@ -382,10 +393,16 @@ fn close_flushes_then_wait_closed_resolves() {
         assert!(writer.is_closing());
         writer.write(b"dropped");
         let (mut peer_reader, _peer_writer) = into_streams(peer);
-        assert!(peer_reader.read_to_end().await.unwrap() == data, "the data, whole");
+        assert!(
+            peer_reader.read_to_end().await.unwrap() == data,
+            "the data, whole"
+        );
         writer.wait_closed().await.unwrap();
         assert_eq!(reader.read(10).await.unwrap(), b"");
-        assert_eq!(writer.drain().await.unwrap_err().kind(), ErrorKind::ConnectionReset);
+        assert_eq!(
+            writer.drain().await.unwrap_err().kind(),
+            ErrorKind::ConnectionReset
+        );
     });
 }
 
@@ -469,7 +486,9 @@ fn start_server_and_open_connection_echo() {
                     assert_eq!(reader.readline().await?, line.as_bytes());
                 }
                 let mut big = pattern(60_000, i); // a line within the server's 64 KiB limit
-                big.iter_mut().filter(|b| **b == b'\n').for_each(|b| *b = b'.');
+                big.iter_mut()
+                    .filter(|b| **b == b'\n')
+                    .for_each(|b| *b = b'.');
                 writer.write(&big);
                 writer.write(b"\n");
                 let mut expected = big;
@@ -502,13 +521,19 @@ fn unix_server_and_connection_echo() {
         // A stale socket file, as a crashed server leaves it.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         let server = start_unix_server(&path, echo).await.unwrap();
-        assert!(server.local_addr().is_err(), "no IP address for a Unix server");
+        assert!(
+            server.local_addr().is_err(),
+            "no IP address for a Unix server"
+        );
         let (mut reader, writer) = open_unix_connection(&path).await.unwrap();
         assert_eq!(
             writer.unix_peer_addr().unwrap().as_pathname(),
             Some(path.as_path())
         );
-        assert_eq!(writer.peer_addr().unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            writer.peer_addr().unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
         writer.write(b"over unix\n");
         assert_eq!(reader.readline().await.unwrap(), b"over unix\n");
         drop(writer);
@@ -636,7 +661,11 @@ fn abort_clients_ends_stream_connections() {
         server.close();
         server.abort_clients();
         server.wait_closed().await;
-        assert_eq!(*finished.borrow(), vec![Some(Vec::new()); 3], "each saw end-of-file");
+        assert_eq!(
+            *finished.borrow(),
+            vec![Some(Vec::new()); 3],
+            "each saw end-of-file"
+        );
         for (mut reader, _writer) in clients {
             assert_eq!(reader.read_to_end().await.unwrap(), b"");
         }
@@ -662,9 +691,7 @@ fn close_clients_flushes_then_closes() {
             .await
             .unwrap()
         };
-        let (mut reader, _writer) = open_connection(server.local_addr().unwrap())
-            .await
-            .unwrap();
+        let (mut reader, _writer) = open_connection(server.local_addr().unwrap()).await.unwrap();
         assert_eq!(reader.readexactly(10).await.unwrap(), big[..10]);
         server.close();
         server.close_clients();
@@ -684,9 +711,8 @@ fn a_closed_stream_server_leaves_no_descriptor() {
         lp.run_until_complete(guard("fd check", async {
             let server = start_server("127.0.0.1:0", echo).await.unwrap();
             for _ in 0..5 {
-                let (mut reader, writer) = open_connection(server.local_addr().unwrap())
-                    .await
-                    .unwrap();
+                let (mut reader, writer) =
+                    open_connection(server.local_addr().unwrap()).await.unwrap();
                 writer.write(b"x\n");
                 assert_eq!(reader.readline().await.unwrap(), b"x\n");
                 writer.close();

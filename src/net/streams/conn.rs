@@ -109,8 +109,8 @@ impl Conn {
         }
         // Writes try the socket at once when the loop tries I/O first
         // (`Builder::try_first_io`); else every write goes through the flusher.
-        let try_send = crate::event_loop::context::current_io("ringloop::net streams")
-            .try_first_io();
+        let try_send =
+            crate::event_loop::context::current_io("ringloop::net streams").try_first_io();
         Conn {
             sock,
             out: RefCell::new(Outgoing::new(try_send)),

@@ -59,7 +59,10 @@ impl IncompleteReadError {
     /// assert_eq!(back.kind(), io::ErrorKind::ConnectionReset);
     /// ```
     pub fn from_io(error: io::Error) -> Result<IncompleteReadError, io::Error> {
-        if error.get_ref().is_some_and(|e| e.is::<IncompleteReadError>()) {
+        if error
+            .get_ref()
+            .is_some_and(|e| e.is::<IncompleteReadError>())
+        {
             let inner = error.into_inner().expect("checked: it has an inner error");
             return Ok(*inner.downcast().expect("checked: its type"));
         }

@@ -1,102 +1,18 @@
-//! asyncio's streams: [`open_connection`] and [`start_server`] (and their Unix-domain
-//! twins) give a connection as a [`StreamReader`] and a [`StreamWriter`].
+//! asyncio's streams: [`open_connection`], [`start_server`], their Unix-domain twins,
+//! [`StreamReader`] and [`StreamWriter`]. What they are for, and how they map to asyncio,
+//! is told once, in the [`net`](crate::net#streams) module's "Streams".
 //!
-//! | ringloop | asyncio |
-//! |---|---|
-//! | [`open_connection`]`(addr).await` | `asyncio.open_connection(host, port)` |
-//! | [`open_unix_connection`]`(path).await` | `asyncio.open_unix_connection(path)` |
-//! | [`start_server`]`(addr, handler).await` | `asyncio.start_server(client_connected_cb, host, port)` |
-//! | [`start_unix_server`]`(path, handler).await` | `asyncio.start_unix_server(client_connected_cb, path)` |
-//! | [`into_streams`]`(stream)` | `open_connection(sock=sock)` |
-//! | [`StreamReader`]: `read(n)`, [`read_to_end`](StreamReader::read_to_end), `readline`, `readuntil`, `readexactly`, `at_eof` | `StreamReader`: `read(n)`, `read(-1)`, `readline`, `readuntil`, `readexactly`, `at_eof` |
-//! | [`StreamWriter`]: `write`, `writelines`, `drain`, `write_eof`, `close`, `is_closing`, `wait_closed` | `StreamWriter`: the same |
-//! | [`IncompleteReadError`], [`LimitOverrunError`] (inside an `io::Error`) | `asyncio.IncompleteReadError`, `asyncio.LimitOverrunError` |
-//! | [`Server`](crate::net::Server) | `asyncio.Server` |
+//! # Where things live
 //!
-//! ```
-//! use ringloop::net::{open_connection, start_server};
-//!
-//! ringloop::run(async {
-//!     // Each connection runs the handler in a task of its own.
-//!     let server = start_server("127.0.0.1:0", |mut reader, writer| async move {
-//!         while let Ok(line) = reader.readline().await {
-//!             if line.is_empty() {
-//!                 break; // the client closed
-//!             }
-//!             writer.write(&line);
-//!             if writer.drain().await.is_err() {
-//!                 break;
-//!             }
-//!         }
-//!     })
-//!     .await?;
-//!
-//!     let (mut reader, writer) = open_connection(server.local_addr()?).await?;
-//!     writer.write(b"echo?\n");
-//!     assert_eq!(reader.readline().await?, b"echo?\n");
-//!     writer.close();
-//!     writer.wait_closed().await?;
-//!
-//!     server.close();
-//!     server.wait_closed().await; // every connection is gone
-//!     Ok::<(), std::io::Error>(())
-//! })?;
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! # Reading
-//!
-//! A [`StreamReader`] owns the read side of the socket and one buffer, which it reuses:
-//! each method takes what it returns out of the buffer and reads from the socket only
-//! when the buffer does not hold enough. `readuntil` and `readline` search at most the
-//! reader's [limit](StreamReader::limit) (64 KiB unless [set](StreamReader::set_limit)).
-//!
-//! **No call loses bytes.** A call that fails, or whose future is dropped (a
-//! [`timeout`](crate::timeout) around it fired, its task was cancelled), leaves in the
-//! reader every byte that had arrived, for the next call; that includes what a read in
-//! flight at the time delivers, since the read belongs to the reader, not to the call.
-//! The failures that concern data say so: the peer closing before `readexactly(n)` or
-//! `readuntil` was satisfied is `UnexpectedEof` carrying an [`IncompleteReadError`] with
-//! the bytes that did arrive; a separator not found within the limit is `InvalidData`
-//! carrying a [`LimitOverrunError`], the bytes staying in the reader (only `readline`
-//! drops the over-long line, as asyncio's does).
-//!
-//! # Writing
-//!
-//! [`StreamWriter::write`] never waits: it sends at once what the socket takes and
-//! buffers the rest, which a background task sends. [`drain`](StreamWriter::drain) is the
-//! back-pressure: it waits while more than the high-water mark (64 KiB) is buffered,
-//! until the buffer is down to the low one (16 KiB). Dropping the writer, like
-//! [`write_eof`](StreamWriter::write_eof), sends what is buffered and then shuts the
-//! writing side down; [`close`](StreamWriter::close) shuts both sides down, and
-//! [`wait_closed`](StreamWriter::wait_closed) waits for that. The socket's descriptor
-//! closes once the reader and the writer are both gone.
-//!
-//! # Servers
-//!
-//! [`start_server`] returns the same [`Server`](crate::net::Server) handle as
-//! [`create_server`](crate::net::create_server), with the same graceful shutdown:
-//! [`close`](crate::net::Server::close) stops accepting,
-//! [`wait_closed`](crate::net::Server::wait_closed) waits until every connection's
-//! descriptor is closed (its reader and writer dropped, usually when its handler
-//! returns), [`close_clients`](crate::net::Server::close_clients) closes every writer
-//! once flushed, and [`abort_clients`](crate::net::Server::abort_clients) drops what they
-//! buffered and shuts their sockets down: their handlers see end-of-file and failing
-//! writes. A handler that panics costs its own connection only: the panic is reported to
-//! the loop's [exception handler](crate::EventLoop::set_exception_handler) as any
-//! detached task's is, and the connection closes as its reader and writer are dropped.
-//!
-//! # Differences from asyncio
-//!
-//! - The handler returns a future of `()`; it runs as its own task (asyncio's
-//!   `client_connected_cb` may also be a plain function).
-//! - After `abort_clients`, a connection counts until its handler lets go of its reader
-//!   and writer (asyncio forgets it at once): `wait_closed` means every descriptor is
-//!   closed.
-//! - `peer_addr` and `local_addr` stand for `get_extra_info("peername"/"sockname")`; a
-//!   Unix stream's addresses come from `unix_peer_addr` and `unix_local_addr`, and a Unix
-//!   server's [`Server::local_addr`](crate::net::Server::local_addr) is an error (its
-//!   path is the one you gave).
+//! - this file: the functions that open connections and start servers;
+//! - `reader.rs`: [`StreamReader`], its one buffer, and the read it keeps in flight so
+//!   that no call loses bytes;
+//! - `writer.rs`: [`StreamWriter`], its buffer and the flusher task that sends it;
+//! - `conn.rs`: what a connection's reader and writer share (the socket, the writer's
+//!   state, the server registration);
+//! - `server.rs`: the stream server's task and its registry of connections, behind the
+//!   same [`Server`] handle as the protocol server;
+//! - `error.rs`: [`IncompleteReadError`] and [`LimitOverrunError`].
 
 use std::future::Future;
 use std::io;
@@ -178,7 +94,7 @@ pub async fn open_unix_connection(
 /// Serves TCP connections on `addr`, each handled by a task running
 /// `handler(reader, writer)`; returns once listening (asyncio's `start_server`).
 ///
-/// The [`Server`] handle stops it gracefully (see the [module docs](self#servers));
+/// The [`Server`] handle stops it gracefully (see [`net`](crate::net#servers));
 /// dropping the handle does not. A host name is resolved off the loop's thread, and the
 /// first of its addresses that binds is used; port 0 asks the system for a free port,
 /// which [`Server::local_addr`] tells.
@@ -333,6 +249,7 @@ impl StreamSocket for TcpStream {}
 impl StreamSocket for UnixStream {}
 
 /// A stream, by kind (not API: named only by the sealing trait).
+#[doc(hidden)]
 #[derive(Debug)]
 pub enum Parts {
     Tcp(TcpStream),
@@ -341,6 +258,7 @@ pub enum Parts {
 
 mod sealed {
     /// Seals [`StreamSocket`](super::StreamSocket).
+    #[doc(hidden)]
     pub trait Sealed {
         /// The stream, by kind.
         fn into_parts(self) -> super::Parts;

@@ -259,10 +259,7 @@ where
                     this.stop_accepting();
                 }
                 Poll::Ready(Err(e)) => {
-                    log::error!(
-                        "{}: accepting failed, the server stopped: {e}",
-                        this.what
-                    );
+                    log::error!("{}: accepting failed, the server stopped: {e}", this.what);
                     this.end();
                     return Poll::Ready(());
                 }
