@@ -44,6 +44,22 @@ async fn feed_eof(peer: &UnixStream) {
         .expect("feed end-of-file");
 }
 
+/// Feeds `chunks` one at a time from a task of their own, letting the reader take each
+/// in before the next comes, then the end-of-file if `eof`.
+fn feed_slowly(peer: &Rc<UnixStream>, chunks: &[&'static [u8]], eof: bool) -> ringloop::Task<()> {
+    let (peer, chunks) = (peer.clone(), chunks.to_vec());
+    ringloop::spawn(async move {
+        for chunk in chunks {
+            feed(&peer, chunk).await;
+            yield_times(3).await;
+            ringloop::sleep(Duration::from_millis(1)).await;
+        }
+        if eof {
+            feed_eof(&peer).await;
+        }
+    })
+}
+
 /// Runs `body` to completion on each backend, with a hang guard.
 fn on_each<F: Future<Output = ()>>(what: &str, mut body: impl FnMut() -> F) {
     let _fds = shared_fds();
@@ -145,18 +161,7 @@ fn readuntil_finds_a_separator_split_across_reads() {
         ];
         let expected: [&[u8]; 5] = [b"QWEaaXYaaa", b"QWEaaXYaaa", b"aaa", b"Xaaa", b"XXXaaa"];
         for (chunks, expected) in chunks.iter().zip(expected) {
-            let feeder = {
-                let peer = peer.clone();
-                let chunks = chunks.to_vec();
-                ringloop::spawn(async move {
-                    for chunk in chunks {
-                        feed(&peer, chunk).await;
-                        // Let the reader take this chunk in before the next comes.
-                        yield_times(3).await;
-                        ringloop::sleep(Duration::from_millis(1)).await;
-                    }
-                })
-            };
+            let feeder = feed_slowly(&peer, chunks, false);
             assert_eq!(reader.readuntil(b"aaa").await.unwrap(), expected);
             feeder.await.unwrap();
         }
@@ -219,15 +224,7 @@ fn readexactly_waits_for_the_count_and_carries_the_partial_at_eof() {
     on_each("readexactly", || async {
         let (peer, mut reader, _w) = pair();
         let peer = Rc::new(peer);
-        let feeder = {
-            let peer = peer.clone();
-            ringloop::spawn(async move {
-                for chunk in [&b"chunk1"[..], b"chunk2", b"chunk3"] {
-                    feed(&peer, chunk).await;
-                    ringloop::sleep(Duration::from_millis(1)).await;
-                }
-            })
-        };
+        let feeder = feed_slowly(&peer, &[b"chunk1", b"chunk2", b"chunk3"], false);
         assert_eq!(reader.readexactly(0).await.unwrap(), b"");
         assert_eq!(reader.readexactly(15).await.unwrap(), b"chunk1chunk2chu");
         feeder.await.unwrap();
@@ -251,15 +248,7 @@ fn read_n_and_read_to_end() {
         assert_eq!(reader.read(5).await.unwrap(), b"line1");
         assert_eq!(reader.read(100).await.unwrap(), b"\nline2\n");
         let peer = Rc::new(peer);
-        let feeder = {
-            let peer = peer.clone();
-            ringloop::spawn(async move {
-                feed(&peer, b"chunk1\n").await;
-                ringloop::sleep(Duration::from_millis(1)).await;
-                feed(&peer, b"chunk2").await;
-                feed_eof(&peer).await;
-            })
-        };
+        let feeder = feed_slowly(&peer, &[b"chunk1\n", b"chunk2"], true);
         assert_eq!(reader.read_to_end().await.unwrap(), b"chunk1\nchunk2");
         feeder.await.unwrap();
         assert_eq!(reader.read(10).await.unwrap(), b"");
