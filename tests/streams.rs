@@ -733,3 +733,36 @@ fn reader_and_writer_are_independent() {
         assert!(matches!(poll_once(&mut pending).await, Poll::Pending));
     });
 }
+
+/// examples/streams_echo.rs, run as it ships (its server and client, then a graceful
+/// shutdown) on each backend: it echoes every line and exits cleanly.
+#[test]
+fn the_streams_echo_example_runs_on_each_backend() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let example = dir.join("examples").join("streams_echo");
+    assert!(
+        example.exists(),
+        "{} is missing: run through `cargo test`",
+        example.display()
+    );
+    for backend in support::backends() {
+        let out = std::process::Command::new(&example)
+            .env("RINGLOOP_BACKEND", support::env_value(backend))
+            .output()
+            .expect("run the example");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{backend:?}: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in ["echoed: hello", "echoed: bye", "server closed"] {
+            assert!(
+                stdout.contains(line),
+                "{backend:?}: no {line:?} in\n{stdout}"
+            );
+        }
+    }
+}
