@@ -15,13 +15,7 @@ use support::{exclusive_fds, fd_count, for_each_backend, guard, shared_fds};
 
 /// A fresh directory for one test on one backend.
 fn scratch(test: &str, backend: Backend) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ringloop-fs-{}-{test}-{backend:?}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    support::socket_dir(&format!("fs-{test}-{backend:?}"))
 }
 
 #[test]

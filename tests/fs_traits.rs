@@ -15,13 +15,18 @@ use ringloop::fs::{File, OpenOptions};
 use support::{exclusive_fds, fd_count, for_each_backend, guard, shared_fds};
 
 fn scratch(test: &str, backend: Backend) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ringloop-fs-traits-{}-{test}-{backend:?}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    support::socket_dir(&format!("fs-traits-{test}-{backend:?}"))
+}
+
+/// `path` opened for reading and writing (and created if `create`).
+async fn open_rw(path: &std::path::Path, create: bool) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .open(path)
+        .await
+        .expect("open for reading and writing")
 }
 
 /// Bytes that differ at every offset (a misplaced chunk shows).
@@ -72,12 +77,7 @@ fn read_ahead_is_given_back_to_seeks_and_writes() {
         let path = dir.join("data");
         std::fs::write(&path, b"0123456789abcdefghij").unwrap();
         lp.run_until_complete(async {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .await
-                .expect("open");
+            let mut file = open_rw(&path, false).await;
             // Read-ahead: a poll with a 16-byte buffer starts a 16-byte read; the
             // caller comes back with a 2-byte buffer, then a 1-byte one, and the rest
             // stays in the file's buffer.
@@ -164,13 +164,7 @@ fn futures_io_round_trips_and_seeks() {
         let path = dir.join("data");
         let data = pattern(300_000);
         lp.run_until_complete(async {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .open(&path)
-                .await
-                .expect("open");
+            let mut file = open_rw(&path, true).await;
             file.write_all(&data).await.unwrap();
             file.close().await.unwrap(); // flushes; the file stays usable
             assert_eq!(file.seek(SeekFrom::Start(1000)).await.unwrap(), 1000);
@@ -249,12 +243,7 @@ fn a_file_dropped_mid_operation_leaks_nothing() {
         std::fs::write(&path, vec![3u8; 1 << 20]).unwrap();
         lp.run_until_complete(async {
             for round in 0..20 {
-                let mut file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .await
-                    .expect("open");
+                let mut file = open_rw(&path, false).await;
                 // One poll starts an operation; then the file goes.
                 std::future::poll_fn(|cx| {
                     if round % 2 == 0 {

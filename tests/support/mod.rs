@@ -291,8 +291,8 @@ pub fn local_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
 }
 
-/// A fresh, empty directory for a test's socket files, unique to this process and
-/// thread; the test removes it when done.
+/// A fresh, empty directory for a test's files (sockets, data), unique to this process
+/// and thread; the test removes it when done.
 pub fn socket_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ringloop-test-{}-{name}-{:?}",

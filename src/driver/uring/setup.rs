@@ -44,29 +44,6 @@ impl SetupFlags {
         },
     ];
 
-    /// With a polling thread: `DEFER_TASKRUN` does not go with `SQPOLL`, and the
-    /// kernel's thread is the one issuer, so the ladder starts lower.
-    const SQPOLL_LADDER: [SetupFlags; 3] = [
-        SetupFlags {
-            single_issuer: true,
-            defer_taskrun: false,
-            coop_taskrun: true,
-            sqpoll_idle_ms: None,
-        },
-        SetupFlags {
-            single_issuer: false,
-            defer_taskrun: false,
-            coop_taskrun: true,
-            sqpoll_idle_ms: None,
-        },
-        SetupFlags {
-            single_issuer: false,
-            defer_taskrun: false,
-            coop_taskrun: false,
-            sqpoll_idle_ms: None,
-        },
-    ];
-
     fn build(self, entries: u32) -> io::Result<IoUring> {
         let mut builder = IoUring::builder();
         if let Some(idle) = self.sqpoll_idle_ms {
@@ -116,12 +93,13 @@ pub(super) fn build_ring(
     sqpoll_idle: Option<std::time::Duration>,
 ) -> io::Result<(IoUring, SetupFlags)> {
     let mut last_err = None;
-    let ladder: &[SetupFlags] = match sqpoll_idle {
-        None => &SetupFlags::LADDER,
-        Some(_) => &SetupFlags::SQPOLL_LADDER,
-    };
     let idle_ms = sqpoll_idle.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1));
-    for &setup in ladder {
+    // With a polling thread the ladder starts lower: `DEFER_TASKRUN` does not go with
+    // `SQPOLL`.
+    let ladder = SetupFlags::LADDER
+        .into_iter()
+        .filter(|s| idle_ms.is_none() || !s.defer_taskrun);
+    for setup in ladder {
         let setup = SetupFlags {
             sqpoll_idle_ms: idle_ms,
             ..setup
