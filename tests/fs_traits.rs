@@ -276,3 +276,38 @@ fn a_file_dropped_mid_operation_leaks_nothing() {
     }
     assert_eq!(fd_count(), before, "descriptors leaked");
 }
+
+/// A write reported done (copied) may still be on its way to the kernel when the `File`
+/// is dropped outside the loop; the descriptor must stay open until it ran, so the
+/// bytes land in that file and never in one opened afterwards under the same number.
+#[test]
+fn a_pending_write_of_a_file_dropped_outside_the_loop_lands_in_that_file() {
+    use tokio::io::AsyncWriteExt;
+    let _fds = exclusive_fds();
+    support::on_each_backend(|backend| {
+        let dir = scratch("dropped-outside", backend);
+        let (first, second) = (dir.join("first"), dir.join("second"));
+        let lp = support::new_loop(backend);
+        for round in 0..20 {
+            let mut file = lp.run_until_complete(async { open_rw(&first, true).await });
+            lp.run_until_complete(async {
+                file.write_all(format!("{round:02}").as_bytes())
+                    .await
+                    .unwrap();
+            });
+            drop(file); // outside the loop, with the write maybe not yet submitted
+            let other = std::fs::File::create(&second).unwrap(); // may reuse the number
+            lp.run_until_complete(ringloop::sleep(Duration::from_millis(2)));
+            drop(other);
+            assert_eq!(
+                std::fs::read(&second).unwrap(),
+                b"",
+                "{backend:?}: round {round}: a write reached another file"
+            );
+        }
+        let data = std::fs::read_to_string(&first).unwrap();
+        assert_eq!(data, "19", "{backend:?}: the last round's write");
+        drop(lp);
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}

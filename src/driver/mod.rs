@@ -157,7 +157,8 @@ pub(crate) trait Driver {
     /// The operation's future is gone: keep `held` (the memory the kernel may touch)
     /// until the completion arrives, cancelling the operation meanwhile; `late` says what
     /// to do with its result. An op with nothing held and `Late::Ignore` (a close that
-    /// nobody awaits) may be left to finish instead of cancelled.
+    /// nobody awaits) may be left to finish instead of cancelled; one with
+    /// `Late::Finish` (a file write) always is.
     fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late);
 
     /// Cancels and drains everything in flight before the loop closes. Returns `false`

@@ -60,6 +60,9 @@ pub enum Late {
     Ignore,
     /// The result is a new descriptor nobody will own: close it.
     CloseFd,
+    /// Never cancel it: it runs to its end (a file write, which its caller may already
+    /// count as done), and its resources go with its completion.
+    Finish,
 }
 
 /// A request for the kernel, in raw form. Every pointer points into heap memory owned by

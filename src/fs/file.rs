@@ -344,7 +344,9 @@ impl OpenOptions {
 /// codecs and `tokio::io::copy` work on it. Reads and writes go through a buffer of the
 /// file's own (one operation in flight at a time, at most 2 MiB each): a write is
 /// reported done once copied, and its outcome arrives with the next call or `flush`, so
-/// **flush before dropping** to see write errors. The position is the one std's blocking
+/// **flush before dropping** to see write errors. A write is never cancelled: dropped
+/// with the `File` (or a dropped `write_at` future), it still runs to its end, and the
+/// descriptor stays open until it has. The position is the one std's blocking
 /// I/O would have: bytes read ahead and not yet taken are given back by seeks and writes.
 ///
 /// ```
@@ -472,7 +474,8 @@ impl File {
         File::wrap(file)
     }
 
-    /// The std file, once no blocking job uses it (`Err(self)` while one does).
+    /// The std file, once no operation holds it (`Err(self)` while one does: a blocking
+    /// job, or a ring operation that may still run, which keeps the descriptor open).
     ///
     /// ```
     /// use ringloop::fs::File;
@@ -481,7 +484,7 @@ impl File {
     /// ringloop::run(async {
     ///     let file = File::create(&path).await?;
     ///     file.write_all_at(b"handed over", 0).await.0?;
-    ///     let mut std_file = file.into_std().expect("no blocking job uses it");
+    ///     let mut std_file = file.into_std().expect("no operation holds it");
     ///     let mut text = String::new();
     ///     std::io::Read::read_to_string(&mut std_file, &mut text)?; // blocking std I/O from here
     ///     assert_eq!(text, "handed over");
@@ -517,16 +520,12 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_at<B: IoBufMut + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        let op = ReadAt::new(self.std().as_raw_fd(), buf, pos);
+        let op = ReadAt::new(self.std().clone(), buf, pos);
         let (core, ring) = current("ringloop::fs::File::read_at");
         match ring {
             Some(io) => Op::new(io, op).await,
             None => {
-                let file = self.std().clone();
-                let job = core.spawn_blocking(move || {
-                    let _open = file;
-                    op.run_here()
-                });
+                let job = core.spawn_blocking(move || op.run_here());
                 job.await
                     .unwrap_or_else(|e| panic!("a blocking file read did not run: {e}"))
             }
@@ -550,16 +549,12 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn write_at<B: IoBuf + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        let op = WriteAt::new(self.std().as_raw_fd(), buf, pos);
+        let op = WriteAt::new(self.std().clone(), buf, pos);
         let (core, ring) = current("ringloop::fs::File::write_at");
         match ring {
             Some(io) => Op::new(io, op).await,
             None => {
-                let file = self.std().clone();
-                let job = core.spawn_blocking(move || {
-                    let _open = file;
-                    op.run_here()
-                });
+                let job = core.spawn_blocking(move || op.run_here());
                 job.await
                     .unwrap_or_else(|e| panic!("a blocking file write did not run: {e}"))
             }
@@ -695,7 +690,7 @@ impl File {
     async fn sync(&self, data_only: bool) -> io::Result<()> {
         let (core, ring) = current("ringloop::fs::File::sync_all");
         match ring {
-            Some(io) => Op::new(io, Fsync::new(self.std().as_raw_fd(), data_only)).await,
+            Some(io) => Op::new(io, Fsync::new(self.std().clone(), data_only)).await,
             None => {
                 let file = self.std().clone();
                 core.spawn_blocking(move || {
@@ -710,7 +705,8 @@ impl File {
         }
     }
 
-    /// The file's metadata (from the blocking pool).
+    /// The file's metadata (statx(2): on the ring on io_uring, on the blocking pool on
+    /// epoll).
     ///
     /// ```
     /// use ringloop::fs::File;
@@ -728,9 +724,8 @@ impl File {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn metadata(&self) -> io::Result<super::Metadata> {
-        let file = self.std().clone();
-        let op = crate::driver::ops::file::Statx::fd(file.as_raw_fd());
-        super::metadata::statx("ringloop::fs::File::metadata", op, Some(file)).await
+        let op = crate::driver::ops::file::Statx::file(self.std().clone());
+        super::metadata::statx("ringloop::fs::File::metadata", op).await
     }
 
     /// Truncates or extends the file to `size` bytes (from the blocking pool).

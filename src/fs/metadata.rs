@@ -6,7 +6,6 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::driver::op::Op;
@@ -393,22 +392,12 @@ impl fmt::Debug for FileType {
 }
 
 /// Runs `op` on the ring, or on the blocking pool where the driver has no file
-/// operations; `file`, the open file `op` names, stays open for the pool's job.
-pub(super) async fn statx(
-    what: &str,
-    op: Statx,
-    file: Option<Arc<std::fs::File>>,
-) -> io::Result<Metadata> {
+/// operations.
+pub(super) async fn statx(what: &str, op: Statx) -> io::Result<Metadata> {
     let (core, ring) = super::file::current(what);
     let stx = match ring {
         Some(io) => Op::new(io, op).await?,
-        None => {
-            core.spawn_blocking(move || {
-                let _open = file;
-                op.run_here()
-            })
-            .await??
-        }
+        None => core.spawn_blocking(move || op.run_here()).await??,
     };
     Ok(Metadata { stx })
 }

@@ -128,7 +128,7 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// The OS's error (`NotFound`, `PermissionDenied`, ...).
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let op = Statx::path(metadata::c_path(path.as_ref())?, true);
-    metadata::statx("ringloop::fs::metadata", op, None).await
+    metadata::statx("ringloop::fs::metadata", op).await
 }
 
 /// The metadata of `path` itself: a symbolic link is not followed (std's
@@ -145,7 +145,7 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// The OS's error (`NotFound`, `PermissionDenied`, ...).
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let op = Statx::path(metadata::c_path(path.as_ref())?, false);
-    metadata::statx("ringloop::fs::symlink_metadata", op, None).await
+    metadata::statx("ringloop::fs::symlink_metadata", op).await
 }
 
 /// Removes the file at `path`.

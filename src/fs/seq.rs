@@ -218,34 +218,20 @@ fn pool_done(done: Result<Done, crate::TaskError>) -> Done {
 }
 
 fn start_read(file: &Arc<std::fs::File>, buf: Slice<Vec<u8>>) -> InFlight {
-    use std::os::fd::AsRawFd;
-    let op = ReadAt::new(file.as_raw_fd(), buf, CURRENT_POSITION);
+    let op = ReadAt::new(file.clone(), buf, CURRENT_POSITION);
     let (core, ring) = super::file::current("reading a ringloop::fs::File");
     match ring {
         Some(io) => InFlight::RingRead(Op::new(io, op)),
-        None => {
-            let file = file.clone();
-            InFlight::PoolRead(core.spawn_blocking(move || {
-                let _open = file;
-                op.run_here()
-            }))
-        }
+        None => InFlight::PoolRead(core.spawn_blocking(move || op.run_here())),
     }
 }
 
 fn start_write(file: &Arc<std::fs::File>, buf: Slice<Vec<u8>>) -> InFlight {
-    use std::os::fd::AsRawFd;
-    let op = WriteAt::new(file.as_raw_fd(), buf, CURRENT_POSITION);
+    let op = WriteAt::new(file.clone(), buf, CURRENT_POSITION);
     let (core, ring) = super::file::current("writing a ringloop::fs::File");
     match ring {
         Some(io) => InFlight::RingWrite(Op::new(io, op)),
-        None => {
-            let file = file.clone();
-            InFlight::PoolWrite(core.spawn_blocking(move || {
-                let _open = file;
-                op.run_here()
-            }))
-        }
+        None => InFlight::PoolWrite(core.spawn_blocking(move || op.run_here())),
     }
 }
 

@@ -592,7 +592,7 @@ impl Driver for FaultDriver {
     }
 
     fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late) {
-        let detached = held.is_none() && late == Late::Ignore;
+        let detached = late == Late::Finish || (held.is_none() && late == Late::Ignore);
         match self.ops.abandon(id, held, late) {
             Abandoned::InFlight => match self.entries.get_mut(&id.user_data()) {
                 // A sink operation (a multishot one above all) may never finish on its

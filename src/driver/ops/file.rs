@@ -4,13 +4,21 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::op::{Late, OpCode, Operation, result};
 use crate::driver::ops::recv::{checked_len, clamp_len};
 use crate::driver::slab::Completion;
 use crate::sys::net::own;
+
+/// An open file shared by the operations on it: each operation holds it, so the
+/// descriptor stays open (its number cannot be reused by another file) until the last
+/// operation that may still run on it is dropped, by its future or, once abandoned, by
+/// the driver after the kernel's completion; even when the `File` itself went away
+/// first, outside any running loop.
+pub(crate) type OpenFile = Arc<std::fs::File>;
 
 /// An openat(2) in flight: yields the new descriptor.
 pub(crate) struct OpenAt {
@@ -65,11 +73,18 @@ pub(crate) struct ReadAt<B> {
     fd: RawFd,
     buf: B,
     offset: u64,
+    /// Keeps the descriptor open while the operation may run (see [`OpenFile`]).
+    _file: OpenFile,
 }
 
 impl<B: IoBufMut> ReadAt<B> {
-    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> ReadAt<B> {
-        ReadAt { fd, buf, offset }
+    pub(crate) fn new(file: OpenFile, buf: B, offset: u64) -> ReadAt<B> {
+        ReadAt {
+            fd: file.as_raw_fd(),
+            buf,
+            offset,
+            _file: file,
+        }
     }
 
     /// Runs the read on this thread (the blocking pool's), blocking until it is done.
@@ -135,11 +150,18 @@ pub(crate) struct WriteAt<B> {
     fd: RawFd,
     buf: B,
     offset: u64,
+    /// Keeps the descriptor open while the operation may run (see [`OpenFile`]).
+    _file: OpenFile,
 }
 
 impl<B: IoBuf> WriteAt<B> {
-    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> WriteAt<B> {
-        WriteAt { fd, buf, offset }
+    pub(crate) fn new(file: OpenFile, buf: B, offset: u64) -> WriteAt<B> {
+        WriteAt {
+            fd: file.as_raw_fd(),
+            buf,
+            offset,
+            _file: file,
+        }
     }
 
     /// Runs the write on this thread (the blocking pool's), blocking until it is done.
@@ -161,6 +183,11 @@ impl<B: IoBuf> WriteAt<B> {
 // SAFETY: as for `ReadAt`; the kernel only reads the buffer here.
 unsafe impl<B: IoBuf + Unpin> Operation for WriteAt<B> {
     type Output = (io::Result<usize>, B);
+
+    /// A write dropped before its completion runs to its end: its caller may count it
+    /// done already (the sequential traits do), and a regular file's write cannot be
+    /// taken back halfway anyway.
+    const LATE: Late = Late::Finish;
 
     fn code(&mut self) -> OpCode {
         OpCode::WriteAt {
@@ -185,6 +212,8 @@ unsafe impl<B: IoBuf + Unpin> Operation for WriteAt<B> {
 pub(crate) struct Statx {
     path: CString,
     dirfd: RawFd,
+    /// The open file `dirfd` is, for a statx of a descriptor (see [`OpenFile`]).
+    _file: Option<OpenFile>,
     flags: libc::c_int,
     /// Written by the kernel; on the heap, so it stays put while `self` moves.
     buf: Box<std::mem::MaybeUninit<libc::statx>>,
@@ -198,18 +227,20 @@ impl Statx {
     /// followed when `follow` says so.
     pub(crate) fn path(path: CString, follow: bool) -> Statx {
         let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-        Statx::new(path, libc::AT_FDCWD, flags)
+        Statx::new(path, libc::AT_FDCWD, None, flags)
     }
 
-    /// The open file `fd`.
-    pub(crate) fn fd(fd: RawFd) -> Statx {
-        Statx::new(CString::default(), fd, libc::AT_EMPTY_PATH)
+    /// The open file `file`.
+    pub(crate) fn file(file: OpenFile) -> Statx {
+        let fd = file.as_raw_fd();
+        Statx::new(CString::default(), fd, Some(file), libc::AT_EMPTY_PATH)
     }
 
-    fn new(path: CString, dirfd: RawFd, flags: libc::c_int) -> Statx {
+    fn new(path: CString, dirfd: RawFd, file: Option<OpenFile>, flags: libc::c_int) -> Statx {
         Statx {
             path,
             dirfd,
+            _file: file,
             flags,
             buf: Box::new(std::mem::MaybeUninit::uninit()),
         }
@@ -262,11 +293,17 @@ unsafe impl Operation for Statx {
 pub(crate) struct Fsync {
     fd: RawFd,
     data_only: bool,
+    /// Keeps the descriptor open while the operation may run (see [`OpenFile`]).
+    _file: OpenFile,
 }
 
 impl Fsync {
-    pub(crate) fn new(fd: RawFd, data_only: bool) -> Fsync {
-        Fsync { fd, data_only }
+    pub(crate) fn new(file: OpenFile, data_only: bool) -> Fsync {
+        Fsync {
+            fd: file.as_raw_fd(),
+            data_only,
+            _file: file,
+        }
     }
 }
 

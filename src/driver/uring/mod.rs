@@ -438,7 +438,7 @@ impl Driver for Uring {
     fn abandon_op(&mut self, id: OpId, held: Option<Box<dyn Any>>, late: Late) {
         // An op that holds nothing and whose result needs nothing (a close nobody
         // awaits) is left to finish: cancelling it would only cost an SQE.
-        let worth_cancelling = held.is_some() || late != Late::Ignore;
+        let worth_cancelling = late != Late::Finish && (held.is_some() || late != Late::Ignore);
         match self.ops.abandon(id, held, late) {
             Abandoned::InFlight if worth_cancelling => {
                 let _ = self.push(&sqe::cancel(id.user_data()));
