@@ -114,6 +114,48 @@ fn a_loop_handle_kept_in_a_task_does_not_keep_the_loop_alive() {
     });
 }
 
+/// On a closed loop nothing new runs or is held: a spawned task is cancelled at once,
+/// a `call_soon` closure dropped at once; and a destructor that spawns again on the
+/// closed loop (a chain of them) is dropped in turn without recursing.
+#[test]
+fn a_closed_loop_drops_new_work_at_once_even_chains_of_it() {
+    struct Respawn(ringloop::LoopHandle, Rc<Cell<u32>>);
+    impl Drop for Respawn {
+        fn drop(&mut self) {
+            let n = self.1.get();
+            if n < 100_000 {
+                self.1.set(n + 1);
+                let next = Respawn(self.0.clone(), self.1.clone());
+                drop(self.0.spawn(async move {
+                    let _next = next;
+                    std::future::pending::<()>().await
+                }));
+            }
+        }
+    }
+    support::on_each_backend(|backend| {
+        let lp = support::new_loop(backend);
+        let handle = lp.handle();
+        drop(lp);
+        let held = Rc::new(());
+        let h = held.clone();
+        handle.call_soon(move || drop(h));
+        assert_eq!(
+            Rc::strong_count(&held),
+            1,
+            "the closure was dropped, not kept"
+        );
+        let count = Rc::new(Cell::new(0));
+        let first = Respawn(handle.clone(), count.clone());
+        let task = handle.spawn(async move {
+            let _first = first;
+            std::future::pending::<()>().await
+        });
+        assert!(task.is_cancelled());
+        assert_eq!(count.get(), 100_000, "every link of the chain was dropped");
+    });
+}
+
 #[test]
 fn get_running_loop_outside_a_loop_says_what_to_do() {
     let err = std::panic::catch_unwind(ringloop::get_running_loop).unwrap_err();

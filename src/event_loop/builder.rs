@@ -510,6 +510,7 @@ impl Builder {
             signals: RefCell::new(None),
             slow_callback: self.slow_callback_duration.or_else(debug_from_env),
             busy_poll: self.busy_poll,
+            sealed_spawning: Cell::new(false),
         };
         Ok(EventLoop {
             core: Rc::new(core),

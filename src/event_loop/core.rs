@@ -60,6 +60,8 @@ pub(crate) struct Core {
     pub(super) slow_callback: Option<Duration>,
     /// `Builder::busy_poll`: how long to poll the driver before blocking in it.
     pub(super) busy_poll: Duration,
+    /// A spawn on the closed loop is dropping tasks (see `spawn`).
+    pub(super) sealed_spawning: Cell<bool>,
 }
 
 impl Core {
@@ -76,11 +78,17 @@ impl Core {
     {
         if self.shared().is_sealed() {
             // A closed loop runs nothing new: the task resolves as cancelled at once and
-            // its future is dropped here, not held until the loop's memory goes.
+            // its future is dropped here, not held until the loop's memory goes. A spawn
+            // from that drop (a destructor spawning) only links its task: the outer
+            // call's loop below drops it too, without recursing.
             let task = self.sched.spawn(future);
+            if self.sealed_spawning.replace(true) {
+                return task;
+            }
             let mut reports = Vec::new();
             self.sched.shutdown_all(&mut reports);
             self.sched.discard_ready(&mut reports);
+            self.sealed_spawning.set(false);
             for report in reports {
                 crate::task::error::default_exception_handler(report);
             }
@@ -204,13 +212,19 @@ impl Core {
         };
         let start = Instant::now();
         loop {
-            let arrived = {
+            let turned = {
                 let mut woken = self.woken.borrow_mut();
                 let turned = self.io.with_driver(|d| d.turn(Wait::Poll, &mut woken));
-                // A failed turn is left to the iteration's own turn to report.
-                !matches!(turned, Some(Ok(()))) || !woken.is_empty()
+                turned.map(|t| t.map(|()| !woken.is_empty()))
             };
-            if arrived || self.shared().is_notified() || self.stopping.get() {
+            match turned {
+                Some(Ok(false)) => {}
+                Some(Ok(true)) => return Wait::Poll,
+                // A failed turn (or a gone driver) is the iteration's own turn's to report:
+                // it runs, blocking as asked, whatever the driver's state.
+                _ => return wait,
+            }
+            if self.shared().is_notified() || self.stopping.get() {
                 return Wait::Poll;
             }
             let spent = start.elapsed();

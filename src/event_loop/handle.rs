@@ -16,7 +16,14 @@ use super::core::Core;
 pub(crate) fn call_soon_on(core: &Rc<Core>, f: impl FnOnce() + 'static) -> CallbackHandle {
     let node = callback::allocate(f, 1);
     let handle = CallbackRef::new(node.clone());
-    core.sched.schedule(node);
+    if core.shared().is_sealed() {
+        // A closed loop runs nothing new: the closure is dropped now, not held.
+        if let Some(report) = node.discard() {
+            crate::task::error::default_exception_handler(report);
+        }
+    } else {
+        core.sched.schedule(node);
+    }
     CallbackHandle {
         callback: handle,
         timer: None,

@@ -162,12 +162,13 @@ impl Metadata {
                 "this filesystem does not record that time",
             ));
         }
-        let since = Duration::new(t.tv_sec.unsigned_abs(), t.tv_nsec);
-        Ok(if t.tv_sec >= 0 {
-            SystemTime::UNIX_EPOCH + since
-        } else {
-            SystemTime::UNIX_EPOCH - since
-        })
+        // statx's seconds may be negative (before 1970); its nanoseconds never are, and
+        // count forward from those seconds.
+        let secs = SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(t.tv_sec.max(0).unsigned_abs()))
+            .and_then(|t0| t0.checked_sub(Duration::from_secs(t.tv_sec.min(0).unsigned_abs())));
+        secs.and_then(|s| s.checked_add(Duration::from_nanos(u64::from(t.tv_nsec))))
+            .ok_or_else(|| io::Error::other("a file time outside the system clock's range"))
     }
 
     /// The mode: file type and permission bits (std's `MetadataExt::mode`).

@@ -377,15 +377,23 @@ impl futures_io::AsyncWrite for ChildStdin {
     }
 }
 
+/// -1 once the pipe was shut down through the I/O traits (it is closed then).
 impl AsRawFd for ChildStdin {
     fn as_raw_fd(&self) -> RawFd {
-        self.pipe.raw()
+        self.pipe.open_raw().unwrap_or(-1)
     }
 }
 
+/// # Panics
+///
+/// Once the pipe was shut down through the I/O traits (it is closed then).
 impl AsFd for ChildStdin {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.pipe.fd.as_ref().expect("an open pipe").as_fd()
+        self.pipe
+            .fd
+            .as_ref()
+            .expect("ChildStdin::as_fd: the pipe was shut down (poll_shutdown closed it)")
+            .as_fd()
     }
 }
 

@@ -457,7 +457,15 @@ impl fmt::Debug for StreamReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamReader")
             .field("fd", &self.conn.sock.raw_fd())
-            .field("buffered", &self.buffered().len())
+            // While a read holds the buffer, its bytes are the read's (and `start` is stale).
+            .field(
+                "buffered",
+                &if self.pending.is_some() {
+                    0
+                } else {
+                    self.buffered().len()
+                },
+            )
             .field("read_in_flight", &self.pending.is_some())
             .field("eof", &self.eof.get())
             .field("limit", &self.limit)
