@@ -327,7 +327,7 @@ pub(crate) type EchoResults = Vec<[Result<Figures, String>; ECHO_SERVERS.len()]>
 
 pub(crate) fn run_echo(
     plan: &Plan,
-    available: &[bool; 3],
+    available: &[bool; 4],
     server_cpu: Option<usize>,
     progress: &Progress,
 ) -> EchoResults {

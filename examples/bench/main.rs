@@ -1,12 +1,14 @@
 //! The benchmark: ringloop on io_uring, ringloop on epoll and tokio's current-thread
-//! runtime (with a `LocalSet`), running the very same futures.
+//! runtime (with a `LocalSet`), running the very same futures; monoio (its io_uring
+//! driver, timers on) joins them in the core workloads.
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --out DIR]`
 //!
 //! Seven parts, run on the three runtimes (the echo part also on ringloop's protocol
 //! server; the last on ringloop-io_uring alone):
 //!
-//! 1. **Core workloads** on the main thread: spawn N tasks that return at once and await
+//! 1. **Core workloads** (`workloads.rs`, shared with `benches/core.rs`) on the main
+//!    thread, on the three runtimes and monoio: spawn N tasks that return at once and await
 //!    each; T tasks yielding Y times each; producer/consumer pairs passing messages
 //!    through a capacity-1, waker-based channel (a wake ping-pong); N `timeout`s around
 //!    ready futures; N tasks sleeping 0–100 ms (figure: the thread's CPU time, since the
@@ -104,6 +106,7 @@ mod processes;
 mod report;
 mod runtime;
 mod services;
+mod workloads;
 
 use std::io::{self, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -121,7 +124,7 @@ use crate::http::{Load, http_steps, run_http};
 use crate::pool_echo::{pool_echo_steps, run_pool_echo};
 use crate::processes::{process_steps, run_processes};
 use crate::report::{Environment, OtherLoad, Results, report};
-use crate::runtime::{RUNTIMES, probe};
+use crate::runtime::{CORE_RUNTIMES, probe};
 use crate::services::{run_services, service_steps};
 
 const USAGE: &str = "usage: cargo run --release --example bench [-- [--quick] [--out DIR]]
@@ -406,9 +409,9 @@ fn main() {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string());
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let descriptions = RUNTIMES.map(probe);
+    let descriptions = CORE_RUNTIMES.map(probe);
     let available = descriptions.each_ref().map(Result::is_ok);
-    for runtime in RUNTIMES {
+    for runtime in CORE_RUNTIMES {
         if let Err(e) = &descriptions[runtime.index()] {
             eprintln!("bench: {} is unavailable here: {e}", runtime.label());
         }
@@ -440,7 +443,7 @@ fn main() {
     };
 
     let load = Load::find();
-    let steps = CORE_WORKLOADS.len() * RUNTIMES.len()
+    let steps = CORE_WORKLOADS.len() * CORE_RUNTIMES.len()
         + echo_cases().len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds)
         + http_steps(&plan)
         + file_steps(&plan)

@@ -7,20 +7,20 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::Plan;
-use crate::core::{CORE_WORKLOADS, CoreResults};
+use crate::core::{CORE_WORKLOADS, CoreResults, CoreWorkload};
 use crate::echo::{ECHO_SERVERS, EchoResults, EchoServer, conns_label, echo_cases};
 use crate::files::FileResults;
 use crate::http::{HttpResults, HttpRow};
 use crate::measure::{Figures, MAX_RETRIES};
 use crate::pool_echo::PoolResults;
 use crate::processes::ProcessResults;
-use crate::runtime::{RUNTIMES, Runtime};
+use crate::runtime::{CORE_RUNTIMES, RUNTIMES, Runtime};
 use crate::services::ServiceResults;
 
 pub(crate) struct Environment {
     pub(crate) kernel: String,
     pub(crate) cpus: usize,
-    pub(crate) descriptions: [Result<String, String>; 3],
+    pub(crate) descriptions: [Result<String, String>; 4],
     pub(crate) pinning: String,
     pub(crate) cpu_source: &'static str,
     pub(crate) quick: bool,
@@ -104,7 +104,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     );
     let _ = writeln!(w);
     let _ = writeln!(w, "- kernel {}, {} CPUs", env.kernel, env.cpus);
-    for runtime in RUNTIMES {
+    for runtime in CORE_RUNTIMES {
         let line = match &env.descriptions[runtime.index()] {
             Ok(d) => d.clone(),
             Err(e) => format!("**unavailable**: {e}"),
@@ -172,28 +172,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     }
     let _ = writeln!(w);
 
-    // Core workloads.
-    let _ = writeln!(w, "### Core workloads (time, lower is better)");
-    let _ = writeln!(w);
-    let _ = writeln!(
-        w,
-        "| workload | ringloop-io_uring | ringloop-epoll | tokio | io_uring / tokio | epoll / tokio |"
-    );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
-    for (workload, row) in CORE_WORKLOADS.iter().zip(core) {
-        let secs = row.map(|d| d.map(|d| d.as_secs_f64()));
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} |",
-            workload.name(plan),
-            cell(row[0].map(duration_label)),
-            cell(row[1].map(duration_label)),
-            cell(row[2].map(duration_label)),
-            ratio(secs[0], secs[2]),
-            ratio(secs[1], secs[2]),
-        );
-    }
-    let _ = writeln!(w);
+    core_table(w, plan, core);
 
     echo_table(
         w,
@@ -220,6 +199,56 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     system::services_table(w, plan, &results.services, other.services);
     system::pool_echo_table(w, plan, &results.pool_echo, other.pool_echo);
     md
+}
+
+/// The core workloads: a column per runtime (monoio's too), then the ratios to tokio's
+/// and to monoio's, and the spawn target.
+fn core_table(w: &mut String, plan: &Plan, core: &CoreResults) {
+    let _ = writeln!(w, "### Core workloads (time, lower is better)");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| workload | {} | io_uring / tokio | epoll / tokio | io_uring / monoio | epoll / monoio |",
+        CORE_RUNTIMES.map(Runtime::label).join(" | ")
+    );
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(CORE_RUNTIMES.len() + 4));
+    for (workload, row) in CORE_WORKLOADS.iter().zip(core) {
+        let secs = row.map(|d| d.map(|d| d.as_secs_f64()));
+        let [u, e, t, m] = [
+            Runtime::IoUring,
+            Runtime::Epoll,
+            Runtime::Tokio,
+            Runtime::Monoio,
+        ]
+        .map(|rt| secs[rt.index()]);
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} |",
+            workload.name(plan),
+            row.map(|d| cell(d.map(duration_label))).join(" | "),
+            ratio(u, t),
+            ratio(e, t),
+            ratio(u, m),
+            ratio(e, m),
+        );
+    }
+    let _ = writeln!(w);
+    if let Some(row) = CORE_WORKLOADS
+        .iter()
+        .position(|w| matches!(w, CoreWorkload::Spawn))
+        .map(|i| &core[i])
+    {
+        let secs = |rt: Runtime| row[rt.index()].map(|d| d.as_secs_f64());
+        let (u, m) = (secs(Runtime::IoUring), secs(Runtime::Monoio));
+        let met = u.zip(m).map(|(u, m)| u <= 0.8 * m);
+        let _ = writeln!(
+            w,
+            "- Target: spawn + join on ringloop-io_uring ≤ 0.8 × monoio's ({}): {}",
+            ratio(u, m),
+            verdict(met)
+        );
+        let _ = writeln!(w);
+    }
 }
 
 /// The ratio columns of the echo throughput and CPU tables: numerator / denominator.
