@@ -1,18 +1,15 @@
 //! Core workloads (`workloads.rs`, generic over [`Exec`]): the same futures on every
 //! runtime, monoio included. Spawning, yielding, a wake ping-pong through a small
-//! waker-based channel, timeouts around ready futures and many sleeps; each figure is
-//! the median of several runs.
+//! waker-based channel and timeouts around ready futures; each figure is the median of
+//! several runs. (Sleeps are `timers.rs`'s.)
 
 use std::time::{Duration, Instant};
 
 use ringloop::Backend;
 
-use crate::cpu::thread_cpu_time;
 use crate::report::count;
 use crate::runtime::{Available, CORE_RUNTIMES, Monoio, Ringloop, Runtime, Tokio};
-use crate::workloads::{
-    Exec, channel_pairs, random_delays, sleep_many, spawn_many, timeout_many, yield_many,
-};
+use crate::workloads::{Exec, channel_pairs, spawn_many, timeout_many, yield_many};
 use crate::{Plan, Progress};
 
 #[derive(Clone, Copy, Debug)]
@@ -21,15 +18,13 @@ pub(crate) enum CoreWorkload {
     Yield,
     Wake,
     Timeout,
-    Sleep,
 }
 
-pub(crate) const CORE_WORKLOADS: [CoreWorkload; 5] = [
+pub(crate) const CORE_WORKLOADS: [CoreWorkload; 4] = [
     CoreWorkload::Spawn,
     CoreWorkload::Yield,
     CoreWorkload::Wake,
     CoreWorkload::Timeout,
-    CoreWorkload::Sleep,
 ];
 
 impl CoreWorkload {
@@ -49,15 +44,10 @@ impl CoreWorkload {
             CoreWorkload::Timeout => {
                 format!("{} timeouts around ready futures", count(plan.timeouts))
             }
-            CoreWorkload::Sleep => format!(
-                "{} sleeps of 0–{} ms (thread CPU time)",
-                count(plan.sleep_tasks as u64),
-                plan.sleep_max_ms
-            ),
         }
     }
 
-    /// One run on `rt`: wall time (CPU time for sleeps); the result is checked.
+    /// One run on `rt`: wall time; the result is checked.
     fn run<R: Exec>(self, rt: &R, plan: &Plan) -> Duration {
         let start = Instant::now();
         match self {
@@ -84,17 +74,6 @@ impl CoreWorkload {
                 let sum = rt.block_on(timeout_many::<R>(n));
                 assert_eq!(sum, n * (n - 1) / 2, "timeout: wrong sum");
             }
-            CoreWorkload::Sleep => {
-                let delays = random_delays(
-                    plan.sleep_tasks,
-                    Duration::from_millis(plan.sleep_max_ms),
-                    Duration::from_millis(1),
-                );
-                let cpu = thread_cpu_time();
-                let n = rt.block_on(sleep_many::<R>(delays));
-                assert_eq!(n, plan.sleep_tasks, "sleep: wrong count");
-                return thread_cpu_time() - cpu;
-            }
         }
         start.elapsed()
     }
@@ -115,7 +94,7 @@ fn core_median<R: Exec>(rt: &R, workload: CoreWorkload, plan: &Plan) -> Duration
 pub(crate) type CoreResults = Vec<[Option<Duration>; 4]>;
 
 /// The core workloads' runtimes, each built once (`None`: unavailable).
-struct CoreRuntimes {
+pub(crate) struct CoreRuntimes {
     uring: Option<Ringloop>,
     epoll: Option<Ringloop>,
     tokio: Option<Tokio>,
@@ -123,7 +102,7 @@ struct CoreRuntimes {
 }
 
 impl CoreRuntimes {
-    fn new(available: &Available) -> CoreRuntimes {
+    pub(crate) fn new(available: &Available) -> CoreRuntimes {
         let on = |runtime: Runtime| available[runtime.index()];
         CoreRuntimes {
             uring: on(Runtime::IoUring)
@@ -138,7 +117,7 @@ impl CoreRuntimes {
     }
 
     /// `f` on `runtime`, or `None` where it is unavailable.
-    fn with<T>(&self, runtime: Runtime, f: impl RunOn<T>) -> Option<T> {
+    pub(crate) fn with<T>(&self, runtime: Runtime, f: &impl RunOn<T>) -> Option<T> {
         match runtime {
             Runtime::IoUring => self.uring.as_ref().map(|rt| f.run(rt)),
             Runtime::Epoll => self.epoll.as_ref().map(|rt| f.run(rt)),
@@ -149,7 +128,7 @@ impl CoreRuntimes {
 }
 
 /// Something to run on any [`Exec`] (a generic closure).
-trait RunOn<T> {
+pub(crate) trait RunOn<T> {
     fn run<R: Exec>(&self, rt: &R) -> T;
 }
 
@@ -173,7 +152,7 @@ pub(crate) fn run_core(plan: &Plan, available: &Available, progress: &Progress) 
                     workload.name(plan),
                     runtime.label()
                 ));
-                row[runtime.index()] = runtimes.with(runtime, Median(workload, plan));
+                row[runtime.index()] = runtimes.with(runtime, &Median(workload, plan));
             }
             row
         })

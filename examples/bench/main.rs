@@ -106,6 +106,7 @@ mod processes;
 mod report;
 mod runtime;
 mod services;
+mod timers;
 mod workloads;
 
 use std::io::{self, IsTerminal, Write as _};
@@ -126,6 +127,7 @@ use crate::processes::{process_steps, run_processes};
 use crate::report::{Environment, OtherLoad, Results, report};
 use crate::runtime::{CORE_RUNTIMES, probe};
 use crate::services::{run_services, service_steps};
+use crate::timers::{run_timers, timer_steps};
 
 const USAGE: &str = "usage: cargo run --release --example bench [-- [--quick] [--out DIR]]
 
@@ -182,8 +184,19 @@ struct Plan {
     channel_pairs: u64,
     messages_per_pair: u64,
     timeouts: u64,
+    /// The dense timer workload: this many sleeps of 0..=`sleep_max_ms` whole ms.
     sleep_tasks: usize,
     sleep_max_ms: u64,
+    /// The sparse timer workload: this many sleeps spread evenly over `sparse_span`.
+    sparse_timers: usize,
+    sparse_span: Duration,
+    /// The timer scaling points: this many random µs sleeps within `timer_span` each.
+    timer_counts: &'static [usize],
+    timer_span: Duration,
+    /// Measured runs per timer workload and runtime, after a warm-up run if
+    /// `timer_warmup`.
+    timer_runs: usize,
+    timer_warmup: bool,
     /// Measured runs per core workload and runtime (after one warm-up run).
     core_runs: usize,
     /// Interleaved measurement rounds per echo case and runtime.
@@ -225,6 +238,12 @@ impl Plan {
             timeouts: 1_000_000,
             sleep_tasks: 200_000,
             sleep_max_ms: 100,
+            sparse_timers: 20_000,
+            sparse_span: Duration::from_secs(1),
+            timer_counts: &[10_000, 100_000, 1_000_000],
+            timer_span: Duration::from_secs(1),
+            timer_runs: 3,
+            timer_warmup: true,
             core_runs: 5,
             echo_rounds: 3,
             echo_warmup: Duration::from_millis(300),
@@ -254,6 +273,12 @@ impl Plan {
             timeouts: 100_000,
             sleep_tasks: 20_000,
             sleep_max_ms: 50,
+            sparse_timers: 20_000,
+            sparse_span: Duration::from_secs(1),
+            timer_counts: &[10_000, 100_000],
+            timer_span: Duration::from_millis(250),
+            timer_runs: 1,
+            timer_warmup: false,
             core_runs: 2,
             echo_rounds: 1,
             echo_warmup: Duration::from_millis(100),
@@ -444,6 +469,7 @@ fn main() {
 
     let load = Load::find();
     let steps = CORE_WORKLOADS.len() * CORE_RUNTIMES.len()
+        + timer_steps(&plan)
         + echo_cases().len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds)
         + http_steps(&plan)
         + file_steps(&plan)
@@ -452,6 +478,7 @@ fn main() {
         + pool_echo_steps(&plan);
     let progress = Progress::start(steps);
     let core = run_core(&plan, &available, &progress);
+    let timers = run_timers(&plan, &available, &progress);
     let echo = run_echo(&plan, &available, server_cpu, &progress);
     let http = run_http(&plan, &available, server_cpu, &load, &progress);
     // The rest runs unpinned (the blocking pools' threads inherit this thread's CPUs);
@@ -469,6 +496,7 @@ fn main() {
 
     let results = Results {
         core,
+        timers,
         echo,
         http,
         files,

@@ -16,6 +16,7 @@ use crate::pool_echo::PoolResults;
 use crate::processes::ProcessResults;
 use crate::runtime::{CORE_RUNTIMES, RUNTIMES, Runtime};
 use crate::services::ServiceResults;
+use crate::timers::{TimerResults, TimerWorkload};
 
 pub(crate) struct Environment {
     pub(crate) kernel: String,
@@ -73,6 +74,7 @@ fn cell(value: Option<String>) -> String {
 /// What every part measured.
 pub(crate) struct Results {
     pub(crate) core: CoreResults,
+    pub(crate) timers: TimerResults,
     pub(crate) echo: EchoResults,
     pub(crate) http: HttpResults,
     pub(crate) files: FileResults,
@@ -173,6 +175,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     let _ = writeln!(w);
 
     core_table(w, plan, core);
+    timer_table(w, plan, &results.timers);
 
     echo_table(
         w,
@@ -249,6 +252,73 @@ fn core_table(w: &mut String, plan: &Plan, core: &CoreResults) {
         );
         let _ = writeln!(w);
     }
+}
+
+/// The timer workloads: CPU time and CPU per timer per runtime, the ratios, and the
+/// issue's timer targets.
+fn timer_table(w: &mut String, plan: &Plan, timers: &TimerResults) {
+    let _ = writeln!(
+        w,
+        "### Timers (the thread's CPU time for the whole run, and per timer; lower is better)"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "A task per timer sleeps once; all are awaited. Medians of {} run(s){}. Each \
+         runtime with its default settings (ringloop: the default builder).",
+        plan.timer_runs,
+        if plan.timer_warmup {
+            " after a warm-up run"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| workload | {} | {} | io_uring / tokio | epoll / tokio | io_uring / monoio |",
+        CORE_RUNTIMES.map(Runtime::label).join(" | "),
+        CORE_RUNTIMES
+            .map(|rt| format!("{} ns/timer", rt.short()))
+            .join(" | "),
+    );
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(2 * CORE_RUNTIMES.len() + 3));
+    for (workload, row) in timers {
+        let n = workload.timers(plan) as f64;
+        let secs = row.map(|d| d.map(|d| d.as_secs_f64()));
+        let at = |rt: Runtime| secs[rt.index()];
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} |",
+            workload.name(plan),
+            row.map(|d| cell(d.map(duration_label))).join(" | "),
+            secs.map(|s| cell(s.map(|s| format!("{:.0}", s * 1e9 / n))))
+                .join(" | "),
+            ratio(at(Runtime::IoUring), at(Runtime::Tokio)),
+            ratio(at(Runtime::Epoll), at(Runtime::Tokio)),
+            ratio(at(Runtime::IoUring), at(Runtime::Monoio)),
+        );
+    }
+    let _ = writeln!(w);
+    for (workload, row) in timers {
+        let (what, bound) = match workload {
+            TimerWorkload::Dense => ("dense", 0.45),
+            TimerWorkload::Sparse => ("sparse", 1.0),
+            TimerWorkload::Scaling(_) => continue,
+        };
+        let secs = |rt: Runtime| row[rt.index()].map(|d| d.as_secs_f64());
+        for runtime in [Runtime::IoUring, Runtime::Epoll] {
+            let (r, t) = (secs(runtime), secs(Runtime::Tokio));
+            let _ = writeln!(
+                w,
+                "- Target: {what} timers' CPU on {} ≤ {bound:.2} × tokio's ({}): {}",
+                runtime.label(),
+                ratio(r, t),
+                verdict(r.zip(t).map(|(r, t)| r <= bound * t)),
+            );
+        }
+    }
+    let _ = writeln!(w);
 }
 
 /// The ratio columns of the echo throughput and CPU tables: numerator / denominator.
