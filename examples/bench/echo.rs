@@ -158,7 +158,7 @@ pub(crate) async fn echo_conn<R: Rt>(mut stream: R::Stream) {
     }
 }
 
-fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
+pub(crate) fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
     let name = format!("{}-echo", server.label());
     let backend = server.runtime().backend();
     let ringloop = move || Ringloop::new(backend.expect("a ringloop server's backend"));

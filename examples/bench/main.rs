@@ -101,6 +101,7 @@ mod echo;
 mod files;
 mod http;
 mod measure;
+mod memory;
 mod pool_echo;
 mod processes;
 mod report;
@@ -122,6 +123,7 @@ use crate::cpu::{other_load, pin_current_thread, schedstat_works, unpin_current_
 use crate::echo::{ECHO_SERVERS, echo_cases, run_echo};
 use crate::files::{file_steps, run_files};
 use crate::http::{Load, http_steps, run_http};
+use crate::memory::{memory_steps, raise_nofile, run_memory};
 use crate::pool_echo::{pool_echo_steps, run_pool_echo};
 use crate::processes::{process_steps, run_processes};
 use crate::report::{Environment, OtherLoad, Results, report};
@@ -141,17 +143,21 @@ const USAGE: &str = "usage: cargo run --release --example bench [-- [--quick] [-
 struct Options {
     quick: bool,
     out: PathBuf,
+    /// The memory part's child: serve with this echo server and report `VmRSS`.
+    rss_server: Option<String>,
 }
 
 fn parse_options() -> Options {
     let mut options = Options {
         quick: false,
         out: PathBuf::from("target/bench"),
+        rss_server: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--rss-server" => options.rss_server = args.next(),
             "--out" => match args.next() {
                 Some(dir) => options.out = PathBuf::from(dir),
                 None => usage_error("--out needs a directory"),
@@ -225,6 +231,8 @@ struct Plan {
     remote_round_trips: u64,
     blocking_round_trips: u64,
     service_rounds: usize,
+    /// Idle connections per server in the memory part.
+    memory_conns: usize,
 }
 
 impl Plan {
@@ -260,6 +268,7 @@ impl Plan {
             remote_round_trips: 10_000,
             blocking_round_trips: 10_000,
             service_rounds: 3,
+            memory_conns: 10_000,
         }
     }
 
@@ -295,6 +304,7 @@ impl Plan {
             remote_round_trips: 2_000,
             blocking_round_trips: 2_000,
             service_rounds: 1,
+            memory_conns: 1_000,
         }
     }
 }
@@ -421,6 +431,9 @@ fn write_outputs(out: &Path, md: &str, svg: &str) -> io::Result<()> {
 
 fn main() {
     let options = parse_options();
+    if let Some(label) = &options.rss_server {
+        memory::serve_child(label);
+    }
     let plan = if options.quick {
         Plan::quick()
     } else {
@@ -430,6 +443,9 @@ fn main() {
         eprintln!("bench: this is a debug build; run with --release for real figures");
     }
 
+    let nofile = raise_nofile()
+        .map(|n| format!("RLIMIT_NOFILE {n} (soft limit raised to the hard one)"))
+        .unwrap_or_else(|e| format!("RLIMIT_NOFILE not raised: {e}"));
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string());
@@ -465,6 +481,7 @@ fn main() {
             "/proc/self/task/<tid>/stat (10 ms ticks)"
         },
         quick: options.quick,
+        nofile,
     };
 
     let load = Load::find();
@@ -475,7 +492,8 @@ fn main() {
         + file_steps(&plan)
         + process_steps(&plan)
         + service_steps(&plan)
-        + pool_echo_steps(&plan);
+        + pool_echo_steps(&plan)
+        + memory_steps();
     let progress = Progress::start(steps);
     let core = run_core(&plan, &available, &progress);
     let timers = run_timers(&plan, &available, &progress);
@@ -492,6 +510,7 @@ fn main() {
         other_load(|| run_services(&plan, &available, server_cpu, &progress));
     let (pool_echo, pool_echo_other) =
         other_load(|| run_pool_echo(&plan, available[0], server_cpu.is_some(), &progress));
+    let memory = run_memory(&plan, &available, &progress);
     progress.finish();
 
     let results = Results {
@@ -503,6 +522,7 @@ fn main() {
         processes,
         services,
         pool_echo,
+        memory,
         other_load: OtherLoad {
             files: files_other,
             processes: processes_other,

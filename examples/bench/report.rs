@@ -12,6 +12,7 @@ use crate::echo::{ECHO_SERVERS, EchoResults, EchoServer, conns_label, echo_cases
 use crate::files::FileResults;
 use crate::http::{HttpResults, HttpRow};
 use crate::measure::{Figures, MAX_RETRIES};
+use crate::memory::MemoryResults;
 use crate::pool_echo::PoolResults;
 use crate::processes::ProcessResults;
 use crate::runtime::{CORE_RUNTIMES, RUNTIMES, Runtime};
@@ -25,6 +26,8 @@ pub(crate) struct Environment {
     pub(crate) pinning: String,
     pub(crate) cpu_source: &'static str,
     pub(crate) quick: bool,
+    /// The descriptor limit, as raised at the start.
+    pub(crate) nofile: String,
 }
 
 /// Above this share of a window spent on other work on a benchmark core, the report
@@ -81,6 +84,7 @@ pub(crate) struct Results {
     pub(crate) processes: ProcessResults,
     pub(crate) services: ServiceResults,
     pub(crate) pool_echo: PoolResults,
+    pub(crate) memory: MemoryResults,
     /// The share of the machine's CPU time that went to other work during each of the
     /// last four parts.
     pub(crate) other_load: OtherLoad,
@@ -105,7 +109,11 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         if env.quick { " (quick run)" } else { "" }
     );
     let _ = writeln!(w);
-    let _ = writeln!(w, "- kernel {}, {} CPUs", env.kernel, env.cpus);
+    let _ = writeln!(
+        w,
+        "- kernel {}, {} CPUs, {}",
+        env.kernel, env.cpus, env.nofile
+    );
     for runtime in CORE_RUNTIMES {
         let line = match &env.descriptions[runtime.index()] {
             Ok(d) => d.clone(),
@@ -201,6 +209,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     system::processes_table(w, plan, &results.processes, other.processes);
     system::services_table(w, plan, &results.services, other.services);
     system::pool_echo_table(w, plan, &results.pool_echo, other.pool_echo);
+    memory_table(w, plan, &results.memory);
     md
 }
 
@@ -668,4 +677,59 @@ fn http_targets(w: &mut String, http: &HttpResults) {
             verdict(thr),
         );
     }
+}
+
+/// Server RSS per idle connection, with the ratio to tokio's stream server and the
+/// issue's target for the protocol server.
+fn memory_table(w: &mut String, plan: &Plan, memory: &MemoryResults) {
+    let _ = writeln!(
+        w,
+        "### Memory per idle connection ({} connections, lower is better)",
+        count(plan.memory_conns as u64)
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "Each server runs alone in a child process (the bench re-executed with \
+         `--rss-server`). After a warm-up of a few connections, the child's `VmRSS` is read, \
+         then {} connections each make one 64-byte round trip and stay open and idle, and \
+         `VmRSS` is read again: per connection = the difference / {}. The stream servers \
+         hold a task and its 16 KiB read buffer per connection (pages the kernel has not \
+         been made to touch are not resident); the kernel's socket memory is not counted.",
+        count(plan.memory_conns as u64),
+        count(plan.memory_conns as u64),
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| server | RSS before | RSS with the connections | per connection | / tokio |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1 << 20) as f64);
+    let per = |server: EchoServer| memory[server.index()].as_ref().ok().map(|m| m.per_conn());
+    for server in ECHO_SERVERS {
+        let m = memory[server.index()].as_ref();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} |",
+            server.label(),
+            cell(m.ok().map(|m| mib(m.before))),
+            cell(m.ok().map(|m| mib(m.after))),
+            match m {
+                Ok(m) => format!("{:.1} KiB", m.per_conn() / 1024.0),
+                Err(e) => format!("n/a ({e})"),
+            },
+            ratio(per(server), per(EchoServer::Tokio)),
+        );
+    }
+    let _ = writeln!(w);
+    let (p, t) = (per(EchoServer::Protocol), per(EchoServer::Tokio));
+    let _ = writeln!(
+        w,
+        "- Target: the protocol server's RSS per idle connection ≤ 0.25 × tokio's stream \
+         server's ({}): {}",
+        ratio(p, t),
+        verdict(p.zip(t).map(|(p, t)| p <= 0.25 * t)),
+    );
+    let _ = writeln!(w);
 }
