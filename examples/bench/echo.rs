@@ -285,14 +285,26 @@ pub(crate) struct EchoCase {
     pub(crate) size: usize,
 }
 
-pub(crate) fn echo_cases() -> Vec<EchoCase> {
+/// The cases: 1, 100 and 1000 connections × 64 B, 1 KiB and 16 KiB, and the plan's
+/// further scaling points (`echo_scaling`) at 1 KiB, in order of connections.
+pub(crate) fn echo_cases(plan: &Plan) -> Vec<EchoCase> {
     let mut cases = Vec::new();
     for conns in [1, 100, 1000] {
         for size in [64, 1024, 16 * 1024] {
             cases.push(EchoCase { conns, size });
         }
     }
+    for &conns in plan.echo_scaling {
+        cases.push(EchoCase { conns, size: 1024 });
+    }
+    cases.sort_by_key(|case| (case.conns, case.size));
     cases
+}
+
+/// Descriptors a case needs: both ends of every server's connections (the servers of
+/// a case run side by side), and some to spare.
+fn descriptors(case: EchoCase) -> u64 {
+    (ECHO_SERVERS.len() * 2 * case.conns + 256) as u64
 }
 
 impl EchoCase {
@@ -321,9 +333,12 @@ fn size_label(size: usize) -> String {
     }
 }
 
-/// Echo results: `[case][server]` (indexed by [`EchoServer::index`]), with why a server
-/// had none.
-pub(crate) type EchoResults = Vec<[Result<Figures, String>; ECHO_SERVERS.len()]>;
+/// An echo case's figures, per server (indexed by [`EchoServer::index`]), with why a
+/// server had none.
+pub(crate) type EchoRow = [Result<Figures, String>; ECHO_SERVERS.len()];
+
+/// Echo results: per case, its row.
+pub(crate) type EchoResults = Vec<(EchoCase, EchoRow)>;
 
 pub(crate) fn run_echo(
     plan: &Plan,
@@ -336,7 +351,8 @@ pub(crate) fn run_echo(
     let client = Client::new();
     let client_clock = ThreadClock::current();
     let mut results = Vec::new();
-    for case in echo_cases() {
+    for case in echo_cases(plan) {
+        let room = crate::memory::ensure_nofile(descriptors(case));
         // The servers of a case run side by side (idle ones block in the kernel) and are
         // measured in interleaved rounds.
         let mut setups: Vec<Result<(Server, Vec<ClientConn>), String>> = Vec::new();
@@ -344,6 +360,10 @@ pub(crate) fn run_echo(
             progress.step(format!("echo {}: start {}", case.name(), server.label()));
             if !available[server.runtime().index()] {
                 setups.push(Err("unavailable".to_string()));
+                continue;
+            }
+            if let Err(e) = &room {
+                setups.push(Err(e.clone()));
                 continue;
             }
             let setup = start_server(server, server_cpu)
@@ -394,7 +414,7 @@ pub(crate) fn run_echo(
             .collect();
         client.block_on(tokio::task::yield_now());
         drop(servers);
-        results.push(row);
+        results.push((case, row));
     }
     results
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::Plan;
 use crate::core::{CORE_WORKLOADS, CoreResults, CoreWorkload};
-use crate::echo::{ECHO_SERVERS, EchoResults, EchoServer, conns_label, echo_cases};
+use crate::echo::{ECHO_SERVERS, EchoResults, EchoRow, EchoServer, conns_label};
 use crate::files::FileResults;
 use crate::http::{HttpResults, HttpRow};
 use crate::measure::{Figures, MAX_RETRIES};
@@ -167,7 +167,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     );
     let other = echo
         .iter()
-        .flatten()
+        .flat_map(|(_, row)| row)
         .chain(http.rows.iter().flat_map(|(_, row)| row))
         .filter_map(|f| f.as_ref().ok()?.other_load)
         .fold(0.0f64, f64::max);
@@ -198,6 +198,11 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         echo,
         |f| f.server_us,
         |v| format!("{v:.2}"),
+    );
+    let _ = writeln!(
+        w,
+        "Echo by connections (1 KiB): [echo-scaling.svg](echo-scaling.svg)\n\n\
+         ![echo server CPU per round trip and throughput by connections](echo-scaling.svg)\n"
     );
     loop_table(w, echo);
     http_table(w, http);
@@ -328,6 +333,11 @@ fn timer_table(w: &mut String, plan: &Plan, timers: &TimerResults) {
         }
     }
     let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "CPU per timer by number of timers: [timer-scaling.svg](timer-scaling.svg)\n\n\
+         ![CPU per timer by number of timers](timer-scaling.svg)\n"
+    );
 }
 
 /// The ratio columns of the echo throughput and CPU tables: numerator / denominator.
@@ -337,8 +347,6 @@ const ECHO_RATIOS: [(EchoServer, EchoServer); 4] = [
     (EchoServer::Protocol, EchoServer::Tokio),
     (EchoServer::Protocol, EchoServer::IoUring),
 ];
-
-type EchoRow = [Result<Figures, String>; ECHO_SERVERS.len()];
 
 fn fig(row: &EchoRow, server: EchoServer) -> Option<Figures> {
     row[server.index()].as_ref().ok().copied()
@@ -365,7 +373,7 @@ fn echo_table(
     let _ = writeln!(w);
     let _ = writeln!(w, "| case | {} |", columns.join(" | "));
     let _ = writeln!(w, "|---|{}", "---:|".repeat(columns.len()));
-    for (case, row) in echo_cases().iter().zip(echo) {
+    for (case, row) in echo {
         let values = ECHO_SERVERS.map(|server| fig(row, server).map(|f| value(&f)));
         let cells: Vec<String> = values
             .iter()
@@ -421,7 +429,7 @@ fn loop_table(w: &mut String, echo: &EchoResults) {
             .join(" | "),
     );
     let _ = writeln!(w, "|---|{}", "---:|".repeat(counters.len() + 3));
-    for (case, row) in echo_cases().iter().zip(echo) {
+    for (case, row) in echo {
         let per = counters.map(|(server, _, f)| {
             cell(
                 fig(row, server)
@@ -470,8 +478,8 @@ fn targets(w: &mut String, echo: &EchoResults, http: &HttpResults) {
         "### Targets (echo: 100 and 1000 connections × 1 KiB; HTTP: 100 connections)"
     );
     let _ = writeln!(w);
-    for (case, row) in echo_cases().iter().zip(echo) {
-        if case.size != 1024 || case.conns < 100 {
+    for (case, row) in echo {
+        if case.size != 1024 || !matches!(case.conns, 100 | 1000) {
             continue;
         }
         let (u, e, t) = (

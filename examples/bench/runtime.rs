@@ -80,7 +80,7 @@ impl Runtime {
             Runtime::IoUring => "#d1495b",
             Runtime::Epoll => "#edae49",
             Runtime::Tokio => "#00798c",
-            Runtime::Monoio => "#30638e",
+            Runtime::Monoio => "#66a61e",
         }
     }
 }
