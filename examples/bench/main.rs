@@ -39,11 +39,15 @@
 //!    still tells which server does less work. The CPU time of the two pinned cores
 //!    (`/proc/stat`) that went to anything but the two threads is reported too: a window
 //!    where it exceeds 5 % was disturbed by other work, and is measured again while a
-//!    retry budget lasts; the report warns if any stayed so. A case holds both ends of
-//!    every server's connections open at once (10,000 connections: some 100,000
-//!    descriptors): the bench raises `RLIMIT_NOFILE`'s soft limit to the hard one at the
-//!    start, and the hard one too where a case needs more and the process may (root);
-//!    a case that still cannot have them reads "n/a" with the reason.
+//!    retry budget lasts; the report warns if any stayed so. A case side by side holds
+//!    both ends of every server's connections open at once (1000 connections: some
+//!    10,000 descriptors): the bench raises `RLIMIT_NOFILE`'s soft limit to the hard one
+//!    at the start (through the `rlimit` crate), and the hard one too where a case needs
+//!    more and the process may. A case that still does not fit (10,000 connections:
+//!    some 100,000 descriptors) runs its servers one at a time, each alone against the
+//!    same client code in a child process (the bench re-executed with a hidden
+//!    `--echo-client`, its CPU time read from `/proc/<pid>`), so that each process
+//!    holds one end of each connection.
 //! 4. **HTTP/1.1**, 1, 100 and 1000 connections: hyper's hello-world server
 //!    (`hyper::server::conn::http1`, keep-alive, a `service_fn` answering 200 "Hello,
 //!    world!"), the same code on ringloop-io_uring, ringloop-epoll and tokio (ringloop's
@@ -173,6 +177,9 @@ struct Options {
     /// The memory part's child: serve with this echo server and answer `rss` on stdin.
     #[arg(long, value_name = "SERVER", hide = true)]
     rss_server: Option<String>,
+    /// Echo's client for a case the bench cannot hold both ends of in one process.
+    #[arg(long, num_args = 3, value_names = ["ADDR", "CONNS", "SIZE"], hide = true)]
+    echo_client: Option<Vec<String>>,
     /// `cargo bench` passes `--bench` to every target; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -395,6 +402,9 @@ fn main() {
     let options = Options::parse();
     if let Some(label) = &options.rss_server {
         memory::serve_child(label);
+    }
+    if let Some(args) = &options.echo_client {
+        echo::client_child(args);
     }
     let plan = if options.quick {
         Plan::quick()

@@ -125,7 +125,11 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         w,
         "- echo: the server runs on the runtime under test on its own thread; the load \
          generator is the same tokio current_thread client for every server, one task per \
-         connection (`write_all` then `read_exact`), `TCP_NODELAY`; {}",
+         connection (`write_all` then `read_exact`), `TCP_NODELAY`; {}; the servers of a \
+         case run side by side, measured in interleaved rounds, except where both ends of \
+         every server's connections do not fit this process's descriptor limit (10,000 \
+         connections): there each server runs alone in turn, the client in a child \
+         process",
         env.pinning
     );
     let _ = writeln!(
