@@ -109,4 +109,69 @@ fn main() {
         outcome.sent == outcome.fetched,
         outcome.seen_lengths.len(),
     );
+
+    heading("7. newer asyncio: a TaskGroup, the streams API and a Condition");
+    newer_asyncio();
+}
+
+/// An echo server with `start_server`, three clients in a `TaskGroup` with
+/// `open_connection`, and a `Condition` that holds the clients back until the server is
+/// listening (asyncio 3.11's `TaskGroup`, `asyncio.streams`, `asyncio.Condition`).
+fn newer_asyncio() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use ringloop::TaskGroup;
+    use ringloop::net::{open_connection, start_server};
+    use ringloop::sync::Condition;
+
+    let replies = ringloop::run(async {
+        let ready = Condition::new();
+        let addr: Rc<Cell<Option<std::net::SocketAddr>>> = Rc::new(Cell::new(None));
+        let mut clients = TaskGroup::new();
+        for name in ["ada", "grace", "barbara"] {
+            let (ready, addr) = (ready.clone(), addr.clone());
+            clients.spawn(async move {
+                // Wait, holding the condition's lock, until the server's address is set.
+                let guard = ready.lock().await;
+                let guard = ready.wait_for(guard, || addr.get().is_some()).await;
+                drop(guard);
+                let (mut reader, writer) = open_connection(addr.get().unwrap()).await?;
+                writer.write(format!("hello from {name}\n").as_bytes());
+                writer.drain().await?;
+                let line = reader.readline().await?;
+                writer.close();
+                writer.wait_closed().await?;
+                Ok::<_, std::io::Error>(String::from_utf8_lossy(&line).trim_end().to_owned())
+            });
+        }
+        let server = start_server("127.0.0.1:0", |mut reader, writer| async move {
+            while let Ok(line) = reader.readline().await {
+                if line.is_empty() {
+                    break; // end of file
+                }
+                writer.write(b"echo: ");
+                writer.write(&line);
+                if writer.drain().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("a loopback server");
+        addr.set(Some(server.local_addr().expect("its address")));
+        let guard = ready.lock().await;
+        ready.notify_all(); // the clients go
+        drop(guard);
+        let replies = clients.join_all().await.expect("no client panicked");
+        server.close();
+        server.wait_closed().await;
+        replies
+    });
+    for reply in replies {
+        match reply {
+            Ok(line) => println!("{line}"),
+            Err(e) => println!("a client failed: {e}"),
+        }
+    }
 }

@@ -290,3 +290,47 @@ fn split_halves_read_and_write_from_two_tasks() {
         });
     });
 }
+
+/// After a short read (the socket emptied), the next poll on io_uring arms the readiness
+/// wait without trying the syscall first; data that arrived meanwhile, more data later,
+/// and end of file must all still be seen. The same on epoll, which always tries first.
+#[test]
+fn reads_after_a_short_read_see_data_that_arrived_meanwhile_and_end_of_file() {
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            let mut buf = [0u8; 4096];
+            for round in 0..50u8 {
+                // One byte: a short read of a 4 KiB buffer.
+                AsyncWriteExt::write_all(&mut a, &[round]).await.unwrap();
+                let n = guard("a short read", AsyncReadExt::read(&mut b, &mut buf)).await;
+                assert_eq!((n.unwrap(), buf[0]), (1, round));
+                // Data already there when the next read starts.
+                AsyncWriteExt::write_all(&mut a, &[round, round])
+                    .await
+                    .unwrap();
+                let n = guard(
+                    "data that came meanwhile",
+                    AsyncReadExt::read(&mut b, &mut buf),
+                )
+                .await;
+                assert_eq!(&buf[..n.unwrap()], &[round, round]);
+            }
+            // Data that comes while the read waits.
+            let writer = ringloop::spawn(async move {
+                ringloop::sleep(Duration::from_millis(2)).await;
+                AsyncWriteExt::write_all(&mut a, b"late").await.unwrap();
+                a
+            });
+            let n = guard(
+                "data that comes later",
+                AsyncReadExt::read(&mut b, &mut buf),
+            )
+            .await;
+            assert_eq!(&buf[..n.unwrap()], b"late");
+            drop(writer.await.unwrap());
+            let n = guard("end of file", AsyncReadExt::read(&mut b, &mut buf)).await;
+            assert_eq!(n.unwrap(), 0);
+        });
+    });
+}

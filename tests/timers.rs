@@ -544,3 +544,37 @@ fn ring_workload(lp: &EventLoop) {
     lp.run_until_complete(ringloop::sleep(Duration::from_millis(1)));
     assert!(woke.load(Ordering::Relaxed));
 }
+
+/// `Builder::timer_slack`: timers due within one step of the grid share one wake-up,
+/// still in deadline order and never early. (Iterations are counted, not times: with a
+/// 200 ms step, timers due at 1..10 ms land on at most two grid points, however slow the
+/// machine is, so the loop wakes at most twice for them; without slack each would need
+/// a wake-up of its own unless the machine stalled.)
+#[test]
+fn timers_within_the_slack_share_a_wake_up_in_order_and_never_early() {
+    support::on_each_backend(|backend| {
+        let lp = EventLoop::builder()
+            .backend(backend)
+            .timer_slack(Duration::from_millis(200))
+            .build()
+            .expect("loop");
+        let fired = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let start = Instant::now();
+        for ms in (1..=10u64).rev() {
+            let fired = fired.clone();
+            let due = start + Duration::from_millis(ms);
+            lp.call_at(due, move || {
+                assert!(Instant::now() >= due, "fired early");
+                fired.borrow_mut().push(ms);
+            });
+        }
+        let before = lp.stats().iterations;
+        lp.run_until_complete(ringloop::sleep_until(start + Duration::from_millis(10)));
+        let iterations = lp.stats().iterations - before;
+        assert_eq!(*fired.borrow(), (1..=10).collect::<Vec<_>>(), "{backend:?}");
+        assert!(
+            iterations <= 4,
+            "{backend:?}: {iterations} iterations for timers within one slack step"
+        );
+    });
+}

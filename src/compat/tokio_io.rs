@@ -16,11 +16,16 @@ fn poll_read<S: AsRawFd + Into<OwnedFd>>(
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
-    if buf.remaining() == 0 {
+    let asked = buf.remaining();
+    if asked == 0 {
         return Poll::Ready(Ok(()));
     }
     let fd = sock.fd();
-    sock.poll_read_with(cx, || sys::recv_into(fd, buf).map(drop))
+    let n = std::task::ready!(sock.poll_read_with(cx, || sys::recv_into(fd, buf)))?;
+    if n < asked {
+        sock.waits().read_drained();
+    }
+    Poll::Ready(Ok(()))
 }
 
 macro_rules! stream_traits {

@@ -186,6 +186,9 @@ pub(crate) struct DriverConfig {
     /// Provided buffers for multishot receives: how many (a power of two) and how big.
     pub(crate) recv_buffers: u16,
     pub(crate) recv_buffer_size: u32,
+    /// `IORING_SETUP_SQPOLL` with this idle time before the kernel's polling thread
+    /// sleeps (`Builder::sqpoll`); `None`: no polling thread.
+    pub(crate) sqpoll_idle: Option<std::time::Duration>,
 }
 
 /// Which backend `RINGLOOP_BACKEND` asks for, if it is set (`auto` and empty mean

@@ -58,6 +58,8 @@ pub(crate) struct Core {
     /// Debug mode (`Builder::slow_callback_duration`, `RINGLOOP_DEBUG`): a task step or
     /// callback that runs longer than this is logged. `None`: off, and free.
     pub(super) slow_callback: Option<Duration>,
+    /// `Builder::busy_poll`: how long to poll the driver before blocking in it.
+    pub(super) busy_poll: Duration,
 }
 
 impl Core {
@@ -188,6 +190,40 @@ impl Core {
         self.shared().renotify_if_queued();
     }
 
+    /// `Builder::busy_poll`: before blocking for `wait`, polls the driver (and the
+    /// remote queue) for up to the busy-poll time, never past `wait`. Returns the wait
+    /// left: `Wait::Poll` once something arrived (it is then reaped by the iteration's
+    /// own turn), else what remains of `wait`.
+    fn busy_wait(&self, wait: Wait) -> Wait {
+        if self.busy_poll.is_zero() || wait == Wait::Poll {
+            return wait;
+        }
+        let limit = match wait {
+            Wait::Timeout(d) => d.min(self.busy_poll),
+            _ => self.busy_poll,
+        };
+        let start = Instant::now();
+        loop {
+            let arrived = {
+                let mut woken = self.woken.borrow_mut();
+                let turned = self.io.with_driver(|d| d.turn(Wait::Poll, &mut woken));
+                // A failed turn is left to the iteration's own turn to report.
+                !matches!(turned, Some(Ok(()))) || !woken.is_empty()
+            };
+            if arrived || self.shared().is_notified() || self.stopping.get() {
+                return Wait::Poll;
+            }
+            let spent = start.elapsed();
+            if spent >= limit {
+                return match wait {
+                    Wait::Timeout(d) => Wait::Timeout(d.saturating_sub(spent)),
+                    other => other,
+                };
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     /// One iteration. `main` polls `run_until_complete`'s future when its node comes up.
     pub(super) fn run_once(&self, main: &mut dyn FnMut(&mut Context<'_>)) {
         self.io.next_iteration();
@@ -205,11 +241,15 @@ impl Core {
                     if deadline <= now {
                         Wait::Poll
                     } else {
-                        Wait::Timeout(Duration::from_nanos(deadline - now))
+                        let wake = self.timers.wake_time(deadline);
+                        Wait::Timeout(Duration::from_nanos(wake - now))
                     }
                 }
             }
         };
+
+        // 1b. Busy polling (opt-in): poll the driver for a while before blocking.
+        let wait = self.busy_wait(wait);
 
         // 2. Turn the driver (skipping the syscall when there is nothing to do in it).
         {

@@ -133,6 +133,113 @@
 //! Dropping a socket closes it; the peer sees end-of-file. Files
 //! ([`File::read_at`](crate::fs::File::read_at)) and a child's pipes
 //! ([`process`](crate::process)) take and give back buffers the same way.
+//!
+//! # Streams
+//!
+//! asyncio's streams: [`open_connection`] and [`start_server`] (and their Unix-domain
+//! twins) give a connection as a [`StreamReader`] and a [`StreamWriter`].
+//!
+//! | ringloop | asyncio |
+//! |---|---|
+//! | [`open_connection`]`(addr).await` | `asyncio.open_connection(host, port)` |
+//! | [`open_unix_connection`]`(path).await` | `asyncio.open_unix_connection(path)` |
+//! | [`start_server`]`(addr, handler).await` | `asyncio.start_server(client_connected_cb, host, port)` |
+//! | [`start_unix_server`]`(path, handler).await` | `asyncio.start_unix_server(client_connected_cb, path)` |
+//! | [`into_streams`]`(stream)` | `open_connection(sock=sock)` |
+//! | [`StreamReader`]: `read(n)`, [`read_to_end`](StreamReader::read_to_end), `readline`, `readuntil`, `readexactly`, `at_eof` | `StreamReader`: `read(n)`, `read(-1)`, `readline`, `readuntil`, `readexactly`, `at_eof` |
+//! | [`StreamWriter`]: `write`, `writelines`, `drain`, `write_eof`, `close`, `is_closing`, `wait_closed` | `StreamWriter`: the same |
+//! | [`IncompleteReadError`], [`LimitOverrunError`] (inside an `io::Error`) | `asyncio.IncompleteReadError`, `asyncio.LimitOverrunError` |
+//! | [`Server`] | `asyncio.Server` |
+//!
+//! ```
+//! use ringloop::net::{open_connection, start_server};
+//!
+//! ringloop::run(async {
+//!     // Each connection runs the handler in a task of its own.
+//!     let server = start_server("127.0.0.1:0", |mut reader, writer| async move {
+//!         while let Ok(line) = reader.readline().await {
+//!             if line.is_empty() {
+//!                 break; // the client closed
+//!             }
+//!             writer.write(&line);
+//!             if writer.drain().await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })
+//!     .await?;
+//!
+//!     let (mut reader, writer) = open_connection(server.local_addr()?).await?;
+//!     writer.write(b"echo?\n");
+//!     assert_eq!(reader.readline().await?, b"echo?\n");
+//!     writer.close();
+//!     writer.wait_closed().await?;
+//!
+//!     server.close();
+//!     server.wait_closed().await; // every connection is gone
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Reading
+//!
+//! A [`StreamReader`] owns the read side of the socket and one buffer, which it reuses:
+//! each method takes what it returns out of the buffer and reads from the socket only
+//! when the buffer does not hold enough. `readuntil` and `readline` search at most the
+//! reader's [limit](StreamReader::limit) (64 KiB unless [set](StreamReader::set_limit)).
+//!
+//! **No call loses bytes.** A call that fails, or whose future is dropped (a
+//! [`timeout`](crate::timeout) around it fired, its task was cancelled), leaves in the
+//! reader every byte that had arrived, for the next call; that includes what a read in
+//! flight at the time delivers, since the read belongs to the reader, not to the call.
+//! The failures that concern data say so: the peer closing before `readexactly(n)` or
+//! `readuntil` was satisfied is `UnexpectedEof` carrying an [`IncompleteReadError`] with
+//! the bytes that did arrive; a separator not found within the limit is `InvalidData`
+//! carrying a [`LimitOverrunError`], the bytes staying in the reader (only `readline`
+//! drops the over-long line, as asyncio's does).
+//!
+//! ## Writing
+//!
+//! [`StreamWriter::write`] never waits: it sends at once what the socket takes and
+//! buffers the rest, which a background task sends. [`drain`](StreamWriter::drain) is the
+//! back-pressure: it waits while more than the high-water mark (64 KiB) is buffered,
+//! until the buffer is down to the low one (16 KiB). Dropping the writer, like
+//! [`write_eof`](StreamWriter::write_eof), sends what is buffered and then shuts the
+//! writing side down; [`close`](StreamWriter::close) shuts both sides down, and
+//! [`wait_closed`](StreamWriter::wait_closed) waits for that. The socket's descriptor
+//! closes once the reader and the writer are both gone.
+//!
+//! ## Servers
+//!
+//! [`start_server`] returns the same [`Server`] handle as
+//! [`create_server`], with the same graceful shutdown:
+//! [`close`](Server::close) stops accepting,
+//! [`wait_closed`](Server::wait_closed) waits until every connection's
+//! descriptor is closed (its reader and writer dropped, usually when its handler
+//! returns), [`close_clients`](Server::close_clients) closes every writer
+//! once flushed, and [`abort_clients`](Server::abort_clients) drops what they
+//! buffered and shuts their sockets down: their handlers see end-of-file and failing
+//! writes. A handler that panics costs its own connection only: the panic is reported to
+//! the loop's [exception handler](crate::EventLoop::set_exception_handler) as any
+//! detached task's is, and the connection closes as its reader and writer are dropped.
+//!
+//! ## Differences from asyncio
+//!
+//! - The handler returns a future of `()`; it runs as its own task (asyncio's
+//!   `client_connected_cb` may also be a plain function).
+//! - After `abort_clients`, a connection counts until its handler lets go of its reader
+//!   and writer (asyncio forgets it at once): `wait_closed` means every descriptor is
+//!   closed.
+//! - `peer_addr` and `local_addr` stand for `get_extra_info("peername"/"sockname")`; a
+//!   Unix stream's addresses come from `unix_peer_addr` and `unix_local_addr`, and a Unix
+//!   server's [`Server::local_addr`] is an error (its
+//!   path is the one you gave).
+//! - [`at_eof`](StreamReader::at_eof) peeks at the socket (reading nothing) when the
+//!   buffer is empty, so that it turns true once the end-of-file arrived, as asyncio's
+//!   (told by its transport) does.
+//! - A Unix server removes its socket file at its next turn after `close`, once it has
+//!   dropped the listener, not within `close` itself.
 
 #![forbid(unsafe_code)]
 
@@ -141,6 +248,7 @@ mod protocol;
 #[cfg(poll_io)]
 pub(crate) mod ready;
 pub(crate) mod socket;
+mod streams;
 mod tcp;
 mod udp;
 mod unix;
@@ -154,6 +262,10 @@ pub use protocol::{
     create_connection, create_datagram_endpoint, create_server, create_unix_connection, serve,
 };
 pub use socket::{ReadHalf, WriteHalf};
+pub use streams::{
+    IncompleteReadError, LimitOverrunError, StreamReader, StreamSocket, StreamWriter, into_streams,
+    open_connection, open_unix_connection, start_server, start_unix_server,
+};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -16,7 +16,7 @@
 //! One task per direction: a second task polling the same direction of the same
 //! socket takes the wake-up over (as with tokio's own sockets).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,8 +32,20 @@ use crate::driver::ops::ready::{Interest, Ready};
 /// pipes).
 #[derive(Default)]
 pub(crate) struct Waits {
-    read: RefCell<Option<Op<'static, Ready>>>,
-    write: RefCell<Option<Op<'static, Ready>>>,
+    read: Dir,
+    write: Dir,
+}
+
+/// One direction: its pending wait, and whether the last call showed it drained.
+#[derive(Default)]
+struct Dir {
+    wait: RefCell<Option<Op<'static, Ready>>>,
+    /// The last call moved fewer bytes than asked: the socket's buffer was emptied (or
+    /// filled), so the next call would most likely answer `WouldBlock`. On io_uring the
+    /// next poll then arms the readiness wait straight away (a `POLL_ADD` completes at
+    /// once when the socket is ready after all), saving that syscall; tokio skips it
+    /// the same way. Not on epoll, whose edge-triggered wait needs the drain.
+    drained: Cell<bool>,
 }
 
 impl Waits {
@@ -58,10 +70,20 @@ impl Waits {
         poll_io(&self.write, handle, Interest::Writable, cx, syscall)
     }
 
+    /// The last read took fewer bytes than it asked for (see `Dir::drained`).
+    pub(crate) fn read_drained(&self) {
+        self.read.drained.set(true);
+    }
+
+    /// The last write gave fewer bytes than it was given (see `Dir::drained`).
+    pub(crate) fn write_drained(&self) {
+        self.write.drained.set(true);
+    }
+
     /// Drops both waits (before the descriptor closes).
     pub(crate) fn clear(&self) {
-        self.read.borrow_mut().take();
-        self.write.borrow_mut().take();
+        self.read.wait.borrow_mut().take();
+        self.write.wait.borrow_mut().take();
     }
 }
 
@@ -87,9 +109,9 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 }
 
 /// Polls `syscall` (a nonblocking call on the descriptor `handle`) until it does not
-/// answer `WouldBlock`, waiting for `interest` in between with the wait kept in `slot`.
+/// answer `WouldBlock`, waiting for `interest` in between with the wait kept in `dir`.
 fn poll_io<T>(
-    slot: &RefCell<Option<Op<'static, Ready>>>,
+    dir: &Dir,
     handle: Fd,
     interest: Interest,
     cx: &mut Context<'_>,
@@ -97,7 +119,7 @@ fn poll_io<T>(
 ) -> Poll<io::Result<T>> {
     loop {
         {
-            let mut wait = slot.borrow_mut();
+            let mut wait = dir.wait.borrow_mut();
             if let Some(op) = wait.as_mut() {
                 match Pin::new(op).poll(cx) {
                     Poll::Pending => return Poll::Pending,
@@ -108,12 +130,18 @@ fn poll_io<T>(
                         return Poll::Ready(Err(e));
                     }
                 }
+            } else if dir.drained.replace(false) {
+                let io = crate::event_loop::context::current_io("polling ringloop I/O");
+                if io.backend() == crate::driver::Backend::IoUring {
+                    *wait = Some(Op::new(io, Ready::new(handle, interest)));
+                    continue;
+                }
             }
         }
         match syscall() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let io = crate::event_loop::context::current_io("polling ringloop I/O");
-                *slot.borrow_mut() = Some(Op::new(io, Ready::new(handle, interest)));
+                *dir.wait.borrow_mut() = Some(Op::new(io, Ready::new(handle, interest)));
             }
             other => return Poll::Ready(other),
         }
@@ -131,8 +159,13 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let fd = self.fd();
-        self.poll_read_with(cx, || crate::sys::net::recv_slice(fd, buf))
+        let (fd, asked) = (self.fd(), buf.len());
+        let n =
+            std::task::ready!(self.poll_read_with(cx, || crate::sys::net::recv_slice(fd, buf)))?;
+        if n < asked {
+            self.waits().read_drained();
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// Polls a write of `buf`.
@@ -145,7 +178,12 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
             return Poll::Ready(Ok(0));
         }
         let fd = self.fd();
-        self.poll_write_with(cx, || crate::sys::net::send_slice(fd, buf))
+        let n =
+            std::task::ready!(self.poll_write_with(cx, || crate::sys::net::send_slice(fd, buf)))?;
+        if n < buf.len() {
+            self.waits().write_drained();
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// Polls a vectored write of `bufs`.
@@ -158,7 +196,13 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
             return Poll::Ready(Ok(0));
         }
         let fd = self.fd();
-        self.poll_write_with(cx, || crate::sys::net::send_vectored(fd, bufs))
+        let n = std::task::ready!(
+            self.poll_write_with(cx, || crate::sys::net::send_vectored(fd, bufs))
+        )?;
+        if n < bufs.iter().map(|b| b.len()).sum::<usize>() {
+            self.waits().write_drained();
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// A half-close: the peer reads end-of-file; reading goes on. Already shut (or

@@ -445,6 +445,18 @@ pub(crate) fn send_to_slice(fd: RawFd, data: &[u8], to: &SockAddr) -> io::Result
     Ok(n as usize)
 }
 
+/// Whether the peer of the stream socket `fd` has closed and nothing is left to read
+/// (a nonblocking one-byte `recv` with `MSG_PEEK` returns 0): false while data waits,
+/// while nothing has come, and on any error. Reads nothing.
+pub(crate) fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    let ptr = (&mut byte as *mut u8).cast::<libc::c_void>();
+    matches!(
+        syscall!(recv(fd, ptr, 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)),
+        Ok(0)
+    )
+}
+
 /// [`recv`] into a slice (at most 4 GiB of it per call).
 pub(crate) fn recv_slice(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);

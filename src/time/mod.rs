@@ -29,6 +29,10 @@ pub(crate) enum TimerTarget {
 }
 
 /// Converts a duration to whole nanoseconds, saturating at `u64::MAX` ("never").
+/// `Builder::timer_slack`'s default: timers due within the same millisecond of the
+/// loop's clock share one wake-up (tokio's and libuv's resolution).
+pub(crate) const DEFAULT_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
+
 pub(crate) fn duration_to_ns(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

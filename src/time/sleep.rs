@@ -85,7 +85,16 @@ enum When {
 /// ```
 pub struct Sleep {
     when: When,
-    registered: Option<(Rc<Timers>, TimerKey)>,
+    registered: Option<Registered>,
+}
+
+/// A started timer: its queue, its key, its deadline and the queue's take count when it
+/// started (`Timers::has_fired`).
+struct Registered {
+    timers: Rc<Timers>,
+    key: TimerKey,
+    deadline: u64,
+    takes: u64,
 }
 
 impl Sleep {
@@ -111,13 +120,15 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some((timers, key)) = &this.registered {
+        if let Some(reg) = &this.registered {
             // Its timer is in its first loop's queue: polled anywhere else it would
             // never be woken, or, with that loop gone, look fired at once (early).
-            if !crate::task::current::is_running(timers.loop_id()) {
+            if !crate::task::current::is_running(reg.timers.loop_id()) {
                 crate::task::current::wrong_loop("this Sleep");
             }
-            if timers.update_waker(*key, cx.waker()) {
+            let fired = reg.timers.has_fired(reg.deadline, reg.takes)
+                || !reg.timers.update_waker(reg.key, cx.waker());
+            if !fired {
                 return Poll::Pending;
             }
             this.registered = None;
@@ -133,8 +144,14 @@ impl Future for Sleep {
             When::At(t) => timers.deadline_at(t),
             When::Fired => return Poll::Ready(()),
         };
+        let takes = timers.takes();
         let key = timers.insert(deadline, TimerTarget::Wake(cx.waker().clone()));
-        this.registered = Some((timers, key));
+        this.registered = Some(Registered {
+            timers,
+            key,
+            deadline,
+            takes,
+        });
         Poll::Pending
     }
 }
@@ -142,8 +159,8 @@ impl Future for Sleep {
 impl Drop for Sleep {
     #[inline]
     fn drop(&mut self) {
-        if let Some((timers, key)) = self.registered.take() {
-            timers.remove(key);
+        if let Some(reg) = self.registered.take() {
+            reg.timers.remove(reg.key);
         }
     }
 }

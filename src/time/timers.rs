@@ -22,17 +22,38 @@ pub(crate) struct Timers {
     base: Instant,
     /// The id of the loop these timers belong to (`task::current::is_running`).
     loop_id: usize,
+    /// The wake-up grid's step in nanoseconds (`Builder::timer_slack`); 0: none.
+    slack: u64,
+    /// How many times expired timers were taken, and the clock reading of the last
+    /// time: a timer started before that take with a deadline at or before that reading
+    /// has fired (see [`has_fired`](Self::has_fired)).
+    takes: Cell<u64>,
+    taken_through: Cell<u64>,
     closed: Cell<bool>,
 }
 
 impl Timers {
-    /// Timers for the loop with id `loop_id`, their clock starting now.
-    pub(crate) fn new(loop_id: usize) -> Timers {
+    /// Timers for the loop with id `loop_id`, their clock starting now, woken for on a
+    /// grid of step `slack`.
+    pub(crate) fn new(loop_id: usize, slack: Duration) -> Timers {
         Timers {
             queue: RefCell::new(TimerQueue::new()),
             base: Instant::now(),
             loop_id,
+            slack: duration_to_ns(slack),
+            takes: Cell::new(0),
+            taken_through: Cell::new(0),
             closed: Cell::new(false),
+        }
+    }
+
+    /// When to wake for the earliest timer, due at `deadline`: the deadline rounded up
+    /// to the slack grid, so the timers due within one step share one wake-up. Never
+    /// before `deadline`.
+    pub(crate) fn wake_time(&self, deadline: u64) -> u64 {
+        match self.slack {
+            0 => deadline,
+            step => deadline.div_ceil(step).saturating_mul(step),
         }
     }
 
@@ -54,6 +75,21 @@ impl Timers {
     /// The deadline at `t` (now, if `t` has passed).
     pub(crate) fn deadline_at(&self, t: Instant) -> u64 {
         duration_to_ns(t.saturating_duration_since(self.base))
+    }
+
+    /// The number of takes so far, to note when a timer is started (see
+    /// [`has_fired`](Self::has_fired)).
+    pub(crate) fn takes(&self) -> u64 {
+        self.takes.get()
+    }
+
+    /// Whether the timer due at `deadline`, started when [`takes`](Self::takes) was
+    /// `takes_then`, has fired: a take happened since, and it took every timer due by
+    /// then. Answers without touching the timer's entry (whose memory is cold by the
+    /// time a fired sleep is polled); `false` means "maybe not", and the caller asks the
+    /// queue.
+    pub(crate) fn has_fired(&self, deadline: u64, takes_then: u64) -> bool {
+        takes_then < self.takes.get() && deadline <= self.taken_through.get()
     }
 
     /// Starts a timer.
@@ -111,6 +147,8 @@ impl Timers {
         while let Some(target) = queue.pop_expired(now) {
             expired.push(target);
         }
+        self.takes.set(self.takes.get() + 1);
+        self.taken_through.set(now);
     }
 
     /// Refuses new timers from now on (the loop is closing).

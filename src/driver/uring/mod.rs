@@ -93,7 +93,7 @@ impl Uring {
         let entries = config
             .ring_entries
             .clamp(2, crate::driver::MAX_RING_ENTRIES);
-        let (ring, setup) = setup::build_ring(entries)?;
+        let (ring, setup) = setup::build_ring(entries, config.sqpoll_idle)?;
         let ext_arg = ring.params().is_feature_ext_arg();
         let mut driver = Uring {
             ring,
@@ -595,6 +595,7 @@ mod tests {
                 force_timeout_sqe: false,
                 recv_buffers: 4,
                 recv_buffer_size: 64,
+                sqpoll_idle: None,
             },
             raw,
         )

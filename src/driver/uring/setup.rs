@@ -11,6 +11,8 @@ pub(super) struct SetupFlags {
     single_issuer: bool,
     defer_taskrun: bool,
     coop_taskrun: bool,
+    /// `IORING_SETUP_SQPOLL`'s idle time in milliseconds (`Builder::sqpoll`).
+    sqpoll_idle_ms: Option<u32>,
 }
 
 impl SetupFlags {
@@ -20,26 +22,56 @@ impl SetupFlags {
             single_issuer: true,
             defer_taskrun: true,
             coop_taskrun: true,
+            sqpoll_idle_ms: None,
         },
         SetupFlags {
             single_issuer: true,
             defer_taskrun: false,
             coop_taskrun: true,
+            sqpoll_idle_ms: None,
         },
         SetupFlags {
             single_issuer: false,
             defer_taskrun: false,
             coop_taskrun: true,
+            sqpoll_idle_ms: None,
         },
         SetupFlags {
             single_issuer: false,
             defer_taskrun: false,
             coop_taskrun: false,
+            sqpoll_idle_ms: None,
+        },
+    ];
+
+    /// With a polling thread: `DEFER_TASKRUN` does not go with `SQPOLL`, and the
+    /// kernel's thread is the one issuer, so the ladder starts lower.
+    const SQPOLL_LADDER: [SetupFlags; 3] = [
+        SetupFlags {
+            single_issuer: true,
+            defer_taskrun: false,
+            coop_taskrun: true,
+            sqpoll_idle_ms: None,
+        },
+        SetupFlags {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: true,
+            sqpoll_idle_ms: None,
+        },
+        SetupFlags {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: false,
+            sqpoll_idle_ms: None,
         },
     ];
 
     fn build(self, entries: u32) -> io::Result<IoUring> {
         let mut builder = IoUring::builder();
+        if let Some(idle) = self.sqpoll_idle_ms {
+            builder.setup_sqpoll(idle);
+        }
         if self.single_issuer {
             builder.setup_single_issuer();
         }
@@ -66,6 +98,9 @@ impl SetupFlags {
         if self.coop_taskrun {
             flags.push("COOP_TASKRUN|TASKRUN_FLAG");
         }
+        if self.sqpoll_idle_ms.is_some() {
+            flags.push("SQPOLL");
+        }
         if flags.is_empty() {
             "none".to_string()
         } else {
@@ -74,10 +109,23 @@ impl SetupFlags {
     }
 }
 
-/// Builds a ring of `entries` with the most wanted setup flags this kernel takes.
-pub(super) fn build_ring(entries: u32) -> io::Result<(IoUring, SetupFlags)> {
+/// Builds a ring of `entries` with the most wanted setup flags this kernel takes (and a
+/// kernel polling thread idling after `sqpoll_idle`, when given).
+pub(super) fn build_ring(
+    entries: u32,
+    sqpoll_idle: Option<std::time::Duration>,
+) -> io::Result<(IoUring, SetupFlags)> {
     let mut last_err = None;
-    for setup in SetupFlags::LADDER {
+    let ladder: &[SetupFlags] = match sqpoll_idle {
+        None => &SetupFlags::LADDER,
+        Some(_) => &SetupFlags::SQPOLL_LADDER,
+    };
+    let idle_ms = sqpoll_idle.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1));
+    for &setup in ladder {
+        let setup = SetupFlags {
+            sqpoll_idle_ms: idle_ms,
+            ..setup
+        };
         match setup.build(entries) {
             Ok(ring) => return Ok((ring, setup)),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),

@@ -110,14 +110,14 @@ pub(super) enum Close {
 /// What the server owes, taken at the start of its turn.
 #[must_use = "what the server owes must be carried out"]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Owed {
+pub(in crate::net) struct Owed {
     /// Drop the listener and the accept in flight; close connections accepted by the
     /// kernel and not taken in yet.
-    pub(super) stop_accepting: bool,
+    pub(in crate::net) stop_accepting: bool,
     /// Abort every connection ([`Transport::abort`](super::Transport::abort)).
-    pub(super) abort_clients: bool,
+    pub(in crate::net) abort_clients: bool,
     /// Close every connection once flushed ([`Transport::close`](super::Transport::close)).
-    pub(super) close_clients: bool,
+    pub(in crate::net) close_clients: bool,
 }
 
 impl Owed {
@@ -130,7 +130,7 @@ impl Owed {
 /// A server's state: its flags and how many connections it holds (taken in and not yet
 /// freed).
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct ServerState {
+pub(in crate::net) struct ServerState {
     flags: ServerFlags,
     connections: usize,
 }
@@ -159,7 +159,7 @@ impl ServerState {
     }
 
     /// Its work is done: closing, and no connection is left. The server may end.
-    pub(super) fn finished(&self) -> bool {
+    pub(in crate::net) fn finished(&self) -> bool {
         self.flags.has(ServerFlags::CLOSING) && self.connections == 0
     }
 
@@ -282,7 +282,7 @@ impl fmt::Debug for ServerState {
 /// The control block a server shares with its handles: its state, what a handle needs
 /// to act at once (the listening socket, the server's waker), and the `wait_closed`
 /// event.
-pub(super) struct Control {
+pub(in crate::net) struct Control {
     state: Cell<ServerState>,
     /// The listening socket, while the server holds it open.
     listener: Cell<Option<RawFd>>,
@@ -298,7 +298,7 @@ pub(super) struct Control {
 impl Control {
     /// The control block of a server starting on the listening socket `listener` (none
     /// for the engine of a single connection, `create_connection`'s).
-    pub(super) fn new(listener: Option<RawFd>, local_addr: Option<ListenAddr>) -> Control {
+    pub(in crate::net) fn new(listener: Option<RawFd>, local_addr: Option<ListenAddr>) -> Control {
         Control {
             state: Cell::new(ServerState::new()),
             listener: Cell::new(listener),
@@ -317,7 +317,7 @@ impl Control {
     }
 
     /// A snapshot of the state.
-    pub(super) fn state(&self) -> ServerState {
+    pub(in crate::net) fn state(&self) -> ServerState {
         self.state.get()
     }
 
@@ -380,7 +380,7 @@ impl Control {
     // For the server.
 
     /// The server is polled: remember how to wake it.
-    pub(super) fn register(&self, waker: &Waker) {
+    pub(in crate::net) fn register(&self, waker: &Waker) {
         let mut server = self.server.borrow_mut();
         match &*server {
             Some(w) if w.will_wake(waker) => {}
@@ -389,29 +389,29 @@ impl Control {
     }
 
     /// What the server owes, taken (at the start of each pass of its turn).
-    pub(super) fn take_owed(&self) -> Owed {
+    pub(in crate::net) fn take_owed(&self) -> Owed {
         self.update(ServerState::take_owed)
     }
 
     /// Whether the server takes a connection in.
-    pub(super) fn is_serving(&self) -> bool {
+    pub(in crate::net) fn is_serving(&self) -> bool {
         self.state.get().is_serving()
     }
 
     /// The server took a connection in.
-    pub(super) fn opened(&self) {
+    pub(in crate::net) fn opened(&self) {
         self.update(ServerState::opened);
     }
 
     /// The server freed a connection's slot.
-    pub(super) fn freed(&self) {
+    pub(in crate::net) fn freed(&self) {
         if self.update(ServerState::freed) {
             self.closed.set();
         }
     }
 
     /// The server dropped its listener: the descriptor may be reused from now on.
-    pub(super) fn listener_dropped(&self) {
+    pub(in crate::net) fn listener_dropped(&self) {
         self.listener.set(None);
     }
 
@@ -423,7 +423,7 @@ impl Control {
     }
 
     /// The server ended; every connection is gone.
-    pub(super) fn end(&self) {
+    pub(in crate::net) fn end(&self) {
         self.listener.set(None);
         self.detach();
         if self.update(ServerState::end) {

@@ -118,7 +118,7 @@ pub use self::transport::{Transport, WriteBufferLimits};
 mod accept;
 mod callback;
 mod client;
-mod control;
+pub(super) mod control;
 mod datagram;
 mod datagram_transport;
 pub(crate) mod listener;

@@ -123,6 +123,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// The handle on a server run by its own engine: the streams API's `start_server`
+    /// drives the same control block with connections that are tasks.
+    pub(in crate::net) fn from_control(control: Rc<Control>) -> Server {
+        Server { control }
+    }
+
     /// Stops accepting, at once: the listening socket is shut down in this call, so the
     /// kernel refuses new connections from here on (and resets those waiting in its
     /// backlog, never taken in), and the server closes it at its next turn. Connections
