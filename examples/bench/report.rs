@@ -283,7 +283,8 @@ fn timer_table(w: &mut String, plan: &Plan, timers: &TimerResults) {
     let _ = writeln!(
         w,
         "A task per timer sleeps once; all are awaited. Medians of {} run(s){}. Each \
-         runtime with its default settings (ringloop: the default builder).",
+         runtime with its default settings (ringloop: the default builder, so its \
+         default `timer_slack`; a timer never fires early).",
         plan.timer_runs,
         if plan.timer_warmup {
             " after a warm-up run"
