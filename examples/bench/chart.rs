@@ -1,148 +1,190 @@
-//! The chart, hand-written SVG: echo throughput and server CPU per round trip (a group
-//! of bars per case and a bar per echo server), then HTTP requests per second and
-//! server CPU per request side by side (a bar per runtime), then the files, processes
-//! and services figures as ratios to tokio's (a bar per runtime, tokio's at 1).
+//! The charts, drawn with `plotters` (its SVG backend):
+//!
+//! - [`chart`] (`bench.svg`): echo throughput and server CPU per round trip (a group of
+//!   bars per case, a bar per echo server), HTTP requests per second and server CPU per
+//!   request (a bar per runtime), and the files, processes and services figures as
+//!   ratios to tokio's (tokio's bar at 1);
+//! - [`echo_scaling_chart`] (`echo-scaling.svg`): server CPU per round trip and
+//!   throughput against the number of connections (1 KiB messages), a line per server;
+//! - [`timer_scaling_chart`] (`timer-scaling.svg`): CPU per timer against the number of
+//!   timers, a line per runtime.
 
-use std::fmt::Write as _;
+use std::error::Error;
 
-use crate::echo::{ECHO_SERVERS, conns_label, echo_cases};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::Plan;
+use crate::echo::{ECHO_SERVERS, conns_label};
 use crate::files::FILE_WORKLOADS;
 use crate::measure::Figures;
 use crate::report::{Environment, Results};
-use crate::runtime::RUNTIMES;
+use crate::runtime::{CORE_RUNTIMES, RUNTIMES};
 use crate::services::PerRoundTrip;
+use crate::timers::TimerWorkload;
 
-/// A round axis maximum at or above `max` and its tick step (1, 2 or 5 × 10^k).
-fn axis(max: f64) -> (f64, f64) {
-    if max.is_nan() || max <= 0.0 {
-        return (1.0, 0.2);
-    }
-    let raw = max / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * mag);
-    ((max / step).ceil() * step, step)
+type Drawn = Result<(), Box<dyn Error>>;
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+const FONT: &str = "sans-serif";
+
+/// `#rrggbb` as a colour.
+fn rgb(hex: &str) -> RGBColor {
+    let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
+    RGBColor(byte(1), byte(3), byte(5))
 }
 
-fn tick_label(v: f64, step: f64) -> String {
+/// An axis label: 12k, 1.5M, 0.25.
+fn tick(v: f64) -> String {
+    let trim = |v: f64| {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+    };
     if v >= 1e6 {
         format!("{}M", trim(v / 1e6))
     } else if v >= 1e3 {
         format!("{}k", trim(v / 1e3))
-    } else if step < 1.0 {
-        format!("{v:.1}")
-    } else {
+    } else if v >= 10.0 || v == 0.0 {
         format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
-fn trim(v: f64) -> String {
-    let s = format!("{v:.1}");
-    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+/// A count on a logarithmic axis: 1, 10, 100, 1k, 10k, 1M.
+fn count_tick(v: f64) -> String {
+    if v < 1e3 { format!("{v:.0}") } else { tick(v) }
 }
 
-/// A panel's place and its series (label and colour per bar of a group).
-struct Frame<'a> {
-    left: f64,
-    top: f64,
-    width: f64,
-    series: &'a [(&'static str, &'static str)],
+/// A series: its label and colour.
+type Series = (&'static str, RGBColor);
+
+/// A row of legend boxes across `area`.
+fn legend(area: &Area<'_>, series: &[Series]) -> Drawn {
+    for (i, (label, colour)) in series.iter().enumerate() {
+        let x = 70 + i as i32 * 180;
+        area.draw(&Rectangle::new([(x, 6), (x + 12, 18)], colour.filled()))?;
+        area.draw(&Text::new(*label, (x + 17, 6), (FONT, 12)))?;
+    }
+    Ok(())
 }
 
-/// One panel of grouped bars: a group per case, a bar per series (`values[case][bar]`).
-fn panel(
-    svg: &mut String,
-    frame: &Frame<'_>,
+/// A panel of grouped bars: a group per label, a bar per series (`values[group][bar]`;
+/// `None` draws nothing).
+fn bars(
+    area: &Area<'_>,
     title: &str,
-    values: &[Vec<Option<f64>>],
+    y_desc: &str,
+    series: &[Series],
     labels: &[String],
-    fmt: fn(f64) -> String,
-) {
-    const HEIGHT: f64 = 220.0;
-    let Frame {
-        left,
-        top,
-        width,
-        series,
-    } = *frame;
+    values: &[Vec<Option<f64>>],
+) -> Drawn {
+    // A segment per bar and one for the gap between groups; the label under the
+    // middle bar.
+    let per_group = series.len() + 1;
+    let segments = labels.len().max(1) * per_group;
     let max = values
         .iter()
         .flatten()
         .flatten()
         .fold(0.0f64, |a, &b| a.max(b));
-    // Headroom for the value labels, which stand upright above the bars.
-    let (ymax, step) = axis(max * 1.15);
-    let y = |v: f64| top + HEIGHT - v / ymax * HEIGHT;
-    let _ = writeln!(
-        svg,
-        r#"<text x="{left}" y="{}" class="title">{title}</text>"#,
-        top - 12.0
-    );
-    let mut v = 0.0;
-    while v <= ymax + step / 2.0 {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + width,
-            left - 6.0,
-            y(v) + 4.0,
-            tick_label(v, step),
-            y = y(v),
-        );
-        v += step;
-    }
-    let group = width / values.len().max(1) as f64;
-    let bars = series.len() as f64;
-    let bar = group * 0.8 / bars;
-    for (i, (row, label)) in values.iter().zip(labels).enumerate() {
-        let x0 = left + i as f64 * group + group * 0.1;
-        for (j, &(name, colour)) in series.iter().enumerate() {
-            let x = x0 + j as f64 * bar;
-            match row[j] {
-                Some(value) => {
-                    let _ = writeln!(
-                        svg,
-                        r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {label}: {}</title></rect>"#,
-                        y(value),
-                        bar - 1.0,
-                        top + HEIGHT - y(value),
-                        colour,
-                        name,
-                        fmt(value),
-                    );
-                    let (tx, ty) = (x + bar / 2.0 + 3.0, y(value) - 3.0);
-                    let _ = writeln!(
-                        svg,
-                        r#"<text x="{tx:.1}" y="{ty:.1}" transform="rotate(-90 {tx:.1} {ty:.1})" class="value">{}</text>"#,
-                        fmt(value),
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        svg,
-                        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="value">n/a</text>"#,
-                        x + bar / 2.0,
-                        top + HEIGHT - 3.0,
-                    );
-                }
-            }
+    let top = if max > 0.0 { max * 1.1 } else { 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 14))
+        .margin(8)
+        .x_label_area_size(22)
+        .y_label_area_size(52)
+        .build_cartesian_2d((0..segments).into_segmented(), 0.0..top)?;
+    let label_at = |x: &SegmentValue<usize>| match *x {
+        SegmentValue::CenterOf(i) if i % per_group == series.len() / 2 => {
+            labels.get(i / per_group).cloned().unwrap_or_default()
         }
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
-            x0 + bars * bar / 2.0,
-            top + HEIGHT + 16.0
-        );
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(segments)
+        .x_label_formatter(&label_at)
+        .y_label_formatter(&|v| tick(*v))
+        .y_desc(y_desc)
+        .label_style((FONT, 11))
+        .draw()?;
+    for (j, (_, colour)) in series.iter().enumerate() {
+        chart.draw_series(values.iter().enumerate().filter_map(|(g, row)| {
+            let v = (*row.get(j)?)?;
+            let x = g * per_group + j;
+            Some(Rectangle::new(
+                [
+                    (SegmentValue::Exact(x), 0.0),
+                    (SegmentValue::Exact(x + 1), v),
+                ],
+                colour.filled(),
+            ))
+        }))?;
     }
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{left}" x2="{}" y1="{b}" y2="{b}" stroke="#333"/>"##,
-        left + width,
-        b = top + HEIGHT
-    );
+    Ok(())
+}
+
+/// A line per series over a logarithmic x axis (`points[series]` of (x, y)).
+fn lines(
+    area: &Area<'_>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[Series],
+    points: &[Vec<(f64, f64)>],
+) -> Drawn {
+    let all = || points.iter().flatten();
+    let x_min = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let x_max = all().map(|p| p.0).fold(0.0f64, f64::max);
+    let y_max = all().map(|p| p.1).fold(0.0f64, f64::max);
+    let (x_min, x_max) = if x_min.is_finite() && x_max > 0.0 {
+        (x_min / 1.5, x_max * 1.5)
+    } else {
+        (1.0, 10.0)
+    };
+    let y_top = if y_max > 0.0 { y_max * 1.15 } else { 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 14))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..y_top)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(8)
+        .x_label_formatter(&|v| count_tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .label_style((FONT, 11))
+        .draw()?;
+    for ((label, colour), points) in series.iter().zip(points) {
+        if points.is_empty() {
+            continue;
+        }
+        let colour = *colour;
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+            .label(*label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
+        chart.draw_series(PointSeries::of_element(
+            points.clone(),
+            4,
+            colour.filled(),
+            &|c, s, st| Circle::new(c, s, st),
+        ))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 11))
+        .draw()?;
+    Ok(())
 }
 
 /// `values` over tokio's (the last), per runtime.
@@ -153,21 +195,86 @@ fn to_tokio(values: [Option<f64>; 3]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// The files, processes and services panels: ratios to tokio's figures.
-fn system_panels(svg: &mut String, results: &Results) {
-    let series = RUNTIMES.map(|rt| (rt.label(), rt.colour()));
-    let frame = |left| Frame {
-        left,
-        top: 1010.0,
-        width: 390.0,
-        series: &series,
+fn draw_overview(root: &Area<'_>, env: &Environment, results: &Results) -> Drawn {
+    let (echo, http) = (&results.echo, &results.http);
+    root.fill(&WHITE)?;
+    let (head, rest) = root.split_vertically(50);
+    head.draw(&Text::new(
+        format!(
+            "Loopback TCP echo, linux {} ({} CPUs): server on the runtime under test, same tokio client for all",
+            env.kernel, env.cpus
+        ),
+        (70, 2),
+        (FONT, 13),
+    ))?;
+    let echo_series = ECHO_SERVERS.map(|server| (server.label(), rgb(server.colour())));
+    legend(&head.split_vertically(22).1, &echo_series)?;
+    let (echo_area, rest) = rest.split_vertically(580);
+    let (throughput, cpu) = echo_area.split_vertically(290);
+    let labels: Vec<String> = echo.iter().map(|(case, _)| case.short()).collect();
+    let echo_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
+        echo.iter()
+            .map(|(_, row)| row.iter().map(|r| r.as_ref().ok().map(f)).collect())
+            .collect()
     };
-    let _ = writeln!(
-        svg,
-        r#"<text x="70" y="965" font-size="13">Files, processes and services, each runtime's figure over tokio's (tokio = 1)</text>"#
-    );
+    bars(
+        &throughput,
+        "Echo throughput (higher is better)",
+        "round trips/s",
+        &echo_series,
+        &labels,
+        &echo_values(|f| f.rate),
+    )?;
+    bars(
+        &cpu,
+        "Echo server CPU per round trip (lower is better)",
+        "µs",
+        &echo_series,
+        &labels,
+        &echo_values(|f| f.server_us),
+    )?;
+
+    let (http_area, system_area) = rest.split_vertically(310);
+    let (http_head, http_area) = http_area.split_vertically(24);
+    let http_series = RUNTIMES.map(|rt| (rt.label(), rgb(rt.colour())));
+    http_head.draw(&Text::new(
+        "HTTP/1.1 hello world (hyper server, keep-alive) on each runtime, same load generator for all",
+        (70, 4),
+        (FONT, 13),
+    ))?;
+    let http_labels: Vec<String> = http.rows.iter().map(|(c, _)| conns_label(*c)).collect();
+    let http_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
+        http.rows
+            .iter()
+            .map(|(_, row)| row.iter().map(|r| r.as_ref().ok().map(f)).collect())
+            .collect()
+    };
+    let (left, right) = http_area.split_horizontally(490);
+    bars(
+        &left,
+        "Requests/s (higher is better)",
+        "requests/s",
+        &http_series,
+        &http_labels,
+        &http_values(|f| f.rate),
+    )?;
+    bars(
+        &right,
+        "Server CPU per request (lower is better)",
+        "µs",
+        &http_series,
+        &http_labels,
+        &http_values(|f| f.server_us),
+    )?;
+
+    let (system_head, system_area) = system_area.split_vertically(24);
+    system_head.draw(&Text::new(
+        "Files, processes and services, each runtime's figure over tokio's (tokio = 1)",
+        (70, 4),
+        (FONT, 13),
+    ))?;
     let files: Vec<Vec<Option<f64>>> = results.files.rates.iter().map(|r| to_tokio(*r)).collect();
-    let labels: Vec<String> = FILE_WORKLOADS
+    let file_labels: Vec<String> = FILE_WORKLOADS
         .iter()
         .map(|w| {
             w.name()
@@ -184,121 +291,120 @@ fn system_panels(svg: &mut String, results: &Results) {
         to_tokio(times(&results.services.remote)),
         to_tokio(times(&results.services.blocking)),
     ];
-    let other_labels = [
-        "process spawn+wait",
-        "Remote::spawn rt",
-        "spawn_blocking rt",
-    ]
-    .map(str::to_string);
-    let x = |v: f64| format!("{v:.2}×");
-    panel(
-        svg,
-        &frame(70.0),
+    let other_labels =
+        ["process spawn+wait", "Remote::spawn", "spawn_blocking"].map(str::to_string);
+    let (left, right) = system_area.split_horizontally(490);
+    bars(
+        &left,
         "Files: throughput / tokio::fs's (higher is better)",
+        "× tokio",
+        &http_series,
+        &file_labels,
         &files,
-        &labels,
-        x,
-    );
-    panel(
-        svg,
-        &frame(560.0),
+    )?;
+    bars(
+        &right,
         "Processes, services: time / tokio's (lower is better)",
-        &others,
+        "× tokio",
+        &http_series,
         &other_labels,
-        x,
-    );
+        &others,
+    )?;
+    root.present()?;
+    Ok(())
 }
 
-pub(crate) fn chart(env: &Environment, results: &Results) -> String {
-    let (echo, http) = (&results.echo, &results.http);
-    let labels: Vec<String> = echo_cases().iter().map(|c| c.short()).collect();
-    let echo_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
-        echo.iter()
-            .map(|row| row.iter().map(|r| r.as_ref().ok().map(f)).collect())
-            .collect()
-    };
-    let echo_series = ECHO_SERVERS.map(|server| (server.label(), server.colour()));
-    let http_labels: Vec<String> = http.rows.iter().map(|(c, _)| conns_label(*c)).collect();
-    let http_values = |f: fn(&Figures) -> f64| -> Vec<Vec<Option<f64>>> {
-        http.rows
+fn draw_echo_scaling(root: &Area<'_>, results: &Results) -> Drawn {
+    root.fill(&WHITE)?;
+    let series = ECHO_SERVERS.map(|server| (server.label(), rgb(server.colour())));
+    let points = |f: fn(&Figures) -> f64| -> Vec<Vec<(f64, f64)>> {
+        ECHO_SERVERS
             .iter()
-            .map(|(_, row)| row.iter().map(|r| r.as_ref().ok().map(f)).collect())
+            .map(|server| {
+                results
+                    .echo
+                    .iter()
+                    .filter(|(case, _)| case.size == 1024)
+                    .filter_map(|(case, row)| {
+                        let figures = row[server.index()].as_ref().ok()?;
+                        Some((case.conns as f64, f(figures)))
+                    })
+                    .collect()
+            })
             .collect()
     };
-    let http_series = RUNTIMES.map(|rt| (rt.label(), rt.colour()));
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="980" height="1270" viewBox="0 0 980 1270" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(
-        svg,
-        "<style>.title {{ font-size: 14px; font-weight: bold; }} .value {{ font-size: 8px; fill: #444; }}</style>"
-    );
-    let _ = writeln!(svg, r#"<rect width="980" height="1270" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="70" y="22" font-size="13">Loopback TCP echo, linux {} ({} CPUs): server on the runtime under test, same tokio client for all</text>"#,
-        env.kernel, env.cpus
-    );
-    // Legend (the runtimes' colours are the same in the HTTP panels).
-    for (i, (label, colour)) in echo_series.iter().enumerate() {
-        let x = 70.0 + i as f64 * 180.0;
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{x}" y="34" width="12" height="12" fill="{colour}"/><text x="{}" y="44">{label}</text>"#,
-            x + 17.0,
-        );
+    let (top, bottom) = root.split_vertically(360);
+    lines(
+        &top,
+        "Echo server CPU per round trip by connections, 1 KiB messages (lower is better)",
+        ("connections", "µs per round trip"),
+        &series,
+        &points(|f| f.server_us),
+    )?;
+    lines(
+        &bottom,
+        "Echo throughput by connections, 1 KiB messages (higher is better)",
+        ("connections", "round trips/s"),
+        &series,
+        &points(|f| f.rate),
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+fn draw_timer_scaling(root: &Area<'_>, plan: &Plan, results: &Results) -> Drawn {
+    root.fill(&WHITE)?;
+    let series = CORE_RUNTIMES.map(|rt| (rt.label(), rgb(rt.colour())));
+    let points: Vec<Vec<(f64, f64)>> = CORE_RUNTIMES
+        .iter()
+        .map(|rt| {
+            results
+                .timers
+                .iter()
+                .filter(|(workload, _)| matches!(workload, TimerWorkload::Scaling(_)))
+                .filter_map(|(workload, row)| {
+                    let n = workload.timers(plan) as f64;
+                    Some((n, row[rt.index()]?.as_secs_f64() * 1e9 / n))
+                })
+                .collect()
+        })
+        .collect();
+    let span = plan.timer_span;
+    lines(
+        root,
+        &format!(
+            "CPU per timer by number of timers, random sleeps within {} ms (lower is better)",
+            span.as_millis()
+        ),
+        ("timers", "ns of thread CPU per timer"),
+        &series,
+        &points,
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+/// Draws `draw` on a `size` SVG: the SVG text, or why it could not be drawn.
+fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        draw(&root).map_err(|e| e.to_string())?;
     }
-    let echo_frame = |top| Frame {
-        left: 70.0,
-        top,
-        width: 880.0,
-        series: &echo_series,
-    };
-    panel(
-        &mut svg,
-        &echo_frame(85.0),
-        "Throughput (round trips/s, higher is better)",
-        &echo_values(|f| f.rate),
-        &labels,
-        |v| tick_label(v, 1.0),
-    );
-    panel(
-        &mut svg,
-        &echo_frame(375.0),
-        "Server CPU per round trip (µs, lower is better)",
-        &echo_values(|f| f.server_us),
-        &labels,
-        |v| format!("{v:.1}"),
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="70" y="655" font-size="13">HTTP/1.1 hello world (hyper server, keep-alive) on each runtime, same load generator for all</text>"#
-    );
-    let http_frame = |left| Frame {
-        left,
-        top: 700.0,
-        width: 390.0,
-        series: &http_series,
-    };
-    panel(
-        &mut svg,
-        &http_frame(70.0),
-        "Requests/s (higher is better)",
-        &http_values(|f| f.rate),
-        &http_labels,
-        |v| tick_label(v, 1.0),
-    );
-    panel(
-        &mut svg,
-        &http_frame(560.0),
-        "Server CPU per request (µs, lower is better)",
-        &http_values(|f| f.server_us),
-        &http_labels,
-        |v| format!("{v:.1}"),
-    );
-    system_panels(&mut svg, results);
-    let _ = writeln!(svg, "</svg>");
-    svg
+    Ok(out)
+}
+
+/// The overview chart (`bench.svg`).
+pub(crate) fn chart(env: &Environment, results: &Results) -> Result<String, String> {
+    svg((980, 1300), |root| draw_overview(root, env, results))
+}
+
+/// Echo by connections (`echo-scaling.svg`).
+pub(crate) fn echo_scaling_chart(results: &Results) -> Result<String, String> {
+    svg((900, 720), |root| draw_echo_scaling(root, results))
+}
+
+/// CPU per timer by timers (`timer-scaling.svg`).
+pub(crate) fn timer_scaling_chart(plan: &Plan, results: &Results) -> Result<String, String> {
+    svg((900, 400), |root| draw_timer_scaling(root, plan, results))
 }

@@ -5,10 +5,13 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Reads one thread's CPU time from `/proc`, from any thread of the process.
+/// Reads one thread's CPU time from `/proc`, from any thread of the process (or the
+/// main thread of a child process).
 #[derive(Clone, Debug)]
 pub(crate) struct ThreadClock {
     tid: String,
+    /// `/proc/self/task/<tid>`, or `/proc/<pid>/task/<pid>`.
+    dir: String,
 }
 
 /// Whether `/proc/<tid>/schedstat` (nanoseconds) works here; else `stat`'s clock ticks.
@@ -36,19 +39,28 @@ impl ThreadClock {
             .ok()
             .and_then(|link| Some(link.file_name()?.to_str()?.to_string()))
             .expect("/proc/thread-self names the calling thread");
-        ThreadClock { tid }
+        let dir = format!("/proc/self/task/{tid}");
+        ThreadClock { tid, dir }
+    }
+
+    /// The clock of process `pid`'s main thread (a child's).
+    pub(crate) fn main_thread_of(pid: u32) -> ThreadClock {
+        ThreadClock {
+            tid: pid.to_string(),
+            dir: format!("/proc/{pid}/task/{pid}"),
+        }
     }
 
     pub(crate) fn read(&self) -> Duration {
         if schedstat_works() {
-            let path = format!("/proc/self/task/{}/schedstat", self.tid);
+            let path = format!("{}/schedstat", self.dir);
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let ns = text.split_whitespace().next().and_then(|f| f.parse().ok());
             Duration::from_nanos(ns.unwrap_or(0))
         } else {
             // utime and stime are fields 14 and 15, counted after the `(comm)` field,
             // in USER_HZ (100 on Linux) ticks.
-            let path = format!("/proc/self/task/{}/stat", self.tid);
+            let path = format!("{}/stat", self.dir);
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let after_comm = text.rsplit_once(')').map_or("", |(_, rest)| rest);
             let fields: Vec<u64> = after_comm

@@ -158,7 +158,7 @@ pub(crate) async fn echo_conn<R: Rt>(mut stream: R::Stream) {
     }
 }
 
-fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
+pub(crate) fn start_server(server: EchoServer, cpu: Option<usize>) -> io::Result<Server> {
     let name = format!("{}-echo", server.label());
     let backend = server.runtime().backend();
     let ringloop = move || Ringloop::new(backend.expect("a ringloop server's backend"));
@@ -285,14 +285,26 @@ pub(crate) struct EchoCase {
     pub(crate) size: usize,
 }
 
-pub(crate) fn echo_cases() -> Vec<EchoCase> {
+/// The cases: 1, 100 and 1000 connections × 64 B, 1 KiB and 16 KiB, and the plan's
+/// further scaling points (`echo_scaling`) at 1 KiB, in order of connections.
+pub(crate) fn echo_cases(plan: &Plan) -> Vec<EchoCase> {
     let mut cases = Vec::new();
     for conns in [1, 100, 1000] {
         for size in [64, 1024, 16 * 1024] {
             cases.push(EchoCase { conns, size });
         }
     }
+    for &conns in plan.echo_scaling {
+        cases.push(EchoCase { conns, size: 1024 });
+    }
+    cases.sort_by_key(|case| (case.conns, case.size));
     cases
+}
+
+/// Descriptors a case needs: both ends of every server's connections (the servers of
+/// a case run side by side), and some to spare.
+fn descriptors(case: EchoCase) -> u64 {
+    (ECHO_SERVERS.len() * 2 * case.conns + 256) as u64
 }
 
 impl EchoCase {
@@ -321,46 +333,150 @@ fn size_label(size: usize) -> String {
     }
 }
 
-/// Echo results: `[case][server]` (indexed by [`EchoServer::index`]), with why a server
-/// had none.
-pub(crate) type EchoResults = Vec<[Result<Figures, String>; ECHO_SERVERS.len()]>;
+/// An echo case's figures, per server (indexed by [`EchoServer::index`]), with why a
+/// server had none.
+pub(crate) type EchoRow = [Result<Figures, String>; ECHO_SERVERS.len()];
+
+/// Echo results: per case, its row.
+pub(crate) type EchoResults = Vec<(EchoCase, EchoRow)>;
 
 pub(crate) fn run_echo(
     plan: &Plan,
-    available: &[bool; 3],
+    available: &[bool; 4],
     server_cpu: Option<usize>,
     progress: &Progress,
 ) -> EchoResults {
     let mut retry_budget = plan.echo_retry_budget;
     let retry_budget = &mut retry_budget;
     let client = Client::new();
-    let client_clock = ThreadClock::current();
     let mut results = Vec::new();
-    for case in echo_cases() {
-        // The servers of a case run side by side (idle ones block in the kernel) and are
-        // measured in interleaved rounds.
-        let mut setups: Vec<Result<(Server, Vec<ClientConn>), String>> = Vec::new();
-        for server in ECHO_SERVERS {
-            progress.step(format!("echo {}: start {}", case.name(), server.label()));
-            if !available[server.runtime().index()] {
-                setups.push(Err("unavailable".to_string()));
-                continue;
-            }
-            let setup = start_server(server, server_cpu)
-                .and_then(|handle| {
-                    let mut conns = client.connect(handle.addr, case.conns, case.size)?;
-                    client.drive(&mut conns, plan.echo_warmup);
-                    Ok((handle, conns))
-                })
-                .map_err(|e| format!("{}: {e}", server.label()));
-            if let Err(e) = &setup {
-                eprintln!("\nbench: echo {}: {e}", case.name());
-            }
-            setups.push(setup);
+    for case in echo_cases(plan) {
+        let context = Context {
+            plan,
+            available,
+            server_cpu,
+            progress,
+        };
+        // Side by side when this process may hold both ends of every server's
+        // connections; else one server at a time against a client in a child process.
+        let row = match crate::memory::ensure_nofile(descriptors(case)) {
+            Ok(()) => side_by_side(&context, case, &client, retry_budget),
+            Err(_) => one_at_a_time(&context, case, retry_budget),
+        };
+        results.push((case, row));
+    }
+    results
+}
+
+/// What every echo case's run needs.
+struct Context<'a> {
+    plan: &'a Plan,
+    available: &'a [bool; 4],
+    server_cpu: Option<usize>,
+    progress: &'a Progress,
+}
+
+/// The servers of a case run side by side (idle ones block in the kernel) and are
+/// measured in interleaved rounds, driven by `client` on this thread.
+fn side_by_side(
+    context: &Context<'_>,
+    case: EchoCase,
+    client: &Client,
+    retry_budget: &mut Duration,
+) -> EchoRow {
+    let Context {
+        plan,
+        available,
+        server_cpu,
+        progress,
+    } = *context;
+    let client_clock = ThreadClock::current();
+    let mut setups: Vec<Result<(Server, Vec<ClientConn>), String>> = Vec::new();
+    for server in ECHO_SERVERS {
+        progress.step(format!("echo {}: start {}", case.name(), server.label()));
+        if !available[server.runtime().index()] {
+            setups.push(Err("unavailable".to_string()));
+            continue;
         }
-        let mut samples: [Vec<Sample>; ECHO_SERVERS.len()] = Default::default();
-        for round in 0..plan.echo_rounds {
-            for server in ECHO_SERVERS {
+        let setup = start_server(server, server_cpu)
+            .and_then(|handle| {
+                let mut conns = client.connect(handle.addr, case.conns, case.size)?;
+                client.drive(&mut conns, plan.echo_warmup);
+                Ok((handle, conns))
+            })
+            .map_err(|e| format!("{}: {e}", server.label()));
+        if let Err(e) = &setup {
+            eprintln!("\nbench: echo {}: {e}", case.name());
+        }
+        setups.push(setup);
+    }
+    let mut samples: [Vec<Sample>; ECHO_SERVERS.len()] = Default::default();
+    for round in 0..plan.echo_rounds {
+        for server in ECHO_SERVERS {
+            progress.step(format!(
+                "echo {}: {} round {}/{}",
+                case.name(),
+                server.label(),
+                round + 1,
+                plan.echo_rounds
+            ));
+            let Ok((handle, conns)) = &mut setups[server.index()] else {
+                continue;
+            };
+            let cores = server_cpu.map(|cpu| (cpu, 0));
+            // A window disturbed by other work on a benchmark core is measured again,
+            // while the run's retry budget lasts.
+            let Ok(sample) = measure_retrying(plan.echo_window, retry_budget, progress, || {
+                measure(handle, Generator::Thread(&client_clock), cores, || {
+                    Ok::<_, Infallible>(client.drive(conns, plan.echo_window))
+                })
+            });
+            samples[server.index()].push(sample);
+        }
+    }
+    let row = ECHO_SERVERS.map(|server| match &setups[server.index()] {
+        Ok(_) => Ok(figures(server.runtime(), &samples[server.index()])),
+        Err(e) => Err(e.clone()),
+    });
+    // Close the client's connections first, so that the servers' echo tasks see
+    // end-of-file, and let the client's runtime run the closes; then stop the servers.
+    let servers: Vec<Server> = setups
+        .into_iter()
+        .filter_map(|setup| setup.ok().map(|(handle, _conns)| handle))
+        .collect();
+    client.block_on(tokio::task::yield_now());
+    drop(servers);
+    row
+}
+
+/// Each server of a case alone, its rounds one after the other, driven by the same
+/// client code in a child process (the bench re-executed with `--echo-client`), so that
+/// this process holds only the server's ends of the connections.
+fn one_at_a_time(context: &Context<'_>, case: EchoCase, retry_budget: &mut Duration) -> EchoRow {
+    let Context {
+        plan,
+        available,
+        server_cpu,
+        progress,
+    } = *context;
+    ECHO_SERVERS.map(|server| {
+        progress.step(format!(
+            "echo {}: start {} (client in a child process)",
+            case.name(),
+            server.label()
+        ));
+        let mut run = || -> Result<Figures, String> {
+            if !available[server.runtime().index()] {
+                return Err("unavailable".to_string());
+            }
+            crate::memory::ensure_nofile(case.conns as u64 + 256)?;
+            let handle = start_server(server, server_cpu).map_err(|e| e.to_string())?;
+            let mut child = ClientChild::start(handle.addr, case).map_err(|e| e.to_string())?;
+            child.go(plan.echo_warmup).map_err(|e| e.to_string())?;
+            let clock = ThreadClock::main_thread_of(child.child.id());
+            let cores = server_cpu.map(|cpu| (cpu, 0));
+            let mut samples = Vec::new();
+            for round in 0..plan.echo_rounds {
                 progress.step(format!(
                     "echo {}: {} round {}/{}",
                     case.name(),
@@ -368,33 +484,130 @@ pub(crate) fn run_echo(
                     round + 1,
                     plan.echo_rounds
                 ));
-                let Ok((handle, conns)) = &mut setups[server.index()] else {
-                    continue;
-                };
-                let cores = server_cpu.map(|cpu| (cpu, 0));
-                // A window disturbed by other work on a benchmark core is measured again,
-                // while the run's retry budget lasts.
-                let Ok(sample) = measure_retrying(plan.echo_window, retry_budget, progress, || {
-                    measure(handle, Generator::Thread(&client_clock), cores, || {
-                        Ok::<_, Infallible>(client.drive(conns, plan.echo_window))
+                let sample = measure_retrying(plan.echo_window, retry_budget, progress, || {
+                    measure(&handle, Generator::Thread(&clock), cores, || {
+                        child.go(plan.echo_window)
                     })
-                });
-                samples[server.index()].push(sample);
+                })
+                .map_err(|e| e.to_string())?;
+                samples.push(sample);
             }
+            // The client's ends close first, then the server stops.
+            drop(child);
+            drop(handle);
+            Ok(figures(server.runtime(), &samples))
+        };
+        run().map_err(|e| {
+            eprintln!("\nbench: echo {}: {}: {e}", case.name(), server.label());
+            format!("{}: {e}", server.label())
+        })
+    })
+}
+
+/// Echo's client in a child process: connects, then drives a window per `go`.
+struct ClientChild {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ClientChild {
+    fn start(addr: SocketAddr, case: EchoCase) -> io::Result<ClientChild> {
+        use std::io::BufRead as _;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--echo-client")
+            .args([
+                addr.to_string(),
+                case.conns.to_string(),
+                case.size.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "the client child did not connect (said {line:?})"
+            )));
         }
-        let row = ECHO_SERVERS.map(|server| match &setups[server.index()] {
-            Ok(_) => Ok(figures(server.runtime(), &samples[server.index()])),
-            Err(e) => Err(e.clone()),
-        });
-        // Close the client's connections first, so that the servers' echo tasks see
-        // end-of-file, and let the client's runtime run the closes; then stop the servers.
-        let servers: Vec<Server> = setups
-            .into_iter()
-            .filter_map(|setup| setup.ok().map(|(handle, _conns)| handle))
-            .collect();
-        client.block_on(tokio::task::yield_now());
-        drop(servers);
-        results.push(row);
+        Ok(ClientChild {
+            child,
+            stdin,
+            stdout,
+        })
     }
-    results
+
+    /// One window: round trips and how long they took.
+    fn go(&mut self, window: Duration) -> io::Result<(u64, Duration)> {
+        use std::io::{BufRead as _, Write as _};
+        let stdin = self.stdin.as_mut().expect("the child's stdin is open");
+        writeln!(stdin, "go {}", window.as_nanos())?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        let mut fields = line.split_whitespace().map(str::parse::<u64>);
+        match (fields.next(), fields.next()) {
+            (Some(Ok(n)), Some(Ok(ns))) => Ok((n, Duration::from_nanos(ns))),
+            _ => Err(io::Error::other(format!(
+                "the client child said {line:?}, not its round trips"
+            ))),
+        }
+    }
+}
+
+impl Drop for ClientChild {
+    fn drop(&mut self) {
+        // Closing its stdin makes the child close its connections and exit.
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child's side (`--echo-client ADDR CONNS SIZE`): connects, says `ready`, then
+/// answers each `go <ns>` with the round trips of a window that long and the time they
+/// took (`<round trips> <ns>`), until stdin closes.
+pub(crate) fn client_child(args: &[String]) -> ! {
+    use std::io::{BufRead as _, Write as _};
+    let parsed = match args {
+        [addr, conns, size] => addr
+            .parse::<SocketAddr>()
+            .ok()
+            .zip(conns.parse::<usize>().ok())
+            .zip(size.parse::<usize>().ok()),
+        _ => None,
+    };
+    let Some(((addr, conns), size)) = parsed else {
+        eprintln!("bench: --echo-client ADDR CONNS SIZE, not {args:?}");
+        std::process::exit(2);
+    };
+    let client = Client::new();
+    let mut open = match client.connect(addr, conns, size) {
+        Ok(open) => open,
+        Err(e) => {
+            println!("error {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "ready");
+    let _ = stdout.flush();
+    for line in io::stdin().lock().lines() {
+        let Some(ns) = line
+            .ok()
+            .and_then(|l| l.strip_prefix("go ")?.trim().parse::<u64>().ok())
+        else {
+            break;
+        };
+        let (round_trips, took) = client.drive(&mut open, Duration::from_nanos(ns));
+        let _ = writeln!(stdout, "{round_trips} {}", took.as_nanos());
+        let _ = stdout.flush();
+    }
+    drop(open);
+    std::process::exit(0);
 }

@@ -274,7 +274,7 @@ pub(crate) fn file_steps(plan: &Plan) -> usize {
 /// The files part, with the file at `dir/bench-file.tmp`.
 pub(crate) fn run_files(
     plan: &Plan,
-    available: &[bool; 3],
+    available: &[bool; 4],
     dir: &Path,
     progress: &Progress,
 ) -> FileResults {

@@ -358,7 +358,7 @@ pub(crate) fn http_steps(plan: &Plan) -> usize {
 
 pub(crate) fn run_http(
     plan: &Plan,
-    available: &[bool; 3],
+    available: &[bool; 4],
     server_cpu: Option<usize>,
     load: &Load,
     progress: &Progress,

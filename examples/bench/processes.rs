@@ -98,7 +98,7 @@ pub(crate) fn process_steps(plan: &Plan) -> usize {
 
 pub(crate) fn run_processes(
     plan: &Plan,
-    available: &[bool; 3],
+    available: &[bool; 4],
     progress: &Progress,
 ) -> ProcessResults {
     let rounds = plan.process_rounds.max(1) as u64;

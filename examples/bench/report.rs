@@ -7,23 +7,27 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::Plan;
-use crate::core::{CORE_WORKLOADS, CoreResults};
-use crate::echo::{ECHO_SERVERS, EchoResults, EchoServer, conns_label, echo_cases};
+use crate::core::{CORE_WORKLOADS, CoreResults, CoreWorkload};
+use crate::echo::{ECHO_SERVERS, EchoResults, EchoRow, EchoServer, conns_label};
 use crate::files::FileResults;
 use crate::http::{HttpResults, HttpRow};
 use crate::measure::{Figures, MAX_RETRIES};
+use crate::memory::MemoryResults;
 use crate::pool_echo::PoolResults;
 use crate::processes::ProcessResults;
-use crate::runtime::{RUNTIMES, Runtime};
+use crate::runtime::{CORE_RUNTIMES, RUNTIMES, Runtime};
 use crate::services::ServiceResults;
+use crate::timers::{TimerResults, TimerWorkload};
 
 pub(crate) struct Environment {
     pub(crate) kernel: String,
     pub(crate) cpus: usize,
-    pub(crate) descriptions: [Result<String, String>; 3],
+    pub(crate) descriptions: [Result<String, String>; 4],
     pub(crate) pinning: String,
     pub(crate) cpu_source: &'static str,
     pub(crate) quick: bool,
+    /// The descriptor limit, as raised at the start.
+    pub(crate) nofile: String,
 }
 
 /// Above this share of a window spent on other work on a benchmark core, the report
@@ -73,12 +77,14 @@ fn cell(value: Option<String>) -> String {
 /// What every part measured.
 pub(crate) struct Results {
     pub(crate) core: CoreResults,
+    pub(crate) timers: TimerResults,
     pub(crate) echo: EchoResults,
     pub(crate) http: HttpResults,
     pub(crate) files: FileResults,
     pub(crate) processes: ProcessResults,
     pub(crate) services: ServiceResults,
     pub(crate) pool_echo: PoolResults,
+    pub(crate) memory: MemoryResults,
     /// The share of the machine's CPU time that went to other work during each of the
     /// last four parts.
     pub(crate) other_load: OtherLoad,
@@ -103,8 +109,12 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         if env.quick { " (quick run)" } else { "" }
     );
     let _ = writeln!(w);
-    let _ = writeln!(w, "- kernel {}, {} CPUs", env.kernel, env.cpus);
-    for runtime in RUNTIMES {
+    let _ = writeln!(
+        w,
+        "- kernel {}, {} CPUs, {}",
+        env.kernel, env.cpus, env.nofile
+    );
+    for runtime in CORE_RUNTIMES {
         let line = match &env.descriptions[runtime.index()] {
             Ok(d) => d.clone(),
             Err(e) => format!("**unavailable**: {e}"),
@@ -115,7 +125,11 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         w,
         "- echo: the server runs on the runtime under test on its own thread; the load \
          generator is the same tokio current_thread client for every server, one task per \
-         connection (`write_all` then `read_exact`), `TCP_NODELAY`; {}",
+         connection (`write_all` then `read_exact`), `TCP_NODELAY`; {}; the servers of a \
+         case run side by side, measured in interleaved rounds, except where both ends of \
+         every server's connections do not fit this process's descriptor limit (10,000 \
+         connections): there each server runs alone in turn, the client in a child \
+         process",
         env.pinning
     );
     let _ = writeln!(
@@ -157,7 +171,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     );
     let other = echo
         .iter()
-        .flatten()
+        .flat_map(|(_, row)| row)
         .chain(http.rows.iter().flat_map(|(_, row)| row))
         .filter_map(|f| f.as_ref().ok()?.other_load)
         .fold(0.0f64, f64::max);
@@ -172,28 +186,8 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     }
     let _ = writeln!(w);
 
-    // Core workloads.
-    let _ = writeln!(w, "### Core workloads (time, lower is better)");
-    let _ = writeln!(w);
-    let _ = writeln!(
-        w,
-        "| workload | ringloop-io_uring | ringloop-epoll | tokio | io_uring / tokio | epoll / tokio |"
-    );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
-    for (workload, row) in CORE_WORKLOADS.iter().zip(core) {
-        let secs = row.map(|d| d.map(|d| d.as_secs_f64()));
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} |",
-            workload.name(plan),
-            cell(row[0].map(duration_label)),
-            cell(row[1].map(duration_label)),
-            cell(row[2].map(duration_label)),
-            ratio(secs[0], secs[2]),
-            ratio(secs[1], secs[2]),
-        );
-    }
-    let _ = writeln!(w);
+    core_table(w, plan, core);
+    timer_table(w, plan, &results.timers);
 
     echo_table(
         w,
@@ -209,6 +203,11 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         |f| f.server_us,
         |v| format!("{v:.2}"),
     );
+    let _ = writeln!(
+        w,
+        "Echo by connections (1 KiB): [echo-scaling.svg](echo-scaling.svg)\n\n\
+         ![echo server CPU per round trip and throughput by connections](echo-scaling.svg)\n"
+    );
     loop_table(w, echo);
     http_table(w, http);
     http_loop_table(w, http);
@@ -219,7 +218,131 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     system::processes_table(w, plan, &results.processes, other.processes);
     system::services_table(w, plan, &results.services, other.services);
     system::pool_echo_table(w, plan, &results.pool_echo, other.pool_echo);
+    memory_table(w, plan, &results.memory);
     md
+}
+
+/// The core workloads: a column per runtime (monoio's too), then the ratios to tokio's
+/// and to monoio's, and the issue's spawn target.
+fn core_table(w: &mut String, plan: &Plan, core: &CoreResults) {
+    let _ = writeln!(w, "### Core workloads (time, lower is better)");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| workload | {} | io_uring / tokio | epoll / tokio | io_uring / monoio | epoll / monoio |",
+        CORE_RUNTIMES.map(Runtime::label).join(" | ")
+    );
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(CORE_RUNTIMES.len() + 4));
+    for (workload, row) in CORE_WORKLOADS.iter().zip(core) {
+        let secs = row.map(|d| d.map(|d| d.as_secs_f64()));
+        let [u, e, t, m] = [
+            Runtime::IoUring,
+            Runtime::Epoll,
+            Runtime::Tokio,
+            Runtime::Monoio,
+        ]
+        .map(|rt| secs[rt.index()]);
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} |",
+            workload.name(plan),
+            row.map(|d| cell(d.map(duration_label))).join(" | "),
+            ratio(u, t),
+            ratio(e, t),
+            ratio(u, m),
+            ratio(e, m),
+        );
+    }
+    let _ = writeln!(w);
+    if let Some(row) = CORE_WORKLOADS
+        .iter()
+        .position(|w| matches!(w, CoreWorkload::Spawn))
+        .map(|i| &core[i])
+    {
+        let secs = |rt: Runtime| row[rt.index()].map(|d| d.as_secs_f64());
+        let (u, m) = (secs(Runtime::IoUring), secs(Runtime::Monoio));
+        let met = u.zip(m).map(|(u, m)| u <= 0.8 * m);
+        let _ = writeln!(
+            w,
+            "- Target: spawn + join on ringloop-io_uring ≤ 0.8 × monoio's ({}): {}",
+            ratio(u, m),
+            verdict(met)
+        );
+        let _ = writeln!(w);
+    }
+}
+
+/// The timer workloads: CPU time and CPU per timer per runtime, the ratios, and the
+/// issue's timer targets.
+fn timer_table(w: &mut String, plan: &Plan, timers: &TimerResults) {
+    let _ = writeln!(
+        w,
+        "### Timers (the thread's CPU time for the whole run, and per timer; lower is better)"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "A task per timer sleeps once; all are awaited. Medians of {} run(s){}. Each \
+         runtime with its default settings (ringloop: the default builder, so its \
+         default `timer_slack`; a timer never fires early).",
+        plan.timer_runs,
+        if plan.timer_warmup {
+            " after a warm-up run"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| workload | {} | {} | io_uring / tokio | epoll / tokio | io_uring / monoio |",
+        CORE_RUNTIMES.map(Runtime::label).join(" | "),
+        CORE_RUNTIMES
+            .map(|rt| format!("{} ns/timer", rt.short()))
+            .join(" | "),
+    );
+    let _ = writeln!(w, "|---|{}", "---:|".repeat(2 * CORE_RUNTIMES.len() + 3));
+    for (workload, row) in timers {
+        let n = workload.timers(plan) as f64;
+        let secs = row.map(|d| d.map(|d| d.as_secs_f64()));
+        let at = |rt: Runtime| secs[rt.index()];
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} |",
+            workload.name(plan),
+            row.map(|d| cell(d.map(duration_label))).join(" | "),
+            secs.map(|s| cell(s.map(|s| format!("{:.0}", s * 1e9 / n))))
+                .join(" | "),
+            ratio(at(Runtime::IoUring), at(Runtime::Tokio)),
+            ratio(at(Runtime::Epoll), at(Runtime::Tokio)),
+            ratio(at(Runtime::IoUring), at(Runtime::Monoio)),
+        );
+    }
+    let _ = writeln!(w);
+    for (workload, row) in timers {
+        let (what, bound) = match workload {
+            TimerWorkload::Dense => ("dense", 0.45),
+            TimerWorkload::Sparse => ("sparse", 1.0),
+            TimerWorkload::Scaling(_) => continue,
+        };
+        let secs = |rt: Runtime| row[rt.index()].map(|d| d.as_secs_f64());
+        for runtime in [Runtime::IoUring, Runtime::Epoll] {
+            let (r, t) = (secs(runtime), secs(Runtime::Tokio));
+            let _ = writeln!(
+                w,
+                "- Target: {what} timers' CPU on {} ≤ {bound:.2} × tokio's ({}): {}",
+                runtime.label(),
+                ratio(r, t),
+                verdict(r.zip(t).map(|(r, t)| r <= bound * t)),
+            );
+        }
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "CPU per timer by number of timers: [timer-scaling.svg](timer-scaling.svg)\n\n\
+         ![CPU per timer by number of timers](timer-scaling.svg)\n"
+    );
 }
 
 /// The ratio columns of the echo throughput and CPU tables: numerator / denominator.
@@ -229,8 +352,6 @@ const ECHO_RATIOS: [(EchoServer, EchoServer); 4] = [
     (EchoServer::Protocol, EchoServer::Tokio),
     (EchoServer::Protocol, EchoServer::IoUring),
 ];
-
-type EchoRow = [Result<Figures, String>; ECHO_SERVERS.len()];
 
 fn fig(row: &EchoRow, server: EchoServer) -> Option<Figures> {
     row[server.index()].as_ref().ok().copied()
@@ -257,7 +378,7 @@ fn echo_table(
     let _ = writeln!(w);
     let _ = writeln!(w, "| case | {} |", columns.join(" | "));
     let _ = writeln!(w, "|---|{}", "---:|".repeat(columns.len()));
-    for (case, row) in echo_cases().iter().zip(echo) {
+    for (case, row) in echo {
         let values = ECHO_SERVERS.map(|server| fig(row, server).map(|f| value(&f)));
         let cells: Vec<String> = values
             .iter()
@@ -313,7 +434,7 @@ fn loop_table(w: &mut String, echo: &EchoResults) {
             .join(" | "),
     );
     let _ = writeln!(w, "|---|{}", "---:|".repeat(counters.len() + 3));
-    for (case, row) in echo_cases().iter().zip(echo) {
+    for (case, row) in echo {
         let per = counters.map(|(server, _, f)| {
             cell(
                 fig(row, server)
@@ -362,8 +483,8 @@ fn targets(w: &mut String, echo: &EchoResults, http: &HttpResults) {
         "### Targets (echo: 100 and 1000 connections × 1 KiB; HTTP: 100 connections)"
     );
     let _ = writeln!(w);
-    for (case, row) in echo_cases().iter().zip(echo) {
-        if case.size != 1024 || case.conns < 100 {
+    for (case, row) in echo {
+        if case.size != 1024 || !matches!(case.conns, 100 | 1000) {
             continue;
         }
         let (u, e, t) = (
@@ -569,4 +690,59 @@ fn http_targets(w: &mut String, http: &HttpResults) {
             verdict(thr),
         );
     }
+}
+
+/// Server RSS per idle connection, with the ratio to tokio's stream server and the
+/// issue's target for the protocol server.
+fn memory_table(w: &mut String, plan: &Plan, memory: &MemoryResults) {
+    let _ = writeln!(
+        w,
+        "### Memory per idle connection ({} connections, lower is better)",
+        count(plan.memory_conns as u64)
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "Each server runs alone in a child process (the bench re-executed with \
+         `--rss-server`). After a warm-up of a few connections, the child's `VmRSS` is read, \
+         then {} connections each make one 64-byte round trip and stay open and idle, and \
+         `VmRSS` is read again: per connection = the difference / {}. The stream servers \
+         hold a task and its 16 KiB read buffer per connection (pages the kernel has not \
+         been made to touch are not resident); the kernel's socket memory is not counted.",
+        count(plan.memory_conns as u64),
+        count(plan.memory_conns as u64),
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| server | RSS before | RSS with the connections | per connection | / tokio |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1 << 20) as f64);
+    let per = |server: EchoServer| memory[server.index()].as_ref().ok().map(|m| m.per_conn());
+    for server in ECHO_SERVERS {
+        let m = memory[server.index()].as_ref();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} |",
+            server.label(),
+            cell(m.ok().map(|m| mib(m.before))),
+            cell(m.ok().map(|m| mib(m.after))),
+            match m {
+                Ok(m) => format!("{:.1} KiB", m.per_conn() / 1024.0),
+                Err(e) => format!("n/a ({e})"),
+            },
+            ratio(per(server), per(EchoServer::Tokio)),
+        );
+    }
+    let _ = writeln!(w);
+    let (p, t) = (per(EchoServer::Protocol), per(EchoServer::Tokio));
+    let _ = writeln!(
+        w,
+        "- Target: the protocol server's RSS per idle connection ≤ 0.25 × tokio's stream \
+         server's ({}): {}",
+        ratio(p, t),
+        verdict(p.zip(t).map(|(p, t)| p <= 0.25 * t)),
+    );
+    let _ = writeln!(w);
 }

@@ -1,23 +1,39 @@
-//! The runtime seam: [`Rt`], what a workload and the echo server need from a runtime,
-//! and its three implementations: ringloop on io_uring, ringloop on epoll ([`Ringloop`])
-//! and tokio's current-thread runtime with a `LocalSet` ([`Tokio`]).
+//! The runtimes: [`Runtime`], the four the bench names (monoio only in the core
+//! workloads), and [`Rt`], what the echo and HTTP servers need from a runtime on top of
+//! the workloads' [`Exec`], with its implementations for ringloop on io_uring and on
+//! epoll ([`Ringloop`]) and tokio's current-thread runtime with a `LocalSet` ([`Tokio`]).
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ringloop::Backend;
+
+pub(crate) use crate::workloads::{Exec, Monoio, Ringloop, Tokio};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Runtime {
     IoUring,
     Epoll,
     Tokio,
+    /// monoio on its io_uring driver: a peer in the core workloads only.
+    Monoio,
 }
 
+/// The runtimes of every part but the core workloads.
 pub(crate) const RUNTIMES: [Runtime; 3] = [Runtime::IoUring, Runtime::Epoll, Runtime::Tokio];
+
+/// The runtimes of the core workloads: [`RUNTIMES`] and monoio.
+pub(crate) const CORE_RUNTIMES: [Runtime; 4] = [
+    Runtime::IoUring,
+    Runtime::Epoll,
+    Runtime::Tokio,
+    Runtime::Monoio,
+];
+
+/// Whether each runtime of [`CORE_RUNTIMES`] can be built here, by [`Runtime::index`].
+pub(crate) type Available = [bool; 4];
 
 impl Runtime {
     pub(crate) fn label(self) -> &'static str {
@@ -25,6 +41,7 @@ impl Runtime {
             Runtime::IoUring => "ringloop-io_uring",
             Runtime::Epoll => "ringloop-epoll",
             Runtime::Tokio => "tokio",
+            Runtime::Monoio => "monoio",
         }
     }
 
@@ -34,6 +51,7 @@ impl Runtime {
             Runtime::IoUring => "io_uring",
             Runtime::Epoll => "epoll",
             Runtime::Tokio => "tokio",
+            Runtime::Monoio => "monoio",
         }
     }
 
@@ -42,15 +60,17 @@ impl Runtime {
             Runtime::IoUring => 0,
             Runtime::Epoll => 1,
             Runtime::Tokio => 2,
+            Runtime::Monoio => 3,
         }
     }
 
-    /// The ringloop backend, or `None` for tokio.
+    /// The ringloop backend, or `None` for tokio and monoio (the parts that match on it
+    /// run [`RUNTIMES`], where `None` is tokio).
     pub(crate) fn backend(self) -> Option<Backend> {
         match self {
             Runtime::IoUring => Some(Backend::IoUring),
             Runtime::Epoll => Some(Backend::Epoll),
-            Runtime::Tokio => None,
+            Runtime::Tokio | Runtime::Monoio => None,
         }
     }
 
@@ -60,35 +80,20 @@ impl Runtime {
             Runtime::IoUring => "#d1495b",
             Runtime::Epoll => "#edae49",
             Runtime::Tokio => "#00798c",
+            Runtime::Monoio => "#66a61e",
         }
     }
 }
 
-/// What a workload and the echo server need from a runtime. Static methods are called
-/// from inside a running loop.
-pub(crate) trait Rt: Sized + 'static {
+/// What the echo and HTTP servers need from a runtime besides [`Exec`]. Static methods
+/// are called from inside a running loop.
+pub(crate) trait Rt: Exec {
     type Listener: 'static;
     type Stream: 'static;
     /// Stops [`Rt::run_until_stopped`] from another thread.
     type Stopper: Clone + Send + Sync + 'static;
 
-    fn block_on<F: Future>(&self, future: F) -> F::Output;
-
-    /// Spawns on the running loop; the returned future yields the task's output.
-    fn spawn<F>(future: F) -> impl Future<Output = F::Output> + 'static
-    where
-        F: Future + 'static,
-        F::Output: 'static;
-
     fn spawn_detached<F: Future<Output = ()> + 'static>(future: F);
-
-    fn yield_now() -> impl Future<Output = ()>;
-
-    fn sleep(duration: Duration) -> impl Future<Output = ()>;
-
-    /// `Some(output)` when `future` finished in time.
-    fn timeout<F: Future>(duration: Duration, future: F)
-    -> impl Future<Output = Option<F::Output>>;
 
     /// Runs spawned tasks until [`Rt::stop`]; can be called again after.
     fn run_until_stopped(&self);
@@ -121,49 +126,13 @@ pub(crate) trait Rt: Sized + 'static {
     ) -> impl Future<Output = (io::Result<()>, Box<[u8]>)>;
 }
 
-pub(crate) struct Ringloop {
-    lp: ringloop::EventLoop,
-}
-
-impl Ringloop {
-    pub(crate) fn new(backend: Backend) -> io::Result<Ringloop> {
-        let lp = ringloop::EventLoop::builder().backend(backend).build()?;
-        Ok(Ringloop { lp })
-    }
-}
-
 impl Rt for Ringloop {
     type Listener = ringloop::net::TcpListener;
     type Stream = ringloop::net::TcpStream;
     type Stopper = ringloop::Remote;
 
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.lp.run_until_complete(future)
-    }
-
-    fn spawn<F>(future: F) -> impl Future<Output = F::Output> + 'static
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        let task = ringloop::spawn(future);
-        async move { task.await.expect("ringloop task failed") }
-    }
-
     fn spawn_detached<F: Future<Output = ()> + 'static>(future: F) {
         drop(ringloop::spawn(future));
-    }
-
-    fn yield_now() -> impl Future<Output = ()> {
-        ringloop::yield_now()
-    }
-
-    fn sleep(duration: Duration) -> impl Future<Output = ()> {
-        ringloop::sleep(duration)
-    }
-
-    async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
-        ringloop::timeout(duration, future).await.ok()
     }
 
     fn run_until_stopped(&self) {
@@ -211,57 +180,13 @@ impl Rt for Ringloop {
     }
 }
 
-pub(crate) struct Tokio {
-    rt: tokio::runtime::Runtime,
-    local: tokio::task::LocalSet,
-    stop: Arc<tokio::sync::Notify>,
-}
-
-impl Tokio {
-    pub(crate) fn new() -> io::Result<Tokio> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Tokio {
-            rt,
-            local: tokio::task::LocalSet::new(),
-            stop: Arc::new(tokio::sync::Notify::new()),
-        })
-    }
-}
-
 impl Rt for Tokio {
     type Listener = tokio::net::TcpListener;
     type Stream = tokio::net::TcpStream;
     type Stopper = Arc<tokio::sync::Notify>;
 
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.local.block_on(&self.rt, future)
-    }
-
-    fn spawn<F>(future: F) -> impl Future<Output = F::Output> + 'static
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        let task = tokio::task::spawn_local(future);
-        async move { task.await.expect("tokio task failed") }
-    }
-
     fn spawn_detached<F: Future<Output = ()> + 'static>(future: F) {
         drop(tokio::task::spawn_local(future));
-    }
-
-    fn yield_now() -> impl Future<Output = ()> {
-        tokio::task::yield_now()
-    }
-
-    fn sleep(duration: Duration) -> impl Future<Output = ()> {
-        tokio::time::sleep(duration)
-    }
-
-    async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
-        tokio::time::timeout(duration, future).await.ok()
     }
 
     fn run_until_stopped(&self) {
@@ -318,14 +243,18 @@ impl Rt for Tokio {
 
 /// One line per runtime: what it runs on, or why it cannot be built here.
 pub(crate) fn probe(runtime: Runtime) -> Result<String, String> {
-    match runtime.backend() {
-        Some(backend) => match Ringloop::new(backend) {
-            Ok(rt) => Ok(rt.lp.backend_description()),
-            Err(e) => Err(e.to_string()),
-        },
-        None => match Tokio::new() {
-            Ok(_) => Ok("current_thread runtime + LocalSet (epoll through mio)".to_string()),
-            Err(e) => Err(e.to_string()),
-        },
+    match runtime {
+        Runtime::IoUring | Runtime::Epoll => {
+            let backend = runtime.backend().expect("a ringloop runtime");
+            Ringloop::new(backend)
+                .map(|rt| rt.lp.backend_description())
+                .map_err(|e| e.to_string())
+        }
+        Runtime::Tokio => Tokio::new()
+            .map(|_| "current_thread runtime + LocalSet (epoll through mio)".to_string())
+            .map_err(|e| e.to_string()),
+        Runtime::Monoio => Monoio::new()
+            .map(|_| "monoio 0.2, io_uring driver with timers (`RuntimeBuilder::<IoUringDriver>::enable_timer`)".to_string())
+            .map_err(|e| e.to_string()),
     }
 }

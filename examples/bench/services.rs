@@ -233,7 +233,7 @@ fn tokio_blocking() -> io::Result<RoundTrips> {
 
 fn setup(
     runtime: Runtime,
-    available: &[bool; 3],
+    available: &[bool; 4],
     make: impl FnOnce() -> io::Result<RoundTrips>,
 ) -> Result<RoundTrips, String> {
     if !available[runtime.index()] {
@@ -249,7 +249,7 @@ fn setup(
 /// pinned.
 pub(crate) fn run_services(
     plan: &Plan,
-    available: &[bool; 3],
+    available: &[bool; 4],
     a_cpu: Option<usize>,
     progress: &Progress,
 ) -> ServiceResults {
