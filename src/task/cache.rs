@@ -16,6 +16,9 @@
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use super::remote::Shared;
 
 /// Bytes between size classes.
 const STEP: usize = 64;
@@ -50,15 +53,38 @@ struct Free {
     next: *mut Free,
 }
 
-/// One loop's free lists.
+/// One loop's free lists, and the strong counts of its `Shared` its finished tasks gave
+/// back.
 pub(crate) struct CellCache {
     heads: [Cell<*mut Free>; CLASSES],
+    /// The loop's `Shared`, which every task holds a strong count of: a task finished
+    /// on the loop's thread leaves its count here and the next spawn takes it, so
+    /// neither touches the atomic counter. Released when the cache drops.
+    shared: *const Shared,
+    counts: Cell<usize>,
 }
 
 impl CellCache {
-    pub(crate) fn new() -> CellCache {
+    pub(crate) fn new(shared: &Arc<Shared>) -> CellCache {
         CellCache {
             heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+            shared: Arc::as_ptr(shared),
+            counts: Cell::new(0),
+        }
+    }
+
+    /// A strong count of the loop's `Shared` for a new task: one given back by a
+    /// finished task, else a new one.
+    pub(crate) fn take_shared(&self, shared: &Arc<Shared>) -> Arc<Shared> {
+        debug_assert!(ptr::eq(Arc::as_ptr(shared), self.shared));
+        match self.counts.get() {
+            0 => shared.clone(),
+            n => {
+                self.counts.set(n - 1);
+                // SAFETY: a strong count this cache holds (given back by a task through
+                // `release_shared`) and now hands over.
+                unsafe { Arc::from_raw(self.shared) }
+            }
         }
     }
 
@@ -102,6 +128,10 @@ impl CellCache {
 
 impl Drop for CellCache {
     fn drop(&mut self) {
+        for _ in 0..self.counts.replace(0) {
+            // SAFETY: each is a strong count of `shared` this cache held.
+            unsafe { Arc::decrement_strong_count(self.shared) };
+        }
         for (class, head) in self.heads.iter().enumerate() {
             let layout =
                 Layout::from_size_align((class + 1) * STEP, ALIGN).expect("a valid class layout");
@@ -114,6 +144,34 @@ impl Drop for CellCache {
                 block = next;
             }
         }
+    }
+}
+
+/// Gives back a task's strong count of its loop's `Shared` (`owner` is its address):
+/// kept by the running loop's cache when that is the task's loop, dropped otherwise.
+pub(crate) fn release_shared(shared: Arc<Shared>, owner: usize) {
+    if super::current::is_running(owner) {
+        let cache = RUNNING.with(Cell::get);
+        // SAFETY: as in `free`: the running loop's cache is alive.
+        if let Some(cache) = unsafe { cache.as_ref() }
+            && ptr::eq(Arc::as_ptr(&shared), cache.shared)
+        {
+            std::mem::forget(shared);
+            cache.counts.set(cache.counts.get() + 1);
+            return;
+        }
+    }
+    drop(shared);
+}
+
+/// A strong count of `shared` for a task of the running loop (its cache's, when it has
+/// one to give back), else a new one.
+pub(crate) fn take_shared(shared: &Arc<Shared>) -> Arc<Shared> {
+    let cache = RUNNING.with(Cell::get);
+    // SAFETY: as in `free`: a non-null pointer is the running loop's live cache.
+    match unsafe { cache.as_ref() } {
+        Some(cache) if ptr::eq(Arc::as_ptr(shared), cache.shared) => cache.take_shared(shared),
+        _ => shared.clone(),
     }
 }
 
@@ -172,7 +230,8 @@ mod tests {
 
     #[test]
     fn a_freed_block_is_handed_out_again_last_in_first_out() {
-        let cache = CellCache::new();
+        let shared = Arc::new(Shared::new(usize::MAX).unwrap());
+        let cache = CellCache::new(&shared);
         let layout = Layout::from_size_align(100, 8).unwrap();
         let a = cache.alloc(layout);
         let b = cache.alloc(layout);

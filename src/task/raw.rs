@@ -288,7 +288,7 @@ where
         return Some((value, ident));
     }
     // The node lives on: give its copy of `shared` a count of its own.
-    std::mem::forget(Arc::clone(&task.shared));
+    std::mem::forget(super::cache::take_shared(&task.shared));
     None
 }
 
@@ -454,8 +454,8 @@ where
         // frees the others itself): dropped once, here, after its address is noted.
         let shared = unsafe { &mut (*cell).prefix.task.shared };
         let owner = Arc::as_ptr(shared).addr();
-        // SAFETY: as above.
-        unsafe { ManuallyDrop::drop(shared) };
+        // SAFETY: as above: taken once, here (the field is not touched again).
+        super::cache::release_shared(unsafe { ManuallyDrop::take(shared) }, owner);
         // SAFETY: we own the cell; its memory is released below, with its owner's id.
         unsafe { Self::free_as(ptr, owner) };
     }

@@ -70,6 +70,7 @@ impl Scheduler {
             Ident::new(0),
         ));
         Scheduler {
+            cache: CellCache::new(&shared),
             ready: ReadyQueue::new(),
             shared,
             main: NonNull::from(Box::leak(main)).cast::<Header>(),
@@ -80,7 +81,6 @@ impl Scheduler {
             eager_depth: Cell::new(0),
             eager: Cell::new(false),
             main_active: Cell::new(false),
-            cache: CellCache::new(),
         }
     }
 
@@ -144,7 +144,7 @@ impl Scheduler {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let ptr = raw::allocate(future, self.shared.clone(), &self.cache);
+        let ptr = raw::allocate(future, self.cache.take_shared(&self.shared), &self.cache);
         // SAFETY: a fresh task cell starts with a TaskHeader.
         let task = unsafe { TaskHeader::from_header(ptr) };
         self.link(task);
