@@ -38,6 +38,8 @@ pub(crate) struct ServiceResults {
     pub(crate) remote: [PerRoundTrip; 3],
     /// tokio with B a current_thread runtime on its own thread.
     pub(crate) remote_tokio_current: PerRoundTrip,
+    /// ringloop-io_uring with both loops busy-polling (`Builder::busy_poll`).
+    pub(crate) remote_busy_poll: PerRoundTrip,
     /// `spawn_blocking` + await, per runtime.
     pub(crate) blocking: [PerRoundTrip; 3],
     /// Where threads A and B ran.
@@ -84,16 +86,27 @@ fn ringloop_loop(backend: Backend) -> io::Result<ringloop::EventLoop> {
     ringloop::EventLoop::builder().backend(backend).build()
 }
 
+/// How long the busy-polling variant of the remote round trip spins before blocking.
+pub(crate) const BUSY_POLL: Duration = Duration::from_micros(50);
+
 fn current_thread() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
 
-/// A loop here (thread A) awaiting work spawned on a pool loop (thread B).
-fn ringloop_remote(backend: Backend, pin_b: bool) -> io::Result<RoundTrips> {
+/// A loop here (thread A) awaiting work spawned on a pool loop (thread B); both loops
+/// busy-poll for `busy` before blocking, when given.
+fn ringloop_remote(
+    backend: Backend,
+    pin_b: bool,
+    busy: Option<Duration>,
+) -> io::Result<RoundTrips> {
     let mut loops = ringloop::EventLoop::builder();
     loops.backend(backend);
+    if let Some(spin) = busy {
+        loops.busy_poll(spin);
+    }
     // With `pin_cpus`, loop 0 runs on CPU 0.
     let pool = ringloop::LoopPool::builder()
         .threads(1)
@@ -101,7 +114,12 @@ fn ringloop_remote(backend: Backend, pin_b: bool) -> io::Result<RoundTrips> {
         .loops(loops)
         .build()?;
     let remote = pool.remote(0);
-    let lp = ringloop_loop(backend)?;
+    let mut here = ringloop::EventLoop::builder();
+    here.backend(backend);
+    if let Some(spin) = busy {
+        here.busy_poll(spin);
+    }
+    let lp = here.build()?;
     Ok(Box::new(move |n| {
         let _b = &pool;
         lp.run_until_complete(async {
@@ -272,13 +290,16 @@ pub(crate) fn run_services(
                     .iter()
                     .map(|&runtime| {
                         setup(runtime, available, || match runtime.backend() {
-                            Some(backend) => ringloop_remote(backend, b_cpu.is_some()),
+                            Some(backend) => ringloop_remote(backend, b_cpu.is_some(), None),
                             None => tokio_remote(true, b_cpu),
                         })
                     })
                     .collect();
                 setups.push(setup(Runtime::Tokio, available, || {
                     tokio_remote(false, b_cpu)
+                }));
+                setups.push(setup(Runtime::IoUring, available, || {
+                    ringloop_remote(Backend::IoUring, b_cpu.is_some(), Some(BUSY_POLL))
                 }));
                 interleaved(
                     &setups,
@@ -291,7 +312,8 @@ pub(crate) fn run_services(
             .expect("spawn thread A");
         a.join().expect("thread A panicked")
     });
-    let remote_tokio_current = remote.pop().expect("four setups");
+    let remote_busy_poll = remote.pop().expect("five setups");
+    let remote_tokio_current = remote.pop().expect("five setups");
 
     // spawn_blocking, on this (unpinned) thread.
     progress.step("services: start the spawn_blocking loops".to_string());
@@ -318,6 +340,7 @@ pub(crate) fn run_services(
     ServiceResults {
         remote: three(remote),
         remote_tokio_current,
+        remote_busy_poll,
         blocking: three(blocking),
         placement,
     }

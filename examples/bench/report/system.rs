@@ -235,6 +235,21 @@ pub(super) fn services_table(
         Runtime::IoUring.label(),
         ratio(remote[0], micros(&services.remote_tokio_current)),
     );
+    let busy = micros(&services.remote_busy_poll);
+    let _ = writeln!(
+        w,
+        "With `Builder::busy_poll({} µs)` on both ringloop-io_uring loops (each spins that \
+         long before blocking, so a message that comes within it wakes no parked thread): \
+         {} µs per round trip, {} × tokio's `Handle::spawn` round trip ({}).",
+        crate::services::BUSY_POLL.as_micros(),
+        cell(busy.map(us)),
+        ratio(busy, remote[2]),
+        match (busy, remote[2]) {
+            (Some(b), Some(t)) if b <= 0.8 * t => "meets the 0.8 target",
+            (Some(_), Some(_)) => "misses the 0.8 target",
+            _ => "not measured",
+        },
+    );
     let _ = writeln!(w);
     let verdicts = |values: [Option<f64>; 3], bound: f64| {
         RUNTIMES[..2]
