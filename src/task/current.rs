@@ -10,8 +10,6 @@
 //! ownership checks on every poll of a task handle, a sleep or a socket operation
 //! compare against it, one load each.
 
-#![forbid(unsafe_code)]
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -19,6 +17,10 @@ use super::scheduler::Scheduler;
 
 thread_local! {
     static SCHEDULER: RefCell<Option<Rc<Scheduler>>> = const { RefCell::new(None) };
+    /// The scheduler `SCHEDULER` holds, as a plain pointer (null when none): what every
+    /// wake reads, one load, no borrow flag. Set and cleared with `SCHEDULER`'s `Rc`,
+    /// which keeps it alive meanwhile. Const-initialized, without a destructor.
+    static SCHEDULER_PTR: Cell<*const Scheduler> = const { Cell::new(std::ptr::null()) };
     /// The running scheduler's id, 0 when none. Const-initialized and without a
     /// destructor, so reading it is one load, never an allocation.
     static RUNNING_ID: Cell<usize> = const { Cell::new(0) };
@@ -26,17 +28,11 @@ thread_local! {
 
 /// Calls `f` with the running loop's scheduler, or `None` when no loop runs here.
 pub(crate) fn with_scheduler<R>(f: impl FnOnce(Option<&Scheduler>) -> R) -> R {
-    let mut f = Some(f);
-    let ran = SCHEDULER.try_with(|current| {
-        let current = current.borrow();
-        let f = f.take().expect("called once");
-        f(current.as_deref())
-    });
-    match ran {
-        Ok(r) => r,
-        // The thread is exiting and its locals are gone: no loop runs here.
-        Err(_) => (f.take().expect("not called yet"))(None),
-    }
+    let ptr = SCHEDULER_PTR.with(Cell::get);
+    // SAFETY: non-null only between `enter` and its guard's drop, while `SCHEDULER`'s
+    // `Rc` keeps the scheduler alive (the guard nulls the pointer before it lets the
+    // `Rc` go); the reference does not outlive this call.
+    f(unsafe { ptr.as_ref() })
 }
 
 /// Whether the loop whose scheduler has id `id` is the one running on this thread.
@@ -75,6 +71,7 @@ pub(crate) struct Enter {
 /// loop) has checked that no other loop runs here.
 pub(crate) fn enter(sched: &Rc<Scheduler>) -> Enter {
     SCHEDULER.with(|current| *current.borrow_mut() = Some(sched.clone()));
+    SCHEDULER_PTR.with(|p| p.set(Rc::as_ptr(sched)));
     RUNNING_ID.with(|id| id.set(sched.id()));
     sched.cache.enter();
     Enter { _private: () }
@@ -83,6 +80,7 @@ pub(crate) fn enter(sched: &Rc<Scheduler>) -> Enter {
 impl Drop for Enter {
     fn drop(&mut self) {
         RUNNING_ID.with(|id| id.set(0));
+        SCHEDULER_PTR.with(|p| p.set(std::ptr::null()));
         super::cache::CellCache::exit();
         // Taken out before it drops: the scheduler's drop must not find itself here.
         let taken = SCHEDULER.try_with(|current| current.borrow_mut().take());
