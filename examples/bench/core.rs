@@ -79,14 +79,10 @@ impl CoreWorkload {
     }
 }
 
-/// One warm-up run, then the median of `plan.core_runs` runs.
-fn core_median<R: Exec>(rt: &R, workload: CoreWorkload, plan: &Plan) -> Duration {
-    workload.run(rt, plan);
-    let mut runs: Vec<Duration> = (0..plan.core_runs)
-        .map(|_| workload.run(rt, plan))
-        .collect();
+/// The median of `runs`.
+fn median_of(mut runs: Vec<Duration>) -> Option<Duration> {
     runs.sort();
-    runs[runs.len() / 2]
+    runs.get(runs.len() / 2).copied()
 }
 
 /// Core results: `[workload][runtime]` (by [`Runtime::index`], over
@@ -132,11 +128,12 @@ pub(crate) trait RunOn<T> {
     fn run<R: Exec>(&self, rt: &R) -> T;
 }
 
-struct Median<'a>(CoreWorkload, &'a Plan);
+/// One run of a workload.
+struct Once<'a>(CoreWorkload, &'a Plan);
 
-impl RunOn<Duration> for Median<'_> {
+impl RunOn<Duration> for Once<'_> {
     fn run<R: Exec>(&self, rt: &R) -> Duration {
-        core_median(rt, self.0, self.1)
+        self.0.run(rt, self.1)
     }
 }
 
@@ -145,16 +142,28 @@ pub(crate) fn run_core(plan: &Plan, available: &Available, progress: &Progress) 
     CORE_WORKLOADS
         .iter()
         .map(|&workload| {
-            let mut row = [None; 4];
+            // A warm-up run on every runtime first, then the measured runs interleaved
+            // (one on each runtime per round): neither the allocator's state (the first
+            // big burst in the process pays for fresh pages and moves glibc's mmap
+            // threshold) nor a noisy moment favours whichever runtime runs later.
+            let once = Once(workload, plan);
             for runtime in CORE_RUNTIMES {
                 progress.step(format!(
                     "core: {} on {}",
                     workload.name(plan),
                     runtime.label()
                 ));
-                row[runtime.index()] = runtimes.with(runtime, &Median(workload, plan));
+                runtimes.with(runtime, &once);
             }
-            row
+            let mut samples: [Vec<Duration>; 4] = Default::default();
+            for _ in 0..plan.core_runs {
+                for runtime in CORE_RUNTIMES {
+                    if let Some(d) = runtimes.with(runtime, &once) {
+                        samples[runtime.index()].push(d);
+                    }
+                }
+            }
+            samples.map(median_of)
         })
         .collect()
 }

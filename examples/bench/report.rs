@@ -149,7 +149,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         "- CPU time per thread from {}; echo figures are medians over {} interleaved \
          window(s) of {:.1} s per server (a window where other work took over {:.0} % of \
          a benchmark core is measured again, up to {MAX_RETRIES} times, within {} s in all), \
-         core figures medians of {} runs",
+         core figures medians of {} runs interleaved across the runtimes after a warm-up run on each",
         env.cpu_source,
         plan.echo_rounds,
         plan.echo_window.as_secs_f64(),
