@@ -126,6 +126,7 @@ mod cpu;
 mod echo;
 mod files;
 mod http;
+mod latency;
 mod measure;
 mod memory;
 mod pool_echo;
@@ -151,6 +152,7 @@ use crate::cpu::{other_load, pin_current_thread, schedstat_works, unpin_current_
 use crate::echo::{ECHO_SERVERS, echo_cases, run_echo};
 use crate::files::{file_steps, run_files};
 use crate::http::{Load, http_steps, run_http};
+use crate::latency::{latency_steps, run_latency};
 use crate::memory::{memory_steps, raise_nofile, run_memory};
 use crate::pool_echo::{pool_echo_steps, run_pool_echo};
 use crate::processes::{process_steps, run_processes};
@@ -208,6 +210,8 @@ struct Plan {
     timer_warmup: bool,
     /// Measured runs per core workload and runtime (after one warm-up run).
     core_runs: usize,
+    /// Timed round trips of the latency part, per server.
+    latency_round_trips: usize,
     /// Connections of the echo cases at 1 KiB besides 1, 100 and 1000 (the scaling
     /// chart's further points).
     echo_scaling: &'static [usize],
@@ -259,6 +263,7 @@ impl Plan {
             timer_runs: 3,
             timer_warmup: true,
             core_runs: 5,
+            latency_round_trips: 20_000,
             echo_scaling: &[10, 10_000],
             echo_rounds: 3,
             echo_warmup: Duration::from_millis(300),
@@ -296,6 +301,7 @@ impl Plan {
             timer_runs: 1,
             timer_warmup: false,
             core_runs: 2,
+            latency_round_trips: 3_000,
             echo_scaling: &[],
             echo_rounds: 1,
             echo_warmup: Duration::from_millis(100),
@@ -461,6 +467,7 @@ fn main() {
         + timer_steps(&plan)
         + echo_cases(&plan).len() * ECHO_SERVERS.len() * (1 + plan.echo_rounds)
         + http_steps(&plan)
+        + latency_steps()
         + file_steps(&plan)
         + process_steps(&plan)
         + service_steps(&plan)
@@ -471,6 +478,7 @@ fn main() {
     let timers = run_timers(&plan, &available, &progress);
     let echo = run_echo(&plan, &available, server_cpu, &progress);
     let http = run_http(&plan, &available, server_cpu, &load, &progress);
+    let latency = run_latency(&plan, available[0], server_cpu, &progress);
     // The rest runs unpinned (the blocking pools' threads inherit this thread's CPUs);
     // the services' threads A and B and the pool echo's loops pin themselves.
     if let Err(e) = unpin_current_thread() {
@@ -490,6 +498,7 @@ fn main() {
         timers,
         echo,
         http,
+        latency,
         files,
         processes,
         services,

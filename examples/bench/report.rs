@@ -80,6 +80,7 @@ pub(crate) struct Results {
     pub(crate) timers: TimerResults,
     pub(crate) echo: EchoResults,
     pub(crate) http: HttpResults,
+    pub(crate) latency: crate::latency::LatencyResults,
     pub(crate) files: FileResults,
     pub(crate) processes: ProcessResults,
     pub(crate) services: ServiceResults,
@@ -213,6 +214,7 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     http_loop_table(w, http);
     targets(w, echo, http);
     let _ = writeln!(w);
+    latency_table(w, plan, &results.latency);
     let other = &results.other_load;
     system::files_table(w, plan, &results.files, other.files);
     system::processes_table(w, plan, &results.processes, other.processes);
@@ -220,6 +222,54 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
     system::pool_echo_table(w, plan, &results.pool_echo, other.pool_echo);
     memory_table(w, plan, &results.memory);
     md
+}
+
+/// Latency at low load: one connection's round trips, with and without busy polling.
+fn latency_table(w: &mut String, plan: &Plan, latency: &crate::latency::LatencyResults) {
+    use crate::latency::LatencyServer;
+    let _ = writeln!(
+        w,
+        "### Latency at low load: 1 connection × 1 KiB ping-pong (µs, lower is better)"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "The server on its own thread (on the server CPU when pinned), a blocking `std` \
+         client on this thread; {} timed round trips after a warm-up. `busy_poll`: the \
+         loop polls its ring for that long before blocking (`Builder::busy_poll`).",
+        count(plan.latency_round_trips as u64),
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| server | p50 | p99 | server CPU per round trip | p50 / tokio | CPU / tokio |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
+    let tokio = latency
+        .iter()
+        .find(|(s, _)| *s == LatencyServer::Tokio)
+        .and_then(|(_, r)| r.as_ref().ok().copied());
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    for (server, result) in latency {
+        match result {
+            Ok(l) => {
+                let _ = writeln!(
+                    w,
+                    "| {} | {:.1} | {:.1} | {:.2} | {} | {} |",
+                    server.label(),
+                    us(l.p50),
+                    us(l.p99),
+                    us(l.server_cpu),
+                    ratio(Some(us(l.p50)), tokio.map(|t| us(t.p50))),
+                    ratio(Some(us(l.server_cpu)), tokio.map(|t| us(t.server_cpu))),
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(w, "| {} | {e} | | | | |", server.label());
+            }
+        }
+    }
+    let _ = writeln!(w);
 }
 
 /// The core workloads: a column per runtime (monoio's too), then the ratios to tokio's
