@@ -247,6 +247,7 @@ mod addr;
 mod protocol;
 #[cfg(poll_io)]
 pub(crate) mod ready;
+mod recv_buf;
 pub(crate) mod socket;
 mod streams;
 mod tcp;
@@ -261,6 +262,7 @@ pub use protocol::{
     DatagramProtocol, DatagramTransport, Listener, Protocol, Server, Transport, WriteBufferLimits,
     create_connection, create_datagram_endpoint, create_server, create_unix_connection, serve,
 };
+pub use recv_buf::RecvBuf;
 pub use socket::{ReadHalf, WriteHalf};
 pub use streams::{
     IncompleteReadError, LimitOverrunError, StreamReader, StreamSocket, StreamWriter, into_streams,
