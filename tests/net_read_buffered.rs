@@ -29,7 +29,10 @@ fn loop_with_ring(backend: Backend, count: u16, size: u32) -> EventLoop {
 /// Where a buffer came from, per its `Debug` ("ring", "spare" or "eof").
 fn source(buf: &RecvBuf) -> String {
     let debug = format!("{buf:?}");
-    let start = debug.find("from: \"").expect("RecvBuf's Debug names its source") + 7;
+    let start = debug
+        .find("from: \"")
+        .expect("RecvBuf's Debug names its source")
+        + 7;
     debug[start..].split('"').next().unwrap().to_string()
 }
 
@@ -225,11 +228,13 @@ fn dropped_streams_and_futures_leave_nothing_behind() {
             assert!(poll_once(&mut pending).await.is_pending());
             drop(pending);
             drop(server2);
-            drop((client, client2));
+            // The peers stay open (no end-of-file ends the multishots): only the
+            // streams' own drops can have ended them.
             settle_io(&lp).await;
             let stats = lp.stats();
             assert_eq!(stats.ops_in_flight, 0, "{stats:?}");
             assert_eq!(stats.buffers_held, 0, "{stats:?}");
+            drop((client, client2));
             // Every ring buffer came back: a fresh reader gets four of them in a row.
             let (a, b) = UnixStream::pair().unwrap();
             a.write_all(vec![3u8; 4 * 4096]).await.0.unwrap();
@@ -353,7 +358,10 @@ fn a_plain_read_after_read_buffered_panics_saying_why() {
                 let _ = reader.read(Vec::with_capacity(8)).await;
             });
             let msg = task_panic_message(task.await.expect_err("a plain read must panic"));
-            assert!(msg.contains("keep reading this stream with read_buffered"), "{msg}");
+            assert!(
+                msg.contains("keep reading this stream with read_buffered"),
+                "{msg}"
+            );
             // Two readers waiting at once: the second is refused.
             let mut waiting = Box::pin(b.read_buffered());
             assert!(poll_once(&mut waiting).await.is_pending());
