@@ -117,7 +117,9 @@ impl BufRing {
     /// drops. `None` for an id or length that cannot be (a corrupt completion), or a
     /// buffer already lent.
     pub(crate) fn lend(&self, bid: u16, len: usize) -> Option<Lent<&BufRing>> {
-        self.take(bid, len).then_some(Lent {
+        // Lazily (`then`, not `then_some`): a guard built for a refused id would give
+        // that buffer back when dropped.
+        self.take(bid, len).then(|| Lent {
             ring: self,
             bid,
             len,
