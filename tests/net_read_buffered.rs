@@ -313,6 +313,43 @@ fn a_buffer_may_outlive_its_stream_and_its_loop() {
 }
 
 #[test]
+fn a_stream_reads_buffered_on_a_later_loop_once_the_first_closed() {
+    let _fds = shared_fds();
+    on_each_backend(|backend| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let first = support::new_loop(backend);
+        first.run_until_complete(async {
+            a.write_all(b"one").await.0.unwrap();
+            let buf = guard("read on the first loop", b.read_buffered())
+                .await
+                .unwrap();
+            assert_eq!(&buf[..], b"one");
+        });
+        if backend == Backend::IoUring {
+            // While the first loop is open (its multishot armed on the stream), another
+            // loop may not read the stream this way.
+            let second = support::new_loop(backend);
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                second.run_until_complete(async {
+                    let _ = b.read_buffered().await;
+                })
+            }));
+            let msg = support::panic_message(&*refused.expect_err("another open loop"));
+            assert!(msg.contains("another event loop"), "{msg}");
+        }
+        drop(first);
+        let third = support::new_loop(backend);
+        third.run_until_complete(async {
+            a.write_all(b"two").await.0.unwrap();
+            let buf = guard("read on a later loop", b.read_buffered())
+                .await
+                .unwrap();
+            assert_eq!(&buf[..], b"two");
+        });
+    });
+}
+
+#[test]
 fn a_reset_peer_is_connection_reset() {
     let _fds = shared_fds();
     for_each_backend(|lp| {

@@ -26,6 +26,10 @@
 //! - **Dropping a `read_buffered` future loses nothing**: completed buffers wait in the
 //!   stream for the next call, and the readiness path reads only once the socket is
 //!   readable, with no await between the read and its return.
+//! - **Another loop**: the multishot belongs to the loop that armed it. A stream read
+//!   on a second loop while the first is open panics; once the first has closed, the
+//!   second arms its own (what the first had received and not handed out is gone with
+//!   it, as with any read in flight when a loop closes).
 //! - **Dropping the stream** cancels the multishot and hands it to the driver
 //!   (`abandon_plain`): whatever it still receives goes back to the ring, as do the
 //!   buffers already received and not handed out. `RecvBuf`s handed out hold the ring
@@ -170,6 +174,7 @@ impl Buffered {
     pub(crate) async fn read(&self, fd: RawFd, handle: Fd) -> io::Result<RecvBuf> {
         let io = crate::event_loop::context::current_io("reading from a socket");
         let _busy = Busy::enter(self);
+        self.check_loop(&io);
         if self.multi.borrow().is_none() {
             if let Some(ring) = io.with_driver(|d| d.buf_ring()).flatten() {
                 *self.multi.borrow_mut() = Some(Multishot::new(io.clone(), ring));
@@ -188,6 +193,27 @@ impl Buffered {
             // The ring ran dry: this call reads on readiness.
         }
         read_ready(&io, fd, handle).await
+    }
+}
+
+impl Buffered {
+    /// The multishot belongs to the loop that armed it: once that loop has closed (its
+    /// kernel side went with it), a later loop arms its own; while it is open, reading
+    /// on another loop is refused.
+    fn check_loop(&self, io: &Rc<DriverHandle>) {
+        let mut multi = self.multi.borrow_mut();
+        let Some(armed_on) = multi.as_ref().map(|m| m.io.clone()) else {
+            return;
+        };
+        if Rc::ptr_eq(&armed_on, io) {
+            return;
+        }
+        assert!(
+            armed_on.is_closed(),
+            "read_buffered on a stream whose buffered reads belong to another event loop, \
+             still open: read a stream on one loop (or close the first loop before)"
+        );
+        drop(multi.take());
     }
 }
 
