@@ -134,6 +134,84 @@ fn a_read_half_reads_buffered_while_the_write_half_writes() {
 }
 
 #[test]
+fn a_received_buffer_is_written_as_it_is_and_a_dropped_write_gives_it_back() {
+    let _fds = shared_fds();
+    on_each_backend(|backend| {
+        let lp = loop_with_ring(backend, 4, 4096);
+        lp.run_until_complete(async {
+            // An echo that copies nothing: each received buffer is written back whole.
+            let (client, server) = tcp_pair().await;
+            let echo = ringloop::spawn(async move {
+                loop {
+                    let buf = server.read_buffered().await.expect("read");
+                    if buf.is_empty() {
+                        return;
+                    }
+                    let len = buf.len();
+                    let (res, buf) = server.write_all(buf).await;
+                    res.expect("echo");
+                    assert_eq!(buf.len(), len, "the buffer comes back with the result");
+                }
+            });
+            let data = pattern(300_000, 11);
+            let (client_r, client_w) = client.into_split();
+            let sent = data.clone();
+            let send = ringloop::spawn(async move {
+                client_w.write_all(sent).await.0.expect("write");
+            });
+            let (res, back) = guard(
+                "the echo",
+                client_r.read_exact(Vec::with_capacity(data.len())),
+            )
+            .await;
+            res.expect("echoed");
+            assert!(back == data, "echo differs");
+            send.await.unwrap();
+            guard("the echo's end", echo).await.unwrap();
+
+            // Writes of received buffers dropped in flight (the peer not reading, so the
+            // kernel may still hold them): the driver keeps each buffer until the
+            // kernel is done, then gives it back to the ring.
+            let (a, b) = UnixStream::pair().unwrap();
+            let (c, d) = UnixStream::pair().unwrap();
+            a.write_all(vec![5u8; 3000]).await.0.unwrap();
+            let mut blocked = 0;
+            for _ in 0..1000 {
+                if blocked == 8 {
+                    break;
+                }
+                let buf = guard("read", b.read_buffered()).await.unwrap();
+                a.write_all(vec![5u8; buf.len()]).await.0.unwrap();
+                let mut write = Box::pin(c.write_all(buf));
+                if poll_once(&mut write).await.is_pending() {
+                    blocked += 1;
+                }
+                drop(write);
+            }
+            assert!(blocked > 0, "the unread peer never filled up");
+            drop((c, d, a, b));
+            settle_io(&lp).await;
+            let stats = lp.stats();
+            assert_eq!(stats.buffers_held, 0, "{stats:?}");
+            // All four ring buffers are back.
+            let (a, b) = UnixStream::pair().unwrap();
+            a.write_all(vec![6u8; 4 * 4096]).await.0.unwrap();
+            let mut held = Vec::new();
+            let mut got = 0;
+            while got < 4 * 4096 {
+                let buf = guard("read", b.read_buffered()).await.unwrap();
+                got += buf.len();
+                held.push(buf);
+            }
+            if backend == Backend::IoUring {
+                let ring = held.iter().take(4).filter(|b| source(b) == "ring").count();
+                assert_eq!(ring, 4, "{held:?}");
+            }
+        });
+    });
+}
+
+#[test]
 fn end_of_file_is_an_empty_buffer_every_time_after() {
     let _fds = shared_fds();
     for_each_backend(|lp| {

@@ -141,7 +141,9 @@
 //! each call takes the next one. On epoll each call reads on readiness into a spare
 //! buffer of the loop's. A reader that holds every buffer of the ring still reads (each
 //! such call without the ring). Once a stream was read this way, read it only this way:
-//! a plain `read` of it panics. Dropping a `read_buffered` future loses nothing. asyncio
+//! a plain `read` of it panics. Dropping a `read_buffered` future loses nothing. A
+//! `RecvBuf` is an [`IoBuf`]: `write_all(buf)` sends straight from the loop's buffer,
+//! which comes back with the result (an echo copies nothing). asyncio
 //! has no counterpart (its `StreamReader.read(n)` copies into new `bytes`).
 //!
 //! ```
@@ -285,12 +287,12 @@ mod unix_datagram;
 
 pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
+pub use crate::driver::recv_buf::RecvBuf;
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use protocol::{
     DatagramProtocol, DatagramTransport, Listener, Protocol, Server, Transport, WriteBufferLimits,
     create_connection, create_datagram_endpoint, create_server, create_unix_connection, serve,
 };
-pub use recv_buf::RecvBuf;
 pub use socket::{ReadHalf, WriteHalf};
 pub use streams::{
     IncompleteReadError, LimitOverrunError, StreamReader, StreamSocket, StreamWriter, into_streams,

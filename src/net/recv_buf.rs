@@ -34,114 +34,29 @@
 //!   (`abandon_plain`): whatever it still receives goes back to the ring, as do the
 //!   buffers already received and not handed out. `RecvBuf`s handed out hold the ring
 //!   (an `Rc`), so they may outlive the stream and the loop (see `bufring.rs`).
+//!
+//! The `RecvBuf` type itself is in `driver/recv_buf.rs`: it is an `IoBuf` too (a write
+//! sends from it), an unsafe trait implemented only in the driver.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::ops::Deref;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::driver::bufring::{BufRing, Lent};
+use crate::driver::bufring::BufRing;
 use crate::driver::fd::Fd;
 use crate::driver::handle::DriverHandle;
 use crate::driver::op::{Op, OpCode, OpId};
 use crate::driver::ops::ready::{Interest, Ready};
+use crate::driver::recv_buf::{Data, RecvBuf};
 use crate::driver::sink::{self, Sink, SinkEvent};
 use crate::driver::sink_io;
 
 /// The size of a spare buffer on the readiness path (the ring's default buffer size).
 const SPARE_SIZE: usize = 16 * 1024;
-
-/// Received bytes in a buffer of the loop's, from
-/// [`TcpStream::read_buffered`](super::TcpStream::read_buffered) (and
-/// [`UnixStream`](super::UnixStream)'s, and [`ReadHalf`](super::ReadHalf)'s).
-///
-/// It derefs to the bytes received; an empty one is end-of-file. Dropping it gives the
-/// buffer back to the loop (on io_uring, to the provided-buffer ring the kernel receives
-/// into), so hold it only as long as you need the bytes: while every buffer of the ring
-/// is held, reads go on, but without the ring. It is `!Send` (it belongs to its loop's
-/// thread), and safe to drop at any time, even after the loop closed.
-///
-/// No asyncio counterpart: asyncio's `StreamReader.read(n)` returns new `bytes`; this
-/// hands out the kernel's own buffer instead, with no copy.
-///
-/// ```
-/// use ringloop::net::UnixStream;
-///
-/// ringloop::run(async {
-///     let (a, b) = UnixStream::pair()?;
-///     a.write_all(b"hello").await.0?;
-///     let buf = b.read_buffered().await?;
-///     assert_eq!(&buf[..], b"hello");
-///     assert_eq!(buf.len(), 5);
-///     drop(buf); // back to the loop
-///     drop(a);
-///     assert!(b.read_buffered().await?.is_empty()); // end-of-file
-///     Ok::<(), std::io::Error>(())
-/// })?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct RecvBuf {
-    data: Data,
-}
-
-enum Data {
-    /// A provided buffer, lent by the ring until dropped.
-    Ring(Lent<Rc<BufRing>>),
-    /// A spare buffer of the loop's with `len` bytes read into it; back to the loop's
-    /// spares when dropped.
-    Spare {
-        buf: Vec<u8>,
-        len: usize,
-        io: Rc<DriverHandle>,
-    },
-    /// End-of-file from the ring path (no buffer).
-    Eof,
-}
-
-impl Deref for RecvBuf {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match &self.data {
-            Data::Ring(lent) => lent,
-            Data::Spare { buf, len, .. } => &buf[..*len],
-            Data::Eof => &[],
-        }
-    }
-}
-
-impl AsRef<[u8]> for RecvBuf {
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-impl Drop for RecvBuf {
-    fn drop(&mut self) {
-        if let Data::Spare { buf, io, .. } = &mut self.data {
-            io.put_spare(std::mem::take(buf));
-        }
-    }
-}
-
-impl fmt::Debug for RecvBuf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let from = match self.data {
-            Data::Ring(_) => "ring",
-            Data::Spare { .. } => "spare",
-            Data::Eof => "eof",
-        };
-        f.debug_struct("RecvBuf")
-            .field("len", &self.len())
-            .field("from", &from)
-            .finish()
-    }
-}
 
 /// A stream's `read_buffered` state (in its `Socket`).
 #[derive(Default)]

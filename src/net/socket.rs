@@ -18,7 +18,8 @@ use crate::driver::ops::send::SendOp;
 use crate::driver::try_first::TryGate;
 use crate::sys::net::SockAddr;
 
-use super::recv_buf::{Buffered, RecvBuf};
+use super::recv_buf::Buffered;
+use crate::driver::recv_buf::RecvBuf;
 
 /// The first back-off after accepting ran out of descriptors or memory, and the longest
 /// (each back-off doubles the last).
