@@ -494,6 +494,28 @@ fn a_plain_read_after_read_buffered_panics_saying_why() {
     });
 }
 
+#[test]
+fn a_poll_style_read_after_read_buffered_panics_too() {
+    let _fds = shared_fds();
+    for_each_backend(|lp| {
+        lp.run_until_complete(async {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            a.write_all(b"ab").await.0.unwrap();
+            let task = ringloop::spawn(async move {
+                let first = b.read_buffered().await.expect("read");
+                assert!(!first.is_empty());
+                let mut buf = [0u8; 8];
+                let _ = tokio::io::AsyncReadExt::read(&mut b, &mut buf).await;
+            });
+            let msg = task_panic_message(task.await.expect_err("AsyncRead must panic"));
+            assert!(
+                msg.contains("keep reading this stream with read_buffered"),
+                "{msg}"
+            );
+        });
+    });
+}
+
 #[cfg(feature = "fault-injection")]
 mod under_faults {
     use super::*;
