@@ -2,8 +2,10 @@
 //! running the very same client and server code.
 //!
 //! Each case is one criterion group (`echo_<conns>c_<size>`) holding `ringloop`,
-//! `ringloop-notry` (try-first stream I/O off) and `tokio`, so the report shows them side
-//! by side; the figure is round trips per second
+//! `ringloop-notry` (try-first stream I/O off), `protocol` (`net::serve`), `tokio-io`
+//! (the stream server through the tokio I/O traits), `buffered` (the stream server on
+//! `read_buffered`, echoing each received buffer as it is) and `tokio`, so the report
+//! shows them side by side; the figure is round trips per second
 //! (criterion's elements/s).
 //!
 //! Setup, per case and runtime, outside the timed region:
@@ -123,11 +125,15 @@ const PROTOCOL: u8 = 1;
 /// The stream server through the `tokio-io` traits (`AsyncReadExt` / `AsyncWriteExt` on
 /// a ringloop `TcpStream`), as hyper and codecs use a ringloop socket.
 const TRAITS: u8 = 2;
+/// The stream server reading with `read_buffered` (a multishot receive into the loop's
+/// provided-buffer ring on io_uring) and writing each received buffer back as it is.
+const BUFFERED: u8 = 3;
 
 /// ringloop, with try-first stream I/O on (`ringloop`, the default) or off
 /// (`ringloop-notry`, `Builder::try_first_io(false)`); `SERVER` picks the server: the
-/// stream server (a task per connection, owned buffers), the protocol server, or the
-/// stream server through the tokio I/O traits (`tokio-io`). The client is the same
+/// stream server (a task per connection, owned buffers), the protocol server, the
+/// stream server through the tokio I/O traits (`tokio-io`), or the stream server on
+/// `read_buffered` (`buffered`). The client is the same
 /// stream client.
 struct Ringloop<const TRY_FIRST: bool, const SERVER: u8> {
     lp: ringloop::EventLoop,
@@ -155,6 +161,8 @@ impl<const TRY_FIRST: bool, const SERVER: u8> Rt for Ringloop<TRY_FIRST, SERVER>
         "protocol"
     } else if SERVER == TRAITS {
         "tokio-io"
+    } else if SERVER == BUFFERED {
+        "buffered"
     } else if TRY_FIRST {
         "ringloop"
     } else {
@@ -174,6 +182,15 @@ impl<const TRY_FIRST: bool, const SERVER: u8> Rt for Ringloop<TRY_FIRST, SERVER>
                 loop {
                     match Self::accept(&listener).await {
                         Ok(stream) => Self::spawn_detached(echo_through_traits(stream)),
+                        Err(_) => return,
+                    }
+                }
+            });
+        } else if SERVER == BUFFERED {
+            Self::spawn_detached(async move {
+                loop {
+                    match Self::accept(&listener).await {
+                        Ok(stream) => Self::spawn_detached(echo_buffered(stream)),
                         Err(_) => return,
                     }
                 }
@@ -264,6 +281,21 @@ impl<const TRY_FIRST: bool, const SERVER: u8> Rt for Ringloop<TRY_FIRST, SERVER>
         use ringloop::net::IoBuf;
         let (res, view) = stream.write_all(buf.slice(..len)).await;
         (res, view.into_inner())
+    }
+}
+
+/// The echo of one connection on `read_buffered`: each buffer the loop received into is
+/// written back whole, then returns to the loop.
+async fn echo_buffered(stream: ringloop::net::TcpStream) {
+    loop {
+        match stream.read_buffered().await {
+            Ok(buf) if !buf.is_empty() => {
+                if stream.write_all(buf).await.0.is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
     }
 }
 
@@ -754,6 +786,7 @@ fn echo_case(c: &mut Criterion, case: Case) {
         bench_runtime::<Ringloop<false, STREAM>>(&mut group, &case),
         bench_runtime::<Ringloop<true, PROTOCOL>>(&mut group, &case),
         bench_runtime::<Ringloop<true, TRAITS>>(&mut group, &case),
+        bench_runtime::<Ringloop<true, BUFFERED>>(&mut group, &case),
         bench_runtime::<Tokio>(&mut group, &case),
     ];
     group.finish();

@@ -11,7 +11,10 @@
 //! The ring and its buffers are freed only when the last `Rc<BufRing>` goes. The io_uring
 //! driver holds one, and before dropping it either unregisters the ring (after every
 //! operation that could pick from it has completed) or, if the kernel did not give every
-//! operation back, leaks it. Other holders (the protocol server) only lend and return.
+//! operation back, leaks it. Other holders (the protocol server, and the `RecvBuf`s of
+//! `read_buffered`, which own an `Rc` so they may outlive the loop) only lend and
+//! return: a buffer given back to a ring the kernel no longer knows is only a write into
+//! memory the ring owns.
 
 use std::alloc::{self, Layout};
 use std::cell::{Cell, RefCell};
@@ -19,6 +22,7 @@ use std::fmt;
 use std::io;
 use std::ops::Deref;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 /// `struct io_uring_buf`: one ring entry. In entry 0, `resv` is the ring's tail.
@@ -112,19 +116,32 @@ impl BufRing {
     /// Buffer `bid` with the `len` bytes a completion reported, lent until the guard
     /// drops. `None` for an id or length that cannot be (a corrupt completion), or a
     /// buffer already lent.
-    pub(crate) fn lend(&self, bid: u16, len: usize) -> Option<Lent<'_>> {
-        if bid >= self.count || len > self.size as usize {
-            return None;
-        }
-        let mut lent = self.lent.borrow_mut();
-        if std::mem::replace(&mut lent[usize::from(bid)], true) {
-            return None;
-        }
-        Some(Lent {
+    pub(crate) fn lend(&self, bid: u16, len: usize) -> Option<Lent<&BufRing>> {
+        // Lazily (`then`, not `then_some`): a guard built for a refused id would give
+        // that buffer back when dropped.
+        self.take(bid, len).then(|| Lent {
             ring: self,
             bid,
             len,
         })
+    }
+
+    /// As [`lend`](BufRing::lend), for a guard that holds the ring itself, so it may
+    /// outlive the borrow (and the loop: see the module docs).
+    pub(crate) fn lend_rc(self: &Rc<Self>, bid: u16, len: usize) -> Option<Lent<Rc<BufRing>>> {
+        self.take(bid, len).then(|| Lent {
+            ring: self.clone(),
+            bid,
+            len,
+        })
+    }
+
+    /// Marks `bid` lent; false if it cannot be (see `lend`).
+    fn take(&self, bid: u16, len: usize) -> bool {
+        if bid >= self.count || len > self.size as usize {
+            return false;
+        }
+        !std::mem::replace(&mut self.lent.borrow_mut()[usize::from(bid)], true)
     }
 
     /// Returns a buffer the kernel picked but nobody will read (an abandoned or stray
@@ -191,14 +208,15 @@ impl fmt::Debug for BufRing {
     }
 }
 
-/// A filled buffer, lent by the ring until dropped.
-pub(crate) struct Lent<'a> {
-    ring: &'a BufRing,
+/// A filled buffer, lent by the ring until dropped. `R` is how the guard reaches the
+/// ring: a borrow, or an `Rc` for a guard handed to user code.
+pub(crate) struct Lent<R: Deref<Target = BufRing>> {
+    ring: R,
     bid: u16,
     len: usize,
 }
 
-impl Deref for Lent<'_> {
+impl<R: Deref<Target = BufRing>> Deref for Lent<R> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
@@ -208,13 +226,13 @@ impl Deref for Lent<'_> {
     }
 }
 
-impl Drop for Lent<'_> {
+impl<R: Deref<Target = BufRing>> Drop for Lent<R> {
     fn drop(&mut self) {
         self.ring.give_back(self.bid);
     }
 }
 
-impl fmt::Debug for Lent<'_> {
+impl<R: Deref<Target = BufRing>> fmt::Debug for Lent<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lent")
             .field("bid", &self.bid)
@@ -240,5 +258,21 @@ mod tests {
         assert_eq!(ring.tail.get(), 5);
         ring.recycle(3);
         assert_eq!(ring.tail.get(), 6);
+    }
+
+    #[test]
+    fn an_owning_guard_outlives_every_other_holder() {
+        let ring = Rc::new(BufRing::new(4, 16, 0).expect("a small ring"));
+        let held = ring.lend_rc(1, 3).expect("lend");
+        assert!(ring.lend_rc(1, 3).is_none(), "already lent");
+        assert!(ring.lend(1, 3).is_none(), "already lent");
+        drop(ring);
+        // The guard alone keeps the ring (and its memory) alive, and gives the buffer
+        // back to it when dropped.
+        assert_eq!(held.len(), 3);
+        let ring = held.ring.clone();
+        drop(held);
+        assert_eq!(ring.tail.get(), 5);
+        assert!(ring.lend(1, 3).is_some(), "returned");
     }
 }

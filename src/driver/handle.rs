@@ -5,7 +5,8 @@
 //! what an operation asks of its loop: the driver (gone once the loop has closed),
 //! whether the close got everything back from the kernel, the iteration count (for the
 //! try-first gates), the try-first setting, and the loop's id (for the wrong-loop
-//! check).
+//! check), and the spare buffers `read_buffered` reads into where there is no
+//! provided-buffer ring.
 //!
 //! # Ground rules
 //!
@@ -28,7 +29,12 @@ pub(crate) struct DriverHandle {
     iteration: Cell<u64>,
     try_first: bool,
     loop_id: usize,
+    /// Spare read buffers (`net::RecvBuf` on the readiness path), at most `MAX_SPARES`.
+    spares: RefCell<Vec<Vec<u8>>>,
 }
+
+/// How many spare read buffers a loop keeps for reuse.
+const MAX_SPARES: usize = 16;
 
 impl DriverHandle {
     /// The handle of `driver`, for the loop with id `loop_id`.
@@ -41,6 +47,7 @@ impl DriverHandle {
             iteration: Cell::new(0),
             try_first,
             loop_id,
+            spares: RefCell::new(Vec::new()),
         }
     }
 
@@ -94,6 +101,19 @@ impl DriverHandle {
     /// Takes the driver out, to shut it down; operations see a closed loop from then.
     pub(crate) fn take(&self) -> Option<Box<dyn Driver>> {
         self.driver.borrow_mut().take()
+    }
+
+    /// A spare read buffer given back earlier, if any.
+    pub(crate) fn take_spare(&self) -> Option<Vec<u8>> {
+        self.spares.borrow_mut().pop()
+    }
+
+    /// Keeps `buf` for [`take_spare`](Self::take_spare), unless enough are kept already.
+    pub(crate) fn put_spare(&self, buf: Vec<u8>) {
+        let mut spares = self.spares.borrow_mut();
+        if spares.len() < MAX_SPARES {
+            spares.push(buf);
+        }
     }
 
     /// Records whether the shutdown got everything back from the kernel.

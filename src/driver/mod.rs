@@ -30,6 +30,7 @@ pub(crate) mod fd;
 pub(crate) mod handle;
 pub(crate) mod op;
 pub(crate) mod ops;
+pub(crate) mod recv_buf;
 pub(crate) mod retry;
 pub(crate) mod sink;
 pub(crate) mod sink_io;

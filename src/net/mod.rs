@@ -130,6 +130,36 @@
 //! `async fn`s built on them. The `'_` borrows the socket, which stays open while an
 //! `Op` on it exists.
 //!
+//! # Reading into the loop's buffers
+//!
+//! **[`read_buffered`](TcpStream::read_buffered) reads without a buffer of yours.** It
+//! returns a [`RecvBuf`]: the bytes that arrived, in a buffer that belongs to the loop
+//! and goes back to it when the `RecvBuf` is dropped; an empty one is end-of-file. On
+//! io_uring the first call arms one multishot receive into the loop's provided-buffer
+//! ring ([`Builder::recv_buffers`](crate::Builder::recv_buffers), shared with
+//! [`serve`]): the kernel picks a buffer for each arrival, with no request per read, and
+//! each call takes the next one. On epoll each call reads on readiness into a spare
+//! buffer of the loop's. A reader that holds every buffer of the ring still reads (each
+//! such call without the ring). Once a stream was read this way, read it only this way:
+//! a plain `read` of it panics. Dropping a `read_buffered` future loses nothing. A
+//! `RecvBuf` is an [`IoBuf`]: `write_all(buf)` sends straight from the loop's buffer,
+//! which comes back with the result (an echo copies nothing). asyncio
+//! has no counterpart (its `StreamReader.read(n)` copies into new `bytes`).
+//!
+//! ```
+//! use ringloop::net::UnixStream;
+//!
+//! ringloop::run(async {
+//!     let (a, b) = UnixStream::pair()?;
+//!     a.write_all(b"no copy").await.0?;
+//!     let buf = b.read_buffered().await?; // the loop's buffer, lent
+//!     assert_eq!(&buf[..], b"no copy");
+//!     drop(buf); // and given back
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! Dropping a socket closes it; the peer sees end-of-file. Files
 //! ([`File::read_at`](crate::fs::File::read_at)) and a child's pipes
 //! ([`process`](crate::process)) take and give back buffers the same way.
@@ -247,6 +277,7 @@ mod addr;
 mod protocol;
 #[cfg(poll_io)]
 pub(crate) mod ready;
+mod recv_buf;
 pub(crate) mod socket;
 mod streams;
 mod tcp;
@@ -256,6 +287,7 @@ mod unix_datagram;
 
 pub use crate::driver::buf::{IoBuf, IoBufMut, Slice};
 pub use crate::driver::op::Op;
+pub use crate::driver::recv_buf::RecvBuf;
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use protocol::{
     DatagramProtocol, DatagramTransport, Listener, Protocol, Server, Transport, WriteBufferLimits,

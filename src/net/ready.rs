@@ -95,6 +95,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         cx: &mut Context<'_>,
         syscall: impl FnMut() -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
+        self.buffered().check_plain_read();
         self.waits().poll_read(self.handle(), cx, syscall)
     }
 

@@ -18,6 +18,9 @@ use crate::driver::ops::send::SendOp;
 use crate::driver::try_first::TryGate;
 use crate::sys::net::SockAddr;
 
+use super::recv_buf::Buffered;
+use crate::driver::recv_buf::RecvBuf;
+
 /// The first back-off after accepting ran out of descriptors or memory, and the longest
 /// (each back-off doubles the last).
 pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(1);
@@ -186,6 +189,47 @@ macro_rules! stream_methods {
             self.sock.read(buf)
         }
 
+        /// Reads what arrives next into a buffer of the loop's, and hands that buffer
+        /// out: the [`RecvBuf`](crate::net::RecvBuf) derefs to the bytes and goes back
+        /// to the loop when dropped; an empty one is end-of-file. On io_uring the first
+        /// call arms one multishot receive into the loop's provided-buffer ring
+        /// ([`Builder::recv_buffers`](crate::Builder::recv_buffers)), so the kernel
+        /// receives without a request per read and each call takes the next filled
+        /// buffer; elsewhere each call reads on readiness into a spare buffer.
+        ///
+        /// Once a stream was read this way, keep reading it this way: a plain
+        /// [`read`](Self::read) or [`read_exact`](Self::read_exact) of it panics (bytes
+        /// already received would be overtaken), and so does a second `read_buffered`
+        /// while one is waiting. Dropping the future loses nothing. While every buffer of
+        /// the ring is held, reads go on without it. Converting the stream back with
+        /// `into_std` ends the multishot, and bytes it had received but not handed out
+        /// are lost.
+        ///
+        /// ```
+        #[doc = $setup]
+        ///     let data = vec![7u8; 100_000];
+        ///     let writer = ringloop::spawn(async move {
+        ///         a.write_all(data).await.0 // dropping `a` then closes it
+        ///     });
+        ///     let mut total = 0;
+        ///     loop {
+        ///         let buf = b.read_buffered().await?;
+        ///         if buf.is_empty() {
+        ///             break; // end-of-file
+        ///         }
+        ///         assert!(buf.iter().all(|&x| x == 7));
+        ///         total += buf.len();
+        ///     } // each buffer goes back to the loop here
+        ///     writer.await??;
+        ///     assert_eq!(total, 100_000);
+        ///     Ok::<(), std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        pub async fn read_buffered(&self) -> io::Result<crate::net::RecvBuf> {
+            self.sock.read_buffered().await
+        }
+
         /// Reads until `buf`'s whole capacity is filled (use [`IoBuf::slice`] for an
         /// exact count); `UnexpectedEof` if the peer closes first.
         ///
@@ -276,6 +320,8 @@ pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
     /// Readiness waits of the poll-style traits (`ready.rs`).
     #[cfg(poll_io)]
     waits: super::ready::Waits,
+    /// `read_buffered`'s multishot receive and its received buffers (`recv_buf.rs`).
+    buffered: Buffered,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
@@ -295,6 +341,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
             write_gate: TryGate::new(),
             #[cfg(poll_io)]
             waits: super::ready::Waits::default(),
+            buffered: Buffered::default(),
         }
     }
 
@@ -304,6 +351,7 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
     /// The std socket, taken out: this socket will not close it.
     pub(crate) fn into_inner(mut self) -> S {
+        self.buffered.release();
         self.io.take().expect("socket used after close")
     }
 
@@ -322,7 +370,14 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         self.fd
     }
 
+    /// The `read_buffered` state (the poll-style reads check it).
+    #[cfg(poll_io)]
+    pub(crate) fn buffered(&self) -> &Buffered {
+        &self.buffered
+    }
+
     pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
+        self.buffered.check_plain_read();
         let core = crate::event_loop::context::current_io("reading from a socket");
         let try_first = core.try_first_io();
         let op = Op::new(core, Recv::new(self.handle(), buf));
@@ -331,6 +386,10 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         } else {
             op
         }
+    }
+
+    pub(crate) async fn read_buffered(&self) -> io::Result<RecvBuf> {
+        self.buffered.read(self.fd(), self.handle()).await
     }
 
     pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
@@ -395,6 +454,8 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
 impl<S: AsRawFd + Into<OwnedFd>> Drop for Socket<S> {
     fn drop(&mut self) {
+        // The multishot's cancel goes to the kernel ahead of the close.
+        self.buffered.release();
         if let Some(io) = self.io.take() {
             close_soon(io.into());
         }
@@ -451,6 +512,27 @@ impl<S: AsRawFd + Into<OwnedFd>> ReadHalf<S> {
     /// ```
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<'_, Recv<B>> {
         self.sock.read(buf)
+    }
+
+    /// Reads what arrives next into a buffer of the loop's; an empty one is
+    /// end-of-file. See [`TcpStream::read_buffered`](super::TcpStream::read_buffered).
+    ///
+    /// ```
+    /// # use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let (reader, _writer) = server.into_split();
+    /// client.write_all(b"ping").await.0?;
+    /// let buf = reader.read_buffered().await?;
+    /// assert_eq!(&buf[..], b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn read_buffered(&self) -> io::Result<RecvBuf> {
+        self.sock.read_buffered().await
     }
 
     /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first. See
