@@ -318,6 +318,37 @@ fn close_and_abort_end_the_endpoint_once_and_nothing_arrives_after() {
     });
 }
 
+/// A connected endpoint sends only to its peer (asyncio's `ValueError`): `send_to` its
+/// own peer works, another address is refused with a panic that says what to do.
+#[test]
+fn a_connected_endpoint_refuses_send_to_another_address() {
+    let _fds = support::shared_fds();
+    for_each_backend(|lp| {
+        lp.run_until_complete(guard("connected send_to", async {
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let peer_addr = peer.local_addr().unwrap();
+            let (transport, _r) = create_datagram_endpoint(|| rec(false), None, peer_addr)
+                .await
+                .unwrap();
+            transport.send_to(b"to the peer", peer_addr);
+            let (got, buf) = peer.recv_from(Vec::with_capacity(32)).await;
+            assert_eq!(&buf[..got.unwrap().0], b"to the peer");
+            let wrong = other.local_addr().unwrap();
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                transport.send_to(b"elsewhere", wrong)
+            }))
+            .unwrap_err();
+            let msg = support::panic_message(&*refused);
+            assert!(
+                msg.contains("connected") && msg.contains("send(data)"),
+                "{msg}"
+            );
+            transport.close();
+        }))
+    });
+}
+
 #[test]
 fn send_on_an_endpoint_with_no_remote_address_reaches_error_received() {
     let _fds = support::shared_fds();

@@ -409,6 +409,11 @@ fn abort_from_the_client_drops_what_was_not_sent() {
             assert!(transport.get_write_buffer_size() > 0);
             transport.abort();
             assert!(transport.is_closing());
+            assert_eq!(
+                transport.get_write_buffer_size(),
+                0,
+                "abort dropped the buffer"
+            );
             wait_until("connection_lost", || rec.borrow().lost().is_some()).await;
             assert_eq!(rec.borrow().shape(), [Ev::Made, Ev::Lost(None)]);
             // The peer gets less than was written, then the end (or a reset).

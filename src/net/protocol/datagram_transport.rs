@@ -199,6 +199,11 @@ impl DatagramTransport {
     /// when nothing is queued, else after what is (the data is copied). A failure
     /// reaches the protocol's `error_received`.
     ///
+    /// # Panics
+    ///
+    /// On an endpoint created with a `remote_addr`, when `addr` is another address
+    /// (asyncio raises `ValueError` there): a connected endpoint sends only to its peer.
+    ///
     /// ```
     /// use std::net::SocketAddr;
     /// use ringloop::net::{DatagramProtocol, DatagramTransport, UdpSocket, create_datagram_endpoint};
@@ -223,6 +228,15 @@ impl DatagramTransport {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to(&self, data: &[u8], addr: SocketAddr) {
+        if let Some(peer) = self.endpoint.peer_addr
+            && peer != addr
+        {
+            panic!(
+                "DatagramTransport::send_to({addr}) on an endpoint connected to {peer}: a \
+                 connected endpoint sends only to its peer; use send(data), or create the \
+                 endpoint without a remote address to send anywhere"
+            );
+        }
         self.endpoint.send(data, Some(addr));
     }
 

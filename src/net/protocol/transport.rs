@@ -133,7 +133,8 @@ impl ConnIo {
         }
     }
 
-    /// Bytes written and not yet taken by the kernel.
+    /// Bytes written and not yet taken by the kernel (0 once aborted: an abort drops
+    /// them).
     pub(super) fn buffered(&self) -> usize {
         self.out.remaining() + self.pending.len()
     }
@@ -463,7 +464,8 @@ impl Transport {
         WriteBufferLimits { high, low }
     }
 
-    /// Bytes written and not yet taken by the kernel.
+    /// Bytes written and not yet taken by the kernel (0 once aborted: an abort drops
+    /// them).
     ///
     /// ```
     /// use std::cell::Cell;
@@ -495,7 +497,17 @@ impl Transport {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn get_write_buffer_size(&self) -> usize {
-        self.conn.io.borrow().buffered()
+        let io = self.conn.io.borrow();
+        // Aborted, or gone: nothing is waiting to be written any more (as asyncio's
+        // abort drops the buffer), even while a send's completion is still due.
+        if io
+            .state
+            .flags()
+            .has(super::state::Flags::ABORTED | super::state::Flags::LOST)
+        {
+            return 0;
+        }
+        io.buffered()
     }
 
     /// Closes the connection once the write buffer is flushed; no more data is received.
