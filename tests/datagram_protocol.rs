@@ -109,6 +109,14 @@ impl DatagramProtocol for Rec {
     }
 }
 
+/// Held by the tests that bind UDP ports around a port left closed on purpose, so none
+/// of them binds the closed port while another counts on nobody listening there.
+static CLOSED_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn closed_port_guard() -> std::sync::MutexGuard<'static, ()> {
+    CLOSED_PORT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -172,6 +180,7 @@ fn a_server_endpoint_answers_a_connected_client_endpoint() {
 #[test]
 fn a_connected_endpoint_gets_error_received_for_an_unreachable_port_and_goes_on() {
     let _fds = support::shared_fds();
+    let _ports = closed_port_guard();
     for_each_backend(|lp| {
         lp.run_until_complete(guard("icmp", async {
             // A port nobody listens on: bound, then closed.
@@ -323,6 +332,7 @@ fn close_and_abort_end_the_endpoint_once_and_nothing_arrives_after() {
 #[test]
 fn a_connected_endpoint_refuses_send_to_another_address() {
     let _fds = support::shared_fds();
+    let _ports = closed_port_guard();
     for_each_backend(|lp| {
         lp.run_until_complete(guard("connected send_to", async {
             let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -332,8 +342,18 @@ fn a_connected_endpoint_refuses_send_to_another_address() {
                 .await
                 .unwrap();
             transport.send_to(b"to the peer", peer_addr);
-            let (got, buf) = peer.recv_from(Vec::with_capacity(32)).await;
-            assert_eq!(&buf[..got.unwrap().0], b"to the peer");
+            // Other tests' datagrams may reach a reused port: take ours, by its sender.
+            let ours = transport.local_addr().unwrap();
+            let mut buf = Vec::with_capacity(32);
+            let got = loop {
+                let (got, b) = peer.recv_from(buf).await;
+                let (n, from) = got.unwrap();
+                if from == ours {
+                    break b[..n].to_vec();
+                }
+                buf = b;
+            };
+            assert_eq!(got, b"to the peer");
             let wrong = other.local_addr().unwrap();
             let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 transport.send_to(b"elsewhere", wrong)
