@@ -350,3 +350,35 @@ fn sequential_io_survives_injected_faults() {
         }
     });
 }
+
+/// A write reported done, then the loop closes at once (no flush, the `File` dropped
+/// with the run's future): the bytes are in the file after the close, on both backends
+/// (the ring's close waits for file writes instead of cancelling them; the blocking
+/// pool runs a queued write job instead of dropping it).
+#[test]
+fn writes_reported_done_land_even_when_the_loop_closes_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let _fds = shared_fds();
+    support::on_each_backend(|backend| {
+        let dir = scratch("close-at-once", backend);
+        for round in 0..10 {
+            let path = dir.join(format!("f{round}"));
+            let data = pattern(3 << 20); // more than one 2 MiB operation
+            let lp = support::new_loop(backend);
+            lp.run_until_complete(async {
+                let mut file = open_rw(&path, true).await;
+                file.write_all(&data).await.expect("write_all");
+                // No flush: the last write may still be in flight or queued.
+            });
+            drop(lp); // closes the loop
+            let on_disk = std::fs::read(&path).unwrap();
+            assert!(
+                on_disk == data,
+                "{backend:?} round {round}: {} of {} bytes landed",
+                on_disk.len(),
+                data.len()
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}

@@ -300,7 +300,28 @@ impl OpSlab {
         )
     }
 
+    /// The operations the loop's close cancels: every pending one but those abandoned
+    /// with `Late::Finish` (a file write, which must land), which it only waits for.
+    pub(crate) fn tokens_to_cancel(&self) -> impl Iterator<Item = OpId> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| match s.life {
+                Some(
+                    Lifecycle::Submitted
+                    | Lifecycle::Waiting(_)
+                    | Lifecycle::Abandoned(_, Late::CloseFd | Late::Ignore)
+                    | Lifecycle::Sink { .. },
+                ) => Some(OpId::from_user_data(token::encode(
+                    slot as u32,
+                    s.generation,
+                ))),
+                _ => None,
+            })
+    }
+
     /// Tokens of every operation the kernel still owns (to cancel them at close).
+    #[cfg(any(test, fuzzing, ringloop_fuzzing))]
     pub(crate) fn pending_tokens(&self) -> impl Iterator<Item = OpId> + '_ {
         self.slots
             .iter()

@@ -554,7 +554,9 @@ impl File {
         match ring {
             Some(io) => Op::new(io, op).await,
             None => {
-                let job = core.spawn_blocking(move || op.run_here());
+                // Lands even if the loop closes with the job still queued.
+                let op = crate::driver::ops::file::PoolWrite::new(op);
+                let job = core.spawn_blocking(move || op.run());
                 job.await
                     .unwrap_or_else(|e| panic!("a blocking file write did not run: {e}"))
             }

@@ -231,7 +231,11 @@ fn start_write(file: &Arc<std::fs::File>, buf: Slice<Vec<u8>>) -> InFlight {
     let (core, ring) = super::file::current("writing a ringloop::fs::File");
     match ring {
         Some(io) => InFlight::RingWrite(Op::new(io, op)),
-        None => InFlight::PoolWrite(core.spawn_blocking(move || op.run_here())),
+        None => {
+            // Lands even if the loop closes with the job still queued.
+            let op = crate::driver::ops::file::PoolWrite::new(op);
+            InFlight::PoolWrite(core.spawn_blocking(move || op.run()))
+        }
     }
 }
 

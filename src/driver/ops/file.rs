@@ -289,6 +289,30 @@ unsafe impl Operation for Statx {
     }
 }
 
+/// A write for the blocking pool that is never lost: run by the job, or, when the job
+/// is dropped unrun (the loop closed with it queued, or the pool refused it), by the
+/// drop, on the dropping thread. A write its caller may count as done lands either way.
+pub(crate) struct PoolWrite<B: IoBuf>(Option<WriteAt<B>>);
+
+impl<B: IoBuf> PoolWrite<B> {
+    pub(crate) fn new(op: WriteAt<B>) -> PoolWrite<B> {
+        PoolWrite(Some(op))
+    }
+
+    /// Runs the write on this thread.
+    pub(crate) fn run(mut self) -> (io::Result<usize>, B) {
+        self.0.take().expect("run once").run_here()
+    }
+}
+
+impl<B: IoBuf> Drop for PoolWrite<B> {
+    fn drop(&mut self) {
+        if let Some(op) = self.0.take() {
+            drop(op.run_here());
+        }
+    }
+}
+
 /// An fsync(2) (or fdatasync(2)) in flight.
 pub(crate) struct Fsync {
     fd: RawFd,

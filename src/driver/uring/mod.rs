@@ -474,9 +474,9 @@ impl Driver for Uring {
             );
         }
         drop(wakers);
-        // Cancel everything the kernel still owns, then wait for every completion before
-        // the memory it points at is freed.
-        let mut targets: Vec<u64> = self.ops.pending_tokens().map(OpId::user_data).collect();
+        // Cancel everything the kernel still owns (but file writes, which must land), then
+        // wait for every completion before the memory it points at is freed.
+        let mut targets: Vec<u64> = self.ops.tokens_to_cancel().map(OpId::user_data).collect();
         if self.wake_armed {
             targets.push(token::WAKE);
         }
