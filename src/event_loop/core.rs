@@ -220,9 +220,14 @@ impl Core {
             match turned {
                 Some(Ok(false)) => {}
                 Some(Ok(true)) => return Wait::Poll,
-                // A failed turn (or a gone driver) is the iteration's own turn's to report:
-                // it runs, blocking as asked, whatever the driver's state.
-                _ => return wait,
+                // Reported as a failed turn of the iteration's own would be (counted,
+                // backed off, and fatal if it persists); what it woke is run next.
+                Some(Err(e)) => {
+                    self.turn_failed(&e, self.io.backend());
+                    return Wait::Poll;
+                }
+                // The driver is gone: the iteration's own turn says so.
+                None => return wait,
             }
             if self.shared().is_notified() || self.stopping.get() {
                 return Wait::Poll;

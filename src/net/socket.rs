@@ -203,7 +203,8 @@ macro_rules! stream_methods {
         /// while one is waiting. Dropping the future loses nothing. While every buffer of
         /// the ring is held, reads go on without it. Converting the stream back with
         /// `into_std` ends the multishot, and bytes it had received but not handed out
-        /// are lost.
+        /// are lost, as are bytes that arrive before the loop's next turn submits its
+        /// cancel (so convert a stream read this way only when its peer is quiet).
         ///
         /// ```
         #[doc = $setup]
