@@ -346,7 +346,9 @@ impl OpenOptions {
 /// reported done once copied, and its outcome arrives with the next call or `flush`, so
 /// **flush before dropping** to see write errors. A write is never cancelled: dropped
 /// with the `File` (or a dropped `write_at` future), it still runs to its end, and the
-/// descriptor stays open until it has. The position is the one std's blocking
+/// descriptor stays open until it has. When the loop closes meanwhile, the ring's close
+/// waits for it; on the blocking pool (epoll) a write a pool thread already started
+/// finishes there, possibly just after the close returned. The position is the one std's blocking
 /// I/O would have: bytes read ahead and not yet taken are given back by seeks and writes.
 ///
 /// ```
