@@ -150,6 +150,61 @@ fn a_dropped_remote_task_detaches_and_the_work_runs_on() {
     }
 }
 
+/// A loop awaiting a `RemoteTask` spins for the answer before blocking
+/// (`Builder::remote_spin`), yet its own timers, tasks and I/O go on: the remote work
+/// here answers only after the awaiting loop's 1 ms ticker has ticked three times, so a
+/// spin that held the loop would never see its answer. With the spin off, at its
+/// default, and longer than the ticker's period.
+#[test]
+fn a_loop_awaiting_remote_work_keeps_running_its_own_while_it_waits() {
+    for backend in backends() {
+        let pool = pool(backend, 1);
+        for spin in [
+            Duration::ZERO,
+            Duration::from_micros(50),
+            Duration::from_millis(20),
+        ] {
+            let lp = EventLoop::builder()
+                .backend(backend)
+                .remote_spin(spin)
+                .build()
+                .expect("a loop");
+            let ticks = Arc::new(AtomicUsize::new(0));
+            let remote = pool.remote(0);
+            let seen = ticks.clone();
+            let what = format!("{backend:?}, remote_spin {spin:?}");
+            let answers = lp.run_until_complete(guard(&what, async move {
+                let t = ticks.clone();
+                let ticker = ringloop::spawn(async move {
+                    loop {
+                        ringloop::sleep(Duration::from_millis(1)).await;
+                        t.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+                let mut answers = Vec::new();
+                for round in 0..3usize {
+                    let t = ticks.clone();
+                    let answer = remote.spawn(move || async move {
+                        // Waits on the awaiting loop's ticker, never on a clock.
+                        while t.load(Ordering::SeqCst) < 3 * (round + 1) {
+                            ringloop::sleep(Duration::from_micros(200)).await;
+                        }
+                        round * 10
+                    });
+                    answers.push(answer.await.expect("remote work"));
+                }
+                ticker.cancel();
+                answers
+            }));
+            assert_eq!(answers, [0, 10, 20], "{backend:?}, remote_spin {spin:?}");
+            assert!(
+                seen.load(Ordering::SeqCst) >= 9,
+                "{backend:?}: the ticker ran"
+            );
+        }
+    }
+}
+
 #[test]
 fn join_on_a_loop_thread_panics_with_advice() {
     let pool = pool(Backend::Epoll, 1);

@@ -85,7 +85,9 @@
 //!    current_thread runtime on A awaits `Handle::spawn` onto a multi_thread runtime with
 //!    one worker; also, for reference, onto a current_thread runtime on its own thread),
 //!    A pinned to CPU 1 and B to CPU 0 where the machine has two; and a loop awaiting
-//!    `spawn_blocking` (tokio's `task::spawn_blocking`). Figure: µs per round trip.
+//!    `spawn_blocking` (tokio's `task::spawn_blocking`). Figures: µs per round trip,
+//!    and thread A's CPU time per remote round trip (ringloop's loop A spins for a
+//!    pending answer, `Builder::remote_spin`; also measured with the spin off).
 //!    Targets: remote spawn ≤ 0.8 × tokio's, spawn_blocking ≤ tokio's.
 //! 8. **One loop per core** (issue 12): echo at 100 connections × 1 KiB on a `LoopPool`
 //!    of two ringloop-io_uring loops (each its own listener on one port,

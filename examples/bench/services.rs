@@ -2,7 +2,10 @@
 //! for crossing between them, as round trips awaited one after the other.
 //!
 //! - **Remote spawn**: a loop on thread A awaits `remote_b.spawn(|| async { i })`, work
-//!   run on a loop on thread B (a [`ringloop::LoopPool`] of one), N times in a row.
+//!   run on a loop on thread B (a [`ringloop::LoopPool`] of one), N times in a row,
+//!   each loop with its default builder (so A spins for the answer before blocking:
+//!   `Builder::remote_spin`); also with A's spin off. Thread A's CPU time is reported
+//!   next to the time.
 //!   tokio's peer: a current_thread runtime on thread A awaits
 //!   `handle_b.spawn(async { i })`'s `JoinHandle`, where B is a multi_thread runtime with
 //!   one worker; for reference also B as a current_thread runtime on its own thread.
@@ -21,13 +24,14 @@ use std::time::{Duration, Instant};
 
 use ringloop::Backend;
 
-use crate::cpu::pin_current_thread;
+use crate::cpu::{pin_current_thread, thread_cpu_time};
 use crate::measure::median;
 use crate::runtime::{RUNTIMES, Runtime};
 use crate::{Plan, Progress};
 
-/// Runs `n` round trips, one after the other: how long they took.
-type RoundTrips = Box<dyn Fn(u64) -> Duration>;
+/// Runs `n` round trips, one after the other: how long they took, and the CPU time the
+/// awaiting thread spent on them.
+type RoundTrips = Box<dyn Fn(u64) -> (Duration, Duration)>;
 
 /// Time per round trip, or why there is none.
 pub(crate) type PerRoundTrip = Result<Duration, String>;
@@ -36,10 +40,13 @@ pub(crate) type PerRoundTrip = Result<Duration, String>;
 pub(crate) struct ServiceResults {
     /// `Remote::spawn` + await, per runtime (tokio: B multi_thread).
     pub(crate) remote: [PerRoundTrip; 3],
+    /// Thread A's CPU time per remote round trip, per runtime.
+    pub(crate) remote_cpu: [PerRoundTrip; 3],
     /// tokio with B a current_thread runtime on its own thread.
     pub(crate) remote_tokio_current: PerRoundTrip,
-    /// ringloop-io_uring with both loops busy-polling (`Builder::busy_poll`).
-    pub(crate) remote_busy_poll: PerRoundTrip,
+    /// ringloop-io_uring with thread A's spin off (`Builder::remote_spin(0)`): time and
+    /// A's CPU per round trip.
+    pub(crate) remote_no_spin: (PerRoundTrip, PerRoundTrip),
     /// `spawn_blocking` + await, per runtime.
     pub(crate) blocking: [PerRoundTrip; 3],
     /// Where threads A and B ran.
@@ -52,42 +59,52 @@ pub(crate) fn service_steps(plan: &Plan) -> usize {
 }
 
 /// Runs every setup `warmup` round trips, then `rounds` interleaved rounds of `n`; the
-/// median time per round trip of each.
+/// median time and awaiting thread's CPU time per round trip of each.
 fn interleaved(
     setups: &[Result<RoundTrips, String>],
     n: u64,
     rounds: usize,
     what: &str,
     progress: &Progress,
-) -> Vec<PerRoundTrip> {
+) -> Vec<(PerRoundTrip, PerRoundTrip)> {
     for setup in setups.iter().flatten() {
         setup((n / 10).max(1));
     }
-    let mut samples = vec![Vec::new(); setups.len()];
+    let mut samples = vec![(Vec::new(), Vec::new()); setups.len()];
     for round in 0..rounds {
         progress.step(format!("services: {what}, round {}/{rounds}", round + 1));
-        for (setup, samples) in setups.iter().zip(&mut samples) {
+        for (setup, (times, cpus)) in setups.iter().zip(&mut samples) {
             if let Ok(setup) = setup {
-                samples.push(setup(n).as_secs_f64() / n as f64);
+                let (time, cpu) = setup(n);
+                times.push(time.as_secs_f64() / n as f64);
+                cpus.push(cpu.as_secs_f64() / n as f64);
             }
         }
     }
     setups
         .iter()
         .zip(samples)
-        .map(|(setup, samples)| match setup {
-            Ok(_) => Ok(Duration::from_secs_f64(median(samples))),
-            Err(e) => Err(e.clone()),
+        .map(|(setup, (times, cpus))| match setup {
+            Ok(_) => (
+                Ok(Duration::from_secs_f64(median(times))),
+                Ok(Duration::from_secs_f64(median(cpus))),
+            ),
+            Err(e) => (Err(e.clone()), Err(e.clone())),
         })
         .collect()
+}
+
+/// Times `f` and the CPU time this thread spends in it.
+fn timed(f: impl FnOnce()) -> (Duration, Duration) {
+    let cpu = thread_cpu_time();
+    let start = Instant::now();
+    f();
+    (start.elapsed(), thread_cpu_time().saturating_sub(cpu))
 }
 
 fn ringloop_loop(backend: Backend) -> io::Result<ringloop::EventLoop> {
     ringloop::EventLoop::builder().backend(backend).build()
 }
-
-/// How long the busy-polling variant of the remote round trip spins before blocking.
-pub(crate) const BUSY_POLL: Duration = Duration::from_micros(50);
 
 fn current_thread() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -95,18 +112,15 @@ fn current_thread() -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// A loop here (thread A) awaiting work spawned on a pool loop (thread B); both loops
-/// busy-poll for `busy` before blocking, when given.
+/// A loop here (thread A) awaiting work spawned on a pool loop (thread B); with its
+/// `remote_spin` set to `spin` when given (else its default).
 fn ringloop_remote(
     backend: Backend,
     pin_b: bool,
-    busy: Option<Duration>,
+    spin: Option<Duration>,
 ) -> io::Result<RoundTrips> {
     let mut loops = ringloop::EventLoop::builder();
     loops.backend(backend);
-    if let Some(spin) = busy {
-        loops.busy_poll(spin);
-    }
     // With `pin_cpus`, loop 0 runs on CPU 0.
     let pool = ringloop::LoopPool::builder()
         .threads(1)
@@ -116,19 +130,19 @@ fn ringloop_remote(
     let remote = pool.remote(0);
     let mut here = ringloop::EventLoop::builder();
     here.backend(backend);
-    if let Some(spin) = busy {
-        here.busy_poll(spin);
+    if let Some(spin) = spin {
+        here.remote_spin(spin);
     }
     let lp = here.build()?;
     Ok(Box::new(move |n| {
         let _b = &pool;
-        lp.run_until_complete(async {
-            let start = Instant::now();
-            for i in 0..n {
-                let x = remote.spawn(move || async move { i }).await;
-                assert_eq!(x.expect("remote work failed"), i);
-            }
-            start.elapsed()
+        timed(|| {
+            lp.run_until_complete(async {
+                for i in 0..n {
+                    let x = remote.spawn(move || async move { i }).await;
+                    assert_eq!(x.expect("remote work failed"), i);
+                }
+            })
         })
     }))
 }
@@ -210,13 +224,13 @@ fn tokio_remote(multi_thread: bool, b_cpu: Option<usize>) -> io::Result<RoundTri
     let a = current_thread()?;
     Ok(Box::new(move |n| {
         let _b = &b;
-        a.block_on(async {
-            let start = Instant::now();
-            for i in 0..n {
-                let x = handle.spawn(async move { i }).await;
-                assert_eq!(x.expect("tokio's remote task failed"), i);
-            }
-            start.elapsed()
+        timed(|| {
+            a.block_on(async {
+                for i in 0..n {
+                    let x = handle.spawn(async move { i }).await;
+                    assert_eq!(x.expect("tokio's remote task failed"), i);
+                }
+            })
         })
     }))
 }
@@ -224,13 +238,13 @@ fn tokio_remote(multi_thread: bool, b_cpu: Option<usize>) -> io::Result<RoundTri
 fn ringloop_blocking(backend: Backend) -> io::Result<RoundTrips> {
     let lp = ringloop_loop(backend)?;
     Ok(Box::new(move |n| {
-        lp.run_until_complete(async {
-            let start = Instant::now();
-            for i in 0..n {
-                let x = ringloop::spawn_blocking(move || i).await;
-                assert_eq!(x.expect("a blocking job failed"), i);
-            }
-            start.elapsed()
+        timed(|| {
+            lp.run_until_complete(async {
+                for i in 0..n {
+                    let x = ringloop::spawn_blocking(move || i).await;
+                    assert_eq!(x.expect("a blocking job failed"), i);
+                }
+            })
         })
     }))
 }
@@ -238,13 +252,13 @@ fn ringloop_blocking(backend: Backend) -> io::Result<RoundTrips> {
 fn tokio_blocking() -> io::Result<RoundTrips> {
     let rt = current_thread()?;
     Ok(Box::new(move |n| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for i in 0..n {
-                let x = tokio::task::spawn_blocking(move || i).await;
-                assert_eq!(x.expect("tokio's blocking job failed"), i);
-            }
-            start.elapsed()
+        timed(|| {
+            rt.block_on(async {
+                for i in 0..n {
+                    let x = tokio::task::spawn_blocking(move || i).await;
+                    assert_eq!(x.expect("tokio's blocking job failed"), i);
+                }
+            })
         })
     }))
 }
@@ -299,7 +313,7 @@ pub(crate) fn run_services(
                     tokio_remote(false, b_cpu)
                 }));
                 setups.push(setup(Runtime::IoUring, available, || {
-                    ringloop_remote(Backend::IoUring, b_cpu.is_some(), Some(BUSY_POLL))
+                    ringloop_remote(Backend::IoUring, b_cpu.is_some(), Some(Duration::ZERO))
                 }));
                 interleaved(
                     &setups,
@@ -312,8 +326,8 @@ pub(crate) fn run_services(
             .expect("spawn thread A");
         a.join().expect("thread A panicked")
     });
-    let remote_busy_poll = remote.pop().expect("five setups");
-    let remote_tokio_current = remote.pop().expect("five setups");
+    let remote_no_spin = remote.pop().expect("five setups");
+    let remote_tokio_current = remote.pop().expect("five setups").0;
 
     // spawn_blocking, on this (unpinned) thread.
     progress.step("services: start the spawn_blocking loops".to_string());
@@ -326,21 +340,26 @@ pub(crate) fn run_services(
             })
         })
         .collect();
-    let blocking = interleaved(
+    let blocking: Vec<PerRoundTrip> = interleaved(
         &setups,
         plan.blocking_round_trips,
         plan.service_rounds,
         "spawn_blocking round trips",
         progress,
-    );
+    )
+    .into_iter()
+    .map(|(time, _)| time)
+    .collect();
     let three = |v: Vec<PerRoundTrip>| -> [PerRoundTrip; 3] {
         v.try_into()
             .unwrap_or_else(|_| panic!("one result per runtime"))
     };
+    let (remote, remote_cpu): (Vec<_>, Vec<_>) = remote.into_iter().unzip();
     ServiceResults {
         remote: three(remote),
+        remote_cpu: three(remote_cpu),
         remote_tokio_current,
-        remote_busy_poll,
+        remote_no_spin,
         blocking: three(blocking),
         placement,
     }

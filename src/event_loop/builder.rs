@@ -48,6 +48,7 @@ pub struct Builder {
     slow_callback_duration: Option<Duration>,
     timer_slack: Duration,
     busy_poll: Duration,
+    remote_spin: Duration,
     sqpoll: Option<Duration>,
 }
 
@@ -68,6 +69,7 @@ impl Default for Builder {
             slow_callback_duration: None,
             timer_slack: crate::time::DEFAULT_SLACK,
             busy_poll: Duration::ZERO,
+            remote_spin: DEFAULT_REMOTE_SPIN,
             sqpoll: None,
         }
     }
@@ -397,6 +399,30 @@ impl Builder {
         self
     }
 
+    /// How long a loop that awaits a [`RemoteTask`](crate::RemoteTask) polls before it
+    /// blocks (default 50 µs; zero turns it off). Work sent to another loop usually
+    /// answers within microseconds, and a parked thread takes tens of them to wake
+    /// (about 30 µs on the bench's machine), so a loop with nothing else to do and an
+    /// answer on its way spins for it once, as [`busy_poll`](Builder::busy_poll) does
+    /// always: each `RemoteTask` that returns `Pending` buys at most one spin of this
+    /// length before the loop's next block. A loop with work never spins; a timer due
+    /// sooner cuts the spin short. `busy_poll`, when longer, takes precedence.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = ringloop::LoopPool::builder().threads(1).build()?;
+    /// let remote = pool.remote(0);
+    /// let lp = ringloop::EventLoop::builder().remote_spin(Duration::from_micros(20)).build()?;
+    /// let answer = lp.run_until_complete(async move { remote.spawn(|| async { 6 * 7 }).await });
+    /// assert_eq!(answer.unwrap(), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remote_spin(&mut self, spin: Duration) -> &mut Self {
+        self.remote_spin = spin;
+        self
+    }
+
     /// io_uring's submission-queue polling (`IORING_SETUP_SQPOLL`; off by default): a
     /// kernel thread takes submissions from the ring as they are queued, so submitting
     /// needs no `io_uring_enter`, and sleeps after `idle` without any (then the next
@@ -510,6 +536,8 @@ impl Builder {
             signals: RefCell::new(None),
             slow_callback: self.slow_callback_duration.or_else(debug_from_env),
             busy_poll: self.busy_poll,
+            remote_spin: self.remote_spin,
+            awaiting_remote: Cell::new(false),
             sealed_spawning: Cell::new(false),
         };
         Ok(EventLoop {
@@ -517,6 +545,11 @@ impl Builder {
         })
     }
 }
+
+/// `Builder::remote_spin`'s default: longer than a parked thread's wake-up on the
+/// bench's machine (about 30 µs), short enough that a remote answer that takes long
+/// costs little CPU.
+const DEFAULT_REMOTE_SPIN: Duration = Duration::from_micros(50);
 
 /// asyncio's default slow callback duration in debug mode.
 const DEBUG_SLOW_CALLBACK: Duration = Duration::from_millis(100);

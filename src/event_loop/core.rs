@@ -60,6 +60,11 @@ pub(crate) struct Core {
     pub(super) slow_callback: Option<Duration>,
     /// `Builder::busy_poll`: how long to poll the driver before blocking in it.
     pub(super) busy_poll: Duration,
+    /// `Builder::remote_spin`: how long to poll before blocking when a `RemoteTask`
+    /// awaited here is pending.
+    pub(super) remote_spin: Duration,
+    /// A `RemoteTask` returned `Pending` here since the loop last spun for one.
+    pub(super) awaiting_remote: Cell<bool>,
     /// A spawn on the closed loop is dropping tasks (see `spawn`).
     pub(super) sealed_spawning: Cell<bool>,
 }
@@ -98,6 +103,12 @@ impl Core {
         } else {
             self.sched.spawn(future)
         }
+    }
+
+    /// A `RemoteTask` awaited on this loop is pending: the loop spins for its answer
+    /// before it next blocks (`Builder::remote_spin`).
+    pub(crate) fn expect_remote(&self) {
+        self.awaiting_remote.set(true);
     }
 
     /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
@@ -202,13 +213,22 @@ impl Core {
     /// remote queue) for up to the busy-poll time, never past `wait`. Returns the wait
     /// left: `Wait::Poll` once something arrived (it is then reaped by the iteration's
     /// own turn), else what remains of `wait`.
+    /// `Builder::remote_spin` spins the same way, once per pending `RemoteTask`.
     fn busy_wait(&self, wait: Wait) -> Wait {
-        if self.busy_poll.is_zero() || wait == Wait::Poll {
+        if wait == Wait::Poll {
+            return wait;
+        }
+        let spin = if self.awaiting_remote.replace(false) {
+            self.busy_poll.max(self.remote_spin)
+        } else {
+            self.busy_poll
+        };
+        if spin.is_zero() {
             return wait;
         }
         let limit = match wait {
-            Wait::Timeout(d) => d.min(self.busy_poll),
-            _ => self.busy_poll,
+            Wait::Timeout(d) => d.min(spin),
+            _ => spin,
         };
         let start = Instant::now();
         loop {

@@ -190,6 +190,12 @@ impl<T> Future for RemoteTask<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
+        drop(state);
+        // The answer usually comes within microseconds: a ringloop loop polling this
+        // spins for it before blocking (`Builder::remote_spin`).
+        if let Some(core) = super::context::try_current() {
+            core.expect_remote();
+        }
         Poll::Pending
     }
 }

@@ -224,7 +224,9 @@ pub(super) fn services_table(
     let us = |v: f64| format!("{v:.2}");
     let remote = services.remote.each_ref().map(micros);
     let blocking = services.blocking.each_ref().map(micros);
+    let remote_cpu = services.remote_cpu.each_ref().map(micros);
     row(w, "`Remote::spawn` + await from another loop", remote, us);
+    row(w, "thread A's CPU per `Remote::spawn` round trip", remote_cpu, us);
     row(w, "`spawn_blocking` + await", blocking, us);
     let _ = writeln!(w);
     let _ = writeln!(
@@ -235,20 +237,21 @@ pub(super) fn services_table(
         Runtime::IoUring.label(),
         ratio(remote[0], micros(&services.remote_tokio_current)),
     );
-    let busy = micros(&services.remote_busy_poll);
+    let (no_spin, no_spin_cpu) = (
+        micros(&services.remote_no_spin.0),
+        micros(&services.remote_no_spin.1),
+    );
     let _ = writeln!(
         w,
-        "With `Builder::busy_poll({} µs)` on both ringloop-io_uring loops (each spins that \
-         long before blocking, so a message that comes within it wakes no parked thread): \
-         {} µs per round trip, {} × tokio's `Handle::spawn` round trip ({}).",
-        crate::services::BUSY_POLL.as_micros(),
-        cell(busy.map(us)),
-        ratio(busy, remote[2]),
-        match (busy, remote[2]) {
-            (Some(b), Some(t)) if b <= 0.8 * t => "meets the 0.8 target",
-            (Some(_), Some(_)) => "misses the 0.8 target",
-            _ => "not measured",
-        },
+        "ringloop's loops run with their default builders: while a `RemoteTask` it awaits \
+         is pending, loop A polls for up to `Builder::remote_spin` (default 50 µs) before \
+         blocking, so an answer that comes within it wakes no parked thread. With that \
+         spin off (`remote_spin(Duration::ZERO)`), ringloop-io_uring: {} µs per round \
+         trip ({} × tokio's), thread A's CPU {} µs per round trip ({} × tokio's).",
+        cell(no_spin.map(us)),
+        ratio(no_spin, remote[2]),
+        cell(no_spin_cpu.map(us)),
+        ratio(no_spin_cpu, remote_cpu[2]),
     );
     let _ = writeln!(w);
     let verdicts = |values: [Option<f64>; 3], bound: f64| {
