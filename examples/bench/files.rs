@@ -1,8 +1,9 @@
 //! Files (issue 13): one file in the output directory (`Plan::file_size`), written once
 //! with std, then on each runtime 4 KiB random reads from the page cache at queue depth
 //! 1 and 32 (that many tasks, each reading in a loop) for a window, and 1 MiB sequential
-//! writes of the whole file. ringloop-io_uring reads and writes through the ring,
-//! ringloop-epoll through its blocking pool; tokio does what `tokio::fs` does for every
+//! writes of the whole file. ringloop-io_uring reads through the ring, and writes as
+//! `fs::File` routes them (tried without blocking on the loop, else its blocking pool,
+//! as on ext4), ringloop-epoll through its blocking pool; tokio does what `tokio::fs` does for every
 //! call, a job on its blocking pool (`tokio::task::spawn_blocking`), here with
 //! `FileExt::read_at` / `write_all_at` and the buffer moved in and out (positional, so
 //! no seek, and no copy into `tokio::fs::File`'s own buffer). The file is removed at the
@@ -62,9 +63,10 @@ pub(crate) struct FileResults {
     pub(crate) size: u64,
     /// `[workload][runtime]`: operations per second, the median over the rounds.
     pub(crate) rates: Vec<[Option<f64>; 3]>,
-    /// ringloop's blocking-pool jobs per file operation, over the whole part (0 where
-    /// the ring did them all).
-    pub(crate) blocking_per_op: [Option<f64>; 3],
+    /// ringloop's blocking-pool jobs per read and per write (0 where the ring or the
+    /// loop thread did them all).
+    pub(crate) blocking_per_read: [Option<f64>; 3],
+    pub(crate) blocking_per_write: [Option<f64>; 3],
     /// Why the part did not run (the file could not be written), or a runtime's error.
     pub(crate) errors: Vec<String>,
 }
@@ -282,7 +284,8 @@ pub(crate) fn run_files(
     let mut results = FileResults {
         size,
         rates: vec![[None; 3]; FILE_WORKLOADS.len()],
-        blocking_per_op: [None; 3],
+        blocking_per_read: [None; 3],
+        blocking_per_write: [None; 3],
         errors: Vec::new(),
     };
     progress.step(format!("files: write the {} MiB file", size >> 20));
@@ -321,13 +324,11 @@ pub(crate) fn run_files(
             }
         }
     });
-    let jobs_before = runners
-        .each_ref()
-        .map(|r| r.as_ref().and_then(Runner::blocking_jobs));
-
     // Interleaved rounds: every runtime does every workload once per round.
     let mut samples: Vec<[Vec<f64>; 3]> = vec![Default::default(); FILE_WORKLOADS.len()];
-    let mut ops = [0u64; 3];
+    // Operations and blocking-pool jobs, reads then writes, per runtime.
+    let mut ops = [[0u64; 3]; 2];
+    let mut jobs = [[Some(0u64); 3]; 2];
     for round in 0..plan.file_rounds {
         for runtime in RUNTIMES {
             progress.step(format!(
@@ -340,11 +341,18 @@ pub(crate) fn run_files(
                 continue;
             };
             for (w, workload) in FILE_WORKLOADS.iter().enumerate() {
-                let (n, took) = match *workload {
-                    FileWorkload::Reads(depth) => runner.reads(depth, blocks, plan.file_window),
-                    FileWorkload::Writes => (size / CHUNK as u64, runner.write_whole(size)),
+                let before = runner.blocking_jobs();
+                let (kind, (n, took)) = match *workload {
+                    FileWorkload::Reads(depth) => {
+                        (0, runner.reads(depth, blocks, plan.file_window))
+                    }
+                    FileWorkload::Writes => (1, (size / CHUNK as u64, runner.write_whole(size))),
                 };
-                ops[runtime.index()] += n;
+                let i = runtime.index();
+                ops[kind][i] += n;
+                jobs[kind][i] = jobs[kind][i]
+                    .zip(before.zip(runner.blocking_jobs()))
+                    .map(|(sum, (before, after))| sum + (after - before));
                 samples[w][runtime.index()].push(n as f64 / took.as_secs_f64());
             }
         }
@@ -357,10 +365,9 @@ pub(crate) fn run_files(
     }
     for runtime in RUNTIMES {
         let i = runtime.index();
-        let after = runners[i].as_ref().and_then(Runner::blocking_jobs);
-        results.blocking_per_op[i] = jobs_before[i]
-            .zip(after)
-            .map(|(before, after)| (after - before) as f64 / ops[i].max(1) as f64);
+        let per_op = |kind: usize| jobs[kind][i].map(|j| j as f64 / ops[kind][i].max(1) as f64);
+        results.blocking_per_read[i] = per_op(0);
+        results.blocking_per_write[i] = per_op(1);
     }
     results
 }

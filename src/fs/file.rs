@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,8 +11,9 @@ use std::sync::Arc;
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::handle::DriverHandle;
 use crate::driver::op::Op;
-use crate::driver::ops::file::{Fsync, OpenAt, ReadAt, WriteAt};
+use crate::driver::ops::file::{Fsync, OpenAt, ReadAt, Route, WriteAt, WriteRoute};
 use crate::event_loop::Core;
+use crate::task::Task;
 
 /// The running loop, and whether its driver does file I/O on the ring.
 pub(super) fn current(what: &str) -> (Rc<Core>, Option<Rc<DriverHandle>>) {
@@ -20,6 +21,38 @@ pub(super) fn current(what: &str) -> (Rc<Core>, Option<Rc<DriverHandle>>) {
     let ring = core.io().with_driver(|d| d.files()) == Some(true);
     let io = ring.then(|| core.io().clone());
     (core, io)
+}
+
+/// A write started as its file's [`WriteRoute`] says.
+pub(super) enum Write<B: IoBuf> {
+    /// Done on the loop thread, without blocking.
+    Done((io::Result<usize>, B)),
+    Ring(Op<'static, WriteAt<B>>),
+    Pool(Task<(io::Result<usize>, B)>),
+}
+
+/// Starts `op` (for `what`, a call that writes): inline if its file allows, else on the
+/// ring or the blocking pool (see [`WriteRoute`]).
+pub(super) fn start_write<B: IoBuf + Send + Unpin + 'static>(
+    op: WriteAt<B>,
+    route: &WriteRoute,
+    what: &str,
+) -> Write<B> {
+    let (core, ring) = current(what);
+    let op = match route.route(op.file()) {
+        Route::Inline => match op.try_inline(route) {
+            Ok(done) => return Write::Done(done),
+            Err(op) => op,
+        },
+        Route::Ring => match ring {
+            Some(io) => return Write::Ring(Op::new(io, op)),
+            None => op,
+        },
+        Route::Pool => op,
+    };
+    // Lands even if the loop closes with the job still queued.
+    let op = crate::driver::ops::file::PoolWrite::new(op);
+    Write::Pool(core.spawn_blocking(move || op.run()))
 }
 
 /// How to open a file (std's `OpenOptions`, opened asynchronously).
@@ -303,8 +336,28 @@ impl OpenOptions {
         match ring {
             Some(io) => {
                 let c_path = super::metadata::c_path(path)?;
-                let fd: OwnedFd = Op::new(io, OpenAt::new(c_path, flags, self.mode)).await?;
-                Ok(File::wrap(std::fs::File::from(fd)))
+                let opened = Op::new(io, OpenAt::new(c_path, flags, self.mode)).await;
+                // io_uring tries an open without blocking first (O_NONBLOCK, unless it
+                // creates or truncates), and keeps what that gives for a named pipe:
+                // ENXIO for a writer with no reader yet, and a reader that never waited
+                // for a writer (its reads end at once). Such an open is made again on
+                // the blocking pool, waiting for the other end as std's does.
+                let may_be_pipe = flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK) == 0;
+                match opened {
+                    Ok(fd) => {
+                        let file = std::fs::File::from(fd);
+                        let pipe =
+                            may_be_pipe && file.metadata().is_ok_and(|m| m.file_type().is_fifo());
+                        if !pipe {
+                            return Ok(File::wrap(file));
+                        }
+                    }
+                    Err(e) if may_be_pipe && e.raw_os_error() == Some(libc::ENXIO) => {}
+                    Err(e) => return Err(e),
+                }
+                let (options, path) = (self.to_std(), path.to_path_buf());
+                let file = core.spawn_blocking(move || options.open(path)).await??;
+                Ok(File::wrap(file))
             }
             None => {
                 let (options, path) = (self.to_std(), path.to_path_buf());
@@ -372,6 +425,8 @@ impl OpenOptions {
 pub struct File {
     /// Shared with the blocking jobs that use it, so the descriptor outlives them.
     pub(super) std: Option<Arc<std::fs::File>>,
+    /// Where positional writes go (see [`WriteRoute`]).
+    writes: WriteRoute,
     /// The sequential I/O of the poll-style traits, made on first use.
     #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
     pub(super) seq: Option<Box<super::seq::Seq>>,
@@ -381,6 +436,7 @@ impl File {
     fn wrap(file: std::fs::File) -> File {
         File {
             std: Some(Arc::new(file)),
+            writes: WriteRoute::default(),
             #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
             seq: None,
         }
@@ -389,6 +445,7 @@ impl File {
     fn wrap_shared(shared: Arc<std::fs::File>) -> File {
         File {
             std: Some(shared),
+            writes: WriteRoute::default(),
             #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
             seq: None,
         }
@@ -552,16 +609,12 @@ impl File {
     /// ```
     pub async fn write_at<B: IoBuf + Send>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
         let op = WriteAt::new(self.std().clone(), buf, pos);
-        let (core, ring) = current("ringloop::fs::File::write_at");
-        match ring {
-            Some(io) => Op::new(io, op).await,
-            None => {
-                // Lands even if the loop closes with the job still queued.
-                let op = crate::driver::ops::file::PoolWrite::new(op);
-                let job = core.spawn_blocking(move || op.run());
-                job.await
-                    .unwrap_or_else(|e| panic!("a blocking file write did not run: {e}"))
-            }
+        match start_write(op, &self.writes, "ringloop::fs::File::write_at") {
+            Write::Done(done) => done,
+            Write::Ring(op) => op.await,
+            Write::Pool(job) => job
+                .await
+                .unwrap_or_else(|e| panic!("a blocking file write did not run: {e}")),
         }
     }
 

@@ -20,9 +20,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use super::file::Write;
 use crate::driver::buf::{IoBuf, Slice};
 use crate::driver::op::Op;
-use crate::driver::ops::file::{CURRENT_POSITION, ReadAt, WriteAt};
+use crate::driver::ops::file::{CURRENT_POSITION, ReadAt, WriteAt, WriteRoute};
 use crate::task::Task;
 
 /// The most one operation moves (tokio::fs uses the same bound).
@@ -34,6 +35,8 @@ type Done = (io::Result<usize>, Slice<Vec<u8>>);
 enum InFlight {
     RingRead(Op<'static, ReadAt<Slice<Vec<u8>>>>),
     RingWrite(Op<'static, WriteAt<Slice<Vec<u8>>>>),
+    /// A write done on the loop thread, without blocking.
+    Written(Option<Done>),
     PoolRead(Task<Done>),
     PoolWrite(Task<Done>),
 }
@@ -51,6 +54,8 @@ pub(super) struct Seq {
     read_error: Option<io::Error>,
     /// A failed write that was already reported written, for the next operation.
     write_error: Option<io::Error>,
+    /// Where the writes go (see [`WriteRoute`]).
+    route: WriteRoute,
     /// A seek started with tokio's `start_seek`, for `poll_complete`.
     #[cfg(feature = "tokio-io")]
     pub(super) seek: Option<SeekFrom>,
@@ -67,6 +72,10 @@ impl Seq {
                 }
                 InFlight::RingWrite(op) => {
                     let (r, s) = ready!(Pin::new(op).poll(cx));
+                    (r, s, true)
+                }
+                InFlight::Written(done) => {
+                    let (r, s) = done.take().expect("a write's outcome is filed once");
                     (r, s, true)
                 }
                 InFlight::PoolRead(task) => {
@@ -94,7 +103,7 @@ impl Seq {
                 Ok(n) if n > 0 && begin + n < end => {
                     // A short write: the rest goes next, at the position it moved to.
                     let rest = slice.into_inner().slice(begin + n..end);
-                    self.busy = Some(start_write(file, rest));
+                    self.busy = Some(start_write(file, &self.route, rest));
                 }
                 Ok(0) if begin < end => {
                     self.write_error = Some(io::Error::from(io::ErrorKind::WriteZero));
@@ -179,7 +188,7 @@ impl Seq {
         let n = src.len().min(MAX_CHUNK);
         let mut buf = std::mem::take(&mut self.buf);
         buf.extend_from_slice(&src[..n]);
-        self.busy = Some(start_write(file, buf.slice(0..n)));
+        self.busy = Some(start_write(file, &self.route, buf.slice(0..n)));
         // Polled once now, so it is under way before the caller's next call.
         let _ = self.poll_idle(cx, file);
         Poll::Ready(Ok(n))
@@ -226,16 +235,12 @@ fn start_read(file: &Arc<std::fs::File>, buf: Slice<Vec<u8>>) -> InFlight {
     }
 }
 
-fn start_write(file: &Arc<std::fs::File>, buf: Slice<Vec<u8>>) -> InFlight {
+fn start_write(file: &Arc<std::fs::File>, route: &WriteRoute, buf: Slice<Vec<u8>>) -> InFlight {
     let op = WriteAt::new(file.clone(), buf, CURRENT_POSITION);
-    let (core, ring) = super::file::current("writing a ringloop::fs::File");
-    match ring {
-        Some(io) => InFlight::RingWrite(Op::new(io, op)),
-        None => {
-            // Lands even if the loop closes with the job still queued.
-            let op = crate::driver::ops::file::PoolWrite::new(op);
-            InFlight::PoolWrite(core.spawn_blocking(move || op.run()))
-        }
+    match super::file::start_write(op, route, "writing a ringloop::fs::File") {
+        Write::Done(done) => InFlight::Written(Some(done)),
+        Write::Ring(op) => InFlight::RingWrite(op),
+        Write::Pool(task) => InFlight::PoolWrite(task),
     }
 }
 

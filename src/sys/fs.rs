@@ -24,6 +24,31 @@ pub(crate) unsafe fn pwrite(fd: RawFd, buf: *const u8, len: u32, offset: u64) ->
     super::as_result(|| syscall!(pwrite(fd, buf.cast(), len as usize, offset)))
 }
 
+/// pwritev2(2) with `RWF_NOWAIT`: up to `len` bytes of `buf` at `offset` (the file's
+/// position for `u64::MAX`), or `-EAGAIN` where that would block, or `-EOPNOTSUPP`
+/// where the file system cannot tell (most refuse buffered writes so).
+///
+/// # Safety
+///
+/// `buf` is valid for reads of `len` bytes.
+pub(crate) unsafe fn pwrite_nowait(fd: RawFd, buf: *const u8, len: u32, offset: u64) -> i32 {
+    let offset = if offset == u64::MAX {
+        -1
+    } else {
+        libc::off_t::try_from(offset).unwrap_or(libc::off_t::MAX)
+    };
+    let iov = libc::iovec {
+        iov_base: buf.cast_mut().cast(),
+        iov_len: len as usize,
+    };
+    super::as_result(|| syscall!(pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT)))
+}
+
+/// The descriptor's status flags (`fcntl(F_GETFL)`).
+pub(crate) fn status_flags(fd: RawFd) -> std::io::Result<libc::c_int> {
+    syscall!(fcntl(fd, libc::F_GETFL))
+}
+
 /// read(2) from a pipe or other stream descriptor (nonblocking ones answer `-EAGAIN`).
 ///
 /// # Safety

@@ -83,7 +83,14 @@ pub(super) fn files_table(w: &mut String, plan: &Plan, files: &FileResults, othe
         files.size >> 20
     );
     let _ = writeln!(w);
-    let jobs = |rt: Runtime| cell(files.blocking_per_op[rt.index()].map(|v| format!("{v:.2}")));
+    let jobs = |rt: Runtime| {
+        let two = |v: Option<f64>| cell(v.map(|v| format!("{v:.2}")));
+        format!(
+            "{} per read, {} per write",
+            two(files.blocking_per_read[rt.index()]),
+            two(files.blocking_per_write[rt.index()])
+        )
+    };
     let _ = writeln!(
         w,
         "{}: `fs::File::read_at` / `write_all_at`; {}: the same calls, which it runs on its \
@@ -92,8 +99,11 @@ pub(super) fn files_table(w: &mut String, plan: &Plan, files: &FileResults, othe
          without its seek and its copy into the file's own buffer), on a current_thread \
          runtime. QD32: 32 tasks, each reading in a loop; QD1: one. Medians over {} \
          interleaved round(s): reads for {:.1} s windows, writes of the whole file, to the \
-         page cache (never synced; the file is removed at the end). ringloop's blocking-pool \
-         jobs per file operation: io_uring {}, epoll {}.",
+         page cache (never synced; the file is removed at the end). ringloop-io_uring \
+         writes as `fs::File` routes them: tried on the loop without blocking \
+         (`RWF_NOWAIT`), else on its blocking pool, not io_uring's io-wq threads (a file \
+         system that refuses nonblocking buffered writes, as ext4 does). ringloop's \
+         blocking-pool jobs: io_uring {}; epoll {}.",
         Runtime::IoUring.label(),
         Runtime::Epoll.label(),
         plan.file_rounds,
@@ -226,7 +236,12 @@ pub(super) fn services_table(
     let blocking = services.blocking.each_ref().map(micros);
     let remote_cpu = services.remote_cpu.each_ref().map(micros);
     row(w, "`Remote::spawn` + await from another loop", remote, us);
-    row(w, "thread A's CPU per `Remote::spawn` round trip", remote_cpu, us);
+    row(
+        w,
+        "thread A's CPU per `Remote::spawn` round trip",
+        remote_cpu,
+        us,
+    );
     row(w, "`spawn_blocking` + await", blocking, us);
     let _ = writeln!(w);
     let _ = writeln!(
