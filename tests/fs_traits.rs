@@ -391,9 +391,39 @@ fn writes_reported_done_land_even_when_the_loop_closes_at_once() {
     });
 }
 
-/// A named pipe opened as a `File` for writing (a log shipper's FIFO): the open waits
-/// for the reader as std's does (io_uring's own open answers ENXIO when the reader has
-/// not opened yet, so it is made again on the blocking pool), and writes at the file's
+/// A fresh named pipe in a scratch directory.
+fn fifo(test: &str, backend: Backend) -> (PathBuf, PathBuf) {
+    let dir = scratch(test, backend);
+    let path = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    (dir, path)
+}
+
+/// Who opens a named pipe first: the test's plain thread (the peer) or the loop.
+#[derive(Clone, Copy, Debug)]
+enum First {
+    Peer,
+    Loop,
+}
+
+impl First {
+    /// Sleeps on the side that comes second, so the other has started to open.
+    fn delay(self, side: First) -> Duration {
+        match (self, side) {
+            (First::Peer, First::Loop) | (First::Loop, First::Peer) => Duration::from_millis(50),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// A named pipe opened as a `File` for writing (a log shipper's FIFO), with its reader
+/// there first or coming later: the open waits for the reader as std's does (io_uring's
+/// own open answers ENXIO when no reader is there, so it is made again on the blocking
+/// pool; a reader already waiting keeps the ring's open), and writes at the file's
 /// position reach the reader in order, on both backends. Not a regular file, so on
 /// io_uring its writes go through the ring, never the blocking pool: a full pipe waits
 /// in the kernel, holding no thread.
@@ -402,90 +432,93 @@ fn writes_to_a_named_pipe_arrive_in_order() {
     use std::io::Read;
     use tokio::io::AsyncWriteExt;
     let _fds = shared_fds();
-    for_each_backend(|lp| {
-        let dir = scratch("fifo", lp.backend());
-        let path = dir.join("pipe");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .expect("run mkfifo");
-        assert!(made.success(), "mkfifo failed");
-        let data = pattern(300 << 10); // more than a pipe holds: the writer waits
-        let reader = {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                // Comes after the writer has started to open.
-                std::thread::sleep(Duration::from_millis(50));
-                let mut back = Vec::new();
-                std::fs::File::open(&path)
-                    .and_then(|mut f| f.read_to_end(&mut back))
-                    .expect("read the pipe");
-                back
-            })
-        };
-        // Opening blocks until the reader has opened its end.
-        let mut pipe = lp.run_until_complete(guard("opening a named pipe", async {
-            OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .await
-                .expect("open the pipe")
-        }));
-        let opened = lp.stats().blocking_jobs;
-        lp.run_until_complete(guard("writing a named pipe", async {
-            for chunk in data.chunks(40 << 10) {
-                pipe.write_all(chunk).await.expect("write");
+    for first in [First::Loop, First::Peer] {
+        for_each_backend(|lp| {
+            let (dir, path) = fifo("fifo-write", lp.backend());
+            let data = pattern(300 << 10); // more than a pipe holds: the writer waits
+            let reader = {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(first.delay(First::Peer));
+                    let mut back = Vec::new();
+                    std::fs::File::open(&path)
+                        .and_then(|mut f| f.read_to_end(&mut back))
+                        .expect("read the pipe");
+                    back
+                })
+            };
+            let mut pipe = lp.run_until_complete(guard("opening a named pipe", async {
+                ringloop::sleep(first.delay(First::Loop)).await;
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .await
+                    .expect("open the pipe")
+            }));
+            let opened = lp.stats().blocking_jobs;
+            lp.run_until_complete(guard("writing a named pipe", async {
+                for chunk in data.chunks(40 << 10) {
+                    pipe.write_all(chunk).await.expect("write");
+                }
+                pipe.flush().await.expect("flush");
+            }));
+            let write_jobs = lp.stats().blocking_jobs - opened;
+            drop(pipe);
+            let back = reader.join().expect("reader");
+            assert_eq!(
+                back.len(),
+                data.len(),
+                "{:?}, {first:?} first",
+                lp.backend()
+            );
+            assert_eq!(back, data, "{:?}, {first:?} first", lp.backend());
+            if lp.backend() == Backend::IoUring {
+                assert_eq!(write_jobs, 0, "the pipe's writes went through the ring");
             }
-            pipe.flush().await.expect("flush");
-        }));
-        let write_jobs = lp.stats().blocking_jobs - opened;
-        drop(pipe);
-        assert_eq!(reader.join().expect("reader"), data, "{:?}", lp.backend());
-        if lp.backend() == Backend::IoUring {
-            assert_eq!(write_jobs, 0, "the pipe's writes went through the ring");
-        }
-        std::fs::remove_dir_all(&dir).expect("cleanup");
-    });
+            std::fs::remove_dir_all(&dir).expect("cleanup");
+        });
+    }
 }
 
-/// A named pipe opened for reading before any writer has come: the reader sees every
-/// byte of a writer that comes later, and the end only when it leaves, on both
-/// backends.
+/// A named pipe opened for reading, with its writer there first (waiting in its open)
+/// or coming later: the reader sees every byte the writer sends, and the end only
+/// when it leaves, on both backends.
 #[test]
 fn reading_a_named_pipe_waits_for_its_writer() {
     use std::io::Write;
     use tokio::io::AsyncReadExt;
     let _fds = shared_fds();
-    for_each_backend(|lp| {
-        let dir = scratch("fifo-read", lp.backend());
-        let path = dir.join("pipe");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .expect("run mkfifo");
-        assert!(made.success(), "mkfifo failed");
-        let data = pattern(100 << 10);
-        let writer = {
-            let (path, data) = (path.clone(), data.clone());
-            std::thread::spawn(move || {
-                // Comes after the reader has started to open.
-                std::thread::sleep(Duration::from_millis(50));
-                let mut pipe = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .expect("open the pipe for writing");
-                pipe.write_all(&data).expect("write the pipe");
-            })
-        };
-        let back = lp.run_until_complete(guard("reading a named pipe", async {
-            let mut pipe = File::open(&path).await.expect("open the pipe");
-            let mut back = Vec::new();
-            pipe.read_to_end(&mut back).await.expect("read");
-            back
-        }));
-        writer.join().expect("writer");
-        assert_eq!(back.len(), data.len(), "{:?}", lp.backend());
-        assert_eq!(back, data, "{:?}", lp.backend());
-        std::fs::remove_dir_all(&dir).expect("cleanup");
-    });
+    for first in [First::Loop, First::Peer] {
+        for_each_backend(|lp| {
+            let (dir, path) = fifo("fifo-read", lp.backend());
+            let data = pattern(100 << 10);
+            let writer = {
+                let (path, data) = (path.clone(), data.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(first.delay(First::Peer));
+                    let mut pipe = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .expect("open the pipe for writing");
+                    pipe.write_all(&data).expect("write the pipe");
+                })
+            };
+            let back = lp.run_until_complete(guard("reading a named pipe", async {
+                ringloop::sleep(first.delay(First::Loop)).await;
+                let mut pipe = File::open(&path).await.expect("open the pipe");
+                let mut back = Vec::new();
+                pipe.read_to_end(&mut back).await.expect("read");
+                back
+            }));
+            writer.join().expect("writer");
+            assert_eq!(
+                back.len(),
+                data.len(),
+                "{:?}, {first:?} first",
+                lp.backend()
+            );
+            assert_eq!(back, data, "{:?}, {first:?} first", lp.backend());
+            std::fs::remove_dir_all(&dir).expect("cleanup");
+        });
+    }
 }

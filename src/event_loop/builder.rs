@@ -403,10 +403,11 @@ impl Builder {
     /// blocks (default 50 µs; zero turns it off). Work sent to another loop usually
     /// answers within microseconds, and a parked thread takes tens of them to wake
     /// (about 30 µs on the bench's machine), so a loop with nothing else to do and an
-    /// answer on its way spins for it once, as [`busy_poll`](Builder::busy_poll) does
-    /// always: each `RemoteTask` that returns `Pending` buys at most one spin of this
-    /// length before the loop's next block. A loop with work never spins; a timer due
-    /// sooner cuts the spin short. `busy_poll`, when longer, takes precedence.
+    /// answer on its way spins for it, as [`busy_poll`](Builder::busy_poll) does always:
+    /// each `RemoteTask` buys one spin of this length, before the loop's next block after
+    /// its first `Pending`; an answer that takes longer is waited for without spinning
+    /// again. A loop with work never spins; a timer due sooner cuts the spin short.
+    /// `busy_poll`, when longer, takes precedence.
     ///
     /// ```
     /// use std::time::Duration;

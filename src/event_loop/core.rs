@@ -31,6 +31,11 @@ const TURN_RETRIES: u32 = 1000;
 /// 1 ms doubling to 100 ms (about 1.5 s in all), before the loop gives up with a panic.
 const TURN_ENOMEM_RETRIES: u32 = 20;
 
+/// How long a remote spin (`Builder::remote_spin`) polls before it starts yielding the
+/// CPU between polls: an answer made on another CPU comes within it, and one that needs
+/// this CPU waits no longer than that.
+const YIELD_AFTER: Duration = Duration::from_micros(10);
+
 /// The user's exception handler.
 type ExceptionHandler = Box<dyn FnMut(ExceptionContext)>;
 
@@ -123,7 +128,7 @@ impl Core {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (completer, result) = super::remote_task::channel::<T>();
+        let (completer, result) = super::remote_task::channel::<T>(false);
         // Refused (the pool closed, or no thread could start): the job is dropped unrun,
         // and its completer answers `Cancelled`.
         self.blocking.execute(move || {
@@ -213,13 +218,15 @@ impl Core {
     /// remote queue) for up to the busy-poll time, never past `wait`. Returns the wait
     /// left: `Wait::Poll` once something arrived (it is then reaped by the iteration's
     /// own turn), else what remains of `wait`.
-    /// `Builder::remote_spin` spins the same way, once per pending `RemoteTask`.
+    /// `Builder::remote_spin` spins the same way, once per pending `RemoteTask`,
+    /// yielding the CPU between polls after the first [`YIELD_AFTER`].
     fn busy_wait(&self, wait: Wait) -> Wait {
         if wait == Wait::Poll {
             return wait;
         }
-        let spin = if self.awaiting_remote.replace(false) {
-            self.busy_poll.max(self.remote_spin)
+        let for_remote = self.awaiting_remote.replace(false) && self.remote_spin > self.busy_poll;
+        let spin = if for_remote {
+            self.remote_spin
         } else {
             self.busy_poll
         };
@@ -259,7 +266,13 @@ impl Core {
                     other => other,
                 };
             }
-            std::hint::spin_loop();
+            if for_remote && spent >= YIELD_AFTER {
+                // The answer may have to be made on this very CPU (the other loop's
+                // thread is not pinned elsewhere): past a short pure spin, let it run.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
     }
 

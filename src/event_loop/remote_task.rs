@@ -26,6 +26,8 @@ struct State<T> {
     /// The result was set (and may have been taken since).
     finished: bool,
     waker: Option<Waker>,
+    /// A plain thread waits in `join` (so the condition variable needs a notice).
+    joining: bool,
 }
 
 impl<T> Cell<T> {
@@ -63,26 +65,33 @@ impl<T> Drop for Completer<T> {
 }
 
 fn finish<T>(cell: &Cell<T>, result: Result<T, TaskError>) {
-    let waker = {
+    let (waker, joining) = {
         let mut state = cell.lock();
         state.result = Some(result);
         state.finished = true;
-        state.waker.take()
+        (state.waker.take(), state.joining)
     };
-    // Wake after releasing the lock: the woken task may poll at once.
-    cell.done.notify_all();
+    // Wake after releasing the lock: the woken task may poll at once. (A notice with no
+    // thread in `join` would cost a futex call for nothing.)
+    if joining {
+        cell.done.notify_all();
+    }
     if let Some(waker) = waker {
         waker.wake();
     }
 }
 
-/// A new cell: the completer for the work, the task for the waiting side.
-pub(super) fn channel<T>() -> (Completer<T>, RemoteTask<T>) {
+/// A new cell: the completer for the work, the task for the waiting side. `spin`: a
+/// loop awaiting the task spins for the answer once (`Builder::remote_spin`), which
+/// pays for work on another loop's thread; a blocking-pool job may need this very
+/// CPU, so its task does not.
+pub(super) fn channel<T>(spin: bool) -> (Completer<T>, RemoteTask<T>) {
     let cell = Arc::new(Cell {
         state: Mutex::new(State {
             result: None,
             finished: false,
             waker: None,
+            joining: false,
         }),
         done: Condvar::new(),
     });
@@ -90,7 +99,7 @@ pub(super) fn channel<T>() -> (Completer<T>, RemoteTask<T>) {
         Completer {
             cell: Some(cell.clone()),
         },
-        RemoteTask { cell },
+        RemoteTask { cell, spun: !spin },
     )
 }
 
@@ -113,6 +122,8 @@ pub(super) fn channel<T>() -> (Completer<T>, RemoteTask<T>) {
 #[must_use = "dropping a RemoteTask detaches the work; await it or join it for its result"]
 pub struct RemoteTask<T> {
     cell: Arc<Cell<T>>,
+    /// It asked the loop polling it to spin for the answer already (once is enough).
+    spun: bool,
 }
 
 impl<T> RemoteTask<T> {
@@ -145,6 +156,7 @@ impl<T> RemoteTask<T> {
                 return result;
             }
             assert!(!state.finished, "a RemoteTask's result was taken twice");
+            state.joining = true;
             state = self
                 .cell
                 .done
@@ -178,7 +190,8 @@ impl<T> Future for RemoteTask<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.cell.lock();
+        let this = self.get_mut();
+        let mut state = this.cell.lock();
         if let Some(result) = state.result.take() {
             return Poll::Ready(result);
         }
@@ -192,9 +205,13 @@ impl<T> Future for RemoteTask<T> {
         }
         drop(state);
         // The answer usually comes within microseconds: a ringloop loop polling this
-        // spins for it before blocking (`Builder::remote_spin`).
-        if let Some(core) = super::context::try_current() {
-            core.expect_remote();
+        // spins for it once before blocking (`Builder::remote_spin`); an answer that
+        // takes longer is waited for without spinning again.
+        if !this.spun {
+            this.spun = true;
+            if let Some(core) = super::context::try_current() {
+                core.expect_remote();
+            }
         }
         Poll::Pending
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -39,7 +39,14 @@ pub(super) fn start_write<B: IoBuf + Send + Unpin + 'static>(
     what: &str,
 ) -> Write<B> {
     let (core, ring) = current(what);
-    let op = match route.route(op.file()) {
+    let io = core.io();
+    // With try-first I/O off (as under fault injection), every write meets the driver.
+    let way = if io.try_first_io() {
+        route.route(op.file(), op.offset(), io.iteration())
+    } else {
+        Route::Ring
+    };
+    let op = match way {
         Route::Inline => match op.try_inline(route) {
             Ok(done) => return Write::Done(done),
             Err(op) => op,
@@ -337,27 +344,27 @@ impl OpenOptions {
             Some(io) => {
                 let c_path = super::metadata::c_path(path)?;
                 let opened = Op::new(io, OpenAt::new(c_path, flags, self.mode)).await;
-                // io_uring tries an open without blocking first (O_NONBLOCK, unless it
-                // creates or truncates), and keeps what that gives for a named pipe:
-                // ENXIO for a writer with no reader yet, and a reader that never waited
-                // for a writer (its reads end at once). Such an open is made again on
-                // the blocking pool, waiting for the other end as std's does.
-                let may_be_pipe = flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK) == 0;
+                // io_uring tries an open without blocking first (`O_NONBLOCK`, unless it
+                // creates or truncates) and keeps what that gives, which differs from a
+                // blocking open only for a named pipe with nobody at the other end: a
+                // writer gets ENXIO. It is opened again on the blocking pool, waiting for
+                // a reader as std's open does. (A reader opened so does not wait for a
+                // writer, but its reads do, as tested.)
+                let tried_nonblocking =
+                    flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK) == 0;
                 match opened {
-                    Ok(fd) => {
-                        let file = std::fs::File::from(fd);
-                        let pipe =
-                            may_be_pipe && file.metadata().is_ok_and(|m| m.file_type().is_fifo());
-                        if !pipe {
-                            return Ok(File::wrap(file));
-                        }
+                    Ok(fd) => Ok(File::wrap(std::fs::File::from(fd))),
+                    Err(e)
+                        if tried_nonblocking
+                            && flags & libc::O_ACCMODE == libc::O_WRONLY
+                            && e.raw_os_error() == Some(libc::ENXIO) =>
+                    {
+                        let (options, path) = (self.to_std(), path.to_path_buf());
+                        let file = core.spawn_blocking(move || options.open(path)).await??;
+                        Ok(File::wrap(file))
                     }
-                    Err(e) if may_be_pipe && e.raw_os_error() == Some(libc::ENXIO) => {}
-                    Err(e) => return Err(e),
+                    Err(e) => Err(e),
                 }
-                let (options, path) = (self.to_std(), path.to_path_buf());
-                let file = core.spawn_blocking(move || options.open(path)).await??;
-                Ok(File::wrap(file))
             }
             None => {
                 let (options, path) = (self.to_std(), path.to_path_buf());

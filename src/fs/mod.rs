@@ -11,14 +11,17 @@
 //! for, and a read from disk would stall the loop. Removal, renames, length changes and
 //! directory creation run on the blocking pool on both backends.
 //!
-//! Writes go where they cost least. A write to a regular file (buffered, not
-//! `O_DIRECT`) is first tried on the loop thread without blocking (`RWF_NOWAIT`: a copy
-//! into the page cache, which XFS and btrfs allow); where the file system cannot do
-//! that (ext4 and tmpfs cannot), io_uring would hand the write to its own worker
-//! threads, and the blocking pool's round trip measured less than half of theirs, so
-//! such writes run on the blocking pool on both backends. Writes to anything else
-//! (`O_DIRECT` files, named pipes, devices) use the ring. A named pipe is opened on the
-//! blocking pool, so the open waits for the other end as std's does.
+//! Writes go where they cost least. A write at a given position to a regular file
+//! (buffered, not `O_DIRECT`) is first tried on the loop thread without blocking
+//! (`RWF_NOWAIT`: a copy into the page cache, which XFS allows on recent kernels), at
+//! most 16 per file per loop iteration; where the file system cannot do that (ext4 and
+//! tmpfs cannot), io_uring would hand the write to its own worker threads, and the
+//! blocking pool's round trip measured less than half of theirs, so such writes, and
+//! sequential writes at the file's own position, run on the blocking pool on both
+//! backends. Writes to anything else (`O_DIRECT` files, named pipes, devices) go
+//! through the ring on io_uring (the pool on epoll). Opening a named pipe for writing
+//! waits for a reader as std's open does (the ring's open does not: when it finds no
+//! reader, the open is made again on the blocking pool).
 //!
 //! Reads and writes take owned buffers and positions, as the sockets' do (see the
 //! [`net`](crate::net) module's "Owned buffers"): `read_at(buf, pos)` fills up to the

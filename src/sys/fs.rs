@@ -89,3 +89,20 @@ pub(crate) unsafe fn statx(
 ) -> i32 {
     super::as_result(|| syscall!(statx(dirfd, path, flags, mask, buf)))
 }
+
+/// The descriptor's file type bits (`S_IFMT` of its mode), from the inode's cached
+/// attributes (statx with `AT_STATX_DONT_SYNC`: no round trip to a network file
+/// system's server).
+pub(crate) fn file_type(fd: RawFd) -> std::io::Result<u32> {
+    let mut buf = std::mem::MaybeUninit::<libc::statx>::uninit();
+    let flags = libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC;
+    // SAFETY: the path is a valid (empty) C string and `buf` is valid for writes of one
+    // `statx`.
+    let r = unsafe { statx(fd, c"".as_ptr(), flags, libc::STATX_TYPE, buf.as_mut_ptr()) };
+    if r < 0 {
+        return Err(std::io::Error::from_raw_os_error(-r));
+    }
+    // SAFETY: a successful statx filled the record.
+    let stx = unsafe { buf.assume_init() };
+    Ok(u32::from(stx.stx_mode) & libc::S_IFMT)
+}

@@ -3,33 +3,44 @@
 //!
 //! # Shape
 //!
-//! Time is cut into ticks of 2^20 ns (about 1 ms). A timer lives in one of three places:
+//! Time is cut into ticks of 2^20 ns (about 1 ms). A timer lives in one of four places:
 //!
-//! - the **near heap**: a binary min-heap keyed by `(deadline, seq)` holding every timer
-//!   whose tick is at or before the *current tick* `cur`. Its minimum is the minimum of
-//!   the whole queue;
+//! - the **run**: the timers of the *current tick* `cur`, taken from its bucket (and
+//!   the far heap) when `cur` advanced to it, sorted once by `(deadline, seq)` and
+//!   consumed from the front. Sorting a contiguous vector beats sifting a heap entry by
+//!   entry, and the run touches no slab entry until a timer fires;
+//! - the **near heap**: a binary min-heap keyed by `(deadline, seq)` for timers filed
+//!   at or before the current tick after its run was made (a `sleep(0)`, a deadline
+//!   already past). The earlier of its minimum and the run's head is the minimum of the
+//!   whole queue;
 //! - a **bucket**: one vector of `(deadline, seq, slot)` per tick in
 //!   `(cur, cur + BUCKETS)`, with a bitmap of non-empty buckets. Insert and cancel
 //!   (swap-remove) are `O(1)`, and serving a tick reads the bucket contiguously;
 //! - the **far heap**: a binary min-heap for ticks at or beyond the horizon (when they
 //!   were inserted), and for "never" (`u64::MAX`).
 //!
-//! When the near heap is empty and a pop asks about time `now`, `cur` advances to the
-//! earliest tick present (the next non-empty bucket, or the far heap's first tick) if
-//! that tick has begun by `now`, and that tick's timers move into the near heap, which
-//! orders them exactly. So timers still pop in exact `(deadline, seq)` order and never
-//! before their deadline, while the heap that does the ordering only holds about one
-//! tick's worth of timers instead of all of them. `cur` never passes the tick of the
-//! latest `now` seen unless a timer was there, so new timers land in buckets.
+//! When the run and the near heap are empty and a pop asks about time `now`, `cur`
+//! advances to the earliest tick present (the next non-empty bucket, or the far heap's
+//! first tick) if that tick has begun by `now`, and that tick's timers become the run.
+//! So timers still pop in exact `(deadline, seq)` order and never before their
+//! deadline, while the ordering work covers about one tick's worth of timers at a
+//! time instead of all of them. `cur` never passes the tick of the latest `now` seen
+//! unless a timer was there, so new timers land in buckets.
+//!
+//! The run's timers stay filed as `Bucket` entries (a bucket entry whose tick is not
+//! after `cur` is in the run): a cancelled one is left in the run and skipped when it
+//! reaches the head.
 //!
 //! # Invariants
 //!
-//! - near-heap ticks `<= cur` < bucket ticks and far-heap ticks;
+//! - run and near-heap ticks `<= cur` < bucket ticks and far-heap ticks;
+//! - the run's head is pending (or the run is over);
 //! - a bucket holds only timers of the single tick `t` in `(cur, cur + BUCKETS)` with
 //!   `t % BUCKETS` equal to its index;
-//! - when the near heap is not empty its minimum is the queue's minimum; when it is
-//!   empty, `next_deadline` is a lower bound: the start of the earliest tick present
-//!   (the loop may wake up to one tick early once, then knows the exact deadline).
+//! - when the run or the near heap is not empty, the earlier of their first timers is
+//!   the queue's minimum; when both are empty, `next_deadline` is a lower bound: the
+//!   start of the earliest tick present (the loop may wake up to one tick early once,
+//!   then knows the exact deadline).
 //!
 //! Entries live in a slab and know where they are, so cancelling frees the entry at once
 //! (a million timeouts created and cancelled leave the queue as small as it started).
@@ -103,17 +114,6 @@ impl Heap {
         self.items.first()
     }
 
-    /// Restores the heap order after items were appended in any order (Floyd's
-    /// bottom-up build), then records every position.
-    fn rebuild<T>(&mut self, slots: &mut [Slot<T>]) {
-        for pos in (0..self.items.len() / 2).rev() {
-            self.sift_down(pos, slots);
-        }
-        for (pos, item) in self.items.iter().enumerate() {
-            slots[item.slot as usize].pos = pos as u32;
-        }
-    }
-
     fn push<T>(&mut self, item: HeapItem, slots: &mut [Slot<T>]) {
         let pos = self.items.len();
         self.items.push(item);
@@ -184,7 +184,15 @@ pub(crate) struct TimerQueue<T> {
     slots: Vec<Slot<T>>,
     /// Free slab entries, as a stack (popping one touches no entry).
     free: Vec<u32>,
+    /// `slots[fresh..]` are free and not on the stack: whenever the queue empties, every
+    /// entry becomes fresh again, so the next burst of timers takes entries in order
+    /// (memory read front to back) instead of in the order the last burst fired.
+    fresh: u32,
     near: Heap,
+    /// The current tick's timers taken from its bucket, sorted by `(deadline, seq)`;
+    /// `run[run_head..]` are pending (see the module docs on the run).
+    run: Vec<HeapItem>,
+    run_head: usize,
     far: Heap,
     /// The timers of each tick in the window, indexed by `tick % BUCKETS`.
     buckets: Vec<Vec<HeapItem>>,
@@ -201,7 +209,10 @@ impl<T> TimerQueue<T> {
         TimerQueue {
             slots: Vec::new(),
             free: Vec::new(),
+            fresh: 0,
             near: Heap::new(),
+            run: Vec::new(),
+            run_head: 0,
             far: Heap::new(),
             buckets: std::iter::repeat_with(Vec::new).take(BUCKETS).collect(),
             occupied: vec![0; BUCKETS / 64],
@@ -237,7 +248,13 @@ impl<T> TimerQueue<T> {
     pub(crate) fn insert(&mut self, deadline: u64, target: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = if let Some(slot) = self.free.pop() {
+        let reuse = self.free.pop().or_else(|| {
+            ((self.fresh as usize) < self.slots.len()).then(|| {
+                self.fresh += 1;
+                self.fresh - 1
+            })
+        });
+        let slot = if let Some(slot) = reuse {
             let entry = &mut self.slots[slot as usize];
             entry.deadline = deadline;
             entry.target = Some(target);
@@ -254,6 +271,7 @@ impl<T> TimerQueue<T> {
                 deadline,
                 target: Some(target),
             });
+            self.fresh += 1;
             slot
         };
         self.len += 1;
@@ -322,11 +340,39 @@ impl<T> TimerQueue<T> {
         }
     }
 
-    /// While the near heap is empty, advances `cur` to the earliest tick present if it
-    /// is `<= upto`, moving that tick's timers into the near heap. With nothing left
-    /// at or before `upto`, `cur` moves up to `upto` (new timers then land in buckets).
+    /// The earliest timer of the current tick and before: the near heap's or the run's.
+    fn near_first(&self) -> Option<HeapItem> {
+        let heap = self.near.first().copied();
+        let run = self.run.get(self.run_head).copied();
+        match (heap, run) {
+            (Some(h), Some(r)) => Some(if r.key() < h.key() { r } else { h }),
+            (h, r) => h.or(r),
+        }
+    }
+
+    /// Whether `slot`'s timer is in the run: filed in a bucket of a tick not after `cur`
+    /// (a timer filed later for such a tick goes to the near heap instead).
+    fn in_run(&self, slot: u32) -> bool {
+        let entry = &self.slots[slot as usize];
+        entry.place == Place::Bucket && tick_of(entry.deadline) <= self.cur
+    }
+
+    /// Moves the run's head past cancelled timers, so it is pending or the run is over.
+    fn skip_cancelled(&mut self) {
+        while let Some(item) = self.run.get(self.run_head) {
+            if self.in_run(item.slot) {
+                break;
+            }
+            self.run_head += 1;
+        }
+    }
+
+    /// While nothing is left at or before `cur` (near heap and run empty), advances `cur`
+    /// to the earliest tick present if it is `<= upto`, making that tick's timers the
+    /// run. With nothing left at or before `upto`, `cur` moves up to `upto` (new timers
+    /// then land in buckets).
     fn refill(&mut self, upto: u64) {
-        while self.near.first().is_none() {
+        while self.near.first().is_none() && self.run_head == self.run.len() {
             let next = match self.next_tick() {
                 Some(next) if next <= upto => next,
                 _ => {
@@ -339,23 +385,23 @@ impl<T> TimerQueue<T> {
             self.cur = next;
             let b = (next as usize) & (BUCKETS - 1);
             self.occupied[b / 64] &= !(1 << (b % 64));
-            // The near heap is empty: append the tick's timers, then heapify once. The
-            // bucket's memory goes with them (see `release_bucket`).
-            let bucket = std::mem::take(&mut self.buckets[b]);
-            self.in_buckets -= bucket.len();
-            for item in bucket {
-                self.slots[item.slot as usize].place = Place::Near;
-                self.near.items.push(item);
-            }
+            // The tick's bucket becomes the run, sorted once; its entries stay filed as
+            // `Bucket` (see `in_run`), so making the run touches no slab entry. The old
+            // run's memory goes (as an emptied bucket's does, see `release_bucket`).
+            let mut run = std::mem::take(&mut self.buckets[b]);
+            self.in_buckets -= run.len();
             while let Some(item) = self.far.first().copied() {
                 if tick_of(item.deadline) > next {
                     break;
                 }
                 self.far.remove_at(0, &mut self.slots);
-                self.slots[item.slot as usize].place = Place::Near;
-                self.near.items.push(item);
+                // Filed as a bucket's: it is in the run now.
+                self.slots[item.slot as usize].place = Place::Bucket;
+                run.push(item);
             }
-            self.near.rebuild(&mut self.slots);
+            run.sort_unstable_by_key(HeapItem::key);
+            self.run = run;
+            self.run_head = 0;
         }
     }
 
@@ -386,6 +432,7 @@ impl<T> TimerQueue<T> {
     /// Takes entry `slot` out of wherever it is and frees it (without refilling).
     fn unfile(&mut self, slot: u32) -> T {
         let entry = &self.slots[slot as usize];
+        let mut in_run = false;
         match entry.place {
             Place::Near => {
                 let pos = entry.pos as usize;
@@ -394,6 +441,10 @@ impl<T> TimerQueue<T> {
             Place::Far => {
                 let pos = entry.pos as usize;
                 self.far.remove_at(pos, &mut self.slots);
+            }
+            Place::Bucket if tick_of(entry.deadline) <= self.cur => {
+                // In the run: left there, and skipped once it reaches the head (below).
+                in_run = true;
             }
             Place::Bucket => {
                 let pos = entry.pos as usize;
@@ -415,17 +466,27 @@ impl<T> TimerQueue<T> {
         entry.place = Place::Free;
         entry.pos = NONE;
         entry.generation = entry.generation.wrapping_add(1);
-        self.free.push(slot);
-        entry
+        let target = entry
             .target
             .take()
-            .unwrap_or_else(|| panic!("pending timer slot {slot} has no target"))
+            .unwrap_or_else(|| panic!("pending timer slot {slot} has no target"));
+        if self.len == 0 {
+            // Every entry is free: all fresh again, in order.
+            self.free.clear();
+            self.fresh = 0;
+        } else {
+            self.free.push(slot);
+        }
+        if in_run {
+            self.skip_cancelled();
+        }
+        target
     }
 
     /// The earliest deadline, or a lower bound of it no more than one tick early (see
     /// the module docs): waiting until then never oversleeps a timer.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        if let Some(item) = self.near.first() {
+        if let Some(item) = self.near_first() {
             return Some(item.deadline);
         }
         let far = self.far.first().map(|item| item.deadline);
@@ -438,10 +499,10 @@ impl<T> TimerQueue<T> {
 
     /// Removes and returns the earliest timer if its deadline is `<= now`.
     pub(crate) fn pop_expired(&mut self, now: u64) -> Option<T> {
-        if self.near.first().is_none() {
+        if self.near.first().is_none() && self.run_head == self.run.len() {
             self.refill(tick_of(now));
         }
-        match self.near.first() {
+        match self.near_first() {
             Some(item) if item.deadline <= now => {
                 let slot = item.slot;
                 Some(self.unfile(slot))
@@ -453,10 +514,10 @@ impl<T> TimerQueue<T> {
     /// Removes every timer (the loop is closing), calling `f` on each target.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(T)) {
         loop {
-            if self.near.first().is_none() {
+            if self.near.first().is_none() && self.run_head == self.run.len() {
                 self.refill(tick_of(u64::MAX));
             }
-            let Some(item) = self.near.first() else { break };
+            let Some(item) = self.near_first() else { break };
             let slot = item.slot;
             f(self.unfile(slot));
         }
@@ -597,6 +658,53 @@ mod tests {
                 }
                 prop_assert_eq!(q.len(), model.len());
                 prop_assert_eq!(q.next_deadline(), model.keys().next().map(|k| k.0));
+            }
+        }
+
+        /// Deadlines a few to a tick over a few hundred ticks, with pops moving time
+        /// through them: every tick's timers go through a run, with cancels of timers
+        /// at its head, in its middle and already skipped.
+        #[test]
+        fn timer_queue_runs_match_btreemap_model(ops in proptest::collection::vec(op(), 0..600)) {
+            let scale = |v: u8| v as u64 * ((1u64 << TICK_SHIFT) / 3);
+            let mut q = TimerQueue::new();
+            let mut model: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+            let mut keys: Vec<(TimerKey, (u64, u64))> = Vec::new();
+            let mut seq = 0u64;
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(d) => {
+                        let d = now + scale(d % 16);
+                        let key = q.insert(d, seq);
+                        model.insert((d, seq), seq);
+                        keys.push((key, (d, seq)));
+                        seq += 1;
+                    }
+                    Op::Remove(i) if !keys.is_empty() => {
+                        let (key, mk) = keys[i % keys.len()];
+                        prop_assert_eq!(q.remove(key), model.remove(&mk));
+                    }
+                    Op::Remove(_) => {}
+                    Op::Pop(step) => {
+                        now += scale(step % 4);
+                        loop {
+                            let expect = model.keys().next().copied().filter(|k| k.0 <= now);
+                            let got = q.pop_expired(now);
+                            prop_assert_eq!(got, expect.map(|k| model.remove(&k).unwrap()));
+                            if got.is_none() || step % 2 == 0 {
+                                break;
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                let min = model.keys().next().map(|k| k.0);
+                let next = q.next_deadline();
+                prop_assert_eq!(next.is_some(), min.is_some());
+                if let (Some(next), Some(min)) = (next, min) {
+                    prop_assert!(next <= min, "next_deadline {} after the minimum {}", next, min);
+                }
             }
         }
 

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::driver::buf::{IoBuf, IoBufMut};
 use crate::driver::op::{Late, OpCode, Operation, result};
@@ -303,13 +303,22 @@ unsafe impl Operation for Statx {
 /// `RWF_NOWAIT` for them) io_uring hands to its io-wq worker threads, and that round
 /// trip measured about 65 µs per write on the bench's machine against 28 µs for the
 /// blocking pool's (1 MiB writes: 0.74 × `tokio::fs`'s throughput on the ring). So a
-/// buffered write to a regular file is first tried on the loop thread without blocking
-/// (`pwritev2(RWF_NOWAIT)`: the copy into the page cache that io_uring itself makes
-/// inline where the file system allows, as XFS and btrfs do), and runs on the blocking
-/// pool when it would block or the file system cannot (remembered per file); every
-/// other write uses the ring (on epoll, the pool).
+/// buffered write at a given position to a regular file is first tried on the loop
+/// thread without blocking (`pwritev2(RWF_NOWAIT)`: the copy into the page cache that
+/// io_uring itself makes inline where the file system allows, as XFS does on recent
+/// kernels), at most [`STREAK`] times per file per loop iteration so a writing task
+/// still lets the others run; it runs on the blocking pool when it would block, when
+/// the file system cannot (remembered per file: any error but `EAGAIN` says so, and
+/// the pool's blocking write then reports the real one), and for writes at the file's
+/// own position (a nonblocking write there could still wait for the position's lock).
+/// Every other write uses the ring (on epoll, the pool).
 #[derive(Debug, Default)]
-pub(crate) struct WriteRoute(AtomicU8);
+pub(crate) struct WriteRoute {
+    state: AtomicU8,
+    /// The loop iteration of the current streak of inline writes, and its length.
+    streak_iteration: AtomicU64,
+    streak: AtomicU8,
+}
 
 /// Where one write goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,16 +336,31 @@ const RING: u8 = 1;
 const INLINE: u8 = 2;
 const POOL: u8 = 3;
 
+/// The most inline writes per file per loop iteration (as sockets' try-first I/O).
+const STREAK: u8 = crate::driver::try_first::STREAK;
+
 impl WriteRoute {
-    /// Where the next write to `file` goes.
-    pub(crate) fn route(&self, file: &std::fs::File) -> Route {
-        let mut state = self.0.load(Ordering::Relaxed);
+    /// Where the next write to `file` at `offset` goes, in loop iteration `iteration`.
+    pub(crate) fn route(&self, file: &std::fs::File, offset: u64, iteration: u64) -> Route {
+        let mut state = self.state.load(Ordering::Relaxed);
         if state == UNKNOWN {
             state = classify(file);
-            self.0.store(state, Ordering::Relaxed);
+            self.state.store(state, Ordering::Relaxed);
         }
         match state {
-            INLINE => Route::Inline,
+            INLINE if offset == CURRENT_POSITION => Route::Pool,
+            INLINE => {
+                if self.streak_iteration.load(Ordering::Relaxed) != iteration {
+                    self.streak_iteration.store(iteration, Ordering::Relaxed);
+                    self.streak.store(0, Ordering::Relaxed);
+                }
+                let streak = self.streak.load(Ordering::Relaxed);
+                if streak >= STREAK {
+                    return Route::Pool;
+                }
+                self.streak.store(streak + 1, Ordering::Relaxed);
+                Route::Inline
+            }
             POOL => Route::Pool,
             _ => Route::Ring,
         }
@@ -346,28 +370,37 @@ impl WriteRoute {
 /// A buffered regular file is written inline first; anything else (`O_DIRECT`, pipes,
 /// devices, or a descriptor that does not say) on the ring.
 fn classify(file: &std::fs::File) -> u8 {
-    let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
-    let direct = crate::sys::fs::status_flags(file.as_raw_fd())
-        .map_or(true, |flags| flags & libc::O_DIRECT != 0);
+    let fd = file.as_raw_fd();
+    let regular = crate::sys::fs::file_type(fd).is_ok_and(|t| t == libc::S_IFREG);
+    let direct = crate::sys::fs::status_flags(fd).map_or(true, |flags| flags & libc::O_DIRECT != 0);
     if regular && !direct { INLINE } else { RING }
 }
 
 impl<B: IoBuf> WriteAt<B> {
+    /// The position written at ([`CURRENT_POSITION`] for the file's own).
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Tries the write on this thread without blocking (see [`WriteRoute`]): its
-    /// outcome, or the write back when it would block or the file system cannot (then
-    /// `route` sends the file's later writes to the blocking pool at once).
+    /// outcome when it wrote, or the write back when it would block or failed (then
+    /// `route` sends the file's later writes to the blocking pool at once, whose
+    /// blocking write reports the error if it was not the nonblocking try's alone).
     pub(crate) fn try_inline(self, route: &WriteRoute) -> Result<(io::Result<usize>, B), Self> {
         let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
         // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes, of
         // which `len` is at most; the call is over when it returns.
         let result = unsafe { crate::sys::fs::pwrite_nowait(self.fd, buf, len, self.offset) };
         match result {
+            n if n >= 0 => Ok(self.complete(Completion {
+                result: n,
+                flags: 0,
+            })),
             r if r == -libc::EAGAIN => Err(self),
-            r if r == -libc::EOPNOTSUPP => {
-                route.0.store(POOL, Ordering::Relaxed);
+            _ => {
+                route.state.store(POOL, Ordering::Relaxed);
                 Err(self)
             }
-            result => Ok(self.complete(Completion { result, flags: 0 })),
         }
     }
 }
