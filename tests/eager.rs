@@ -567,6 +567,8 @@ fn eager_handle_polled_after_its_value_was_taken_panics() {
 fn eager_handle_debug_says_it_finished() {
     ringloop::run(async {
         let t = ringloop::spawn_eager(async { 1 });
-        assert!(format!("{t:?}").contains("finished eagerly"));
+        let shown = format!("{t:?}");
+        assert!(shown.contains("COMPLETE"), "{shown}");
+        assert!(shown.contains(&format!("id: {}", t.id())), "{shown}");
     });
 }

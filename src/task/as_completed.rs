@@ -128,13 +128,8 @@ impl<T: 'static> AsCompleted<T> {
     fn start(&mut self) {
         self.started = true;
         for (index, task) in self.tasks.iter().enumerate() {
-            let Some(ptr) = task.node.get() else {
-                // Finished eagerly; the handle holds the value.
-                self.finished_first.push_back(index);
-                continue;
-            };
             // SAFETY: the handle keeps its node, a task, alive.
-            let header = unsafe { TaskHeader::from_header(ptr) };
+            let header = unsafe { TaskHeader::from_header(task.node) };
             if header.header.state().has(State::COMPLETE) && header.callbacks_pending.get() == 0 {
                 self.finished_first.push_back(index);
                 continue;
@@ -180,10 +175,9 @@ impl<T: 'static> Drop for AsCompleted<T> {
         // The queue's waker must not outlive it: take it back from every task still
         // holding it (tasks that finished already gave it up).
         for task in &self.tasks {
-            if let Some(ptr) = task.node.get() {
-                // SAFETY: the handle keeps its node, a task, alive.
-                self.queue.reclaim(unsafe { TaskHeader::from_header(ptr) });
-            }
+            // SAFETY: the handle keeps its node, a task, alive.
+            self.queue
+                .reclaim(unsafe { TaskHeader::from_header(task.node) });
         }
     }
 }

@@ -164,27 +164,11 @@ pub(crate) fn release_shared(shared: Arc<Shared>, owner: usize) {
     drop(shared);
 }
 
-/// A strong count of `shared` for a task of the running loop (its cache's, when it has
-/// one to give back), else a new one.
-pub(crate) fn take_shared(shared: &Arc<Shared>) -> Arc<Shared> {
-    let cache = RUNNING.with(Cell::get);
-    // SAFETY: as in `free`: a non-null pointer is the running loop's live cache.
-    match unsafe { cache.as_ref() } {
-        Some(cache) if ptr::eq(Arc::as_ptr(shared), cache.shared) => cache.take_shared(shared),
-        _ => shared.clone(),
-    }
-}
-
 /// Memory for `layout` from the allocator.
 fn alloc_global(layout: Layout) -> NonNull<u8> {
     // SAFETY: a cell's layout is never zero-sized (it holds a header).
     let ptr = unsafe { alloc(layout) };
     NonNull::new(ptr).unwrap_or_else(|| handle_alloc_error(layout))
-}
-
-/// Memory for a cell of `layout`, outside any loop's cache (rare cells).
-pub(crate) fn alloc_uncached(layout: Layout) -> NonNull<u8> {
-    alloc_global(class_layout(layout).1)
 }
 
 /// Frees the memory of a cell of `layout` whose contents are already dropped: onto the
@@ -193,7 +177,7 @@ pub(crate) fn alloc_uncached(layout: Layout) -> NonNull<u8> {
 ///
 /// # Safety
 ///
-/// `block` was allocated by [`CellCache::alloc`] or [`alloc_uncached`] for `layout`,
+/// `block` was allocated by [`CellCache::alloc`] for `layout`,
 /// and nothing uses it any more.
 pub(crate) unsafe fn free(block: NonNull<u8>, layout: Layout, owner: usize) {
     let (class, real) = class_layout(layout);

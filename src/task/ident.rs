@@ -117,14 +117,6 @@ impl Ident {
         let old = self.word.replace(id << 1 | 1);
         free(old);
     }
-
-    /// Moves the identity out, leaving the bare id behind (which owns nothing).
-    pub(crate) fn take(&self) -> Ident {
-        let id = self.id();
-        Ident {
-            word: Cell::new(self.word.replace(id << 1 | 1)),
-        }
-    }
 }
 
 /// Frees the box behind `word`, if it is one.
@@ -242,11 +234,8 @@ mod tests {
         ident.set_name("first");
         ident.set_name("second");
         assert_eq!((ident.id(), ident.name()), (41, "second".to_string()));
-        let moved = ident.take();
-        assert_eq!((ident.id(), ident.name()), (41, "Task-41".to_string()));
-        assert_eq!(moved.name(), "second");
-        moved.reset(7);
-        assert_eq!((moved.id(), moved.name()), (7, "Task-7".to_string()));
+        ident.reset(7);
+        assert_eq!((ident.id(), ident.name()), (7, "Task-7".to_string()));
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! `Task<T>`: the handle `spawn` returns.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -10,12 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::error::TaskError;
-use super::error::{ExceptionContext, ExceptionKind};
 use super::header::{Header, NodeRef, release};
-use super::ident::{Ident, TaskInfo, TaskState};
-use super::raw::{
-    DoneCallback, TaskPrefix, allocate_done, catch, schedule_done_callback, settle_unclaimed,
-};
+use super::ident::{Ident, TaskInfo};
+use super::raw::{DoneCallback, TaskPrefix, schedule_done_callback, settle_unclaimed};
 use super::remote::RemoteMsg;
 use super::state::State;
 
@@ -43,22 +39,12 @@ use super::state::State;
 /// [`name`](Task::name): `Task-<id>` until [`set_name`](Task::set_name) gives it one, as
 /// asyncio names its tasks `Task-1`, `Task-2`, ... The running task sees its own through
 /// [`current_task`](crate::current_task).
-// Two shapes: a handle normally points at its task's node (`node` is `Some`). A task
-// spawned eagerly that finished with a value in its first step, with nothing else
-// referring to it, has its node freed at once and its value moved into the handle
-// (`node` is `None`, `value` holds it until awaited): the common "finished without
-// suspending" case costs one short-lived allocation and no queueing. Should such a
-// handle need a node later (`add_done_callback`), one is made for it, already complete.
+// A handle is one pointer, to its task's node (whose result slot holds the value until
+// it is taken), so handles kept by the thousand cost a word each.
 pub struct Task<T> {
-    /// The task's node, holding one reference (see `header.rs`); `None` when the value
-    /// is held inline.
-    pub(super) node: Cell<Option<NonNull<Header>>>,
-    /// The value of an eagerly finished task whose node was freed; `None` once taken.
-    value: Cell<Option<T>>,
-    /// The identity of an eagerly finished task whose node was freed (the node's own
-    /// otherwise).
-    ident: Ident,
-    _marker: PhantomData<*const ()>,
+    /// The task's node, holding one reference (see `header.rs`).
+    pub(super) node: NonNull<Header>,
+    _marker: PhantomData<(*const (), T)>,
 }
 
 // `Task<T>` holds no self-references and never pins `T`: moving the handle moves a
@@ -72,41 +58,24 @@ impl<T: 'static> Task<T> {
     /// reference (the node has `HANDLE` set).
     pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Task<T> {
         Task {
-            node: Cell::new(Some(ptr)),
-            value: Cell::new(None),
-            ident: Ident::new(0),
+            node: ptr,
             _marker: PhantomData,
         }
     }
 
-    /// The handle of a task that finished with `value` and whose node is already gone.
-    pub(crate) fn finished(value: T, ident: Ident) -> Task<T> {
-        Task {
-            node: Cell::new(None),
-            value: Cell::new(Some(value)),
-            ident,
-            _marker: PhantomData,
-        }
+    fn prefix(&self) -> &TaskPrefix<T> {
+        // SAFETY: the node is a reference the handle owns to a live task with result
+        // type `T`.
+        unsafe { self.node.cast::<TaskPrefix<T>>().as_ref() }
     }
 
-    fn prefix(&self) -> Option<&TaskPrefix<T>> {
-        self.node.get().map(|ptr| {
-            // SAFETY: a `Some` node is a reference the handle owns to a live task with
-            // result type `T`.
-            unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() }
-        })
+    fn header(&self) -> &Header {
+        &self.prefix().task.header
     }
 
-    fn header(&self) -> Option<&Header> {
-        self.prefix().map(|p| &p.task.header)
-    }
-
-    /// The task's identity: its node's, or the handle's own once the node is gone.
+    /// The task's identity.
     fn ident(&self) -> &Ident {
-        match self.prefix() {
-            Some(prefix) => &prefix.task.ident,
-            None => &self.ident,
-        }
+        &self.prefix().task.ident
     }
 
     /// The task's id: unique among the tasks of this process, and the number in its
@@ -172,28 +141,7 @@ impl<T: 'static> Task<T> {
     /// });
     /// ```
     pub fn info(&self) -> TaskInfo {
-        match self.prefix() {
-            Some(prefix) => prefix.task.info(),
-            None => TaskInfo::new(&self.ident, TaskState::Done),
-        }
-    }
-
-    /// Gives an inline handle a node of its own, complete, holding its value (for what
-    /// needs the node: done callbacks). No-op on a handle that has a node.
-    fn materialize(&self, sched: &super::scheduler::Scheduler) {
-        if self.node.get().is_some() {
-            return;
-        }
-        match self.value.take() {
-            Some(value) => {
-                let ptr = allocate_done::<T>(Ok(value), sched.shared().clone(), self.ident.take());
-                self.node.set(Some(ptr));
-            }
-            None => panic!(
-                "Task::add_done_callback: the task's result was already taken by awaiting \
-                 the handle; add done callbacks before awaiting it"
-            ),
-        }
+        self.prefix().task.info()
     }
 
     /// Requests cancellation, like asyncio's `Task.cancel()`.
@@ -215,10 +163,7 @@ impl<T: 'static> Task<T> {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        let Some(header) = self.header() else {
-            // Finished in its eager first step.
-            return false;
-        };
+        let header = self.header();
         let state = header.state();
         if state.has(State::COMPLETE) {
             return false;
@@ -244,8 +189,7 @@ impl<T: 'static> Task<T> {
     /// });
     /// ```
     pub fn is_done(&self) -> bool {
-        self.header()
-            .is_none_or(|header| header.state().has(State::COMPLETE))
+        self.header().state().has(State::COMPLETE)
     }
 
     /// Whether the task finished by being cancelled.
@@ -261,16 +205,13 @@ impl<T: 'static> Task<T> {
     /// ```
     pub fn is_cancelled(&self) -> bool {
         // Set only when the task completes as cancelled.
-        self.header()
-            .is_some_and(|header| header.state().has(State::CANCELLED))
+        self.header().state().has(State::CANCELLED)
     }
 
     /// Ready once the result can be taken; otherwise registers `cx`'s waker like a poll
     /// of the handle does. Never takes the result.
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(prefix) = self.prefix() else {
-            return Poll::Ready(());
-        };
+        let prefix = self.prefix();
         let task = &prefix.task;
         if task.header.state().has(State::COMPLETE) && task.callbacks_pending.get() == 0 {
             return Poll::Ready(());
@@ -281,9 +222,7 @@ impl<T: 'static> Task<T> {
 
     /// Whether the task finished by panicking (its result not yet taken).
     pub(crate) fn is_panicked(&self) -> bool {
-        let Some(prefix) = self.prefix() else {
-            return false;
-        };
+        let prefix = self.prefix();
         // SAFETY: loop thread (a `Task` never leaves it); no borrow of the slot is live.
         let result = unsafe { &*prefix.out.result.get() };
         matches!(result, Some(Err(TaskError::Panicked(_))))
@@ -314,16 +253,7 @@ impl<T: 'static> Task<T> {
     /// If the result was already taken by awaiting this handle: keep the handle unawaited
     /// (or use the value you awaited) instead.
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<T, TaskError>) + 'static) {
-        if self.node.get().is_none() {
-            super::current::with_scheduler(|sched| match sched {
-                Some(sched) => self.materialize(sched),
-                None => panic!(
-                    "Task::add_done_callback on a finished task needs its loop to be running \
-                     (call it from inside the loop, e.g. in a task or callback)"
-                ),
-            });
-        }
-        let prefix = self.prefix().expect("the handle has a node");
+        let prefix = self.prefix();
         let callback: DoneCallback<T> = Box::new(f);
         if !prefix.task.header.state().has(State::COMPLETE) {
             // SAFETY: loop thread; the list is not borrowed elsewhere.
@@ -359,12 +289,7 @@ impl<T: 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(prefix) = self.prefix() else {
-            match self.value.take() {
-                Some(value) => return Poll::Ready(Ok(value)),
-                None => panic!("Task polled again after it returned its result"),
-            }
-        };
+        let prefix = self.prefix();
         let task = &prefix.task;
         if task.header.state().has(State::COMPLETE) && task.callbacks_pending.get() == 0 {
             // SAFETY: loop thread; no borrow of the slot is live.
@@ -420,19 +345,7 @@ fn register_awaiter(task: &super::raw::TaskHeader, cx: &Context<'_>) {
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        let Some(ptr) = self.node.get() else {
-            // An inline value nobody took: drop it, and report a panicking destructor
-            // as `settle_unclaimed` would.
-            if let Some(value) = self.value.take()
-                && let Err(payload) = catch(move || drop(value))
-            {
-                report_unclaimed(ExceptionContext::new(
-                    ExceptionKind::TaskNeverRetrieved,
-                    payload,
-                ));
-            }
-            return;
-        };
+        let ptr = self.node;
         // SAFETY: the handle owns a reference to a live task with result type `T`.
         let prefix = unsafe { ptr.cast::<TaskPrefix<T>>().as_ref() };
         prefix.task.header.clear(State::HANDLE);
@@ -449,41 +362,16 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// Hands a failure of an inline handle to the running loop's exception handler (the
-/// default one when no loop runs here).
-fn report_unclaimed(report: ExceptionContext) {
-    let report = super::current::with_scheduler(|sched| match sched {
-        Some(sched) => match sched.shared().push(RemoteMsg::Report(report)) {
-            Ok(()) => None,
-            Err(RemoteMsg::Report(report)) => Some(report),
-            Err(_) => None,
-        },
-        None => Some(report),
-    });
-    if let Some(report) = report {
-        super::error::default_exception_handler(report);
-    }
-}
-
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.node.get() {
-            Some(ptr) => {
-                // SAFETY: the handle keeps the node alive.
-                let header = unsafe { ptr.as_ref() };
-                // SAFETY: the handle keeps its node, a task, alive.
-                let task = unsafe { super::raw::TaskHeader::from_header(ptr) };
-                f.debug_struct("Task")
-                    .field("id", &task.ident.id())
-                    .field("state", &header.state())
-                    .finish()
-            }
-            None => f
-                .debug_struct("Task")
-                .field("id", &self.ident.id())
-                .field("state", &"finished eagerly, value held by the handle")
-                .finish(),
-        }
+        // SAFETY: the handle keeps the node alive.
+        let header = unsafe { self.node.as_ref() };
+        // SAFETY: the handle keeps its node, a task, alive.
+        let task = unsafe { super::raw::TaskHeader::from_header(self.node) };
+        f.debug_struct("Task")
+            .field("id", &task.ident.id())
+            .field("state", &header.state())
+            .finish()
     }
 }
 
@@ -497,11 +385,18 @@ mod tests {
 
     use crate::EventLoop;
 
+    /// A handle is one word (a `Vec` of a million handles is 8 MB), and `Option` of one
+    /// costs nothing more.
+    #[test]
+    fn a_handle_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<super::Task<u64>>(), 8);
+        assert_eq!(std::mem::size_of::<super::Task<[u8; 256]>>(), 8);
+        assert_eq!(std::mem::size_of::<Option<super::Task<u64>>>(), 8);
+    }
+
     fn refs<T>(task: &super::Task<T>) -> u32 {
         // SAFETY: the handle keeps the node alive.
-        unsafe { task.node.get().unwrap().as_ref() }
-            .refs
-            .load(Ordering::SeqCst)
+        unsafe { task.node.as_ref() }.refs.load(Ordering::SeqCst)
     }
 
     /// Waker clones made during a poll (which may take over the queue's reference) and

@@ -49,11 +49,7 @@ pub(crate) struct TaskHeader {
     ///
     /// # Invariant
     ///
-    /// Owns one strong count, released by the node's `dealloc` — except during an eager
-    /// task's first step, when it is an uncounted copy of the scheduler's (which
-    /// outlives the step); [`settle_eager`] then either frees the node without
-    /// releasing it or makes it owned. Saves an atomic increment and decrement on every
-    /// task that finishes eagerly.
+    /// Owns one strong count, released by the node's `dealloc`.
     pub(crate) shared: ManuallyDrop<Arc<Shared>>,
     /// The waker of whoever awaits the `Task<T>` handle.
     pub(crate) awaiter: Cell<Option<Waker>>,
@@ -161,23 +157,16 @@ where
 /// Allocates a task for `future` that is *not* scheduled, with `refs` = loop + run +
 /// handle: the caller runs it at once (an eager spawn) with the run's reference, as if
 /// it had just been popped from the ready queue.
-///
-/// Its `shared` is an uncounted copy of `shared` (see the invariant on
-/// `TaskHeader::shared`): the caller must call [`settle_eager`] right after the run,
-/// while `shared` is still alive.
 pub(crate) fn allocate_eager<F>(
     future: F,
-    shared: &Arc<Shared>,
+    shared: Arc<Shared>,
     cache: &CellCache,
 ) -> NonNull<Header>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    // SAFETY: a bitwise copy of a live `Arc` without a count of its own; the header
-    // never drops it (`ManuallyDrop`) until `settle_eager` has made it owned.
-    let copy = unsafe { Arc::from_raw(Arc::as_ptr(shared)) };
-    allocate_with(future, copy, State::HANDLE, cache)
+    allocate_with(future, shared, State::HANDLE, cache)
 }
 
 fn allocate_with<F>(
@@ -217,79 +206,6 @@ where
     }
     // SAFETY: non-null (an allocation); every field was initialised just above.
     unsafe { NonNull::new_unchecked(ptr) }.cast::<Header>()
-}
-
-/// Allocates a task node that is already complete with `result`: not in the task list,
-/// never run, one reference (the handle's, `HANDLE` set). For a handle that held its
-/// value inline and now needs a node (see `join.rs`).
-pub(crate) fn allocate_done<T: 'static>(
-    result: Result<T, TaskError>,
-    shared: Arc<Shared>,
-    ident: Ident,
-) -> NonNull<Header> {
-    type Cell<T> = TaskCell<T, std::future::Pending<T>>;
-    let ptr = super::cache::alloc_uncached(Cell::<T>::LAYOUT).cast::<Cell<T>>();
-    let cell = Cell::<T> {
-        prefix: TaskPrefix {
-            task: TaskHeader::new(
-                TaskCell::<T, std::future::Pending<T>>::VTABLE,
-                1,
-                State::COMPLETE | State::HANDLE,
-                shared,
-                ident,
-            ),
-            out: OutputSlot::<T> {
-                result: UnsafeCell::new(Some(result)),
-                done: UnsafeCell::new(None),
-            },
-        },
-        future: UnsafeCell::new(None),
-    };
-    // SAFETY: a fresh allocation with the cell's class layout, written once.
-    unsafe { ptr.as_ptr().write(cell) };
-    ptr.cast::<Header>()
-}
-
-/// After an eager first step: when the task finished with a value and the caller's
-/// handle reference is the only one left (no waker clone, no callback), takes the value
-/// and the task's identity and frees the node, consuming that reference. Otherwise makes
-/// the node's `shared` owned (one strong count) and returns `None`; the caller still
-/// owns the reference.
-///
-/// # Safety
-///
-/// `ptr` was made by [`allocate_eager`] for a future of type `F` and has just been run
-/// once; the caller owns its handle reference (`HANDLE` set, no `Task<T>` made from it
-/// yet) and the scheduler's `Arc<Shared>` is alive; loop thread.
-pub(crate) unsafe fn settle_eager<T, F>(ptr: NonNull<Header>) -> Option<(T, Ident)>
-where
-    F: Future<Output = T> + 'static,
-    T: 'static,
-{
-    // SAFETY: the caller guarantees a live `TaskCell<T, F>`.
-    let cell = unsafe { TaskCell::<T, F>::cell(ptr) };
-    let task = &cell.prefix.task;
-    let header = &task.header;
-    // Acquire pairs with the Release of references dropped on other threads (`release`).
-    let alone = header.state().has(State::COMPLETE)
-        && header.refs.load(std::sync::atomic::Ordering::Acquire) == 1
-        && task.callbacks_pending.get() == 0;
-    // SAFETY: loop thread; nothing borrows the slot.
-    let slot = unsafe { &mut *cell.prefix.out.result.get() };
-    if alone && let Some(Ok(_)) = slot {
-        let Some(Ok(value)) = slot.take() else {
-            unreachable!("checked just above")
-        };
-        let ident = task.ident.take();
-        // SAFETY: ours was the last reference, so nothing else can reach the node: free
-        // it directly. Its `shared` is the uncounted copy, which `ManuallyDrop` leaves
-        // alone; the future is already gone (COMPLETE).
-        unsafe { TaskCell::<T, F>::free(ptr) };
-        return Some((value, ident));
-    }
-    // The node lives on: give its copy of `shared` a count of its own.
-    std::mem::forget(super::cache::take_shared(&task.shared));
-    None
 }
 
 /// Runs `f`, turning a panic into its payload.
@@ -450,8 +366,8 @@ where
     unsafe fn dealloc(ptr: NonNull<Header>) {
         let cell = ptr.cast::<Self>().as_ptr();
         // SAFETY: the last reference is gone, so we own the cell; by the invariant on
-        // `TaskHeader::shared`, a node reaching `dealloc` owns its count (`settle_eager`
-        // frees the others itself): dropped once, here, after its address is noted.
+        // `TaskHeader::shared`, the node owns its count: dropped once, here, after its
+        // address is noted.
         let shared = unsafe { &mut (*cell).prefix.task.shared };
         let owner = Arc::as_ptr(shared).addr();
         // SAFETY: as above: taken once, here (the field is not touched again).
@@ -465,21 +381,11 @@ where
     /// # Safety
     ///
     /// The caller owns the cell (no reference left) and its `shared` is still alive or
-    /// uncounted.
-    unsafe fn free(ptr: NonNull<Header>) {
-        // SAFETY: the caller owns a live cell.
-        let owner = Arc::as_ptr(unsafe { &ptr.cast::<Self>().as_ref().prefix.task.shared }).addr();
-        // SAFETY: the caller's contract.
-        unsafe { Self::free_as(ptr, owner) };
-    }
-
-    /// # Safety
-    ///
-    /// As [`free`](Self::free); `owner` is the cell's scheduler id.
+    /// uncounted; `owner` is the cell's scheduler id.
     unsafe fn free_as(ptr: NonNull<Header>, owner: usize) {
         // SAFETY: the caller owns the cell: its fields are dropped once, here.
         unsafe { ptr::drop_in_place(ptr.cast::<Self>().as_ptr()) };
-        // SAFETY: allocated by `allocate_with` / `allocate_done` for this layout; the
+        // SAFETY: allocated by `allocate_with` for this layout; the
         // fields are gone and nothing refers to the memory.
         unsafe { super::cache::free(ptr.cast(), Self::LAYOUT, owner) };
     }

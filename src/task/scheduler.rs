@@ -178,7 +178,7 @@ impl Scheduler {
         if depth >= EAGER_MAX_DEPTH {
             return self.spawn(future);
         }
-        let ptr = raw::allocate_eager(future, &self.shared, &self.cache);
+        let ptr = raw::allocate_eager(future, self.cache.take_shared(&self.shared), &self.cache);
         // SAFETY: a fresh task cell starts with a TaskHeader.
         let task = unsafe { TaskHeader::from_header(ptr) };
         self.link(task);
@@ -197,15 +197,8 @@ impl Scheduler {
             // lose a report: the loop hands it to the exception handler.
             drop(self.shared.push(RemoteMsg::Report(report)));
         }
-        // SAFETY: made by `allocate_eager` for an `F` and run once; we own the handle's
-        // reference and made no handle from it yet; `self.shared` is alive; loop thread.
-        match unsafe { raw::settle_eager::<F::Output, F>(ptr) } {
-            // Finished with nothing else referring to it: the node is already freed and
-            // the value lives in the handle.
-            Some((value, ident)) => Task::finished(value, ident),
-            // SAFETY: the handle's reference, still ours.
-            None => unsafe { Task::from_raw(ptr) },
-        }
+        // SAFETY: the handle's reference, still ours.
+        unsafe { Task::from_raw(ptr) }
     }
 
     /// Pushes a node that is not yet `SCHEDULED` (the caller checked) onto the queue.
@@ -489,9 +482,9 @@ mod tests {
     use super::Scheduler;
     use crate::task::remote::Shared;
 
-    /// Every eager outcome leaves the loop's `Arc<Shared>` count exact: the uncounted
-    /// copy a task carries through its first step is either freed with the node or made
-    /// owned, never dropped uncounted or leaked.
+    /// Every eager outcome leaves the loop's `Arc<Shared>` count exact: a task's node
+    /// holds one count while it lives, finished in its first step or not, and gives it
+    /// back when it goes.
     #[test]
     fn eager_outcomes_keep_the_shared_count_exact() {
         let shared = Arc::new(Shared::new(usize::MAX).unwrap());
@@ -499,11 +492,11 @@ mod tests {
         let base = Arc::strong_count(&shared);
 
         let done = sched.spawn_eager(async { 1 });
-        assert!(done.node.get().is_none(), "value held inline");
-        assert_eq!(Arc::strong_count(&shared), base);
+        assert!(done.is_done(), "finished in its first step");
+        assert_eq!(Arc::strong_count(&shared), base + 1);
 
         let suspended = sched.spawn_eager(pending::<()>());
-        assert_eq!(Arc::strong_count(&shared), base + 1);
+        assert_eq!(Arc::strong_count(&shared), base + 2);
 
         let panicked = sched.spawn_eager(async {
             if true {
@@ -511,9 +504,9 @@ mod tests {
             }
         });
         assert!(panicked.is_done() && panicked.is_panicked());
-        assert_eq!(Arc::strong_count(&shared), base + 2);
+        assert_eq!(Arc::strong_count(&shared), base + 3);
         drop(panicked);
-        assert_eq!(Arc::strong_count(&shared), base + 1);
+        assert_eq!(Arc::strong_count(&shared), base + 2);
 
         let stash = std::rc::Rc::new(std::cell::RefCell::new(None));
         let s = stash.clone();
@@ -521,13 +514,18 @@ mod tests {
             *s.borrow_mut() = Some(cx.waker().clone());
             Poll::Ready(2)
         }));
-        assert!(kept.node.get().is_some(), "a waker clone keeps the node");
-        assert_eq!(Arc::strong_count(&shared), base + 2);
+        assert_eq!(Arc::strong_count(&shared), base + 3);
         drop(kept);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            base + 3,
+            "a waker clone keeps the node"
+        );
         drop(stash);
-        assert_eq!(Arc::strong_count(&shared), base + 1);
+        assert_eq!(Arc::strong_count(&shared), base + 2);
 
         drop(done);
+        assert_eq!(Arc::strong_count(&shared), base + 1);
         drop(suspended);
         drop(sched);
         assert_eq!(Arc::strong_count(&shared), 1);
