@@ -145,7 +145,7 @@ impl EventLoop {
         let enter = crate::event_loop::context::enter(&self.core);
         self.core.running.set(true);
         // A spin asked for by the last run's final poll is not this run's.
-        self.core.awaiting_remote.set(false);
+        self.core.awaiting_remote.set(crate::event_loop::remote_task::Spin::Done);
         Running {
             core: &self.core,
             _enter: enter,
@@ -289,10 +289,8 @@ impl EventLoop {
 
     /// Spawns `future` and runs it at once, up to its first suspension (Python 3.12's
     /// eager task factory). A task that finishes without suspending is never queued:
-    /// when this returns it is done, and awaiting the handle is immediately ready. When
-    /// it finished with a value and nothing else refers to it, its allocation is freed
-    /// at once and the handle holds the value itself (the cheap path: about half the
-    /// cost of a plain spawn).
+    /// when this returns it is done, and awaiting the handle is immediately ready (its
+    /// node, holding the value, goes when the handle is awaited or dropped).
     ///
     /// Everything else is as for [`spawn`](Self::spawn): the same results, the same
     /// [`Task`] handle, the same order among whatever the task awaits and wakes. Where it

@@ -81,11 +81,18 @@ fn finish<T>(cell: &Cell<T>, result: Result<T, TaskError>) {
     }
 }
 
-/// A new cell: the completer for the work, the task for the waiting side. `spin`: a
-/// loop awaiting the task spins for the answer once (`Builder::remote_spin`), which
-/// pays for work on another loop's thread; a blocking-pool job may need this very
-/// CPU, so its task does not.
-pub(super) fn channel<T>(spin: bool) -> (Completer<T>, RemoteTask<T>) {
+/// How long a loop awaiting a [`RemoteTask`] spins for its answer, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spin {
+    /// Not again (it did, or never should).
+    Done,
+    /// Up to `Builder::remote_spin`.
+    Full,
+}
+
+/// A new cell: the completer for the work, the task for the waiting side, which spins
+/// for the answer as `spin` says.
+pub(super) fn channel<T>(spin: Spin) -> (Completer<T>, RemoteTask<T>) {
     let cell = Arc::new(Cell {
         state: Mutex::new(State {
             result: None,
@@ -99,7 +106,7 @@ pub(super) fn channel<T>(spin: bool) -> (Completer<T>, RemoteTask<T>) {
         Completer {
             cell: Some(cell.clone()),
         },
-        RemoteTask { cell, spun: !spin },
+        RemoteTask { cell, spin },
     )
 }
 
@@ -122,8 +129,8 @@ pub(super) fn channel<T>(spin: bool) -> (Completer<T>, RemoteTask<T>) {
 #[must_use = "dropping a RemoteTask detaches the work; await it or join it for its result"]
 pub struct RemoteTask<T> {
     cell: Arc<Cell<T>>,
-    /// It asked the loop polling it to spin for the answer already (once is enough).
-    spun: bool,
+    /// How the loop polling it is still to spin for the answer (once is enough).
+    spin: Spin,
 }
 
 impl<T> RemoteTask<T> {
@@ -207,11 +214,11 @@ impl<T> Future for RemoteTask<T> {
         // The answer usually comes within microseconds: a ringloop loop polling this
         // spins for it once before blocking (`Builder::remote_spin`); an answer that
         // takes longer is waited for without spinning again.
-        if !this.spun {
-            this.spun = true;
+        if this.spin != Spin::Done {
             if let Some(core) = super::context::try_current() {
-                core.expect_remote();
+                core.expect_remote(this.spin);
             }
+            this.spin = Spin::Done;
         }
         Poll::Pending
     }

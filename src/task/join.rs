@@ -48,7 +48,7 @@ pub struct Task<T> {
 }
 
 // `Task<T>` holds no self-references and never pins `T`: moving the handle moves a
-// pointer (or a value that is only ever moved out whole).
+// pointer.
 impl<T> Unpin for Task<T> {}
 
 impl<T: 'static> Task<T> {

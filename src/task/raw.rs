@@ -380,8 +380,8 @@ where
     ///
     /// # Safety
     ///
-    /// The caller owns the cell (no reference left) and its `shared` is still alive or
-    /// uncounted; `owner` is the cell's scheduler id.
+    /// The caller owns the cell (no reference left); `owner` is the cell's scheduler
+    /// id.
     unsafe fn free_as(ptr: NonNull<Header>, owner: usize) {
         // SAFETY: the caller owns the cell: its fields are dropped once, here.
         unsafe { ptr::drop_in_place(ptr.cast::<Self>().as_ptr()) };

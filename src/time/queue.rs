@@ -238,10 +238,10 @@ impl<T> TimerQueue<T> {
         self.slots.len()
     }
 
-    /// Bucket capacity in entries, over every bucket (for memory checks).
+    /// Bucket capacity in entries, over every bucket and the run (for memory checks).
     #[cfg(test)]
     pub(crate) fn bucket_capacity(&self) -> usize {
-        self.buckets.iter().map(Vec::capacity).sum()
+        self.buckets.iter().map(Vec::capacity).sum::<usize>() + self.run.capacity()
     }
 
     /// Schedules `target` at `deadline`.
@@ -357,13 +357,19 @@ impl<T> TimerQueue<T> {
         entry.place == Place::Bucket && tick_of(entry.deadline) <= self.cur
     }
 
-    /// Moves the run's head past cancelled timers, so it is pending or the run is over.
+    /// Moves the run's head past cancelled timers, so it is pending or the run is over;
+    /// an exhausted run gives its memory back at once (as an emptied bucket does, see
+    /// `release_bucket`), not when the next tick with timers comes.
     fn skip_cancelled(&mut self) {
         while let Some(item) = self.run.get(self.run_head) {
             if self.in_run(item.slot) {
-                break;
+                return;
             }
             self.run_head += 1;
+        }
+        if !self.run.is_empty() {
+            self.run = Vec::new();
+            self.run_head = 0;
         }
     }
 
@@ -386,8 +392,7 @@ impl<T> TimerQueue<T> {
             let b = (next as usize) & (BUCKETS - 1);
             self.occupied[b / 64] &= !(1 << (b % 64));
             // The tick's bucket becomes the run, sorted once; its entries stay filed as
-            // `Bucket` (see `in_run`), so making the run touches no slab entry. The old
-            // run's memory goes (as an emptied bucket's does, see `release_bucket`).
+            // `Bucket` (see `in_run`), so making the run touches no slab entry.
             let mut run = std::mem::take(&mut self.buckets[b]);
             self.in_buckets -= run.len();
             while let Some(item) = self.far.first().copied() {

@@ -259,8 +259,9 @@ pub(super) fn services_table(
     let _ = writeln!(
         w,
         "ringloop's loops run with their default builders: while a `RemoteTask` it awaits \
-         is pending, loop A polls for up to `Builder::remote_spin` (default 50 µs) before \
-         blocking, so an answer that comes within it wakes no parked thread. With that \
+         (or a `spawn_blocking` job) is pending, loop A polls for up to \
+         `Builder::remote_spin` (default 50 µs) before blocking, so an answer that comes \
+         within it wakes no parked thread. With that \
          spin off (`remote_spin(Duration::ZERO)`), ringloop-io_uring: {} µs per round \
          trip ({} × tokio's), thread A's CPU {} µs per round trip ({} × tokio's).",
         cell(no_spin.map(us)),
