@@ -132,12 +132,18 @@ impl Core {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (completer, result) = super::remote_task::channel::<T>(Spin::Full);
+        let (completer, mut result) = super::remote_task::channel::<T>(Spin::Done);
         // Refused (the pool closed, or no thread could start): the job is dropped unrun,
         // and its completer answers `Cancelled`.
-        self.blocking.execute(move || {
+        let alone = self.blocking.execute_alone(move || {
             completer.complete(catch(f).map_err(TaskError::Panicked));
         });
+        // The loop spins for a job's answer (`Builder::remote_spin`) only when it is the
+        // pool's only job: with others queued or running, the pool's threads may need
+        // every CPU, this one included.
+        if alone == Some(true) {
+            result.spin_once();
+        }
         self.spawn(
             async move {
                 match result.await {

@@ -134,6 +134,11 @@ pub struct RemoteTask<T> {
 }
 
 impl<T> RemoteTask<T> {
+    /// Makes the loop that first finds it pending spin for the answer (see [`Spin`]).
+    pub(super) fn spin_once(&mut self) {
+        self.spin = Spin::Full;
+    }
+
     /// Blocks this thread until the work finishes; its result.
     ///
     /// # Panics

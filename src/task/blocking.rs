@@ -83,20 +83,28 @@ impl BlockingPool {
     /// Runs `job` on a pool thread (its panic is caught: `job` reports its own outcome,
     /// typically through a channel). Returns `false`, dropping the job unrun, once the
     /// pool has closed or when no thread can be started at all.
+    #[cfg(test)]
     pub(crate) fn execute(&self, job: impl FnOnce() + Send + 'static) -> bool {
+        self.execute_alone(job).is_some()
+    }
+
+    /// As [`execute`](Self::execute); `Some(alone)` when accepted, where `alone` says
+    /// whether no other job was queued or running then.
+    pub(crate) fn execute_alone(&self, job: impl FnOnce() + Send + 'static) -> Option<bool> {
         let mut state = self.shared.lock();
         if state.closed {
-            return false;
+            return None;
         }
+        let alone = state.queue.is_empty() && state.idle == state.threads;
         state.queue.push_back(Box::new(job));
         if state.idle > 0 {
             drop(state);
             self.shared.work.notify_one();
-            return true;
+            return Some(alone);
         }
         if state.threads >= self.shared.max_threads {
             // Every thread is busy and no more may start: the job waits its turn.
-            return true;
+            return Some(alone);
         }
         state.threads += 1;
         let index = state.threads;
@@ -114,11 +122,11 @@ impl BlockingPool {
                 drop(state);
                 drop(dropped);
                 log::error!("ringloop: cannot start a blocking-pool thread: {e}");
-                return false;
+                return None;
             }
             log::warn!("ringloop: cannot start another blocking-pool thread: {e}");
         }
-        true
+        Some(alone)
     }
 
     /// Jobs started so far.
@@ -188,6 +196,27 @@ impl fmt::Debug for BlockingPool {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+
+    /// `alone` tells whether another job was queued or running: what decides whether
+    /// a loop spins for the job's answer.
+    #[test]
+    fn a_job_knows_whether_it_is_alone() {
+        let pool = BlockingPool::new(2);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, ran) = std::sync::mpsc::channel();
+        assert_eq!(
+            pool.execute_alone(move || {
+                started.send(()).unwrap();
+                wait.recv().unwrap();
+            }),
+            Some(true)
+        );
+        ran.recv().unwrap(); // running now
+        assert_eq!(pool.execute_alone(|| {}), Some(false));
+        release.send(()).unwrap();
+        pool.close();
+        assert_eq!(pool.execute_alone(|| {}), None, "a closed pool refuses");
+    }
 
     #[test]
     fn jobs_run_in_order_on_one_thread_and_the_thread_is_reused() {
