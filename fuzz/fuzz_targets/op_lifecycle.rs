@@ -96,6 +96,9 @@ enum State {
     /// Waiting on waker `usize`.
     Waiting(usize),
     Completed(Completion),
+    /// A zero-copy send's result (with F_MORE) arrived, its notification not yet; the
+    /// waker its owner last polled with, if any.
+    Sending(Completion, Option<usize>),
     /// Abandoned in flight; held memory index (into `Model::held`), close on late result.
     Abandoned(Option<usize>, bool),
     /// The slot is free: collected by its owner, or abandoned and finished.
@@ -129,7 +132,7 @@ impl Model {
             .filter(|&j| {
                 matches!(
                     self.ops[j].state,
-                    State::Submitted | State::Waiting(_) | State::Completed(_)
+                    State::Submitted | State::Waiting(_) | State::Completed(_) | State::Sending(..)
                 )
             })
             .collect();
@@ -189,6 +192,36 @@ impl Model {
             return;
         };
         match self.ops[i].state {
+            // A single-shot op's completion with F_MORE: a zero-copy send's result, whose
+            // notification (the final completion) is still to come.
+            State::Submitted if more => {
+                assert!(matches!(got, Delivered::Quiet), "op {i}: {got:?}");
+                self.ops[i].state = State::Sending(c, None);
+            }
+            State::Waiting(w) if more => {
+                assert!(matches!(got, Delivered::Quiet), "op {i}: {got:?}");
+                self.ops[i].state = State::Sending(c, Some(w));
+            }
+            State::Sending(first, waiter) => {
+                if more {
+                    assert!(matches!(got, Delivered::Stray), "op {i}: second result: {got:?}");
+                } else {
+                    match (got, waiter) {
+                        (Delivered::Wake(waker), Some(w)) => {
+                            assert!(waker.will_wake(&self.wakers[w].1), "op {i}: wrong waker");
+                            waker.wake();
+                            self.wakes[w] += 1;
+                        }
+                        (Delivered::Quiet, None) => {}
+                        (other, _) => panic!("op {i}: notification gave {other:?}"),
+                    }
+                    // The op completes with its result, without F_MORE.
+                    self.ops[i].state = State::Completed(Completion {
+                        flags: first.flags & !F_MORE,
+                        ..first
+                    });
+                }
+            }
             State::Submitted => {
                 assert!(matches!(got, Delivered::Quiet), "op {i}: {got:?}");
                 self.ops[i].state = State::Completed(c);
@@ -262,7 +295,7 @@ impl Model {
             .filter(|o| {
                 matches!(
                     o.state,
-                    State::Submitted | State::Waiting(_) | State::Abandoned(..)
+                    State::Submitted | State::Waiting(_) | State::Abandoned(..) | State::Sending(..)
                 )
             })
             .map(|o| o.token)
@@ -356,6 +389,10 @@ fn run(data: &[u8]) {
                             assert_eq!(got, Poll::Pending, "op {i} ready before completion");
                             m.ops[i].state = State::Waiting(w);
                         }
+                        State::Sending(c, _) => {
+                            assert_eq!(got, Poll::Pending, "op {i} ready before its notification");
+                            m.ops[i].state = State::Sending(c, Some(w));
+                        }
                         _ => unreachable!(),
                     }
                 }
@@ -410,7 +447,10 @@ fn run(data: &[u8]) {
                     } else {
                         (None, None)
                     };
-                    let in_kernel = matches!(m.ops[i].state, State::Submitted | State::Waiting(_));
+                    let in_kernel = matches!(
+                        m.ops[i].state,
+                        State::Submitted | State::Waiting(_) | State::Sending(..)
+                    );
                     if let (Some(h), true) = (held, in_kernel) {
                         m.held[h].kernel_owns.set(true);
                     }
@@ -426,7 +466,7 @@ fn run(data: &[u8]) {
                             assert_eq!(got, want, "op {i}: abandon after completion");
                             m.ops[i].state = State::Freed;
                         }
-                        State::Submitted | State::Waiting(_) => {
+                        State::Submitted | State::Waiting(_) | State::Sending(..) => {
                             assert_eq!(got, Abandoned::InFlight, "op {i}: abandon in flight");
                             m.ops[i].state = State::Abandoned(held, close);
                         }
@@ -489,7 +529,7 @@ fn run(data: &[u8]) {
     for i in 0..m.ops.len() {
         if matches!(
             m.ops[i].state,
-            State::Submitted | State::Waiting(_) | State::Abandoned(..)
+            State::Submitted | State::Waiting(_) | State::Abandoned(..) | State::Sending(..)
         ) {
             let token = m.ops[i].token;
             m.complete(token, c);

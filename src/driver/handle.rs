@@ -28,6 +28,9 @@ pub(crate) struct DriverHandle {
     closed: Cell<bool>,
     iteration: Cell<u64>,
     try_first: bool,
+    /// Stream writes of at least this many bytes go zero-copy (`Builder::send_zc`);
+    /// `u32::MAX` where the driver has no zero-copy sends or they are off.
+    send_zc_min: u32,
     loop_id: usize,
     /// Spare read buffers (`net::RecvBuf` on the readiness path), at most `MAX_SPARES`.
     spares: RefCell<Vec<Vec<u8>>>,
@@ -38,8 +41,15 @@ const MAX_SPARES: usize = 16;
 
 impl DriverHandle {
     /// The handle of `driver`, for the loop with id `loop_id`.
-    pub(crate) fn new(driver: Box<dyn Driver>, try_first: bool, loop_id: usize) -> DriverHandle {
+    pub(crate) fn new(
+        driver: Box<dyn Driver>,
+        try_first: bool,
+        send_zc_min: Option<u32>,
+        loop_id: usize,
+    ) -> DriverHandle {
+        let send_zc_min = send_zc_min.filter(|_| driver.send_zc()).unwrap_or(u32::MAX);
         DriverHandle {
+            send_zc_min,
             backend: driver.backend(),
             driver: RefCell::new(Some(driver)),
             drained: Cell::new(true),
@@ -66,6 +76,11 @@ impl DriverHandle {
     /// (`Builder::try_first_io`).
     pub(crate) fn try_first_io(&self) -> bool {
         self.try_first
+    }
+
+    /// Whether a stream write of `len` bytes goes zero-copy (`Builder::send_zc`).
+    pub(crate) fn send_zc(&self, len: usize) -> bool {
+        len >= self.send_zc_min as usize
     }
 
     /// The id of the loop the driver belongs to (`task::current::is_running`).

@@ -144,6 +144,9 @@ pub(crate) trait Driver {
     /// on the blocking pool instead.
     fn files(&self) -> bool;
 
+    /// Whether a zero-copy send (`OpCode::Send` with `zc`) may be submitted here.
+    fn send_zc(&self) -> bool;
+
     /// Whether `OpCode::AcceptMulti` may be submitted to a sink here. A kernel may still
     /// refuse it on first arm (`EINVAL`); callers then fall back to single-shot accepts.
     fn multishot_accept(&self) -> bool;

@@ -91,6 +91,11 @@ pub enum OpCode {
         fd: Fd,
         buf: *const u8,
         len: u32,
+        /// Zero-copy (`IORING_OP_SEND_ZC`, only where the driver says `send_zc()`): the
+        /// kernel reads the buffer in place, and a second completion (`F_NOTIF`) says
+        /// when it has let go of it; the operation completes with that one, carrying the
+        /// first one's result. A plain send elsewhere.
+        zc: bool,
     },
     RecvMsg {
         fd: Fd,

@@ -223,6 +223,7 @@ impl SendBuf {
             fd,
             buf: rest.as_ptr(),
             len: u32::try_from(rest.len()).unwrap_or(u32::MAX),
+            zc: false,
         };
         // SAFETY: the pointer is into `buf`'s heap memory, which the invariant keeps in
         // place and unwritten until the completion, or hands to the driver on drop.

@@ -37,6 +37,10 @@ pub(crate) enum Lifecycle {
     /// Completions go to this sink with this tag; a multishot operation stays here until
     /// its final completion (see `sink.rs`).
     Sink { sink: Rc<Sink>, tag: u64 },
+    /// A zero-copy send's result arrived (with `F_MORE`): the kernel still reads the
+    /// buffer, until its notification (the final completion), which completes the
+    /// operation with this result. The waker, if one polled.
+    Sending(Completion, Option<Waker>),
 }
 
 impl fmt::Debug for Lifecycle {
@@ -47,6 +51,7 @@ impl fmt::Debug for Lifecycle {
             Lifecycle::Completed(c) => f.debug_tuple("Completed").field(c).finish(),
             Lifecycle::Abandoned(..) => f.write_str("Abandoned"),
             Lifecycle::Sink { tag, .. } => write!(f, "Sink({tag:#x})"),
+            Lifecycle::Sending(c, _) => f.debug_tuple("Sending").field(c).finish(),
         }
     }
 }
@@ -163,6 +168,35 @@ impl OpSlab {
         };
         let life = entry.life.take();
         match life {
+            // A zero-copy send's result: its buffer stays the kernel's until the final
+            // completion, its notification.
+            Some(Lifecycle::Submitted) if !sink::is_final(completion.flags) => {
+                entry.life = Some(Lifecycle::Sending(completion, None));
+                Delivered::Quiet
+            }
+            Some(Lifecycle::Waiting(waker)) if !sink::is_final(completion.flags) => {
+                entry.life = Some(Lifecycle::Sending(completion, Some(waker)));
+                Delivered::Quiet
+            }
+            Some(Lifecycle::Sending(result, waker)) if sink::is_final(completion.flags) => {
+                // The kernel let go of the buffer: the send completes with its result
+                // (the operation is over: no `F_MORE` on what its future collects).
+                let result = Completion {
+                    flags: result.flags & !sink::F_MORE,
+                    ..result
+                };
+                entry.life = Some(Lifecycle::Completed(result));
+                self.in_flight -= 1;
+                match waker {
+                    Some(waker) => Delivered::Wake(waker),
+                    None => Delivered::Quiet,
+                }
+            }
+            Some(sending @ Lifecycle::Sending(..)) => {
+                // A second result for one send: keep the first, flag this one.
+                entry.life = Some(sending);
+                Delivered::Stray
+            }
             Some(Lifecycle::Submitted) => {
                 entry.life = Some(Lifecycle::Completed(completion));
                 self.in_flight -= 1;
@@ -234,6 +268,14 @@ impl OpSlab {
                 entry.life = Some(Lifecycle::Waiting(waker));
                 Poll::Pending
             }
+            Some(Lifecycle::Sending(result, waker)) => {
+                let waker = match waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => waker,
+                    _ => cx.waker().clone(),
+                };
+                entry.life = Some(Lifecycle::Sending(result, Some(waker)));
+                Poll::Pending
+            }
             Some(Lifecycle::Submitted | Lifecycle::Waiting(_)) => {
                 entry.life = Some(Lifecycle::Waiting(cx.waker().clone()));
                 Poll::Pending
@@ -267,7 +309,12 @@ impl OpSlab {
                     Abandoned::Done
                 }
             }
-            Some(Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Sink { .. }) => {
+            Some(
+                Lifecycle::Submitted
+                | Lifecycle::Waiting(_)
+                | Lifecycle::Sink { .. }
+                | Lifecycle::Sending(..),
+            ) => {
                 let holds = held.is_some();
                 entry.life = Some(Lifecycle::Abandoned(held, late));
                 if holds {
@@ -311,7 +358,8 @@ impl OpSlab {
                     Lifecycle::Submitted
                     | Lifecycle::Waiting(_)
                     | Lifecycle::Abandoned(_, Late::CloseFd | Late::Ignore)
-                    | Lifecycle::Sink { .. },
+                    | Lifecycle::Sink { .. }
+                    | Lifecycle::Sending(..),
                 ) => Some(OpId::from_user_data(token::encode(
                     slot as u32,
                     s.generation,
@@ -331,7 +379,8 @@ impl OpSlab {
                     Lifecycle::Submitted
                     | Lifecycle::Waiting(_)
                     | Lifecycle::Abandoned(..)
-                    | Lifecycle::Sink { .. },
+                    | Lifecycle::Sink { .. }
+                    | Lifecycle::Sending(..),
                 ) => Some(OpId::from_user_data(token::encode(
                     slot as u32,
                     s.generation,
@@ -438,6 +487,40 @@ mod tests {
         assert!(matches!(slab.complete(t, C), Delivered::Quiet));
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         assert_eq!((slab.in_flight(), slab.abandoned()), (0, 0));
+    }
+
+    /// A zero-copy send: its result (with `F_MORE`) does not complete it; the kernel's
+    /// notification does, with that result, waking the latest poller once.
+    #[test]
+    fn a_zero_copy_send_completes_with_its_notification() {
+        let mut slab = OpSlab::new();
+        let t = slab.insert();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(slab.poll(t, &mut cx).is_pending());
+        let result = Completion {
+            result: 4096,
+            flags: sink::F_MORE,
+        };
+        assert!(matches!(slab.complete(t, result), Delivered::Quiet));
+        assert!(
+            slab.poll(t, &mut cx).is_pending(),
+            "the buffer is still the kernel's"
+        );
+        assert_eq!(slab.in_flight(), 1);
+        let notif = Completion {
+            result: 0,
+            flags: 1 << 3, // IORING_CQE_F_NOTIF
+        };
+        assert!(matches!(slab.complete(t, notif), Delivered::Wake(_)));
+        assert_eq!(slab.in_flight(), 0);
+        assert_eq!(
+            slab.poll(t, &mut cx),
+            Poll::Ready(Completion {
+                result: 4096,
+                flags: 0
+            })
+        );
     }
 
     #[test]

@@ -323,6 +323,9 @@ pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
     waits: super::ready::Waits,
     /// `read_buffered`'s multishot receive and its received buffers (`recv_buf.rs`).
     buffered: Buffered,
+    /// Whether the socket takes zero-copy sends (TCP does, Unix sockets refuse them):
+    /// asked on the first write large enough for one.
+    zero_copy: std::cell::Cell<Option<bool>>,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
@@ -343,6 +346,19 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
             #[cfg(poll_io)]
             waits: super::ready::Waits::default(),
             buffered: Buffered::default(),
+            zero_copy: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Whether the socket takes zero-copy sends (see `zero_copy`).
+    fn takes_zero_copy(&self) -> bool {
+        match self.zero_copy.get() {
+            Some(takes) => takes,
+            None => {
+                let takes = crate::sys::net::is_tcp(self.fd.raw);
+                self.zero_copy.set(Some(takes));
+                takes
+            }
         }
     }
 
@@ -396,8 +412,9 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<'_, SendOp<B>> {
         let core = crate::event_loop::context::current_io("writing to a socket");
         let try_first = core.try_first_io();
-        let op = Op::new(core, SendOp::new(self.handle(), buf));
-        if try_first {
+        let zc = core.send_zc(buf.bytes_init()) && self.takes_zero_copy();
+        let op = Op::new(core, SendOp::with_zc(self.handle(), buf, zc));
+        if try_first && !zc {
             op.try_first(&self.write_gate)
         } else {
             op

@@ -424,6 +424,21 @@ pub(crate) fn is_stream(fd: RawFd) -> bool {
     .is_ok_and(|_| ty == libc::SOCK_STREAM)
 }
 
+/// Whether `fd` is a TCP socket (`SO_PROTOCOL`), which takes zero-copy sends.
+pub(crate) fn is_tcp(fd: RawFd) -> bool {
+    let mut proto: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ptr = (&mut proto as *mut libc::c_int).cast::<libc::c_void>();
+    syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_PROTOCOL,
+        ptr,
+        &mut len
+    ))
+    .is_ok_and(|_| proto == libc::IPPROTO_TCP)
+}
+
 /// [`send`] of a slice (at most 4 GiB of it per call).
 pub(crate) fn send_slice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     let len = u32::try_from(data.len()).unwrap_or(u32::MAX);

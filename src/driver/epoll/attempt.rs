@@ -105,7 +105,7 @@ impl Epoll {
             // SAFETY: as for accept, above.
             OpCode::Recv { fd, buf, len } => unsafe { sock::recv(fd.raw, buf, len) },
             // SAFETY: as for accept, above.
-            OpCode::Send { fd, buf, len } => unsafe { sock::send(fd.raw, buf, len) },
+            OpCode::Send { fd, buf, len, .. } => unsafe { sock::send(fd.raw, buf, len) },
             // SAFETY: as for accept, above.
             OpCode::RecvMsg { fd, msg } => unsafe { sock::recvmsg(fd.raw, msg) },
             // SAFETY: as for accept, above.

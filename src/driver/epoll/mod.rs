@@ -380,6 +380,10 @@ impl Driver for Epoll {
         None
     }
 
+    fn send_zc(&self) -> bool {
+        false
+    }
+
     fn files(&self) -> bool {
         // Regular files are always "ready": file I/O runs on the blocking pool.
         false

@@ -210,10 +210,11 @@ impl FaultDriver {
                 buf,
                 len: short,
             },
-            OpCode::Send { fd, buf, .. } => OpCode::Send {
+            OpCode::Send { fd, buf, zc, .. } => OpCode::Send {
                 fd,
                 buf,
                 len: short,
+                zc,
             },
             other => other,
         }
@@ -539,6 +540,10 @@ impl Driver for FaultDriver {
 
     fn files(&self) -> bool {
         self.inner.files()
+    }
+
+    fn send_zc(&self) -> bool {
+        self.inner.send_zc()
     }
 
     fn multishot_accept(&self) -> bool {

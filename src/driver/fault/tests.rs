@@ -114,6 +114,10 @@ impl Driver for Script {
         false
     }
 
+    fn send_zc(&self) -> bool {
+        false
+    }
+
     fn multishot_accept(&self) -> bool {
         true
     }

@@ -34,11 +34,21 @@ use crate::driver::slab::Completion;
 pub struct SendOp<B> {
     fd: Fd,
     buf: B,
+    /// Sent zero-copy (see [`DriverHandle::send_zc`]).
+    ///
+    /// [`DriverHandle::send_zc`]: crate::driver::handle::DriverHandle::send_zc
+    zc: bool,
 }
 
 impl<B: IoBuf> SendOp<B> {
     pub(crate) fn new(fd: Fd, buf: B) -> SendOp<B> {
-        SendOp { fd, buf }
+        SendOp { fd, buf, zc: false }
+    }
+
+    /// A send that goes zero-copy when `zc` (a stream's large write, where the driver
+    /// takes them).
+    pub(crate) fn with_zc(fd: Fd, buf: B, zc: bool) -> SendOp<B> {
+        SendOp { fd, buf, zc }
     }
 }
 
@@ -52,10 +62,15 @@ unsafe impl<B: IoBuf + Unpin> Operation for SendOp<B> {
             fd: self.fd,
             buf: self.buf.stable_ptr(),
             len: clamp_len(self.buf.bytes_init()),
+            zc: self.zc,
         }
     }
 
     fn try_now(&mut self) -> Option<Completion> {
+        if self.zc {
+            // A send(2) here would copy what the zero-copy send is for not copying.
+            return None;
+        }
         let (buf, len) = (self.buf.stable_ptr(), clamp_len(self.buf.bytes_init()));
         // SAFETY: `IoBuf`'s contract: `buf` is valid for reads of `bytes_init()` bytes,
         // of which `len` is at most; the call returns before the buffer can move on.

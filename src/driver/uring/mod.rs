@@ -77,6 +77,8 @@ pub(crate) struct Uring {
     retries: Retries,
     /// The kernel has the file opcodes (`setup::probe_files`).
     files: bool,
+    /// The kernel has `IORING_OP_SEND_ZC` (`setup::probe_send_zc`).
+    send_zc: bool,
     /// Retry timeouts and resubmissions decided while reaping, pushed after it (a reap
     /// may run inside `push`).
     retry_sqes: Vec<squeue::Entry>,
@@ -114,11 +116,13 @@ impl Uring {
             recv_buffers: (config.recv_buffers, config.recv_buffer_size),
             retries: Retries::default(),
             files: false,
+            send_zc: false,
             retry_sqes: Vec::new(),
             retry_ts: Box::new(retry::RETRY_WAITS.map(sqe::timespec)),
         };
         setup::probe_opcodes(&driver.ring)?;
         driver.files = setup::probe_files(&driver.ring);
+        driver.send_zc = setup::probe_send_zc(&driver.ring);
         driver.probe_nop()?;
         Ok(driver)
     }
@@ -415,6 +419,10 @@ impl Driver for Uring {
 
     fn files(&self) -> bool {
         self.files
+    }
+
+    fn send_zc(&self) -> bool {
+        self.send_zc
     }
 
     fn multishot_accept(&self) -> bool {

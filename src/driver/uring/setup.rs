@@ -128,6 +128,12 @@ pub(super) fn probe_files(ring: &IoUring) -> bool {
         && FILES.iter().all(|&code| probe.is_supported(code))
 }
 
+/// Whether the kernel has zero-copy sends (`IORING_OP_SEND_ZC`, Linux 6.0).
+pub(super) fn probe_send_zc(ring: &IoUring) -> bool {
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).is_ok() && probe.is_supported(opcode::SendZc::CODE)
+}
+
 /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
 /// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
 pub(super) fn probe_opcodes(ring: &IoUring) -> io::Result<()> {

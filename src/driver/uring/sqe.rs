@@ -22,7 +22,15 @@ pub(super) fn build(op: OpCode) -> squeue::Entry {
             opcode::Connect::new(types::Fd(fd.raw), addr, len).build()
         }
         OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd.raw), buf, len).build(),
-        OpCode::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd.raw), buf, len)
+        OpCode::Send {
+            fd,
+            buf,
+            len,
+            zc: true,
+        } => opcode::SendZc::new(types::Fd(fd.raw), buf, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build(),
+        OpCode::Send { fd, buf, len, .. } => opcode::Send::new(types::Fd(fd.raw), buf, len)
             .flags(libc::MSG_NOSIGNAL)
             .build(),
         OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd.raw), msg).build(),
