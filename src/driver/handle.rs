@@ -29,8 +29,8 @@ pub(crate) struct DriverHandle {
     iteration: Cell<u64>,
     try_first: bool,
     /// Stream writes of at least this many bytes go zero-copy (`Builder::send_zc`);
-    /// `u32::MAX` where the driver has no zero-copy sends or they are off.
-    send_zc_min: u32,
+    /// `None` where the driver has no zero-copy sends or they are off.
+    send_zc_min: Option<u32>,
     loop_id: usize,
     /// Spare read buffers (`net::RecvBuf` on the readiness path), at most `MAX_SPARES`.
     spares: RefCell<Vec<Vec<u8>>>,
@@ -47,7 +47,7 @@ impl DriverHandle {
         send_zc_min: Option<u32>,
         loop_id: usize,
     ) -> DriverHandle {
-        let send_zc_min = send_zc_min.filter(|_| driver.send_zc()).unwrap_or(u32::MAX);
+        let send_zc_min = send_zc_min.filter(|_| driver.send_zc());
         DriverHandle {
             send_zc_min,
             backend: driver.backend(),
@@ -80,7 +80,7 @@ impl DriverHandle {
 
     /// Whether a stream write of `len` bytes goes zero-copy (`Builder::send_zc`).
     pub(crate) fn send_zc(&self, len: usize) -> bool {
-        len >= self.send_zc_min as usize
+        self.send_zc_min.is_some_and(|min| len >= min as usize)
     }
 
     /// The id of the loop the driver belongs to (`task::current::is_running`).

@@ -339,7 +339,8 @@ impl OpSlab {
         }
     }
 
-    /// Whether the kernel still owns this operation (its completion has not arrived).
+    /// Whether the operation's completion has not arrived (a zero-copy send whose result
+    /// arrived but not its notification is not pending: there is nothing to cancel).
     pub(crate) fn is_pending(&mut self, id: OpId) -> bool {
         matches!(
             self.entry(id).and_then(|e| e.life.as_ref()),

@@ -439,7 +439,15 @@ impl Builder {
     /// large writes; on loopback (the bench's machine) it did not: the sender's CPU per
     /// MiB was 1.4–2.5 × a copying write's at 64 KiB writes, 0.70–1.00 × at 256 KiB and
     /// 1.00–1.84 × at 1 MiB, over three runs. Such writes skip try-first I/O. Ignored on
-    /// epoll, for Unix sockets, and where the kernel lacks the opcode.
+    /// epoll, for Unix sockets, and where the kernel lacks the opcodes (Linux 6.1).
+    ///
+    /// A zero-copy write completes when the kernel lets go of its buffer, which on TCP is
+    /// once the peer has acknowledged the data, not once it is queued: a write to a peer
+    /// that stops reading does not complete (cancelling it does not end it either), and
+    /// two peers that each write a message before reading the other's can wait on each
+    /// other where copying writes would not. It applies to every TCP write of the loop
+    /// (`TcpStream`, its halves, the streams API's `StreamWriter`). A TCP socket that
+    /// refuses zero-copy sends (kernel TLS) fails such writes with the kernel's error.
     ///
     /// ```
     /// use ringloop::net::{TcpListener, TcpStream};

@@ -93,8 +93,5 @@ pub(super) fn may_fail(code: &OpCode) -> bool {
 
 /// Operations whose completions come several to one operation (`F_MORE`).
 pub(super) fn is_multishot(code: &OpCode) -> bool {
-    matches!(
-        code,
-        OpCode::RecvMulti { .. } | OpCode::AcceptMulti { .. } | OpCode::Send { zc: true, .. }
-    )
+    matches!(code, OpCode::RecvMulti { .. } | OpCode::AcceptMulti { .. })
 }

@@ -128,10 +128,14 @@ pub(super) fn probe_files(ring: &IoUring) -> bool {
         && FILES.iter().all(|&code| probe.is_supported(code))
 }
 
-/// Whether the kernel has zero-copy sends (`IORING_OP_SEND_ZC`, Linux 6.0).
+/// Whether the kernel has zero-copy sends that always notify: `IORING_OP_SEND_ZC` with
+/// `IORING_OP_SENDMSG_ZC` beside it (Linux 6.1). On 6.0, a send that failed having sent
+/// nothing could set `F_MORE` on its result and never post the notification.
 pub(super) fn probe_send_zc(ring: &IoUring) -> bool {
     let mut probe = io_uring::Probe::new();
-    ring.submitter().register_probe(&mut probe).is_ok() && probe.is_supported(opcode::SendZc::CODE)
+    ring.submitter().register_probe(&mut probe).is_ok()
+        && probe.is_supported(opcode::SendZc::CODE)
+        && probe.is_supported(opcode::SendMsgZc::CODE)
 }
 
 /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
