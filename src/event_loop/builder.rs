@@ -590,7 +590,7 @@ impl Builder {
             slow_callback: self.slow_callback_duration.or_else(debug_from_env),
             busy_poll: self.busy_poll,
             remote_spin: self.remote_spin,
-            awaiting_remote: Cell::new(super::remote_task::Spin::Done),
+            awaiting_remote: Cell::new(false),
             sealed_spawning: Cell::new(false),
         };
         Ok(EventLoop {

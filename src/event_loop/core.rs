@@ -22,7 +22,6 @@ use crate::time::TimerTarget;
 use crate::time::timers::Timers;
 
 use super::ITERATION_BUDGET;
-use super::remote_task::Spin;
 
 /// Consecutive failed turns tolerated for `EINTR`, `EAGAIN` and `EBUSY` (retried at the
 /// next iteration, as if nothing happened) before the loop gives up with a panic.
@@ -69,9 +68,9 @@ pub(crate) struct Core {
     /// `Builder::remote_spin`: how long to poll before blocking when a `RemoteTask`
     /// awaited here is pending.
     pub(super) remote_spin: Duration,
-    /// A `RemoteTask` returned `Pending` here since the loop last spun for one: how
-    /// long to spin for it.
-    pub(super) awaiting_remote: Cell<Spin>,
+    /// A `RemoteTask` that asked for a spin returned `Pending` here since the loop last
+    /// spun for one.
+    pub(super) awaiting_remote: Cell<bool>,
     /// A spawn on the closed loop is dropping tasks (see `spawn`).
     pub(super) sealed_spawning: Cell<bool>,
 }
@@ -114,10 +113,8 @@ impl Core {
 
     /// A `RemoteTask` awaited on this loop is pending: the loop spins for its answer
     /// before it next blocks (`Builder::remote_spin`).
-    pub(crate) fn expect_remote(&self, spin: Spin) {
-        if spin != Spin::Done {
-            self.awaiting_remote.set(spin);
-        }
+    pub(crate) fn expect_remote(&self) {
+        self.awaiting_remote.set(true);
     }
 
     /// Whether the loop was built with [`Builder::eager_tasks`]`(true)`.
@@ -132,7 +129,7 @@ impl Core {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (completer, mut result) = super::remote_task::channel::<T>(Spin::Done);
+        let (completer, mut result) = super::remote_task::channel::<T>(false);
         // Refused (the pool closed, or no thread could start): the job is dropped unrun,
         // and its completer answers `Cancelled`.
         let alone = self.blocking.execute_alone(move || {
@@ -234,9 +231,10 @@ impl Core {
         if wait == Wait::Poll {
             return wait;
         }
-        let remote = match self.awaiting_remote.replace(Spin::Done) {
-            Spin::Full => self.remote_spin,
-            Spin::Done => Duration::ZERO,
+        let remote = if self.awaiting_remote.replace(false) {
+            self.remote_spin
+        } else {
+            Duration::ZERO
         };
         let for_remote = remote > self.busy_poll;
         let spin = if for_remote { remote } else { self.busy_poll };

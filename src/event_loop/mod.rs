@@ -145,9 +145,7 @@ impl EventLoop {
         let enter = crate::event_loop::context::enter(&self.core);
         self.core.running.set(true);
         // A spin asked for by the last run's final poll is not this run's.
-        self.core
-            .awaiting_remote
-            .set(crate::event_loop::remote_task::Spin::Done);
+        self.core.awaiting_remote.set(false);
         Running {
             core: &self.core,
             _enter: enter,

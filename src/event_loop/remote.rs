@@ -194,7 +194,7 @@ impl Remote {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let (completer, task) = remote_task::channel(remote_task::Spin::Full);
+        let (completer, task) = remote_task::channel(true);
         let call = move || {
             let core = super::context::current_core("Remote::spawn");
             // The work runs as a task of its own, so a panic in `f` or its future is

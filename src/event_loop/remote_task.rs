@@ -81,18 +81,10 @@ fn finish<T>(cell: &Cell<T>, result: Result<T, TaskError>) {
     }
 }
 
-/// How long a loop awaiting a [`RemoteTask`] spins for its answer, once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Spin {
-    /// Not again (it did, or never should).
-    Done,
-    /// Up to `Builder::remote_spin`.
-    Full,
-}
-
-/// A new cell: the completer for the work, the task for the waiting side, which spins
-/// for the answer as `spin` says.
-pub(super) fn channel<T>(spin: Spin) -> (Completer<T>, RemoteTask<T>) {
+/// A new cell: the completer for the work, the task for the waiting side; with `spin`,
+/// the loop that first finds the task pending spins for the answer once
+/// (`Builder::remote_spin`).
+pub(super) fn channel<T>(spin: bool) -> (Completer<T>, RemoteTask<T>) {
     let cell = Arc::new(Cell {
         state: Mutex::new(State {
             result: None,
@@ -129,14 +121,14 @@ pub(super) fn channel<T>(spin: Spin) -> (Completer<T>, RemoteTask<T>) {
 #[must_use = "dropping a RemoteTask detaches the work; await it or join it for its result"]
 pub struct RemoteTask<T> {
     cell: Arc<Cell<T>>,
-    /// How the loop polling it is still to spin for the answer (once is enough).
-    spin: Spin,
+    /// The loop that first finds it pending is still to spin for the answer (once).
+    spin: bool,
 }
 
 impl<T> RemoteTask<T> {
-    /// Makes the loop that first finds it pending spin for the answer (see [`Spin`]).
+    /// Makes the loop that first finds it pending spin for the answer once.
     pub(super) fn spin_once(&mut self) {
-        self.spin = Spin::Full;
+        self.spin = true;
     }
 
     /// Blocks this thread until the work finishes; its result.
@@ -219,11 +211,11 @@ impl<T> Future for RemoteTask<T> {
         // The answer usually comes within microseconds: a ringloop loop polling this
         // spins for it once before blocking (`Builder::remote_spin`); an answer that
         // takes longer is waited for without spinning again.
-        if this.spin != Spin::Done {
+        if this.spin {
             if let Some(core) = super::context::try_current() {
-                core.expect_remote(this.spin);
+                core.expect_remote();
             }
-            this.spin = Spin::Done;
+            this.spin = false;
         }
         Poll::Pending
     }
