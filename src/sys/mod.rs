@@ -108,6 +108,23 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the CPU to start loading the cache line at `ptr` (a hint: it never faults, so
+/// any address will do, dangling or null). The loop prefetches the next task node or
+/// timer entry it will touch while it works on the current one: with many tasks or
+/// timers their memory is cold, and a miss costs as much as a task step.
+#[inline(always)]
+pub(crate) fn prefetch<T>(ptr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: `prefetch` is a hint that reads nothing architecturally and cannot
+        // fault, whatever the address; SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

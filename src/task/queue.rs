@@ -63,6 +63,10 @@ impl ReadyQueue {
         // SAFETY: `head` is a node the queue holds a reference to (alive).
         let header = unsafe { ptr.as_ref() };
         let next = header.queue_next.take();
+        if let Some(next) = next {
+            // Its step comes after this one's: start loading its node (often cold).
+            crate::sys::prefetch(next.as_ptr());
+        }
         self.head.set(next);
         if next.is_none() {
             self.tail.set(None);

@@ -28,6 +28,18 @@ pub(crate) enum TimerTarget {
     Call(NodeRef),
 }
 
+impl TimerTarget {
+    /// Starts loading the memory that firing this timer will touch: the woken task's
+    /// node (a ringloop waker's data pointer; any other waker's is harmless to prefetch)
+    /// or the callback's.
+    pub(crate) fn prefetch(&self) {
+        match self {
+            TimerTarget::Wake(waker) => crate::sys::prefetch(waker.data()),
+            TimerTarget::Call(node) => crate::sys::prefetch(node.as_ptr().as_ptr()),
+        }
+    }
+}
+
 /// Converts a duration to whole nanoseconds, saturating at `u64::MAX` ("never").
 /// `Builder::timer_slack`'s default: timers due within the same millisecond of the
 /// loop's clock share one wake-up (tokio's and libuv's resolution).
