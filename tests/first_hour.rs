@@ -156,6 +156,38 @@ fn a_closed_loop_drops_new_work_at_once_even_chains_of_it() {
     });
 }
 
+/// The same for callbacks: a closure whose destructor schedules the next one with
+/// `call_soon` on the closed loop (a chain of 100,000) is dropped link by link, without
+/// recursing into the stack.
+#[test]
+fn a_chain_of_call_soon_from_destructors_on_a_closed_loop_does_not_recurse() {
+    struct Recall(ringloop::LoopHandle, Rc<Cell<u32>>);
+    impl Drop for Recall {
+        fn drop(&mut self) {
+            let n = self.1.get();
+            if n < 100_000 {
+                self.1.set(n + 1);
+                let next = Recall(self.0.clone(), self.1.clone());
+                self.0.call_soon(move || drop(next));
+            }
+        }
+    }
+    support::on_each_backend(|backend| {
+        let lp = support::new_loop(backend);
+        let handle = lp.handle();
+        drop(lp);
+        let count = Rc::new(Cell::new(0));
+        let first = Recall(handle.clone(), count.clone());
+        handle.call_soon(move || drop(first));
+        assert_eq!(count.get(), 100_000, "every link of the chain was dropped");
+        // Nothing is left held: the next call is dropped at once too.
+        let held = Rc::new(());
+        let h = held.clone();
+        handle.call_soon(move || drop(h));
+        assert_eq!(Rc::strong_count(&held), 1);
+    });
+}
+
 #[test]
 fn get_running_loop_outside_a_loop_says_what_to_do() {
     let err = std::panic::catch_unwind(ringloop::get_running_loop).unwrap_err();

@@ -597,6 +597,7 @@ impl Builder {
             awaiting_remote: Cell::new(false),
             spin_backoff: super::core::SpinBackoff::default(),
             sealed_spawning: Cell::new(false),
+            sealed_calls: RefCell::new(None),
         };
         Ok(EventLoop {
             core: Rc::new(core),

@@ -14,6 +14,7 @@ use crate::driver::handle::DriverHandle;
 use crate::driver::{Backend, Wait};
 use crate::task::blocking::BlockingPool;
 use crate::task::callback;
+use crate::task::header::NodeRef;
 use crate::task::raw::catch;
 use crate::task::remote::{RemoteMsg, Shared, log_drop_panic};
 use crate::task::scheduler::{Popped, Scheduler};
@@ -120,6 +121,9 @@ pub(crate) struct Core {
     pub(super) spin_backoff: SpinBackoff,
     /// A spawn on the closed loop is dropping tasks (see `spawn`).
     pub(super) sealed_spawning: Cell<bool>,
+    /// Callbacks scheduled on the closed loop, waiting to be dropped (see
+    /// [`discard_sealed`](Self::discard_sealed)); `Some` while a drop is under way.
+    pub(super) sealed_calls: RefCell<Option<Vec<NodeRef>>>,
 }
 
 impl Core {
@@ -156,6 +160,25 @@ impl Core {
         } else {
             self.sched.spawn(future)
         }
+    }
+
+    /// Drops a callback scheduled on the closed loop (which runs nothing new). A
+    /// destructor that schedules another one from that drop (a chain of them) only
+    /// queues it: the outermost call drops them all in turn, without recursing.
+    pub(crate) fn discard_sealed(&self, node: NodeRef) {
+        if let Some(pending) = self.sealed_calls.borrow_mut().as_mut() {
+            pending.push(node);
+            return;
+        }
+        *self.sealed_calls.borrow_mut() = Some(Vec::new());
+        let mut next = Some(node);
+        while let Some(node) = next {
+            if let Some(report) = node.discard() {
+                crate::task::error::default_exception_handler(report);
+            }
+            next = self.sealed_calls.borrow_mut().as_mut().and_then(Vec::pop);
+        }
+        *self.sealed_calls.borrow_mut() = None;
     }
 
     /// A `RemoteTask` awaited on this loop is pending: the loop spins for its answer

@@ -18,9 +18,7 @@ pub(crate) fn call_soon_on(core: &Rc<Core>, f: impl FnOnce() + 'static) -> Callb
     let handle = CallbackRef::new(node.clone());
     if core.shared().is_sealed() {
         // A closed loop runs nothing new: the closure is dropped now, not held.
-        if let Some(report) = node.discard() {
-            crate::task::error::default_exception_handler(report);
-        }
+        core.discard_sealed(node);
     } else {
         core.sched.schedule(node);
     }
