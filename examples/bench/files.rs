@@ -6,8 +6,10 @@
 //! as on ext4), ringloop-epoll through its blocking pool; tokio does what `tokio::fs` does for every
 //! call, a job on its blocking pool (`tokio::task::spawn_blocking`), here with
 //! `FileExt::read_at` / `write_all_at` and the buffer moved in and out (positional, so
-//! no seek, and no copy into `tokio::fs::File`'s own buffer). The file is removed at the
-//! end, never synced: the writes measure the page cache, not the disk.
+//! no seek, and no copy into `tokio::fs::File`'s own buffer). The writes measure the
+//! page cache, not the disk: each round makes [`WRITE_PASSES`] passes per runtime, each
+//! a sample, and before each the file is synced, untimed, so every pass starts from clean
+//! pages with no other pass's writeback under way. The file is removed at the end.
 
 use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt;
@@ -268,6 +270,21 @@ async fn tokio_reads(file: Arc<std::fs::File>, mut rng: u64, blocks: u64, until:
     reads
 }
 
+/// Whole-file write passes per runtime per round, each a sample.
+pub(crate) const WRITE_PASSES: usize = 4;
+
+/// Writes the file's dirty pages back and waits for it (between write passes,
+/// untimed); a failure is reported once.
+fn sync(path: &Path, errors: &mut Vec<String>) {
+    if let Err(e) = std::fs::File::open(path).and_then(|f| f.sync_all()) {
+        let e = format!("cannot sync {}: {e}", path.display());
+        if !errors.contains(&e) {
+            eprintln!("\nbench: files: {e}");
+            errors.push(e);
+        }
+    }
+}
+
 /// Progress steps of [`run_files`].
 pub(crate) fn file_steps(plan: &Plan) -> usize {
     1 + RUNTIMES.len() * (1 + plan.file_rounds)
@@ -346,14 +363,33 @@ pub(crate) fn run_files(
                     FileWorkload::Reads(depth) => {
                         (0, runner.reads(depth, blocks, plan.file_window))
                     }
-                    FileWorkload::Writes => (1, (size / CHUNK as u64, runner.write_whole(size))),
+                    FileWorkload::Writes => {
+                        // Several passes, each a sample, each from clean pages: the
+                        // previous pass's dirty pages are written back first (untimed),
+                        // so no pass inherits another runtime's writeback.
+                        for _ in 1..WRITE_PASSES {
+                            sync(&path, &mut results.errors);
+                            let took = runner.write_whole(size);
+                            samples[w][runtime.index()]
+                                .push(size as f64 / CHUNK as f64 / took.as_secs_f64());
+                        }
+                        sync(&path, &mut results.errors);
+                        (
+                            1,
+                            (
+                                WRITE_PASSES as u64 * (size / CHUNK as u64),
+                                runner.write_whole(size),
+                            ),
+                        )
+                    }
                 };
                 let i = runtime.index();
                 ops[kind][i] += n;
                 jobs[kind][i] = jobs[kind][i]
                     .zip(before.zip(runner.blocking_jobs()))
                     .map(|(sum, (before, after))| sum + (after - before));
-                samples[w][runtime.index()].push(n as f64 / took.as_secs_f64());
+                let per_pass = if kind == 1 { WRITE_PASSES as u64 } else { 1 };
+                samples[w][runtime.index()].push((n / per_pass) as f64 / took.as_secs_f64());
             }
         }
     }

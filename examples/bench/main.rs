@@ -73,7 +73,8 @@
 //!    std and removed at the end; then 4 KiB random reads from the page cache at queue
 //!    depth 1 and 32 (that many tasks, each reading in a loop) for 0.5 s windows
 //!    (reads/s and MiB/s), and 1 MiB sequential writes of the whole file (MiB/s, page
-//!    cache, never synced). ringloop-io_uring's `fs::File` goes through the ring,
+//!    cache; several passes per round, each after an untimed sync so none inherits
+//!    another's writeback). ringloop-io_uring's `fs::File` goes through the ring,
 //!    ringloop-epoll's through its blocking pool; tokio does what `tokio::fs` does,
 //!    `FileExt::read_at` / `write_all_at` inside `tokio::task::spawn_blocking`. Targets:
 //!    QD32 reads ≥ 3 × tokio::fs's throughput, writes ≥ tokio::fs's.

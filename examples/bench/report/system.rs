@@ -98,8 +98,11 @@ pub(super) fn files_table(w: &mut String, plan: &Plan, files: &FileResults, othe
          `tokio::task::spawn_blocking` (what every `tokio::fs::File` call does, here \
          without its seek and its copy into the file's own buffer), on a current_thread \
          runtime. QD32: 32 tasks, each reading in a loop; QD1: one. Medians over {} \
-         interleaved round(s): reads for {:.1} s windows, writes of the whole file, to the \
-         page cache (never synced; the file is removed at the end). ringloop-io_uring \
+         interleaved round(s): reads for {:.1} s windows; writes of the whole file to the \
+         page cache, {} passes per runtime per round (each a sample, the median over \
+         them), each after a sync of the file (untimed: every pass starts from clean \
+         pages, with no other pass's writeback under way); the file is removed at the \
+         end. ringloop-io_uring \
          writes as `fs::File` routes them: tried on the loop without blocking \
          (`RWF_NOWAIT`), else on its blocking pool, not io_uring's io-wq threads (a file \
          system that refuses nonblocking buffered writes, as ext4 does). ringloop's \
@@ -108,6 +111,7 @@ pub(super) fn files_table(w: &mut String, plan: &Plan, files: &FileResults, othe
         Runtime::Epoll.label(),
         plan.file_rounds,
         plan.file_window.as_secs_f64(),
+        crate::files::WRITE_PASSES,
         jobs(Runtime::IoUring),
         jobs(Runtime::Epoll),
     );
