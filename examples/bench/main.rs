@@ -263,7 +263,7 @@ impl Plan {
             sparse_span: Duration::from_secs(1),
             timer_counts: &[10_000, 100_000, 1_000_000],
             timer_span: Duration::from_secs(1),
-            timer_runs: 3,
+            timer_runs: 5,
             timer_warmup: true,
             core_runs: 5,
             latency_round_trips: 20_000,

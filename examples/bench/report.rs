@@ -332,12 +332,13 @@ fn timer_table(w: &mut String, plan: &Plan, timers: &TimerResults) {
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "A task per timer sleeps once; all are awaited. Medians of {} run(s){}. Each \
+        "A task per timer sleeps once; all are awaited. Medians of {} run(s) interleaved \
+         across the runtimes{}. Each \
          runtime with its default settings (ringloop: the default builder, so its \
          default `timer_slack`; a timer never fires early).",
         plan.timer_runs,
         if plan.timer_warmup {
-            " after a warm-up run"
+            ", after a warm-up run on each"
         } else {
             ""
         }

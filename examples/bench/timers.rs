@@ -9,8 +9,8 @@
 //! - **scaling**: 10k to 1M random microsecond sleeps within 1 s: how the cost per timer
 //!   grows with the number of timers (the last, 1M, is the 1M-timer workload).
 //!
-//! Each is run once to warm up (not in `--quick`), then measured several times on each
-//! runtime in turn; the figure is the median.
+//! Each is run once on each runtime to warm up (not in `--quick`), then measured several
+//! times, the runs interleaved across the runtimes; the figure is the median.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -103,22 +103,14 @@ fn cpu_of_run<R: Exec>(rt: &R, delays: &Rc<[Duration]>) -> Duration {
     spent
 }
 
-struct TimerMedian<'a> {
+/// One run of a timer workload: the thread's CPU time.
+struct TimerRun<'a> {
     delays: &'a Rc<[Duration]>,
-    warmup: bool,
-    runs: usize,
 }
 
-impl RunOn<Duration> for TimerMedian<'_> {
+impl RunOn<Duration> for TimerRun<'_> {
     fn run<R: Exec>(&self, rt: &R) -> Duration {
-        if self.warmup {
-            cpu_of_run(rt, self.delays);
-        }
-        let mut runs: Vec<Duration> = (0..self.runs)
-            .map(|_| cpu_of_run(rt, self.delays))
-            .collect();
-        runs.sort();
-        runs[runs.len() / 2]
+        cpu_of_run(rt, self.delays)
     }
 }
 
@@ -133,20 +125,31 @@ pub(crate) fn run_timers(plan: &Plan, available: &Available, progress: &Progress
         .into_iter()
         .map(|workload| {
             let delays = workload.delays(plan);
-            let median = TimerMedian {
-                delays: &delays,
-                warmup: plan.timer_warmup,
-                runs: plan.timer_runs,
-            };
-            let mut row = [None; 4];
+            let once = TimerRun { delays: &delays };
+            // A warm-up run on each runtime, then the runs interleaved across the
+            // runtimes, so a burst of other work disturbs one run of each at most.
             for runtime in CORE_RUNTIMES {
                 progress.step(format!(
                     "timers: {} on {}",
                     workload.name(plan),
                     runtime.label()
                 ));
-                row[runtime.index()] = runtimes.with(runtime, &median);
+                if plan.timer_warmup {
+                    runtimes.with(runtime, &once);
+                }
             }
+            let mut runs: [Vec<Duration>; 4] = Default::default();
+            for _ in 0..plan.timer_runs {
+                for runtime in CORE_RUNTIMES {
+                    if let Some(cpu) = runtimes.with(runtime, &once) {
+                        runs[runtime.index()].push(cpu);
+                    }
+                }
+            }
+            let row = runs.map(|mut runs| {
+                runs.sort();
+                runs.get(runs.len() / 2).copied()
+            });
             (workload, row)
         })
         .collect()
