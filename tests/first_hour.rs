@@ -5,9 +5,11 @@
 
 mod support;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ringloop::net::UnixStream;
@@ -185,6 +187,77 @@ fn a_chain_of_call_soon_from_destructors_on_a_closed_loop_does_not_recurse() {
         let h = held.clone();
         handle.call_soon(move || drop(h));
         assert_eq!(Rc::strong_count(&held), 1);
+    });
+}
+
+/// Closures a destructor schedules on the closed loop are dropped in the order it
+/// scheduled them; `call_later` there drops its closure too (no timer fires on a closed
+/// loop), and the handle's `cancel` is harmless.
+#[test]
+fn closures_scheduled_on_a_closed_loop_are_dropped_in_order() {
+    struct Note(Rc<RefCell<Vec<&'static str>>>, &'static str);
+    impl Drop for Note {
+        fn drop(&mut self) {
+            self.0.borrow_mut().push(self.1);
+        }
+    }
+    struct Schedules(ringloop::LoopHandle, Rc<RefCell<Vec<&'static str>>>);
+    impl Drop for Schedules {
+        fn drop(&mut self) {
+            let (a, b) = (Note(self.1.clone(), "a"), Note(self.1.clone(), "b"));
+            self.0.call_soon(move || drop(a));
+            self.0.call_soon(move || drop(b));
+        }
+    }
+    support::on_each_backend(|backend| {
+        let lp = support::new_loop(backend);
+        let handle = lp.handle();
+        drop(lp);
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let outer = Schedules(handle.clone(), dropped.clone());
+        handle.call_soon(move || drop(outer));
+        assert_eq!(*dropped.borrow(), ["a", "b"]);
+        let late = Note(dropped.clone(), "later");
+        let timer = handle.call_later(Duration::from_millis(1), move || drop(late));
+        assert_eq!(
+            *dropped.borrow(),
+            ["a", "b", "later"],
+            "dropped at once, not held"
+        );
+        timer.cancel();
+    });
+}
+
+/// `Remote::call_soon_threadsafe` on a closed loop drops the refused closure on the
+/// calling thread; a chain of them (each destructor calling again) does not recurse.
+#[test]
+fn a_chain_of_refused_remote_calls_does_not_recurse() {
+    struct Recall(ringloop::Remote, Arc<AtomicU32>);
+    impl Drop for Recall {
+        fn drop(&mut self) {
+            let n = self.1.load(Ordering::Relaxed);
+            if n < 100_000 {
+                self.1.store(n + 1, Ordering::Relaxed);
+                let next = Recall(self.0.clone(), self.1.clone());
+                assert!(self.0.call_soon_threadsafe(move || drop(next)).is_err());
+            }
+        }
+    }
+    support::on_each_backend(|backend| {
+        let lp = support::new_loop(backend);
+        let remote = lp.remote();
+        drop(lp);
+        let count = Arc::new(AtomicU32::new(0));
+        let first = Recall(remote.clone(), count.clone());
+        let refused = std::thread::spawn(move || remote.call_soon_threadsafe(move || drop(first)))
+            .join()
+            .unwrap();
+        assert!(refused.is_err());
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            100_000,
+            "every link was dropped"
+        );
     });
 }
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
@@ -47,8 +48,8 @@ const MAX_SPIN_BACKOFF: u32 = 6;
 /// Adaptive remote spinning: a spin that runs out without an answer says the answers
 /// now take longer than the spin, and spinning for them only burns a CPU (or, on a
 /// hyperthread, slows the sibling that makes the answer: a lone 1 MiB file write on the
-/// pool took 130–145 µs with the loop spinning against 105–130 µs without, in a scratch
-/// run here). After `n` such spins in a row the next `2^n - 1` are skipped (`n` at most
+/// pool took 130–195 µs with the loop spinning against 105–145 µs without, in scratch
+/// runs here). After `n` such spins in a row the next `2^n - 1` are skipped (`n` at most
 /// [`MAX_SPIN_BACKOFF`], so one spin in 64 probes whether answers are fast again); a
 /// spin that gets its answer starts over.
 #[derive(Debug, Default)]
@@ -69,9 +70,11 @@ impl SpinBackoff {
         }
     }
 
-    /// The spin got its answer (or other work) in time.
+    /// A spin got the answer in time (a `busy_poll` spin too, while remote spins were
+    /// being skipped): spin for every wait again.
     fn answered(&self) {
         self.misses.set(0);
+        self.skip.set(0);
     }
 
     /// The spin ran its full length without an answer.
@@ -123,7 +126,7 @@ pub(crate) struct Core {
     pub(super) sealed_spawning: Cell<bool>,
     /// Callbacks scheduled on the closed loop, waiting to be dropped (see
     /// [`discard_sealed`](Self::discard_sealed)); `Some` while a drop is under way.
-    pub(super) sealed_calls: RefCell<Option<Vec<NodeRef>>>,
+    pub(super) sealed_calls: RefCell<Option<VecDeque<NodeRef>>>,
 }
 
 impl Core {
@@ -167,18 +170,26 @@ impl Core {
     /// queues it: the outermost call drops them all in turn, without recursing.
     pub(crate) fn discard_sealed(&self, node: NodeRef) {
         if let Some(pending) = self.sealed_calls.borrow_mut().as_mut() {
-            pending.push(node);
+            pending.push_back(node);
             return;
         }
-        *self.sealed_calls.borrow_mut() = Some(Vec::new());
+        *self.sealed_calls.borrow_mut() = Some(VecDeque::new());
+        // `discard` contains the closures' panics; their reports are made once the
+        // queue is reset, so nothing can unwind out of the loop and leave it set.
+        let mut reports = Vec::new();
         let mut next = Some(node);
         while let Some(node) = next {
-            if let Some(report) = node.discard() {
-                crate::task::error::default_exception_handler(report);
-            }
-            next = self.sealed_calls.borrow_mut().as_mut().and_then(Vec::pop);
+            reports.extend(node.discard());
+            next = self
+                .sealed_calls
+                .borrow_mut()
+                .as_mut()
+                .and_then(VecDeque::pop_front);
         }
         *self.sealed_calls.borrow_mut() = None;
+        for report in reports {
+            crate::task::error::default_exception_handler(report);
+        }
     }
 
     /// A `RemoteTask` awaited on this loop is pending: the loop spins for its answer
@@ -301,7 +312,10 @@ impl Core {
         if wait == Wait::Poll {
             return wait;
         }
-        let remote = if self.awaiting_remote.replace(false) && self.spin_backoff.try_spin() {
+        // A remote answer awaited: whatever spin runs (the remote one, or `busy_poll`
+        // when this wait's remote spin is skipped) tells the back-off how it went.
+        let awaiting = self.awaiting_remote.replace(false);
+        let remote = if awaiting && self.spin_backoff.try_spin() {
             self.remote_spin
         } else {
             Duration::ZERO
@@ -325,7 +339,9 @@ impl Core {
             match turned {
                 Some(Ok(false)) => {}
                 Some(Ok(true)) => {
-                    if for_remote {
+                    // Only the remote queue's notice is the answer; other I/O says
+                    // nothing about how fast answers come.
+                    if awaiting && self.shared().is_notified() {
                         self.spin_backoff.answered();
                     }
                     return Wait::Poll;
@@ -340,7 +356,7 @@ impl Core {
                 None => return wait,
             }
             if self.shared().is_notified() || self.stopping.get() {
-                if for_remote {
+                if awaiting && self.shared().is_notified() {
                     self.spin_backoff.answered();
                 }
                 return Wait::Poll;
@@ -701,5 +717,11 @@ mod tests {
         while !backoff.try_spin() {}
         backoff.answered();
         assert!(pattern(5, true).iter().all(|&s| s));
+        // An answer caught while spins are being skipped (by a `busy_poll` spin) ends
+        // the skipping too.
+        pattern(3, false);
+        assert!(!backoff.try_spin());
+        backoff.answered();
+        assert!(backoff.try_spin());
     }
 }

@@ -35,6 +35,14 @@ pub(crate) fn call_at_ns(
 ) -> CallbackHandle {
     let node = callback::allocate(f, 1);
     let handle = CallbackRef::new(node.clone());
+    if core.timers.is_closed() {
+        // A closed (or closing) loop fires no timer: the closure is dropped now.
+        core.discard_sealed(node);
+        return CallbackHandle {
+            callback: handle,
+            timer: None,
+        };
+    }
     let key = core.timers.insert(deadline, TimerTarget::Call(node));
     CallbackHandle {
         callback: handle,

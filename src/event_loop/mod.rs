@@ -624,7 +624,9 @@ impl EventLoop {
     ///
     /// Unlike [`run`](crate::run), `close` does not give tasks a last iteration to see
     /// their cancellation: cancel and run them first if their done callbacks must run.
-    /// A task spawned on a closed loop is cancelled at once (its future dropped unrun).
+    /// A task spawned on a closed loop is cancelled at once (its future dropped unrun);
+    /// a callback scheduled on it (`call_soon`, `call_later`, `call_at`) is dropped at
+    /// once, unrun.
     ///
     /// ```
     /// let lp = ringloop::EventLoop::new()?;

@@ -1,5 +1,7 @@
 //! `Remote`: the loop's handle for other threads, and the errors of its calls.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -254,9 +256,7 @@ impl Remote {
         match self.shared.push_call(f, false) {
             Ok(()) => Ok(()),
             Err((_, f)) => {
-                if let Err(payload) = catch(move || drop(f)) {
-                    log_drop_panic("a call refused by a closed event loop", &*payload);
-                }
+                drop_refused(f);
                 Err(Closed)
             }
         }
@@ -370,5 +370,40 @@ impl fmt::Debug for Remote {
         f.debug_struct("Remote")
             .field("shared", &self.shared)
             .finish()
+    }
+}
+
+/// Drops a call a closed loop refused, on this thread. A destructor that calls
+/// `call_soon_threadsafe` on a closed loop again (a chain of them) only queues its
+/// closure: the outermost call drops them all in turn, in order, without recursing.
+/// Panics are contained and logged once the queue is reset.
+fn drop_refused<F: Send + 'static>(f: F) {
+    thread_local! {
+        static DROPPING: RefCell<Option<VecDeque<Box<dyn Send>>>> = const { RefCell::new(None) };
+    }
+    let f = match DROPPING.with(|d| match d.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push_back(Box::new(f));
+            None
+        }
+        None => Some(f),
+    }) {
+        Some(f) => f,
+        None => return,
+    };
+    DROPPING.with(|d| *d.borrow_mut() = Some(VecDeque::new()));
+    let mut panics = Vec::new();
+    if let Err(payload) = catch(move || drop(f)) {
+        panics.push(payload);
+    }
+    while let Some(next) = DROPPING.with(|d| d.borrow_mut().as_mut().and_then(VecDeque::pop_front))
+    {
+        if let Err(payload) = catch(move || drop(next)) {
+            panics.push(payload);
+        }
+    }
+    DROPPING.with(|d| *d.borrow_mut() = None);
+    for payload in panics {
+        log_drop_panic("a call refused by a closed event loop", &*payload);
     }
 }

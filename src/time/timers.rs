@@ -151,6 +151,11 @@ impl Timers {
         self.taken_through.set(now);
     }
 
+    /// Whether the loop is closing or closed (new timers are refused).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
     /// Refuses new timers from now on (the loop is closing).
     pub(crate) fn close(&self) {
         self.closed.set(true);
