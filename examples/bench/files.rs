@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::measure::median;
-use crate::runtime::{RUNTIMES, Runtime};
+use crate::runtime::{RUNTIMES, Runtime, rotated};
 use crate::{Plan, Progress};
 
 /// A read's size, and the unit of the file's pattern.
@@ -347,7 +347,7 @@ pub(crate) fn run_files(
     let mut ops = [[0u64; 3]; 2];
     let mut jobs = [[Some(0u64); 3]; 2];
     for round in 0..plan.file_rounds {
-        for runtime in RUNTIMES {
+        for runtime in rotated(round) {
             progress.step(format!(
                 "files: round {}/{} on {}",
                 round + 1,

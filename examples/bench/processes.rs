@@ -8,7 +8,7 @@ use std::io;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::runtime::{RUNTIMES, Runtime};
+use crate::runtime::{RUNTIMES, Runtime, rotated};
 use crate::{Plan, Progress};
 
 /// The program spawned: it exits at once, successfully.
@@ -121,7 +121,7 @@ pub(crate) fn run_processes(
         }
     });
     for round in 0..rounds {
-        for runtime in RUNTIMES {
+        for runtime in rotated(round as usize) {
             progress.step(format!(
                 "processes: {per_round} × spawn + wait `{PROGRAM}` on {}, round {}/{rounds}",
                 runtime.label(),

@@ -333,7 +333,7 @@ fn timer_table(w: &mut String, plan: &Plan, timers: &TimerResults) {
     let _ = writeln!(
         w,
         "A task per timer sleeps once; all are awaited. Medians of {} run(s) interleaved \
-         across the runtimes{}. Each \
+         across the runtimes (their order rotated each run){}. Each \
          runtime with its default settings (ringloop: the default builder, so its \
          default `timer_slack`; a timer never fires early).",
         plan.timer_runs,

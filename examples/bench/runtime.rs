@@ -24,6 +24,15 @@ pub(crate) enum Runtime {
 /// The runtimes of every part but the core workloads.
 pub(crate) const RUNTIMES: [Runtime; 3] = [Runtime::IoUring, Runtime::Epoll, Runtime::Tokio];
 
+/// [`RUNTIMES`] in the order of round `round`: rotated by one each round, so over as many
+/// rounds as runtimes each runs in every position once (the runtime measured right
+/// after another inherits its leftovers: its writeback, its threads' caches).
+pub(crate) fn rotated(round: usize) -> [Runtime; 3] {
+    let mut order = RUNTIMES;
+    order.rotate_left(round % RUNTIMES.len());
+    order
+}
+
 /// The runtimes of the core workloads: [`RUNTIMES`] and monoio.
 pub(crate) const CORE_RUNTIMES: [Runtime; 4] = [
     Runtime::IoUring,

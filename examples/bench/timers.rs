@@ -139,8 +139,11 @@ pub(crate) fn run_timers(plan: &Plan, available: &Available, progress: &Progress
                 }
             }
             let mut runs: [Vec<Duration>; 4] = Default::default();
-            for _ in 0..plan.timer_runs {
-                for runtime in CORE_RUNTIMES {
+            for run in 0..plan.timer_runs {
+                // The order rotates each run, so no runtime always follows the same one.
+                let mut order = CORE_RUNTIMES;
+                order.rotate_left(run % CORE_RUNTIMES.len());
+                for runtime in order {
                     if let Some(cpu) = runtimes.with(runtime, &once) {
                         runs[runtime.index()].push(cpu);
                     }

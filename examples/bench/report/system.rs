@@ -98,7 +98,8 @@ pub(super) fn files_table(w: &mut String, plan: &Plan, files: &FileResults, othe
          `tokio::task::spawn_blocking` (what every `tokio::fs::File` call does, here \
          without its seek and its copy into the file's own buffer), on a current_thread \
          runtime. QD32: 32 tasks, each reading in a loop; QD1: one. Medians over {} \
-         interleaved round(s): reads for {:.1} s windows; writes of the whole file to the \
+         interleaved round(s), the runtimes' order rotated each round: reads for {:.1} s \
+         windows; writes of the whole file to the \
          page cache, {} passes per runtime per round (each a sample, the median over \
          them), each after a sync of the file (untimed: every pass starts from clean \
          pages, with no other pass's writeback under way); the file is removed at the \
@@ -178,7 +179,8 @@ pub(super) fn processes_table(
         w,
         "`ringloop::process::Command::spawn()` then `Child::wait().await` (a pidfd) on each \
          backend; `tokio::process::Command` on a current_thread runtime; stdio null. The \
-         spawns run in {} interleaved rounds (after {} unmeasured ones per runtime), the \
+         spawns run in {} interleaved rounds, the runtimes' order rotated each round (after \
+         {} unmeasured ones per runtime), the \
          time is their total.",
         plan.process_rounds, WARMUP_SPAWNS,
     );
