@@ -109,11 +109,11 @@
 //! 1 s each), with small retry budgets; then a 64 MiB file with one round of 0.2 s read
 //! windows, 200 process spawns per runtime, 2,000 round trips per runtime and kind, one
 //! 0.3 s pool echo window per pool, and 1,000 connections per server for memory. The
-//! full run takes some 7 minutes there: the core workloads about 15 s; the timers about
-//! 1.5 minutes (the 1M-timer runs a few seconds each); echo 55 server × case pairs ×
+//! full run takes some 8 minutes there: the core workloads about 15 s; the timers about
+//! 2 minutes (5 runs each, the 1M-timer runs a few seconds each); echo 55 server × case pairs ×
 //! (0.3 s warm-up + 3 windows of 1 s) ≈ 3 minutes, plus up to 40 s of retries; HTTP 9
 //! pairs × 3.3 s ≈ 30 s (with wrk 9 × 4 s ≈ 36 s), plus up to 15 s of retries; files
-//! about 11 s (3 rounds); processes about 2 s; services about 8 s (3 rounds of 10,000
+//! about 20 s (3 rounds, each with 4 synced write passes per runtime); processes about 2 s; services about 8 s (3 rounds of 10,000
 //! round trips); pool echo about 7 s (3 windows of 1 s per pool); memory about 10 s.
 //!
 //! An `indicatif` progress bar runs on stderr (plain lines when stderr is not a
