@@ -381,16 +381,16 @@ fn drop_refused<F: Send + 'static>(f: F) {
     thread_local! {
         static DROPPING: RefCell<Option<VecDeque<Box<dyn Send>>>> = const { RefCell::new(None) };
     }
-    let f = match DROPPING.with(|d| match d.borrow_mut().as_mut() {
+    // `None`: queued for the outer call. `try_with` fails only while this thread's
+    // locals are being destroyed: then `f` went with the closure it was moved into.
+    let queued = DROPPING.try_with(|d| match d.borrow_mut().as_mut() {
         Some(queue) => {
             queue.push_back(Box::new(f));
             None
         }
         None => Some(f),
-    }) {
-        Some(f) => f,
-        None => return,
-    };
+    });
+    let Ok(Some(f)) = queued else { return };
     DROPPING.with(|d| *d.borrow_mut() = Some(VecDeque::new()));
     let mut panics = Vec::new();
     if let Err(payload) = catch(move || drop(f)) {
