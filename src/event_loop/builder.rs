@@ -597,7 +597,7 @@ impl Builder {
             awaiting_remote: Cell::new(false),
             spin_backoff: super::core::SpinBackoff::default(),
             sealed_spawning: Cell::new(false),
-            sealed_calls: RefCell::new(None),
+            sealed_calls: super::drop_chain::DropChain::new(),
         };
         Ok(EventLoop {
             core: Rc::new(core),

@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
@@ -24,6 +23,7 @@ use crate::time::TimerTarget;
 use crate::time::timers::Timers;
 
 use super::ITERATION_BUDGET;
+use super::drop_chain::DropChain;
 
 /// Consecutive failed turns tolerated for `EINTR`, `EAGAIN` and `EBUSY` (retried at the
 /// next iteration, as if nothing happened) before the loop gives up with a panic.
@@ -124,9 +124,9 @@ pub(crate) struct Core {
     pub(super) spin_backoff: SpinBackoff,
     /// A spawn on the closed loop is dropping tasks (see `spawn`).
     pub(super) sealed_spawning: Cell<bool>,
-    /// Callbacks scheduled on the closed loop, waiting to be dropped (see
-    /// [`discard_sealed`](Self::discard_sealed)); `Some` while a drop is under way.
-    pub(super) sealed_calls: RefCell<Option<VecDeque<NodeRef>>>,
+    /// Callbacks scheduled on the closed loop, dropped in turn (see
+    /// [`discard_sealed`](Self::discard_sealed)).
+    pub(super) sealed_calls: DropChain<NodeRef>,
 }
 
 impl Core {
@@ -169,24 +169,11 @@ impl Core {
     /// destructor that schedules another one from that drop (a chain of them) only
     /// queues it: the outermost call drops them all in turn, without recursing.
     pub(crate) fn discard_sealed(&self, node: NodeRef) {
-        if let Some(pending) = self.sealed_calls.borrow_mut().as_mut() {
-            pending.push_back(node);
-            return;
-        }
-        *self.sealed_calls.borrow_mut() = Some(VecDeque::new());
         // `discard` contains the closures' panics; their reports are made once the
-        // queue is reset, so nothing can unwind out of the loop and leave it set.
+        // chain is over.
         let mut reports = Vec::new();
-        let mut next = Some(node);
-        while let Some(node) = next {
-            reports.extend(node.discard());
-            next = self
-                .sealed_calls
-                .borrow_mut()
-                .as_mut()
-                .and_then(VecDeque::pop_front);
-        }
-        *self.sealed_calls.borrow_mut() = None;
+        self.sealed_calls
+            .run(node, |node| reports.extend(node.discard()));
         for report in reports {
             crate::task::error::default_exception_handler(report);
         }

@@ -44,6 +44,7 @@ use crate::task::{ExceptionContext, ExceptionKind, Task, TaskInfo};
 mod builder;
 pub(crate) mod context;
 mod core;
+mod drop_chain;
 mod handle;
 mod loop_handle;
 mod remote;

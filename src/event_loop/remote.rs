@@ -1,11 +1,10 @@
 //! `Remote`: the loop's handle for other threads, and the errors of its calls.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use super::drop_chain::DropChain;
 use super::remote_task::{self, RemoteTask};
 
 use crate::task::raw::catch;
@@ -379,30 +378,17 @@ impl fmt::Debug for Remote {
 /// Panics are contained and logged once the queue is reset.
 fn drop_refused<F: Send + 'static>(f: F) {
     thread_local! {
-        static DROPPING: RefCell<Option<VecDeque<Box<dyn Send>>>> = const { RefCell::new(None) };
+        static DROPPING: DropChain<Box<dyn Send>> = const { DropChain::new() };
     }
-    // `None`: queued for the outer call. `try_with` fails only while this thread's
-    // locals are being destroyed: then `f` went with the closure it was moved into.
-    let queued = DROPPING.try_with(|d| match d.borrow_mut().as_mut() {
-        Some(queue) => {
-            queue.push_back(Box::new(f));
-            None
-        }
-        None => Some(f),
-    });
-    let Ok(Some(f)) = queued else { return };
-    DROPPING.with(|d| *d.borrow_mut() = Some(VecDeque::new()));
     let mut panics = Vec::new();
-    if let Err(payload) = catch(move || drop(f)) {
-        panics.push(payload);
-    }
-    while let Some(next) = DROPPING.with(|d| d.borrow_mut().as_mut().and_then(VecDeque::pop_front))
-    {
-        if let Err(payload) = catch(move || drop(next)) {
+    let each = |f: Box<dyn Send>| {
+        if let Err(payload) = catch(move || drop(f)) {
             panics.push(payload);
         }
-    }
-    DROPPING.with(|d| *d.borrow_mut() = None);
+    };
+    // `try_with` fails only while this thread's locals are being destroyed: then `f`
+    // goes with the closure it was moved into.
+    let _ = DROPPING.try_with(|chain| chain.run(Box::new(f), each));
     for payload in panics {
         log_drop_panic("a call refused by a closed event loop", &*payload);
     }
