@@ -768,7 +768,9 @@ fn serve_echo_is_byte_exact_under_chaos_and_loses_each_connection_once() {
     const BYTES: usize = 16 << 10;
     for backend in backends() {
         // On io_uring, the default provided-buffer ring, and one so small that receives
-        // starve (ENOBUFS) and wait for buffers to come back.
+        // starve (ENOBUFS) and wait for buffers to come back; that one with a
+        // registered-file table smaller than the connections too (the server's and the
+        // clients' sockets take and give back its 8 slots as they come and go).
         let rings: &[Option<(u16, u32)>] = match backend {
             Backend::IoUring => &[None, Some((4, 1024))],
             _ => &[None],
@@ -781,7 +783,7 @@ fn serve_echo_is_byte_exact_under_chaos_and_loses_each_connection_once() {
                     .backend(backend)
                     .fault_injection(seed, FaultPlan::chaos());
                 if let Some((count, size)) = ring {
-                    builder.recv_buffers(count, size);
+                    builder.recv_buffers(count, size).fixed_files(8);
                 }
                 let lp = builder.build().unwrap();
                 let before = fd_count();

@@ -25,8 +25,9 @@
 //!    round trip and throughput by connections). Five servers: the stream server (an
 //!    accept loop spawning one echo task per connection, 16 KiB read buffer) on each of
 //!    the three runtimes, and ringloop's protocol/transport server (`ringloop::net::serve`
-//!    with an echo `Protocol` whose `data_received` writes the data back),
-//!    `ringloop-protocol` on io_uring and `ringloop-protocol-epoll` on epoll. Each runs on
+//!    with an echo `Protocol` whose `data_received` writes the data back, on a loop
+//!    built with `Builder::fixed_files(16384)`), `ringloop-protocol` on io_uring and
+//!    `ringloop-protocol-epoll` on epoll (which ignores the table). Each runs on
 //!    its own thread, pinned to CPU 1 with `taskset` where the machine has two CPUs. The
 //!    load generator is one fixed client for all servers (tokio current_thread, one task
 //!    per connection doing `write_all(msg)` then `read_exact`) on the main thread, pinned

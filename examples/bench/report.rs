@@ -138,12 +138,15 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
         "- echo servers: {}, {} and {} run the stream server (an accept loop spawning one \
          echo task per connection, `read` then `write_all`); {} and {} run ringloop's \
          protocol/transport server (`net::serve` with an echo `Protocol`: `data_received` \
-         writes the data back through the `Transport`) on io_uring and on epoll",
+         writes the data back through the `Transport`) on io_uring and on epoll, with \
+         `Builder::fixed_files({})` (on io_uring its connections name their slot of the \
+         ring's registered-file table; epoll ignores it)",
         EchoServer::IoUring.label(),
         EchoServer::Epoll.label(),
         EchoServer::Tokio.label(),
         EchoServer::Protocol.label(),
         EchoServer::ProtocolEpoll.label(),
+        crate::echo::PROTOCOL_FIXED_FILES,
     );
     let _ = writeln!(
         w,

@@ -10,6 +10,11 @@
 //! descriptor, and operations carry it: the epoll driver trusts a registration only
 //! for the identity that made it, and registers afresh for any other. No close has to
 //! be seen for this to hold, and it costs one integer comparison per wait.
+//!
+//! A stream socket on an io_uring loop built with `Builder::fixed_files` also carries
+//! the slot its descriptor holds in the ring's registered-file table (`fixed.rs`).
+//! The driver uses the slot only while the table still names this identity there, so
+//! a stale copy falls back to the plain number, never to another socket's slot.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +26,12 @@ pub struct Fd {
     pub(crate) raw: RawFd,
     /// Unique in the process for the socket object that owns `raw`; never 0.
     pub(crate) id: u64,
+    /// The registered-file slot the owner was given ([`NO_SLOT`]: none).
+    pub(crate) slot: u32,
 }
+
+/// [`Fd::slot`] of a descriptor with no registered-file slot.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 impl Fd {
     /// `raw` under a new identity. Called once by each socket object that takes
@@ -32,7 +42,13 @@ impl Fd {
         Fd {
             raw,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
+            slot: NO_SLOT,
         }
+    }
+
+    /// The registered-file slot this owner was given, if any.
+    pub(crate) fn slot(self) -> Option<u32> {
+        (self.slot != NO_SLOT).then_some(self.slot)
     }
 }
 

@@ -45,6 +45,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bufring::BufRing;
+use fd::Fd;
 use op::{Late, OpCode, OpId};
 use sink::Sink;
 use slab::Completion;
@@ -93,6 +94,7 @@ pub(crate) struct DriverStats {
     pub(crate) buffers_held: usize,
     pub(crate) stray_completions: u64,
     pub(crate) accepts_submitted: u64,
+    pub(crate) fixed_files: usize,
 }
 
 /// An I/O backend.
@@ -151,6 +153,20 @@ pub(crate) trait Driver {
     /// refuse it on first arm (`EINVAL`); callers then fall back to single-shot accepts.
     fn multishot_accept(&self) -> bool;
 
+    /// Registers the stream socket `fd` in the ring's file table (`Builder::fixed_files`,
+    /// see `uring/fixed.rs`): its slot, which its operations then name. `None` where
+    /// there is no table (epoll, or fixed files off), it is full, or the kernel refused.
+    fn register_fixed(&mut self, fd: Fd) -> Option<u32> {
+        let _ = fd;
+        None
+    }
+
+    /// Gives `fd`'s slot back (before the socket closes or leaves the loop). Nothing if
+    /// the table does not hold `fd` there.
+    fn unregister_fixed(&mut self, fd: Fd) {
+        let _ = fd;
+    }
+
     /// The operation's completion, once it arrived; registers the waker until then.
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion>;
 
@@ -194,6 +210,9 @@ pub(crate) struct DriverConfig {
     /// `IORING_SETUP_SQPOLL` with this idle time before the kernel's polling thread
     /// sleeps (`Builder::sqpoll`); `None`: no polling thread.
     pub(crate) sqpoll_idle: Option<std::time::Duration>,
+    /// Slots of the ring's registered-file table for stream sockets
+    /// (`Builder::fixed_files`); 0: none.
+    pub(crate) fixed_files: u32,
 }
 
 /// Which backend `RINGLOOP_BACKEND` asks for, if it is set (`auto` and empty mean

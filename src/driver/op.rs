@@ -115,7 +115,7 @@ pub enum OpCode {
     /// Multishot recv(2) into buffers the kernel picks from provided-buffer group
     /// `group` (io_uring only).
     RecvMulti {
-        fd: RawFd,
+        fd: Fd,
         group: u16,
     },
     /// Multishot accept(2) on the listening socket `fd` (io_uring only): one completion

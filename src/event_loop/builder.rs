@@ -51,6 +51,7 @@ pub struct Builder {
     remote_spin: Duration,
     send_zc: Option<u32>,
     sqpoll: Option<Duration>,
+    fixed_files: u32,
 }
 
 impl Default for Builder {
@@ -73,6 +74,7 @@ impl Default for Builder {
             remote_spin: DEFAULT_REMOTE_SPIN,
             send_zc: None,
             sqpoll: None,
+            fixed_files: 0,
         }
     }
 }
@@ -508,6 +510,40 @@ impl Builder {
         self
     }
 
+    /// Registered (fixed) files for stream sockets on io_uring: a table of `slots`
+    /// slots in the ring (0, the default, means none). Each TCP or Unix stream socket
+    /// of the loop (accepted, connected, from `from_std`, or served by
+    /// [`net::serve`](crate::net::serve)) takes a slot when it is made and gives it
+    /// back when it closes or leaves with `into_std`; while it holds one, its reads,
+    /// writes and readiness waits name the slot (`IOSQE_FIXED_FILE`), which spares the
+    /// kernel a descriptor lookup and a file reference per operation. Sockets made when
+    /// every slot is taken simply go without. Registering and unregistering cost one
+    /// `io_uring_register` each, so it pays for long connections, not for one request
+    /// per connection. Nothing changes for the user: a closed socket closes at once
+    /// (its slot is given back first) and `into_std` hands out a plain descriptor.
+    /// Ignored on epoll. [`Stats::fixed_files`](crate::Stats::fixed_files) counts the
+    /// sockets holding a slot.
+    ///
+    /// ```
+    /// let lp = ringloop::EventLoop::builder().fixed_files(1024).build()?;
+    /// let registered = lp.run_until_complete(async {
+    ///     let (a, b) = ringloop::net::UnixStream::pair()?;
+    ///     a.write_all(b"fixed").await.0?;
+    ///     let (n, buf) = b.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(&buf[..n?], b"fixed");
+    ///     Ok::<_, std::io::Error>(lp.stats().fixed_files)
+    /// })?;
+    /// if lp.backend() == ringloop::Backend::IoUring {
+    ///     assert_eq!(registered, 2); // both ends of the pair
+    /// }
+    /// assert_eq!(lp.stats().fixed_files, 0); // dropped: every slot is back
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn fixed_files(&mut self, slots: u32) -> &mut Self {
+        self.fixed_files = slots;
+        self
+    }
+
     /// Whether faults are injected.
     fn faulty(&self) -> bool {
         #[cfg(feature = "fault-injection")]
@@ -557,6 +593,7 @@ impl Builder {
             recv_buffers: self.recv_buffers,
             recv_buffer_size: self.recv_buffer_size,
             sqpoll_idle: self.sqpoll,
+            fixed_files: self.fixed_files,
         };
         let driver = driver::build(self.backend, config, shared.wake_fd())?;
         #[cfg(feature = "fault-injection")]

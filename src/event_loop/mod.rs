@@ -694,6 +694,7 @@ impl EventLoop {
             buffers_held: driver.buffers_held,
             stray_completions: driver.stray_completions,
             accepts_submitted: driver.accepts_submitted,
+            fixed_files: driver.fixed_files,
             blocking_jobs: self.core.blocking.jobs_started(),
             blocking_threads: self.core.blocking.threads(),
         }

@@ -47,6 +47,10 @@ pub struct Stats {
     /// attempts (epoll). A multishot accept counts once however many connections it
     /// delivers.
     pub accepts_submitted: u64,
+    /// Stream sockets holding a slot of the ring's registered-file table now
+    /// ([`Builder::fixed_files`](crate::Builder::fixed_files); always 0 without it, and
+    /// on epoll).
+    pub fixed_files: usize,
     /// Jobs the blocking pool started ([`spawn_blocking`], name lookups).
     ///
     /// [`spawn_blocking`]: crate::spawn_blocking

@@ -99,7 +99,7 @@ impl Buffered {
             let next = poll_fn(|cx| {
                 let mut multi = self.multi.borrow_mut();
                 let multi = multi.as_mut().expect("the multishot lives with the stream");
-                multi.poll_next(fd, cx)
+                multi.poll_next(handle, cx)
             })
             .await;
             if let Some(done) = next {
@@ -208,7 +208,7 @@ impl Multishot {
     }
 
     /// The next buffer, end-of-file or error; `None` when the ring ran dry.
-    fn poll_next(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<Option<io::Result<RecvBuf>>> {
+    fn poll_next(&mut self, fd: Fd, cx: &mut Context<'_>) -> Poll<Option<io::Result<RecvBuf>>> {
         loop {
             while let Some(event) = self.events.pop_front() {
                 if sink::is_final(event.flags) {

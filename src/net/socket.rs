@@ -71,6 +71,35 @@ pub(crate) async fn connect<S: AsRawFd + Into<OwnedFd>>(
     Ok(sock)
 }
 
+/// Registers a new stream socket in the running loop's registered-file table, where
+/// there is one with a free slot (`Builder::fixed_files`): the descriptor with its slot,
+/// and the loop that holds it.
+pub(crate) fn register_fixed(fd: Fd) -> (Fd, Option<Rc<DriverHandle>>) {
+    let Some(core) = crate::event_loop::context::try_current() else {
+        return (fd, None);
+    };
+    let io = core.io();
+    let fd = register_fixed_on(io, fd);
+    let holder = fd.slot().map(|_| io.clone());
+    (fd, holder)
+}
+
+/// Registers the new stream socket `fd` in `io`'s registered-file table, where it has
+/// one with a free slot: `fd` with its slot, or as it was.
+pub(crate) fn register_fixed_on(io: &DriverHandle, fd: Fd) -> Fd {
+    match io.with_driver(|d| d.register_fixed(fd)).flatten() {
+        Some(slot) => Fd { slot, ..fd },
+        None => fd,
+    }
+}
+
+/// Closes the stream socket `fd` (`handle` as operations name it) through the running
+/// loop's ring, after `io`'s registered-file table let go of it.
+pub(crate) fn close_registered(io: &DriverHandle, handle: Fd, fd: OwnedFd) {
+    io.with_driver(|d| d.unregister_fixed(handle));
+    close_soon(fd);
+}
+
 /// Closes `fd` through the running loop's ring when there is one (the close rides in
 /// its next batch of submissions), else at once.
 pub(crate) fn close_soon(fd: OwnedFd) {
@@ -326,6 +355,9 @@ pub(crate) struct Socket<S: AsRawFd + Into<OwnedFd>> {
     /// Whether the socket takes zero-copy sends (TCP does, Unix sockets refuse them):
     /// asked on the first write large enough for one.
     zero_copy: std::cell::Cell<Option<bool>>,
+    /// The loop whose ring holds `fd` in its registered-file table (`fd.slot`), until
+    /// the socket closes or leaves (`Builder::fixed_files`).
+    fixed: Option<Rc<DriverHandle>>,
 }
 
 impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
@@ -338,9 +370,11 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
     /// (a connect).
     pub(crate) fn with_fd(io: S, fd: Fd) -> Socket<S> {
         debug_assert_eq!(fd.raw, io.as_raw_fd());
+        let (fd, fixed) = register_fixed(fd);
         Socket {
             io: Some(io),
             fd,
+            fixed,
             read_gate: TryGate::new(),
             write_gate: TryGate::new(),
             #[cfg(poll_io)]
@@ -366,9 +400,17 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
         self.io.as_ref().expect("socket used after close")
     }
 
+    /// Gives the registered-file slot back, if the socket holds one.
+    fn unregister_fixed(&mut self) {
+        if let Some(io) = self.fixed.take() {
+            io.with_driver(|d| d.unregister_fixed(self.fd));
+        }
+    }
+
     /// The std socket, taken out: this socket will not close it.
     pub(crate) fn into_inner(mut self) -> S {
         self.buffered.release();
+        self.unregister_fixed();
         self.io.take().expect("socket used after close")
     }
 
@@ -472,8 +514,10 @@ impl<S: AsRawFd + Into<OwnedFd>> Socket<S> {
 
 impl<S: AsRawFd + Into<OwnedFd>> Drop for Socket<S> {
     fn drop(&mut self) {
-        // The multishot's cancel goes to the kernel ahead of the close.
+        // The multishot's cancel goes to the kernel ahead of the close, and the ring's
+        // table lets go of the socket before it (else the connection would stay open).
         self.buffered.release();
+        self.unregister_fixed();
         if let Some(io) = self.io.take() {
             close_soon(io.into());
         }

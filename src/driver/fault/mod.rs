@@ -504,6 +504,7 @@ impl Driver for FaultDriver {
             buffers_held: self.ops.abandoned(),
             stray_completions: inner.stray_completions + self.strays,
             accepts_submitted: inner.accepts_submitted,
+            fixed_files: inner.fixed_files,
         }
     }
 
@@ -548,6 +549,14 @@ impl Driver for FaultDriver {
 
     fn multishot_accept(&self) -> bool {
         self.inner.multishot_accept()
+    }
+
+    fn register_fixed(&mut self, fd: crate::driver::fd::Fd) -> Option<u32> {
+        self.inner.register_fixed(fd)
+    }
+
+    fn unregister_fixed(&mut self, fd: crate::driver::fd::Fd) {
+        self.inner.unregister_fixed(fd)
     }
 
     unsafe fn submit(&mut self, op: OpCode) -> io::Result<OpId> {

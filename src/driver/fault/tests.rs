@@ -181,7 +181,10 @@ fn each_multishot_operations_completions_arrive_in_order_and_once() {
         let sink = Rc::new(Sink::new());
         let mut seen: BTreeMap<u64, Vec<SinkEvent>> = BTreeMap::new();
         for tag in 0..6 {
-            let op = OpCode::RecvMulti { fd: 3, group: 0 };
+            let op = OpCode::RecvMulti {
+                fd: crate::driver::fd::Fd::new(3),
+                group: 0,
+            };
             // SAFETY: the operation holds no memory.
             unsafe { driver.submit_to(op, &sink, tag) }.unwrap();
         }
@@ -236,7 +239,10 @@ fn cancelling_a_multishot_operation_forwards_and_ends_it() {
     for seed in 0..16 {
         let mut driver = FaultDriver::wrap(Box::new(Script::new(None)), seed, stormy()).unwrap();
         let sink = Rc::new(Sink::new());
-        let op = OpCode::RecvMulti { fd: 3, group: 0 };
+        let op = OpCode::RecvMulti {
+            fd: crate::driver::fd::Fd::new(3),
+            group: 0,
+        };
         // SAFETY: the operation holds no memory.
         let id = unsafe { driver.submit_to(op, &sink, 7) }.unwrap();
         turn(&mut driver);
@@ -326,7 +332,10 @@ fn sink_operations_fail_before_the_kernel_without_retryable_errors_for_polls() {
     };
     let mut driver = FaultDriver::wrap(Box::new(Script::new(None)), 3, plan).unwrap();
     let sink = Rc::new(Sink::new());
-    let recv = OpCode::RecvMulti { fd: 3, group: 0 };
+    let recv = OpCode::RecvMulti {
+        fd: crate::driver::fd::Fd::new(3),
+        group: 0,
+    };
     let poll = OpCode::PollIn {
         fd: crate::driver::fd::Fd::new(3),
     };
@@ -363,7 +372,10 @@ fn a_readiness_wait_is_never_held_back() {
         let mut driver =
             FaultDriver::wrap(Box::new(Script::new(None)), seed, plan.clone()).unwrap();
         let sink = Rc::new(Sink::new());
-        let recv = OpCode::RecvMulti { fd: 3, group: 0 };
+        let recv = OpCode::RecvMulti {
+            fd: crate::driver::fd::Fd::new(3),
+            group: 0,
+        };
         let poll = OpCode::PollIn {
             fd: crate::driver::fd::Fd::new(3),
         };

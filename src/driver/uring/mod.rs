@@ -20,6 +20,8 @@
 //! points into memory the driver owns (the eventfd buffer, the timeout timespec) or,
 //! for operations, into the op slab, and stays valid until that SQE's completion.
 
+mod fixed;
+use fixed::FixedFiles;
 mod setup;
 use setup::SetupFlags;
 mod sqe;
@@ -35,6 +37,7 @@ use std::time::Duration;
 use io_uring::{IoUring, opcode, squeue, types};
 
 use crate::driver::bufring::BufRing;
+use crate::driver::fd::Fd;
 use crate::driver::op::{Late, OpCode, OpId};
 use crate::driver::retry::{self, Retries, Verdict};
 use crate::driver::sink::{self, Sink};
@@ -85,6 +88,8 @@ pub(crate) struct Uring {
     /// The retry timeouts' timespecs ([`retry::RETRY_WAITS`]), never changed: valid for
     /// every timeout SQE until the driver drops, after its shutdown drained them.
     retry_ts: Box<[types::Timespec; retry::RETRY_WAITS.len()]>,
+    /// The registered-file table for stream sockets (`Builder::fixed_files`).
+    fixed: Option<FixedFiles>,
 }
 
 /// The buffer group id of the loop's provided-buffer ring.
@@ -119,8 +124,23 @@ impl Uring {
             send_zc: false,
             retry_sqes: Vec::new(),
             retry_ts: Box::new(retry::RETRY_WAITS.map(sqe::timespec)),
+            fixed: None,
         };
         setup::probe_opcodes(&driver.ring)?;
+        if config.fixed_files > 0 {
+            match driver
+                .ring
+                .submitter()
+                .register_files_sparse(config.fixed_files)
+            {
+                Ok(()) => driver.fixed = Some(FixedFiles::new(config.fixed_files)),
+                Err(e) => log::warn!(
+                    "ringloop: no registered-file table of {} slots ({e}); sockets are \
+                     named by descriptor",
+                    config.fixed_files
+                ),
+            }
+        }
         driver.files = setup::probe_files(&driver.ring);
         driver.send_zc = setup::probe_send_zc(&driver.ring);
         driver.probe_nop()?;
@@ -130,7 +150,7 @@ impl Uring {
     /// Round-trips one NOP through the op slab, proving the ring works here.
     fn probe_nop(&mut self) -> io::Result<()> {
         let id = self.ops.insert();
-        self.push(&sqe::build(OpCode::Nop).user_data(id.user_data()))?;
+        self.push(&sqe::build(OpCode::Nop, None).user_data(id.user_data()))?;
         let mut wakers = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..100 {
@@ -202,6 +222,11 @@ impl Uring {
             }
         };
         self.stats.enters += 1;
+        if let Some(fixed) = self.fixed.as_mut() {
+            if fixed.has_quarantined() && self.ring.submission().is_empty() {
+                fixed.queue_emptied();
+            }
+        }
         match submitted {
             Ok(n) => {
                 self.stats.sqes_submitted += n as u64;
@@ -247,8 +272,9 @@ impl Uring {
                                 continue;
                             }
                             Verdict::Resubmit(code) => {
-                                self.retry_sqes
-                                    .push(sqe::build(code).user_data(id.user_data()));
+                                self.retry_sqes.push(
+                                    sqe::build(code, self.fixed.as_ref()).user_data(id.user_data()),
+                                );
                                 continue;
                             }
                         };
@@ -293,7 +319,7 @@ impl Uring {
     /// cannot reach the kernel, the slot is released at once (a sink hears nothing).
     fn push_op(&mut self, op: OpCode, id: OpId) -> io::Result<OpId> {
         self.count_accept(&op);
-        if let Err(e) = self.push(&sqe::build(op).user_data(id.user_data())) {
+        if let Err(e) = self.push(&sqe::build(op, self.fixed.as_ref()).user_data(id.user_data())) {
             self.retries.forget(id);
             self.ops.abandon(id, None, Late::Ignore);
             let never_ran = Completion {
@@ -431,6 +457,33 @@ impl Driver for Uring {
         true
     }
 
+    fn register_fixed(&mut self, fd: Fd) -> Option<u32> {
+        if self.shut_down {
+            return None;
+        }
+        let fixed = self.fixed.as_mut()?;
+        let slot = fixed.take(fd.id)?;
+        match self.ring.submitter().register_files_update(slot, &[fd.raw]) {
+            Ok(_) => Some(slot),
+            Err(e) => {
+                log::debug!("ringloop: registering descriptor {} failed ({e})", fd.raw);
+                fixed.untake(slot);
+                None
+            }
+        }
+    }
+
+    fn unregister_fixed(&mut self, fd: Fd) {
+        let Some(slot) = self.fixed.as_mut().and_then(|f| f.release(fd)) else {
+            return;
+        };
+        if let Err(e) = self.ring.submitter().register_files_update(slot, &[-1]) {
+            // The table keeps its reference: the connection stays open until the ring
+            // closes. Not seen in practice (the update only fails for a bad slot).
+            log::warn!("ringloop: unregistering fixed file slot {slot} failed ({e})");
+        }
+    }
+
     fn poll_op(&mut self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
         self.ops.poll(id, cx)
     }
@@ -526,6 +579,7 @@ impl Driver for Uring {
         DriverStats {
             ops_in_flight: self.ops.in_flight(),
             buffers_held: self.ops.abandoned(),
+            fixed_files: self.fixed.as_ref().map_or(0, FixedFiles::in_use),
             ..self.stats
         }
     }
@@ -604,6 +658,7 @@ mod tests {
                 recv_buffers: 4,
                 recv_buffer_size: 64,
                 sqpoll_idle: None,
+                fixed_files: 0,
             },
             raw,
         )

@@ -5,12 +5,37 @@ use std::time::Duration;
 
 use io_uring::{opcode, squeue, types};
 
+use super::fixed::FixedFiles;
+use crate::driver::fd::Fd;
 use crate::driver::op::OpCode;
 use crate::driver::token;
 
-/// The SQE for an operation. Pointers are copied as they are: the caller of
+/// `$build` with `$t` naming the socket `$fd`: its registered slot when `$fixed` holds
+/// it there (the builder then sets `IOSQE_FIXED_FILE`), else its descriptor number.
+macro_rules! on_socket {
+    ($fixed:expr, $fd:expr, |$t:ident| $build:expr) => {
+        match lookup($fixed, $fd) {
+            Some(slot) => {
+                let $t = types::Fixed(slot);
+                $build
+            }
+            None => {
+                let $t = types::Fd($fd.raw);
+                $build
+            }
+        }
+    };
+}
+
+#[inline]
+fn lookup(fixed: Option<&FixedFiles>, fd: Fd) -> Option<u32> {
+    fixed.and_then(|table| table.lookup(fd))
+}
+
+/// The SQE for an operation, naming stream sockets by their slot in `fixed` where they
+/// hold one (`fixed.rs`). Pointers are copied as they are: the caller of
 /// `Driver::submit` keeps them valid until the completion.
-pub(super) fn build(op: OpCode) -> squeue::Entry {
+pub(super) fn build(op: OpCode, fixed: Option<&FixedFiles>) -> squeue::Entry {
     match op {
         OpCode::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd.raw), addr, len)
             .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
@@ -21,30 +46,38 @@ pub(super) fn build(op: OpCode) -> squeue::Entry {
         OpCode::Connect { fd, addr, len } => {
             opcode::Connect::new(types::Fd(fd.raw), addr, len).build()
         }
-        OpCode::Recv { fd, buf, len } => opcode::Recv::new(types::Fd(fd.raw), buf, len).build(),
+        OpCode::Recv { fd, buf, len } => {
+            on_socket!(fixed, fd, |t| opcode::Recv::new(t, buf, len).build())
+        }
         OpCode::Send {
             fd,
             buf,
             len,
             zc: true,
-        } => opcode::SendZc::new(types::Fd(fd.raw), buf, len)
+        } => on_socket!(fixed, fd, |t| opcode::SendZc::new(t, buf, len)
             .flags(libc::MSG_NOSIGNAL)
-            .build(),
-        OpCode::Send { fd, buf, len, .. } => opcode::Send::new(types::Fd(fd.raw), buf, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build(),
+            .build()),
+        OpCode::Send { fd, buf, len, .. } => {
+            on_socket!(fixed, fd, |t| opcode::Send::new(t, buf, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build())
+        }
         OpCode::RecvMsg { fd, msg } => opcode::RecvMsg::new(types::Fd(fd.raw), msg).build(),
         OpCode::SendMsg { fd, msg } => opcode::SendMsg::new(types::Fd(fd.raw), msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build(),
         OpCode::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpCode::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
-        OpCode::RecvMulti { fd, group } => opcode::RecvMulti::new(types::Fd(fd), group).build(),
+        OpCode::RecvMulti { fd, group } => {
+            on_socket!(fixed, fd, |t| opcode::RecvMulti::new(t, group).build())
+        }
         OpCode::PollIn { fd } => {
-            opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLIN as u32).build()
+            on_socket!(fixed, fd, |t| opcode::PollAdd::new(t, libc::POLLIN as u32)
+                .build())
         }
         OpCode::PollOut { fd } => {
-            opcode::PollAdd::new(types::Fd(fd.raw), libc::POLLOUT as u32).build()
+            on_socket!(fixed, fd, |t| opcode::PollAdd::new(t, libc::POLLOUT as u32)
+                .build())
         }
         OpCode::OpenAt {
             dirfd,

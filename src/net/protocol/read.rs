@@ -150,7 +150,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
         }
         let op = match &self.ring {
             Some(ring) => OpCode::RecvMulti {
-                fd: conn.fd,
+                fd: conn.handle,
                 group: ring.group(),
             },
             None => OpCode::PollIn { fd: conn.handle },

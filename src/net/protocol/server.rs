@@ -41,7 +41,7 @@ use crate::driver::sink::{self, Sink, SinkEvent};
 use crate::driver::sink_io::{self, Accepted, MultiAccept};
 use crate::event_loop::Core;
 use crate::net::socket::ACCEPT_BACKOFF_MIN;
-use crate::net::socket::close_soon;
+use crate::net::socket::{close_registered, close_soon, register_fixed_on};
 
 /// A slot of the connection table.
 pub(super) struct Entry<P> {
@@ -316,7 +316,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
             slot,
             generation: entry.generation,
             fd: fd.as_raw_fd(),
-            handle: Fd::new(fd.as_raw_fd()),
+            handle: register_fixed_on(&self.shared.io, Fd::new(fd.as_raw_fd())),
             io: RefCell::new(ConnIo::new(fd)),
         });
         entry.conn = Some(conn.clone());
@@ -494,7 +494,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
             io.fd.take()
         };
         if let Some(fd) = fd {
-            close_soon(fd);
+            close_registered(&self.shared.io, conn.handle, fd);
         }
         entry.conn = None;
         entry.generation = entry.generation.wrapping_add(1);
@@ -529,7 +529,7 @@ impl<P: Protocol, F: FnMut() -> P> Engine<P, F> {
             // A send in flight: its buffer goes to the driver until the kernel is done.
             drop(std::mem::take(&mut io.out));
             if let Some(fd) = io.fd.take() {
-                close_soon(fd);
+                close_registered(core.io(), conn.handle, fd);
             }
             drop(io);
             entry.stash = Vec::new();
