@@ -366,3 +366,61 @@ fn served_connections_are_registered_while_they_live() {
         }));
     }
 }
+
+/// With a kernel polling thread (`Builder::sqpoll`) taking the submissions, slots are
+/// registered and reused as without one: connections churn through a 2-slot table
+/// and every echo stays its own. (A slot given back is reused once the polling thread
+/// took every queued submission, which it does on its own time: so not necessarily by
+/// the very next connection.)
+#[test]
+fn a_polled_ring_registers_and_reuses_slots_too() {
+    let _fds = shared_fds();
+    for backend in backends() {
+        let built = EventLoop::builder()
+            .backend(backend)
+            .fixed_files(2)
+            .try_first_io(false)
+            .sqpoll(std::time::Duration::from_millis(5))
+            .build();
+        let lp = match built {
+            Ok(lp) => lp,
+            Err(e) if backend == Backend::IoUring => {
+                eprintln!("no SQPOLL here ({e}): nothing to check");
+                continue;
+            }
+            Err(e) => panic!("{backend:?}: {e}"),
+        };
+        let lp_ref = &lp;
+        lp.run_until_complete(guard("fixed files on a polled ring", async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut fully_registered = 0;
+            for i in 0..30 {
+                let (client, server) = tcp_pair(&listener).await;
+                let registered = lp_ref.stats().fixed_files;
+                assert!(
+                    registered <= expected(lp_ref, 2),
+                    "{backend:?}: {registered}"
+                );
+                if registered == 2 {
+                    fully_registered += 1;
+                }
+                let msg = format!("polled {i}").repeat(1 + i % 5);
+                client.write_all(msg.clone().into_bytes()).await.0.unwrap();
+                let (res, buf) = server.read_exact(vec![0u8; msg.len()]).await;
+                res.unwrap();
+                assert_eq!(buf, msg.as_bytes(), "{backend:?}");
+                server.write_all(buf).await.0.unwrap();
+                let (res, buf) = client.read_exact(vec![0u8; msg.len()]).await;
+                res.unwrap();
+                assert_eq!(buf, msg.as_bytes(), "{backend:?}");
+            }
+            if lp_ref.backend() == Backend::IoUring {
+                assert!(
+                    fully_registered > 1,
+                    "slots never reused: {fully_registered}"
+                );
+            }
+        }));
+        assert_eq!(lp.stats().fixed_files, 0, "{backend:?}");
+    }
+}
