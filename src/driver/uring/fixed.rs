@@ -22,7 +22,9 @@
 //!   operation being abandoned, as its socket is gone) instead of reaching the socket
 //!   that took the slot next.
 //! - A socket's close unregisters it first, so the table never keeps a closed socket's
-//!   connection open.
+//!   connection open. That holds from kernel 6.13, where each slot counts its own
+//!   users; before it, a removed file lives until every older fixed-file operation of
+//!   the ring finished, so the driver sets no table there (`setup::FIXED_FILES_SINCE`).
 
 #![forbid(unsafe_code)]
 

@@ -128,18 +128,7 @@ impl Uring {
         };
         setup::probe_opcodes(&driver.ring)?;
         if config.fixed_files > 0 {
-            match driver
-                .ring
-                .submitter()
-                .register_files_sparse(config.fixed_files)
-            {
-                Ok(()) => driver.fixed = Some(FixedFiles::new(config.fixed_files)),
-                Err(e) => log::warn!(
-                    "ringloop: no registered-file table of {} slots ({e}); sockets are \
-                     named by descriptor",
-                    config.fixed_files
-                ),
-            }
+            driver.fixed = setup_fixed_files(&driver.ring, config.fixed_files);
         }
         driver.files = setup::probe_files(&driver.ring);
         driver.send_zc = setup::probe_send_zc(&driver.ring);
@@ -223,7 +212,11 @@ impl Uring {
         };
         self.stats.enters += 1;
         if let Some(fixed) = self.fixed.as_mut() {
-            if fixed.has_quarantined() && self.ring.submission().is_empty() {
+            // Retries wait outside the queue as built SQEs: none may name a slot.
+            if fixed.has_quarantined()
+                && self.retry_sqes.is_empty()
+                && self.ring.submission().is_empty()
+            {
                 fixed.queue_emptied();
             }
         }
@@ -340,6 +333,35 @@ impl Uring {
 
     fn in_flight(&self) -> usize {
         usize::from(self.wake_armed) + usize::from(self.timeout_armed) + self.ops.in_flight()
+    }
+}
+
+/// The registered-file table of `slots` (`Builder::fixed_files`), where this kernel
+/// frees a removed file at once (`setup::FIXED_FILES_SINCE`) and registers the table;
+/// otherwise a warning says why sockets go by descriptor.
+fn setup_fixed_files(ring: &IoUring, slots: u32) -> Option<FixedFiles> {
+    let kernel = setup::kernel_version();
+    let registered = match kernel {
+        Some(version) if version >= setup::FIXED_FILES_SINCE => {
+            ring.submitter().register_files_sparse(slots)
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "kernel {kernel:?} keeps closed sockets open while other registered \
+                 ones have operations pending; 6.13 or later frees them at once"
+            ),
+        )),
+    };
+    match registered {
+        Ok(()) => Some(FixedFiles::new(slots)),
+        Err(e) => {
+            log::warn!(
+                "ringloop: no registered-file table of {slots} slots ({e}); sockets are \
+                 named by descriptor"
+            );
+            None
+        }
     }
 }
 
@@ -648,6 +670,11 @@ mod tests {
     use super::*;
 
     fn driver() -> Uring {
+        driver_with(0)
+    }
+
+    /// A driver with a registered-file table of `fixed_files` slots.
+    fn driver_with(fixed_files: u32) -> Uring {
         let fd = crate::sys::eventfd().unwrap();
         // The eventfd must outlive the ring; leak it for the test's lifetime.
         let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
@@ -658,7 +685,7 @@ mod tests {
                 recv_buffers: 4,
                 recv_buffer_size: 64,
                 sqpoll_idle: None,
-                fixed_files: 0,
+                fixed_files,
             },
             raw,
         )
@@ -699,6 +726,97 @@ mod tests {
         // The new owner got its own completion, exactly once.
         assert!(d.poll_op(new, &mut cx).is_ready());
         assert_eq!(d.stats().ops_in_flight, 0);
+    }
+
+    /// Turns `d` until `id` completes: its completion.
+    fn completion(d: &mut Uring, id: OpId) -> Completion {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wakers = Vec::new();
+        for _ in 0..100 {
+            if let Poll::Ready(done) = d.poll_op(id, &mut cx) {
+                return done;
+            }
+            d.turn(Wait::Timeout(Duration::from_millis(50)), &mut wakers)
+                .unwrap();
+        }
+        panic!("the operation never completed");
+    }
+
+    /// A send of `msg` (static, so valid until its completion) through `fd`.
+    fn send(d: &mut Uring, fd: Fd, msg: &'static [u8]) -> OpId {
+        let op = OpCode::Send {
+            fd,
+            buf: msg.as_ptr(),
+            len: msg.len() as u32,
+            zc: false,
+        };
+        // SAFETY: `msg` is static: valid for as long as the kernel may read it.
+        unsafe { d.submit(op) }.unwrap()
+    }
+
+    #[test]
+    fn an_operation_on_a_registered_socket_names_its_slot_not_its_number() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+
+        let mut d = driver_with(4);
+        if d.fixed.is_none() {
+            eprintln!("no registered-file table on this kernel: nothing to check");
+            return;
+        }
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = Fd::new(a.as_raw_fd());
+        let slot = d.register_fixed(fd).expect("a free slot");
+        // The socket's identity and slot with a number that names no descriptor: only
+        // the slot can carry the send to `a`.
+        let ghost = Fd {
+            raw: i32::MAX,
+            slot,
+            ..fd
+        };
+        let sent = send(&mut d, ghost, b"by slot");
+        assert_eq!(completion(&mut d, sent).result, 7);
+        let mut got = [0u8; 7];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"by slot");
+        // Given back, the same operation names the number: no such descriptor.
+        d.unregister_fixed(ghost);
+        let sent = send(&mut d, ghost, b"by slot");
+        assert_eq!(completion(&mut d, sent).result, -libc::EBADF);
+        assert_eq!(d.stats().fixed_files, 0);
+    }
+
+    #[test]
+    fn a_given_back_slot_is_reused_only_after_the_queue_naming_it_was_submitted() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+
+        let mut d = driver_with(1);
+        if d.fixed.is_none() {
+            eprintln!("no registered-file table on this kernel: nothing to check");
+            return;
+        }
+        let (a, _a_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fa = Fd::new(a.as_raw_fd());
+        let slot = d.register_fixed(fa).expect("the only slot");
+        let fa = Fd { slot, ..fa };
+        // Queued, not yet submitted: a send naming the slot; then `a` closes.
+        let stale = send(&mut d, fa, b"stale");
+        d.unregister_fixed(fa);
+        drop(a);
+        let (c, mut c_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fc = Fd::new(c.as_raw_fd());
+        assert_eq!(d.register_fixed(fc), None, "the slot waits for the queue");
+        // Submitted with the slot empty: the stale send fails and never reaches `c`.
+        assert_eq!(completion(&mut d, stale).result, -libc::EBADF);
+        assert_eq!(d.register_fixed(fc), Some(slot), "free once submitted");
+        let fc = Fd { slot, ..fc };
+        let fresh = send(&mut d, fc, b"fresh");
+        assert_eq!(completion(&mut d, fresh).result, 5);
+        c_peer.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let _ = c_peer.read_to_end(&mut got);
+        assert_eq!(got, b"fresh", "only the new owner's bytes");
     }
 
     #[test]

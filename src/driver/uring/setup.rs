@@ -138,6 +138,26 @@ pub(super) fn probe_send_zc(ring: &IoUring) -> bool {
         && probe.is_supported(opcode::SendMsgZc::CODE)
 }
 
+/// The first kernel whose registered-file table lets go of a removed file at once
+/// (each slot counts its own users). Before it (5.19 to 6.12), a removed file stays
+/// open until every fixed-file operation submitted before the removal, on any slot of
+/// the ring, has finished: one idle connection's pending receive would keep every
+/// connection closed after it open. `Builder::fixed_files` is refused there.
+pub(super) const FIXED_FILES_SINCE: (u32, u32) = (6, 13);
+
+/// The running kernel's `(major, minor)`, from `/proc/sys/kernel/osrelease`.
+pub(super) fn kernel_version() -> Option<(u32, u32)> {
+    parse_release(&std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?)
+}
+
+/// `(major, minor)` of a kernel release string such as `6.13.2-arch1-1`.
+fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.trim().split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// Checks that the kernel knows every opcode ringloop submits. A missing one is an
 /// `Unsupported` error naming it (`Backend::Auto` then selects epoll).
 pub(super) fn probe_opcodes(ring: &IoUring) -> io::Result<()> {
@@ -165,5 +185,20 @@ pub(super) fn probe_opcodes(ring: &IoUring) -> io::Result<()> {
             io::ErrorKind::Unsupported,
             format!("this kernel's io_uring lacks the {name} opcode ringloop uses"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases_parse_to_major_and_minor() {
+        assert_eq!(parse_release("6.13.2-arch1-1\n"), Some((6, 13)));
+        assert_eq!(parse_release("5.19.0-1025-aws"), Some((5, 19)));
+        assert_eq!(parse_release("6.18"), Some((6, 18)));
+        assert_eq!(parse_release("garbage"), None);
+        assert!(parse_release("6.12.9").unwrap() < FIXED_FILES_SINCE);
+        assert!(parse_release("7.0.1").unwrap() >= FIXED_FILES_SINCE);
     }
 }
