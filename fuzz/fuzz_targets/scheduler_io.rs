@@ -10,7 +10,10 @@
 //! try-first I/O on or off; `FaultPlan::chaos()`; or a plan from the input: a mask of
 //! which faults are on, a probability byte for each, the delay depth, and whether
 //! `ENOBUFS` is among the operation errors) and how many pairs (1 to 3); then a 16-bit
-//! seed for the fault PRNG. The rest is decoded into at most [`MAX_OPS`] operations:
+//! seed for the fault PRNG, whose bit 8 also gives the loop a registered-file table
+//! (`Builder::fixed_files`) of 1 to 4 slots (bits 9-10), so that the pool's sockets take
+//! and give back slots as they come and go (on io_uring; epoll ignores it). The rest is
+//! decoded into at most [`MAX_OPS`] operations:
 //!
 //! - spawn a writer task that `write_all`s the next chunk of its channel's stream (each
 //!   pair has two channels, one per direction, each with its own deterministic byte
@@ -419,6 +422,8 @@ struct Config {
     try_first: bool,
     pairs: usize,
     enobufs: bool,
+    /// `Builder::fixed_files` (0: none).
+    fixed_files: u32,
 }
 
 fn decode_config(inp: &mut Input<'_>) -> Config {
@@ -475,6 +480,11 @@ fn decode_config(inp: &mut Input<'_>) -> Config {
         try_first: cfg & 0x40 != 0,
         pairs,
         enobufs,
+        fixed_files: if seed & 0x100 != 0 {
+            1 + ((seed >> 9) & 3) as u32
+        } else {
+            0
+        },
     }
 }
 
@@ -1748,12 +1758,13 @@ fn run_input(data: &[u8]) {
     let cfg = decode_config(&mut inp);
     if trace() {
         eprintln!(
-            "ending {}, {:?}, faults {:?}, try_first {}, {} pairs",
+            "ending {}, {:?}, faults {:?}, try_first {}, {} pairs, fixed files {}",
             ending % 3,
             cfg.backend,
             cfg.fault,
             cfg.try_first,
-            cfg.pairs
+            cfg.pairs,
+            cfg.fixed_files
         );
     }
     // Made once per process, before descriptors are counted.
@@ -1762,7 +1773,7 @@ fn run_input(data: &[u8]) {
     let targets_before = fd_targets();
 
     let mut builder = EventLoop::builder();
-    builder.backend(cfg.backend);
+    builder.backend(cfg.backend).fixed_files(cfg.fixed_files);
     match &cfg.fault {
         Some((seed, plan)) => {
             builder.fault_injection(*seed, plan.clone());
