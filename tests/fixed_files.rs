@@ -31,6 +31,20 @@ fn fixed_loop(backend: Backend, slots: u32) -> EventLoop {
         .unwrap_or_else(|e| panic!("a loop on {backend:?}: {e}"))
 }
 
+/// Runs the future `body` makes on a fresh loop with a table of `slots` on each
+/// backend, handing it the loop (for its stats); after it, every slot is back.
+fn on_fixed_loops<F: Future<Output = ()>>(
+    slots: u32,
+    what: &str,
+    body: impl Fn(Rc<EventLoop>) -> F,
+) {
+    for backend in backends() {
+        let lp = Rc::new(fixed_loop(backend, slots));
+        lp.run_until_complete(guard(what, body(lp.clone())));
+        assert_eq!(lp.stats().fixed_files, 0, "{backend:?}: every slot back");
+    }
+}
+
 /// How many sockets `lp` should have registered, `registered` of them asking.
 fn expected(lp: &EventLoop, registered: usize) -> usize {
     if lp.backend() == Backend::IoUring {
@@ -38,6 +52,16 @@ fn expected(lp: &EventLoop, registered: usize) -> usize {
     } else {
         0
     }
+}
+
+/// Asserts that `lp` has `registered` sockets in its table (none on epoll).
+fn assert_registered(lp: &EventLoop, registered: usize) {
+    let backend = lp.backend();
+    assert_eq!(
+        lp.stats().fixed_files,
+        expected(lp, registered),
+        "{backend:?}"
+    );
 }
 
 /// A connected TCP pair on the running loop: (client, server).
@@ -67,137 +91,106 @@ async fn echo_until_eof(conn: &TcpStream, chunk: usize) -> std::io::Result<()> {
 #[test]
 fn registered_streams_carry_data_both_ways_and_give_their_slots_back() {
     let _fds = shared_fds();
-    for backend in backends() {
-        let lp = fixed_loop(backend, 64);
-        let lp_ref = &lp;
-        lp.run_until_complete(guard("echo on registered streams", async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let (client, server) = tcp_pair(&listener).await;
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 2),
-                "{backend:?}"
-            );
-            let data = pattern(300 * 1024, 11);
-            let echo = ringloop::spawn(async move {
-                echo_until_eof(&server, 64 * 1024)
-                    .await
-                    .expect("server echo");
-            });
-            let (reader, writer) = client.into_split();
-            let sent = data.clone();
-            let send = ringloop::spawn(async move {
-                writer.write_all(sent).await.0.expect("client write");
-                writer.shutdown().await.expect("shutdown");
-            });
-            let (res, back) = reader.read_exact(vec![0u8; data.len()]).await;
-            res.expect("client read_exact");
-            assert!(back == data, "{backend:?}: the echoed bytes differ");
-            send.await.unwrap();
-            echo.await.unwrap();
-            // The Unix pair registers both ends too; read_buffered reads through the slot.
-            let (a, b) = UnixStream::pair().unwrap();
-            a.write_all(b"buffered").await.0.unwrap();
-            let got = b.read_buffered().await.unwrap();
-            assert_eq!(&got[..], b"buffered", "{backend:?}");
-            drop(got);
-            // The client (its reading half is alive) and the pair; the server is gone.
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 3),
-                "{backend:?}"
-            );
-            drop(reader);
-        }));
-        assert_eq!(lp.stats().fixed_files, 0, "{backend:?}: every slot back");
-    }
+    on_fixed_loops(64, "echo on registered streams", |lp| async move {
+        let backend = lp.backend();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (client, server) = tcp_pair(&listener).await;
+        assert_registered(&lp, 2);
+        let data = pattern(300 * 1024, 11);
+        let echo = ringloop::spawn(async move {
+            echo_until_eof(&server, 64 * 1024)
+                .await
+                .expect("server echo");
+        });
+        let (reader, writer) = client.into_split();
+        let sent = data.clone();
+        let send = ringloop::spawn(async move {
+            writer.write_all(sent).await.0.expect("client write");
+            writer.shutdown().await.expect("shutdown");
+        });
+        let (res, back) = reader.read_exact(vec![0u8; data.len()]).await;
+        res.expect("client read_exact");
+        assert!(back == data, "{backend:?}: the echoed bytes differ");
+        send.await.unwrap();
+        echo.await.unwrap();
+        // The Unix pair registers both ends too; read_buffered reads through the slot.
+        let (a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"buffered").await.0.unwrap();
+        let got = b.read_buffered().await.unwrap();
+        assert_eq!(&got[..], b"buffered", "{backend:?}");
+        drop(got);
+        // The client (its reading half is alive) and the pair; the server is gone.
+        assert_registered(&lp, 3);
+        drop(reader);
+    });
 }
 
 #[test]
 fn a_dropped_registered_stream_closes_its_connection_and_into_std_works() {
     let _fds = shared_fds();
-    for backend in backends() {
-        let lp = fixed_loop(backend, 8);
-        let lp_ref = &lp;
-        lp.run_until_complete(guard("close and into_std", async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            // An idle registered connection with a receive pending throughout (on a
-            // kernel whose table freed files in order, it would hold the next one open).
-            let (idle, idle_peer) = tcp_pair(&listener).await;
-            let idle_read = ringloop::spawn(async move {
-                let (n, _) = idle.read(Vec::with_capacity(8)).await;
-                n
-            });
-            ringloop::yield_now().await;
-            // Dropped: the peer reads end-of-file, so the table let go of the socket.
-            let (client, server) = tcp_pair(&listener).await;
-            drop(server);
-            let (n, _) = client.read(Vec::with_capacity(8)).await;
-            assert_eq!(n.expect("read after the peer's drop"), 0, "{backend:?}");
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 3),
-                "{backend:?}"
-            );
-            drop(client);
-            drop(idle_peer);
-            assert_eq!(idle_read.await.unwrap().unwrap(), 0, "{backend:?}");
-            // into_std: a plain, working descriptor; the slot is given back.
-            let (client, server) = tcp_pair(&listener).await;
-            let mut std_server = server.into_std();
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 1),
-                "{backend:?}"
-            );
-            std_server.write_all(b"from std").unwrap();
-            let (res, buf) = client.read_exact(vec![0u8; 8]).await;
-            res.unwrap();
-            assert_eq!(buf, b"from std");
-            client.write_all(b"to std").await.0.unwrap();
-            std_server.set_nonblocking(false).unwrap();
-            let mut six = [0u8; 6];
-            std_server.read_exact(&mut six).unwrap();
-            assert_eq!(&six, b"to std");
-            drop(std_server);
-            let (n, _) = client.read(Vec::with_capacity(8)).await;
-            assert_eq!(n.unwrap(), 0, "{backend:?}: std's drop closed it");
-        }));
-        assert_eq!(lp.stats().fixed_files, 0, "{backend:?}");
-    }
+    on_fixed_loops(8, "close and into_std", |lp| async move {
+        let backend = lp.backend();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // An idle registered connection with a receive pending throughout (on a
+        // kernel whose table freed files in order, it would hold the next one open).
+        let (idle, idle_peer) = tcp_pair(&listener).await;
+        let idle_read = ringloop::spawn(async move {
+            let (n, _) = idle.read(Vec::with_capacity(8)).await;
+            n
+        });
+        ringloop::yield_now().await;
+        // Dropped: the peer reads end-of-file, so the table let go of the socket.
+        let (client, server) = tcp_pair(&listener).await;
+        drop(server);
+        let (n, _) = client.read(Vec::with_capacity(8)).await;
+        assert_eq!(n.expect("read after the peer's drop"), 0, "{backend:?}");
+        assert_registered(&lp, 3);
+        drop(client);
+        drop(idle_peer);
+        assert_eq!(idle_read.await.unwrap().unwrap(), 0, "{backend:?}");
+        // into_std: a plain, working descriptor; the slot is given back.
+        let (client, server) = tcp_pair(&listener).await;
+        let mut std_server = server.into_std();
+        assert_registered(&lp, 1);
+        std_server.write_all(b"from std").unwrap();
+        let (res, buf) = client.read_exact(vec![0u8; 8]).await;
+        res.unwrap();
+        assert_eq!(buf, b"from std");
+        client.write_all(b"to std").await.0.unwrap();
+        std_server.set_nonblocking(false).unwrap();
+        let mut six = [0u8; 6];
+        std_server.read_exact(&mut six).unwrap();
+        assert_eq!(&six, b"to std");
+        drop(std_server);
+        let (n, _) = client.read(Vec::with_capacity(8)).await;
+        assert_eq!(n.unwrap(), 0, "{backend:?}: std's drop closed it");
+    });
 }
 
 #[test]
 fn sockets_beyond_the_table_work_unregistered() {
     let _fds = shared_fds();
-    for backend in backends() {
-        let lp = fixed_loop(backend, 2);
-        let lp_ref = &lp;
-        lp.run_until_complete(guard("a full table", async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let mut pairs = Vec::new();
-            for _ in 0..3 {
-                pairs.push(tcp_pair(&listener).await);
-            }
-            // Two slots: the first pair's two ends took them.
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 2),
-                "{backend:?}"
-            );
-            for (i, (client, server)) in pairs.iter().enumerate() {
-                let msg = format!("pair {i}");
-                client.write_all(msg.clone().into_bytes()).await.0.unwrap();
-                let (res, buf) = server.read_exact(vec![0u8; msg.len()]).await;
-                res.unwrap();
-                assert_eq!(buf, msg.as_bytes(), "{backend:?}");
-                server.write_all(buf).await.0.unwrap();
-                let (res, buf) = client.read_exact(vec![0u8; msg.len()]).await;
-                res.unwrap();
-                assert_eq!(buf, msg.as_bytes(), "{backend:?}");
-            }
-        }));
-    }
+    on_fixed_loops(2, "a full table", |lp| async move {
+        let backend = lp.backend();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..3 {
+            pairs.push(tcp_pair(&listener).await);
+        }
+        // Two slots: the first pair's two ends took them.
+        assert_registered(&lp, 2);
+        for (i, (client, server)) in pairs.iter().enumerate() {
+            let msg = format!("pair {i}");
+            client.write_all(msg.clone().into_bytes()).await.0.unwrap();
+            let (res, buf) = server.read_exact(vec![0u8; msg.len()]).await;
+            res.unwrap();
+            assert_eq!(buf, msg.as_bytes(), "{backend:?}");
+            server.write_all(buf).await.0.unwrap();
+            let (res, buf) = client.read_exact(vec![0u8; msg.len()]).await;
+            res.unwrap();
+            assert_eq!(buf, msg.as_bytes(), "{backend:?}");
+        }
+    });
 }
 
 /// One slot, connections opened and closed in a churn (three alive at a time, each
@@ -263,46 +256,39 @@ fn a_reused_slot_never_carries_bytes_to_another_connection() {
 fn the_tokio_io_traits_work_on_registered_streams() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _fds = shared_fds();
-    for backend in backends() {
-        let lp = fixed_loop(backend, 16);
-        let lp_ref = &lp;
-        lp.run_until_complete(guard("tokio-io on registered streams", async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let (client, mut server) = tcp_pair(&listener).await;
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 2),
-                "{backend:?}"
-            );
-            let data = pattern(200 * 1024, 5);
-            let expect = data.clone();
-            let echo = ringloop::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    let n = AsyncReadExt::read(&mut server, &mut buf)
-                        .await
-                        .expect("server read");
-                    if n == 0 {
-                        return;
-                    }
-                    AsyncWriteExt::write_all(&mut server, &buf[..n])
-                        .await
-                        .expect("server write");
+    on_fixed_loops(16, "tokio-io on registered streams", |lp| async move {
+        let backend = lp.backend();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (client, mut server) = tcp_pair(&listener).await;
+        assert_registered(&lp, 2);
+        let data = pattern(200 * 1024, 5);
+        let expect = data.clone();
+        let echo = ringloop::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = AsyncReadExt::read(&mut server, &mut buf)
+                    .await
+                    .expect("server read");
+                if n == 0 {
+                    return;
                 }
-            });
-            let (mut reader, mut writer) = client.into_split();
-            let send = ringloop::spawn(async move {
-                AsyncWriteExt::write_all(&mut writer, &data).await.unwrap();
-                AsyncWriteExt::flush(&mut writer).await.unwrap();
-                AsyncWriteExt::shutdown(&mut writer).await.unwrap();
-            });
-            let mut back = Vec::new();
-            reader.read_to_end(&mut back).await.unwrap();
-            assert!(back == expect, "{backend:?}: the echoed bytes differ");
-            send.await.unwrap();
-            echo.await.unwrap();
-        }));
-    }
+                AsyncWriteExt::write_all(&mut server, &buf[..n])
+                    .await
+                    .expect("server write");
+            }
+        });
+        let (mut reader, mut writer) = client.into_split();
+        let send = ringloop::spawn(async move {
+            AsyncWriteExt::write_all(&mut writer, &data).await.unwrap();
+            AsyncWriteExt::flush(&mut writer).await.unwrap();
+            AsyncWriteExt::shutdown(&mut writer).await.unwrap();
+        });
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).await.unwrap();
+        assert!(back == expect, "{backend:?}: the echoed bytes differ");
+        send.await.unwrap();
+        echo.await.unwrap();
+    });
 }
 
 /// `net::serve` registers the connections it accepts and gives every slot back as they
@@ -334,47 +320,36 @@ fn served_connections_are_registered_while_they_live() {
 
     const CONNS: usize = 20;
     let _fds = shared_fds();
-    for backend in backends() {
-        let lp = fixed_loop(backend, 256);
-        let lp_ref = &lp;
-        lp.run_until_complete(guard("a registered protocol server", async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let lost = Rc::new(Cell::new(0));
-            let factory_lost = lost.clone();
-            let server = ringloop::spawn(serve(listener, move || Echo {
-                transport: None,
-                lost: factory_lost.clone(),
-            }));
-            let mut clients = Vec::new();
-            for i in 0..CONNS {
-                let client = TcpStream::connect(addr).await.expect("connect");
-                let msg = pattern(4096 + i, i as u64);
-                client.write_all(msg.clone()).await.0.unwrap();
-                let (res, back) = client.read_exact(vec![0u8; msg.len()]).await;
-                res.unwrap();
-                assert!(back == msg, "{backend:?}: connection {i} got other bytes");
-                clients.push(client);
-            }
-            // Each client end and each served connection.
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                expected(lp_ref, 2 * CONNS),
-                "{backend:?}"
-            );
-            drop(clients);
-            while lost.get() < CONNS {
-                ringloop::sleep(std::time::Duration::from_millis(1)).await;
-            }
-            assert_eq!(
-                lp_ref.stats().fixed_files,
-                0,
-                "{backend:?}: every slot back"
-            );
-            server.cancel();
-            let _ = server.await;
+    on_fixed_loops(256, "a registered protocol server", |lp| async move {
+        let backend = lp.backend();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lost = Rc::new(Cell::new(0));
+        let factory_lost = lost.clone();
+        let server = ringloop::spawn(serve(listener, move || Echo {
+            transport: None,
+            lost: factory_lost.clone(),
         }));
-    }
+        let mut clients = Vec::new();
+        for i in 0..CONNS {
+            let client = TcpStream::connect(addr).await.expect("connect");
+            let msg = pattern(4096 + i, i as u64);
+            client.write_all(msg.clone()).await.0.unwrap();
+            let (res, back) = client.read_exact(vec![0u8; msg.len()]).await;
+            res.unwrap();
+            assert!(back == msg, "{backend:?}: connection {i} got other bytes");
+            clients.push(client);
+        }
+        // Each client end and each served connection.
+        assert_registered(&lp, 2 * CONNS);
+        drop(clients);
+        while lost.get() < CONNS {
+            ringloop::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(lp.stats().fixed_files, 0, "{backend:?}: every slot back");
+        server.cancel();
+        let _ = server.await;
+    });
 }
 
 /// With a kernel polling thread (`Builder::sqpoll`) taking the submissions, slots are
