@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use ringloop::net::{TcpListener, TcpStream, UnixStream};
 use ringloop::{Backend, EventLoop};
-use support::{backends, exclusive_fds, fd_count, guard, pattern, shared_fds};
+use support::{backends, exclusive_fds, fd_count, guard, on_each_backend, pattern, shared_fds};
 
 /// A loop on `backend` with a registered-file table of `slots`, whose operations all
 /// go through the ring (no syscall tried first), so that they name the slots.
@@ -32,17 +32,18 @@ fn fixed_loop(backend: Backend, slots: u32) -> EventLoop {
 }
 
 /// Runs the future `body` makes on a fresh loop with a table of `slots` on each
-/// backend, handing it the loop (for its stats); after it, every slot is back.
+/// backend (named if it panics), handing it the loop (for its stats); after it, every
+/// slot is back.
 fn on_fixed_loops<F: Future<Output = ()>>(
     slots: u32,
     what: &str,
     body: impl Fn(Rc<EventLoop>) -> F,
 ) {
-    for backend in backends() {
+    on_each_backend(|backend| {
         let lp = Rc::new(fixed_loop(backend, slots));
         lp.run_until_complete(guard(what, body(lp.clone())));
         assert_eq!(lp.stats().fixed_files, 0, "{backend:?}: every slot back");
-    }
+    });
 }
 
 /// How many sockets `lp` should have registered, `registered` of them asking.
@@ -71,6 +72,18 @@ async fn tcp_pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
         .expect("connect");
     let (server, _) = listener.accept().await.expect("accept");
     (client, server)
+}
+
+/// `msg` from `client` to `server` and back, each end checking what it got.
+async fn round_trip(client: &TcpStream, server: &TcpStream, msg: &str) {
+    client.write_all(msg.as_bytes().to_vec()).await.0.unwrap();
+    let (res, buf) = server.read_exact(vec![0u8; msg.len()]).await;
+    res.unwrap();
+    assert_eq!(buf, msg.as_bytes(), "at the server");
+    server.write_all(buf).await.0.unwrap();
+    let (res, buf) = client.read_exact(vec![0u8; msg.len()]).await;
+    res.unwrap();
+    assert_eq!(buf, msg.as_bytes(), "back at the client");
 }
 
 /// Writes back what `conn` reads, `chunk` bytes at most at a time, until end-of-file.
@@ -171,7 +184,6 @@ fn a_dropped_registered_stream_closes_its_connection_and_into_std_works() {
 fn sockets_beyond_the_table_work_unregistered() {
     let _fds = shared_fds();
     on_fixed_loops(2, "a full table", |lp| async move {
-        let backend = lp.backend();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut pairs = Vec::new();
         for _ in 0..3 {
@@ -180,15 +192,7 @@ fn sockets_beyond_the_table_work_unregistered() {
         // Two slots: the first pair's two ends took them.
         assert_registered(&lp, 2);
         for (i, (client, server)) in pairs.iter().enumerate() {
-            let msg = format!("pair {i}");
-            client.write_all(msg.clone().into_bytes()).await.0.unwrap();
-            let (res, buf) = server.read_exact(vec![0u8; msg.len()]).await;
-            res.unwrap();
-            assert_eq!(buf, msg.as_bytes(), "{backend:?}");
-            server.write_all(buf).await.0.unwrap();
-            let (res, buf) = client.read_exact(vec![0u8; msg.len()]).await;
-            res.unwrap();
-            assert_eq!(buf, msg.as_bytes(), "{backend:?}");
+            round_trip(client, server, &format!("pair {i}")).await;
         }
     });
 }
@@ -389,15 +393,7 @@ fn a_polled_ring_registers_and_reuses_slots_too() {
                 if registered == 2 {
                     fully_registered += 1;
                 }
-                let msg = format!("polled {i}").repeat(1 + i % 5);
-                client.write_all(msg.clone().into_bytes()).await.0.unwrap();
-                let (res, buf) = server.read_exact(vec![0u8; msg.len()]).await;
-                res.unwrap();
-                assert_eq!(buf, msg.as_bytes(), "{backend:?}");
-                server.write_all(buf).await.0.unwrap();
-                let (res, buf) = client.read_exact(vec![0u8; msg.len()]).await;
-                res.unwrap();
-                assert_eq!(buf, msg.as_bytes(), "{backend:?}");
+                round_trip(&client, &server, &format!("polled {i}").repeat(1 + i % 5)).await;
             }
             if lp_ref.backend() == Backend::IoUring {
                 assert!(
