@@ -100,6 +100,16 @@ impl EchoServer {
 /// default (no table): their reads and writes mostly run as plain syscalls first.
 pub(crate) const PROTOCOL_FIXED_FILES: u32 = 16 * 1024;
 
+/// Whether an io_uring loop built as the protocol server's is gets its table here (not
+/// before kernel 6.13, nor above `RLIMIT_NOFILE` slots), for the report.
+pub(crate) fn protocol_table_granted() -> bool {
+    ringloop::EventLoop::builder()
+        .backend(ringloop::Backend::IoUring)
+        .fixed_files(PROTOCOL_FIXED_FILES)
+        .build()
+        .is_ok_and(|lp| lp.backend_description().contains("registered-file slots"))
+}
+
 /// Starts the stream server on `listener` (inside the running loop).
 fn stream_server<R: Rt>(listener: R::Listener) {
     R::spawn_detached(accept_loop::<R>(listener));

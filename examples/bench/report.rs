@@ -140,13 +140,19 @@ pub(crate) fn report(env: &Environment, plan: &Plan, results: &Results) -> Strin
          protocol/transport server (`net::serve` with an echo `Protocol`: `data_received` \
          writes the data back through the `Transport`) on io_uring and on epoll, with \
          `Builder::fixed_files({})` (on io_uring its connections name their slot of the \
-         ring's registered-file table; epoll ignores it)",
+         ring's registered-file table: {}; epoll ignores it)",
         EchoServer::IoUring.label(),
         EchoServer::Epoll.label(),
         EchoServer::Tokio.label(),
         EchoServer::Protocol.label(),
         EchoServer::ProtocolEpoll.label(),
         crate::echo::PROTOCOL_FIXED_FILES,
+        if crate::echo::protocol_table_granted() {
+            "granted here"
+        } else {
+            "**not granted here** (kernel before 6.13, or too low a descriptor limit), so \
+             its sockets go by descriptor"
+        },
     );
     let _ = writeln!(
         w,

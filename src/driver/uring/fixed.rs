@@ -100,6 +100,11 @@ impl FixedFiles {
         !self.quarantined.is_empty()
     }
 
+    /// The table's size.
+    pub(super) fn slots(&self) -> usize {
+        self.owners.len()
+    }
+
     /// Slots in use.
     pub(super) fn in_use(&self) -> usize {
         self.in_use

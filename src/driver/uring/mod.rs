@@ -295,16 +295,18 @@ impl Uring {
     /// Pushes the retry timeouts and resubmissions the last reap decided on; they reach
     /// the kernel with the next enter.
     fn push_retries(&mut self) -> io::Result<()> {
-        let mut sqes = std::mem::take(&mut self.retry_sqes);
-        for sqe in sqes.drain(..) {
-            self.push(&sqe)?;
+        // Pushed from where they wait, so that an enter made by a push on a full queue
+        // still sees them (and keeps quarantined fixed-file slots: `fixed.rs`). Those
+        // a reap inside a push adds wait for the next turn.
+        let waiting = self.retry_sqes.len();
+        for i in 0..waiting {
+            let sqe = self.retry_sqes[i].clone();
+            if let Err(e) = self.push(&sqe) {
+                self.retry_sqes.drain(..i);
+                return Err(e);
+            }
         }
-        if self.retry_sqes.is_empty() {
-            self.retry_sqes = sqes;
-        } else {
-            // Pushing reaped again (a full queue): those wait for the next turn.
-            self.retry_sqes.append(&mut sqes);
-        }
+        self.retry_sqes.drain(..waiting);
         Ok(())
     }
 
@@ -340,18 +342,21 @@ impl Uring {
 /// frees a removed file at once (`setup::FIXED_FILES_SINCE`) and registers the table;
 /// otherwise a warning says why sockets go by descriptor.
 fn setup_fixed_files(ring: &IoUring, slots: u32) -> Option<FixedFiles> {
-    let kernel = setup::kernel_version();
-    let registered = match kernel {
+    let old_kernel = |what: String| {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{what}: before 6.13 the table keeps closed sockets open while other \
+                 registered ones have operations pending"
+            ),
+        ))
+    };
+    let registered = match setup::kernel_version() {
         Some(version) if version >= setup::FIXED_FILES_SINCE => {
             ring.submitter().register_files_sparse(slots)
         }
-        _ => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "kernel {kernel:?} keeps closed sockets open while other registered \
-                 ones have operations pending; 6.13 or later frees them at once"
-            ),
-        )),
+        Some((major, minor)) => old_kernel(format!("kernel {major}.{minor}")),
+        None => old_kernel("the kernel's version is unknown".to_string()),
     };
     match registered {
         Ok(()) => Some(FixedFiles::new(slots)),
@@ -618,8 +623,12 @@ impl Driver for Uring {
         if params.is_feature_fast_poll() {
             feats.push("FAST_POLL");
         }
+        let fixed = match &self.fixed {
+            Some(table) => format!("; {} registered-file slots", table.slots()),
+            None => String::new(),
+        };
         format!(
-            "io_uring (setup {}; features {}; {} SQ entries)",
+            "io_uring (setup {}; features {}; {} SQ entries{fixed})",
             self.setup.names(),
             feats.join(" "),
             params.sq_entries()
@@ -779,10 +788,17 @@ mod tests {
         let mut got = [0u8; 7];
         b.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"by slot");
-        // Given back, the same operation names the number: no such descriptor.
+        // Given back, an operation names the number: the bogus one reaches nothing, the
+        // real one the socket (a stale use of the now empty slot would fail both).
         d.unregister_fixed(ghost);
         let sent = send(&mut d, ghost, b"by slot");
         assert_eq!(completion(&mut d, sent).result, -libc::EBADF);
+        let real = Fd { slot, ..fd };
+        let sent = send(&mut d, real, b"by number");
+        assert_eq!(completion(&mut d, sent).result, 9);
+        let mut got = [0u8; 9];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"by number");
         assert_eq!(d.stats().fixed_files, 0);
     }
 

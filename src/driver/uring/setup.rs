@@ -142,7 +142,7 @@ pub(super) fn probe_send_zc(ring: &IoUring) -> bool {
 /// (each slot counts its own users). Before it (5.19 to 6.12), a removed file stays
 /// open until every fixed-file operation submitted before the removal, on any slot of
 /// the ring, has finished: one idle connection's pending receive would keep every
-/// connection closed after it open. `Builder::fixed_files` is refused there.
+/// connection closed after it open. The driver sets no table there.
 pub(super) const FIXED_FILES_SINCE: (u32, u32) = (6, 13);
 
 /// The running kernel's `(major, minor)`, from `/proc/sys/kernel/osrelease`.
@@ -195,6 +195,7 @@ mod release_tests {
     #[test]
     fn kernel_releases_parse_to_major_and_minor() {
         assert_eq!(parse_release("6.13.2-arch1-1\n"), Some((6, 13)));
+        assert_eq!(parse_release("6.13.0-rc1"), Some((6, 13)));
         assert_eq!(parse_release("5.19.0-1025-aws"), Some((5, 19)));
         assert_eq!(parse_release("6.18"), Some((6, 18)));
         assert_eq!(parse_release("garbage"), None);
