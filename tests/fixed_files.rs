@@ -252,7 +252,13 @@ fn a_reused_slot_never_carries_bytes_to_another_connection() {
             }));
             assert_eq!(lp.stats().fixed_files, 0, "{backend:?}");
         }
-        assert_eq!(fd_count(), before, "{backend:?}: descriptors left open");
+        // A leak raises the count. (Once in a full run it came out one lower: a
+        // descriptor of an earlier test's teardown closed meanwhile.)
+        let after = fd_count();
+        assert!(
+            after <= before,
+            "{backend:?}: descriptors left open: {after} after, {before} before"
+        );
     }
 }
 

@@ -61,10 +61,11 @@ pub(crate) enum Verdict {
     Resubmit(OpCode),
 }
 
-/// The tracked operations of one io_uring driver.
+/// The tracked operations of one io_uring driver: token, operation, phase, and whether
+/// it was cancelled (or abandoned), which stops its retries.
 #[derive(Debug, Default)]
 pub(crate) struct Retries {
-    tracked: Vec<(OpId, OpCode, Phase)>,
+    tracked: Vec<(OpId, OpCode, Phase, bool)>,
 }
 
 impl Retries {
@@ -72,7 +73,17 @@ impl Retries {
     pub(crate) fn track(&mut self, token: OpId, code: &OpCode) {
         if may_need_retry(code) {
             self.tracked
-                .push((token, *code, Phase::Running { step: 0 }));
+                .push((token, *code, Phase::Running { step: 0 }, false));
+        }
+    }
+
+    /// The operation under `token` was cancelled or abandoned: it is not tried again.
+    /// Its next completion ends it, as `ECANCELED` if it was a wait or a would-block.
+    /// (Resubmitted after its owner let go, a connect would name a descriptor number
+    /// that may belong to another socket by then.)
+    pub(crate) fn cancel(&mut self, token: OpId) {
+        if let Some(entry) = self.tracked.iter_mut().find(|entry| entry.0 == token) {
+            entry.3 = true;
         }
     }
 
@@ -87,8 +98,13 @@ impl Retries {
         let Some(i) = self.tracked.iter().position(|&(t, ..)| t == token) else {
             return Verdict::Deliver(result);
         };
-        let (_, code, phase) = self.tracked[i];
+        let (_, code, phase, cancelled) = self.tracked[i];
+        let retry = retry && !cancelled;
         match phase {
+            Phase::Running { .. } if result == -libc::EAGAIN && cancelled => {
+                self.tracked.swap_remove(i);
+                Verdict::Deliver(-libc::ECANCELED)
+            }
             Phase::Running { step } if result == -libc::EAGAIN && retry => {
                 self.tracked[i].2 = Phase::Waiting { step };
                 Verdict::Wait { step }
@@ -175,6 +191,29 @@ mod tests {
         );
         let verdict = r.on_completion(OpId::from_user_data(7), -libc::ECANCELED, true);
         assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::ECANCELED));
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn a_cancelled_operation_is_never_tried_again() {
+        let mut r = Retries::default();
+        let t = OpId::from_user_data(7);
+        // Cancelled while its wait runs, and the wait ran out before the cancel landed.
+        r.track(t, &connect());
+        assert_eq!(wait_step(r.on_completion(t, -libc::EAGAIN, true)), 0);
+        r.cancel(t);
+        let verdict = r.on_completion(t, -libc::ETIME, true);
+        assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::ECANCELED));
+        assert_eq!(r.len(), 0);
+        // Cancelled while an attempt runs, which then would block.
+        r.track(t, &connect());
+        r.cancel(t);
+        let verdict = r.on_completion(t, -libc::EAGAIN, true);
+        assert!(matches!(verdict, Verdict::Deliver(e) if e == -libc::ECANCELED));
+        // One that got through keeps its result.
+        r.track(t, &connect());
+        r.cancel(t);
+        assert!(matches!(r.on_completion(t, 0, true), Verdict::Deliver(0)));
         assert_eq!(r.len(), 0);
     }
 

@@ -516,6 +516,7 @@ impl Driver for Uring {
     }
 
     fn cancel_op(&mut self, id: OpId) {
+        self.retries.cancel(id);
         if self.ops.is_pending(id) {
             // A full queue that cannot even be submitted leaves the op to finish on its
             // own; the cancel is a request, not a guarantee.
@@ -527,6 +528,7 @@ impl Driver for Uring {
         // An op that holds nothing and whose result needs nothing (a close nobody
         // awaits) is left to finish: cancelling it would only cost an SQE.
         let worth_cancelling = late != Late::Finish && (held.is_some() || late != Late::Ignore);
+        self.retries.cancel(id);
         match self.ops.abandon(id, held, late) {
             Abandoned::InFlight if worth_cancelling => {
                 let _ = self.push(&sqe::cancel(id.user_data()));
