@@ -528,10 +528,13 @@ impl Builder {
     /// on kernels before 6.13, whose table keeps a closed socket's connection open for
     /// as long as any registered socket of the ring has an older operation pending.
     ///
-    /// [`EventLoop::backend_description`]: crate::EventLoop::backend_description Measured here: about 5 % less server CPU per round trip for
-    /// [`net::serve`](crate::net::serve)'s echo at 100 connections (all its I/O goes
-    /// through the ring), and no difference for stream sockets whose reads and writes
-    /// run as syscalls first.
+    /// Measured here, in two scratch A/B runs: about 5 % less server CPU per round trip
+    /// for [`net::serve`](crate::net::serve)'s echo at 100 connections (its receives
+    /// are multishot operations on the ring; its sends try a syscall first), and no
+    /// difference for stream sockets, whose reads and writes run as syscalls first. The
+    /// bench's echo shows no clear difference either way.
+    ///
+    /// [`EventLoop::backend_description`]: crate::EventLoop::backend_description
     ///
     /// ```
     /// let lp = ringloop::EventLoop::builder().fixed_files(1024).build()?;
